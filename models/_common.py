@@ -1,0 +1,140 @@
+"""What the models share: the row likelihood, the potential-field priors, and the derived V.
+
+Likelihood convention (the same in every model, so evidences compare): each attempt is one
+categorical draw from its source's row; no multinomial coefficient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
+from numpyro.distributions import constraints
+
+
+class CellCounts(dist.Distribution):
+    """Log-likelihood ``count * log p`` of one (source, category) cell: per-cell pointwise values."""
+
+    support = constraints.nonnegative_integer
+
+    def __init__(self, log_p, validate_args=None):
+        self.log_p = log_p
+        super().__init__(batch_shape=jnp.shape(log_p), validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        raise NotImplementedError("cell counts are observed, never sampled")
+
+    def log_prob(self, value):
+        return value * self.log_p
+
+
+def row_log_normaliser(arc_logit, data):
+    """log of each source row's normaliser: logsumexp over its arcs (and rest, logit 0)."""
+    n = data.n_states
+    floor = 0.0 if data.has_rest else -jnp.inf
+    m = jax.ops.segment_max(arc_logit, data.arc_source, num_segments=n)
+    m = jnp.maximum(m, floor)
+    m = jnp.where(jnp.isfinite(m), m, 0.0)
+    total = jax.ops.segment_sum(jnp.exp(arc_logit - m[data.arc_source]), data.arc_source, num_segments=n)
+    if data.has_rest:
+        total = total + jnp.exp(-m)
+    return m + jnp.log(jnp.where(total > 0, total, 1.0))
+
+
+def observe_rows(arc_logit, data, full: bool = False):
+    """Condition on the counts of every observed cell, given arc logits (rest logit fixed at 0).
+
+    Fixing the rest logit at 0 removes one redundant direction per row: a softmax is unchanged by
+    adding a constant to a whole row.
+    """
+    log_z = row_log_normaliser(arc_logit, data)
+    log_p_arc = arc_logit - log_z[data.arc_source]
+    log_p_rest = -log_z
+    log_p_cell = jnp.concatenate([log_p_arc[data.cell_arc], log_p_rest[data.cell_rest]])
+    cell_count = jnp.concatenate([data.arc_count[data.cell_arc], data.rest_count[data.cell_rest]])
+    with numpyro.plate("cell", log_p_cell.shape[0]):
+        numpyro.sample("y", CellCounts(log_p_cell), obs=cell_count)
+    if full:
+        numpyro.deterministic("log_p_arc", log_p_arc)
+        numpyro.deterministic("log_p_rest", log_p_rest)
+    return log_z
+
+
+@dataclass(frozen=True)
+class FieldPrior:
+    """Prior of the latent potential field phi and of the symmetric edge term s.
+
+    kind : "normal" (hierarchical normal, default), "gp" (Gaussian process over ``data.features``,
+        squared-exponential kernel) or "flat" (improper; for MAP only).
+    scale : prior scale of the field's spread sigma_phi ~ HalfNormal(scale) (GP: its amplitude).
+    edge_scale : sigma_s ~ HalfNormal(edge_scale); edge mean mu_s ~ Normal(0, edge_mean_scale).
+    lengthscale : GP lengthscale ~ LogNormal(log(lengthscale), 1), in feature units.
+    cycle_scale : tau ~ HalfNormal(cycle_scale) for the cycle affinities (non-reversible model).
+    """
+
+    kind: str = "normal"
+    scale: float = 3.0
+    edge_scale: float = 3.0
+    edge_mean_scale: float = 5.0
+    lengthscale: float = 1.0
+    cycle_scale: float = 1.0
+    jitter: float = 1e-6
+
+
+def latent_field(data, prior: FieldPrior):
+    """The potential field phi over states, centred per gauge group (removes the s/phi shift)."""
+    n = data.n_states
+    if prior.kind == "flat":
+        raw = numpyro.sample("phi_raw", dist.ImproperUniform(constraints.real, (), (n,)))
+    elif prior.kind == "normal":
+        sigma = numpyro.sample("sigma_phi", dist.HalfNormal(prior.scale))
+        z = numpyro.sample("phi_z", dist.Normal(0.0, 1.0).expand([n]).to_event(1))
+        raw = sigma * z
+    elif prior.kind == "gp":
+        x = jnp.asarray(data.features)
+        amp = numpyro.sample("gp_amplitude", dist.HalfNormal(prior.scale))
+        ell = numpyro.sample("gp_lengthscale", dist.LogNormal(jnp.log(prior.lengthscale), 1.0))
+        sq = jnp.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1)
+        cov = jnp.exp(-0.5 * sq / ell**2) + prior.jitter * jnp.eye(n)
+        z = numpyro.sample("phi_z", dist.Normal(0.0, 1.0).expand([n]).to_event(1))
+        raw = amp * (jnp.linalg.cholesky(cov) @ z)
+    else:
+        raise ValueError(f"unknown field prior {prior.kind!r} (use 'normal', 'gp' or 'flat')")
+    return numpyro.deterministic("phi", centre(raw, data))
+
+
+def centre(values, data):
+    """Subtract each gauge group's weighted mean (see ``modeldata.GAUGE``)."""
+    n_groups = int(data.gauge_group.max()) + 1
+    w = jnp.asarray(data.gauge_weight)
+    offset = jax.ops.segment_sum(w * values, data.gauge_group, num_segments=n_groups)
+    return values - offset[data.gauge_group]
+
+
+def edge_term(data, prior: FieldPrior):
+    """Symmetric edge term s_e, hierarchical normal (non-centred) or flat."""
+    if prior.kind == "flat":
+        return numpyro.sample("s", dist.ImproperUniform(constraints.real, (), (data.n_edges,)))
+    mu = numpyro.sample("mu_s", dist.Normal(0.0, prior.edge_mean_scale))
+    sigma = numpyro.sample("sigma_s", dist.HalfNormal(prior.edge_scale))
+    z = numpyro.sample("s_z", dist.Normal(0.0, 1.0).expand([data.n_edges]).to_event(1))
+    return numpyro.deterministic("s", mu + sigma * z)
+
+
+def record_potentials(phi, arc_logit, log_z, data):
+    """Deterministic sites V (with escapes) and V_within (among modelled states), gauge-fixed.
+
+    For a reversible row i: log T(j←i) − log T(i←j) = V_i − V_j with V_i = phi_i − log Z_i.
+    """
+    v = centre(phi - log_z, data)
+    numpyro.deterministic("V", v)
+    within = row_log_normaliser_without_rest(arc_logit, data)
+    numpyro.deterministic("V_within", centre(phi - within, data))
+    return v
+
+
+def row_log_normaliser_without_rest(arc_logit, data):
+    return row_log_normaliser(arc_logit, data._replace(has_rest=False))

@@ -1,0 +1,132 @@
+"""The arrays every model of the ladder reads: arcs of the support graph, rest counts, cycles, gauge.
+
+For each source ``i`` with attempts, the categories are its neighbours ``j`` in the undirected
+support graph (``C_ij + C_ji > 0``) and one ``rest`` category (self, rejected). Arcs ``0..E-1``
+run ``a → b`` of edge ``e``, arcs ``E..2E-1`` run ``b → a``. Everything is O(edges + states).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .counts import TransitionCounts
+from .errors import FitError
+from .graph import fundamental_cycles
+
+
+class ModelData(NamedTuple):
+    n_states: int
+    n_edges: int
+    n_chords: int
+    has_rest: bool
+    arc_source: np.ndarray  # (2E,)
+    arc_target: np.ndarray  # (2E,)
+    arc_edge: np.ndarray  # (2E,) undirected edge of each arc
+    arc_count: np.ndarray  # (2E,)
+    arc_chord: np.ndarray  # (2E,) chord (independent cycle) index of the arc's edge, or -1
+    arc_chord_sign: np.ndarray  # (2E,) +1 along the cycle's orientation, -1 against, 0 off-chord
+    rest_count: np.ndarray  # (S,) self + rejected per source
+    attempts: np.ndarray  # (S,)
+    gauge_group: np.ndarray  # (S,) support-graph component
+    gauge_weight: np.ndarray  # (S,) 1/|reference| on each group's reference states, else 0
+    features: np.ndarray | None  # (S, F) state features for the GP prior
+    cell_arc: np.ndarray  # observed arc cells (count > 0)
+    cell_rest: np.ndarray  # sources with rest count > 0 (empty when has_rest is False)
+
+
+GAUGE = (
+    "V has mean zero over the reference states of each support-graph component: the largest "
+    "two-way connected component inside it (all of its states when it has no two-way pair)"
+)
+
+
+def gauge_reference(counts: TransitionCounts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gauge groups, weights and the ``identified`` flag of every state.
+
+    A state's V is identified (by data, not prior) when it sits in the reference two-way
+    component of its support-graph component and that component has at least two states.
+    """
+    group = counts.support_components()
+    two_way = counts.two_way_components()
+    n = counts.n_states
+    weight = np.zeros(n)
+    identified = np.zeros(n, dtype=bool)
+    sizes = np.bincount(two_way, minlength=two_way.max() + 1 if n else 0)
+    for g in np.unique(group):
+        members = np.flatnonzero(group == g)
+        comp_sizes = sizes[two_way[members]]
+        best = two_way[members[np.argmax(comp_sizes)]]
+        ref = members[two_way[members] == best]
+        if comp_sizes.max() < 2:
+            ref = members
+        else:
+            identified[ref] = True
+        weight[ref] = 1.0 / len(ref)
+    return group, weight, identified
+
+
+def apply_gauge(values: np.ndarray, group: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Shift ``values`` (..., S) so that each group's weighted mean is zero (numpy or jax arrays)."""
+    xp = np if isinstance(values, np.ndarray) else __import__("jax.numpy", fromlist=["numpy"])
+    n_groups = int(np.max(group)) + 1
+    onehot = np.zeros((len(group), n_groups))
+    onehot[np.arange(len(group)), group] = weight
+    offset = values @ xp.asarray(onehot)  # (..., G)
+    return values - offset[..., group]
+
+
+def build_model_data(
+    counts: TransitionCounts, *, rest: bool = True, features: np.ndarray | None = None
+) -> ModelData:
+    """Arrays for the models; raises :class:`FitError` on data no model can use."""
+    if counts.n_states < 2:
+        raise FitError("counts have a single state: there is no transition to model")
+    a, b = counts.support_edges()
+    if len(a) == 0:
+        raise FitError("counts have no transition between distinct states")
+    n, n_edges = counts.n_states, len(a)
+    dense_key = counts.source * n + counts.target
+    order = np.argsort(dense_key)
+
+    def lookup(src: np.ndarray, tgt: np.ndarray) -> np.ndarray:
+        key = src * n + tgt
+        pos = np.clip(np.searchsorted(dense_key[order], key), 0, max(len(order) - 1, 0))
+        hit = dense_key[order][pos] == key
+        return np.where(hit, counts.count[order][pos], 0)
+
+    arc_source = np.concatenate([a, b])
+    arc_target = np.concatenate([b, a])
+    arc_edge = np.concatenate([np.arange(n_edges), np.arange(n_edges)])
+    basis = fundamental_cycles(n, a, b)
+    chord_of_edge = np.full(n_edges, -1)
+    chord_of_edge[basis.chords] = np.arange(basis.n_cycles)
+    arc_chord = chord_of_edge[arc_edge]
+    # each cycle walks its chord a -> b, so the a->b arc carries +theta, b->a carries -theta
+    direction = np.concatenate([np.ones(n_edges), -np.ones(n_edges)])
+    arc_chord_sign = np.where(arc_chord >= 0, direction, 0.0)
+    arc_count = lookup(arc_source, arc_target)
+    rest_count = counts.self_count + counts.rejected if rest else np.zeros(n, dtype=np.int64)
+    group, weight, _ = gauge_reference(counts)
+    if features is not None:
+        features = np.asarray(features, dtype=float)
+    return ModelData(
+        n_states=n,
+        n_edges=n_edges,
+        n_chords=basis.n_cycles,
+        has_rest=rest,
+        arc_source=arc_source,
+        arc_target=arc_target,
+        arc_edge=arc_edge,
+        arc_count=arc_count,
+        arc_chord=arc_chord,
+        arc_chord_sign=arc_chord_sign,
+        rest_count=rest_count,
+        attempts=counts.attempts,
+        gauge_group=group,
+        gauge_weight=weight,
+        features=features,
+        cell_arc=np.flatnonzero(arc_count > 0),
+        cell_rest=np.flatnonzero(rest_count > 0) if rest else np.zeros(0, dtype=np.int64),
+    )
