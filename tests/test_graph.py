@@ -79,3 +79,14 @@ def test_single_state_counts_are_refused():
     counts = TransitionCounts.from_records(["A"], ["A"], [4])
     with pytest.raises(FitError, match="single state"):
         build_model_data(counts)
+
+
+def test_restrict_turns_moves_out_of_the_subset_into_rejections():
+    m = [[0, 3, 2], [1, 0, 0], [0, 4, 0]]
+    counts = counts_from_matrix(m, rejected=[1, 0, 0])
+    sub = counts.restrict(["0", "1"])
+    assert sub.states == ("0", "1")
+    assert sub.attempts.tolist() == [6, 1]
+    assert sub.rejected.tolist() == [3, 0]
+    assert sub.dense().tolist() == [[0, 3], [1, 0]]
+    assert counts.largest_two_way_component().states == ("0", "1")

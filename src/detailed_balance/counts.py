@@ -247,6 +247,41 @@ class TransitionCounts:
             convention=convention,
         )
 
+    def restrict(self, keep) -> TransitionCounts:
+        """Counts on a subset of states; a move out of the subset becomes a rejection (an escape).
+
+        ``keep`` is a boolean mask over states or an iterable of state labels. The escape
+        convention keeps the kept rows' attempts unchanged, so V (with escapes) stays comparable.
+        """
+        keep = np.asarray(keep)
+        if keep.dtype != bool:
+            mask = np.zeros(self.n_states, dtype=bool)
+            mask[[self.index(s) for s in keep.tolist()]] = True
+            keep = mask
+        if keep.shape != (self.n_states,):
+            raise DataError("restrict() needs one boolean per state or a list of state labels")
+        new_index = np.cumsum(keep) - 1
+        src_kept = keep[self.source]
+        inside = src_kept & keep[self.target]
+        leaving = np.bincount(
+            self.source[src_kept & ~inside], weights=self.count[src_kept & ~inside],
+            minlength=self.n_states,
+        ).astype(np.int64)
+        return TransitionCounts(
+            states=tuple(s for s, k in zip(self.states, keep, strict=True) if k),
+            source=new_index[self.source[inside]],
+            target=new_index[self.target[inside]],
+            count=self.count[inside],
+            self_count=self.self_count[keep],
+            rejected=(self.rejected + leaving)[keep],
+            notes=self.notes + (f"restricted to {int(keep.sum())} of {self.n_states} states",),
+        )
+
+    def largest_two_way_component(self) -> TransitionCounts:
+        """Counts restricted to the largest connected component of the two-way graph."""
+        labels = self.two_way_components()
+        return self.restrict(labels == np.argmax(np.bincount(labels)))
+
     def __repr__(self) -> str:
         s = self.summary()
         return (
