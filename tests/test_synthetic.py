@@ -13,9 +13,13 @@ from detailed_balance.synthetic import driven_chain, reversible_chain, sample_co
 def log_ratio(chain):
     """log T(b<-a) - log T(a<-b) for every undirected edge (a, b) of the chain."""
     n = chain.n_states
-    logp = dict(zip((chain.source * n + chain.target).tolist(), np.log(chain.prob).tolist(), strict=True))
+    logp = dict(
+        zip((chain.source * n + chain.target).tolist(), np.log(chain.prob).tolist(), strict=True)
+    )
     a, b = chain.edges
-    return np.array([logp[x * n + y] - logp[y * n + x] for x, y in zip(a.tolist(), b.tolist(), strict=True)])
+    return np.array(
+        [logp[x * n + y] - logp[y * n + x] for x, y in zip(a.tolist(), b.tolist(), strict=True)]
+    )
 
 
 def cycle_sums(chain):
@@ -84,7 +88,9 @@ def test_generators_and_samples_are_deterministic_under_a_seed():
 @pytest.mark.parametrize("design", ["budget", "discovered", "trajectory"])
 def test_row_frequencies_converge_to_the_true_kernel(design):
     chain = reversible_chain(12, width=0.8, escape=0.2, seed=2)
-    counts = sample_counts(chain, design=design, attempts_per_source=20_000, seed=4, self_fraction=0.5)
+    counts = sample_counts(
+        chain, design=design, attempts_per_source=20_000, seed=4, self_fraction=0.5
+    )
     idx = chain.index_of(counts.states)
     truth = chain.dense()[np.ix_(idx, np.append(idx, chain.n_states))]
     n0 = counts.attempts[:, None].astype(float)
@@ -95,7 +101,9 @@ def test_row_frequencies_converge_to_the_true_kernel(design):
     assert np.abs(z).max() < 5
     assert counts.attempts.sum() == 12 * 20_000
     # escapes split into self and rejected as asked
-    assert counts.self_count.sum() / (counts.self_count + counts.rejected).sum() == pytest.approx(0.5, abs=0.02)
+    assert counts.self_count.sum() / (counts.self_count + counts.rejected).sum() == pytest.approx(
+        0.5, abs=0.02
+    )
 
 
 def test_trajectory_visits_follow_the_boltzmann_distribution():
@@ -103,7 +111,9 @@ def test_trajectory_visits_follow_the_boltzmann_distribution():
     chain = reversible_chain(8, width=1.0, escape=0.1, seed=9)
     counts = sample_counts(chain, design="trajectory", total_attempts=400_000, seed=1)
     pi = np.exp(-chain.V) / np.exp(-chain.V).sum()
-    np.testing.assert_allclose(counts.attempts / counts.attempts.sum(), pi[chain.index_of(counts.states)], atol=0.01)
+    np.testing.assert_allclose(
+        counts.attempts / counts.attempts.sum(), pi[chain.index_of(counts.states)], atol=0.01
+    )
 
 
 def test_discovered_design_starts_from_one_state_and_grows():

@@ -74,7 +74,9 @@ class SyntheticChain:
         return np.array([lookup[s] for s in labels], dtype=np.int64)
 
 
-def random_graph(n_states: int, degree: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def random_graph(
+    n_states: int, degree: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Connected sparse random graph with mean degree about ``degree``: edges ``a < b``, sorted.
 
     A random recursive tree makes it connected; uniform random extra edges fill up to
@@ -256,7 +258,9 @@ def sample_counts(
     return _to_counts(chain, src, tgt, all_states=design == "budget")
 
 
-def _discovered(sampler: _Sampler, n: int, total: int, first: int, rng) -> tuple[np.ndarray, np.ndarray]:
+def _discovered(
+    sampler: _Sampler, n: int, total: int, first: int, rng
+) -> tuple[np.ndarray, np.ndarray]:
     """The paper's design, exact: the discovered set is constant between discoveries."""
     found = np.zeros(n, dtype=bool)
     found[first] = True
