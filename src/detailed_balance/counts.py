@@ -55,25 +55,33 @@ class TransitionCounts:
         states=None,
         file: str | None = None,
         first_row: int = 1,
+        rows=None,
     ) -> TransitionCounts:
         """Aggregate ``(source, target, count)`` records; a target of ``None`` or ``""`` is a rejection.
 
         Vectorised: building counts costs one ``np.unique`` over the records, not a Python loop.
         Duplicate records are summed (and a note says so). ``states`` fixes the state order and
-        may add states never seen; a source or target outside it is an error.
+        may add states never seen; a source or target outside it is an error. Errors name record
+        ``k`` as row ``first_row + k``, or as ``rows[k]`` when a reader skipped lines.
         """
         src = np.asarray(sources, dtype=object)
         tgt = np.asarray(targets, dtype=object)
         if src.shape != tgt.shape or src.ndim != 1:
             raise DataError("sources and targets must be 1-d and of equal length", file=file)
         n_rec = len(src)
-        cnt = np.ones(n_rec, dtype=np.int64) if counts is None else _check_counts(counts, file, first_row)
+        def row_of(k: int) -> int:
+            return int(rows[k]) if rows is not None else k + first_row
+
+        cnt = np.ones(n_rec, dtype=np.int64)
+        if counts is not None:
+            cnt = _check_counts(counts, file, row_of)
         if len(cnt) != n_rec:
             raise DataError("counts must have one entry per record", file=file)
         rejected_mask = np.array([t is None or t == "" for t in tgt.tolist()], dtype=bool)
         bad_src = np.array([not isinstance(s, str) or s == "" for s in src.tolist()], dtype=bool)
         if bad_src.any():
-            raise DataError("empty source state", file=file, row=int(np.flatnonzero(bad_src)[0]) + first_row)
+            first_bad = int(np.flatnonzero(bad_src)[0])
+            raise DataError("empty source state", file=file, row=row_of(first_bad))
         if states is None:
             labels = np.unique(np.concatenate([src, tgt[~rejected_mask]]).astype(str))
         else:
@@ -85,20 +93,23 @@ class TransitionCounts:
         order = np.argsort(labels)
         sorted_labels = labels[order]
 
-        def index_of(values: np.ndarray, what: str) -> np.ndarray:
+        def index_of(values: np.ndarray, what: str, where: np.ndarray) -> np.ndarray:
             values = values.astype(str)
             pos = np.searchsorted(sorted_labels, values)
             pos = np.clip(pos, 0, len(sorted_labels) - 1)
             unknown = sorted_labels[pos] != values
             if unknown.any():
                 k = int(np.flatnonzero(unknown)[0])
-                raise DataError(f"{what} {values[k]!r} is not a state of this file", file=file, row=k + first_row)
+                problem = f"{what} {values[k]!r} is not a state of this file"
+                raise DataError(problem, file=file, row=row_of(where[k]))
             return order[pos]
 
-        s_idx = index_of(src, "source")
+        s_idx = index_of(src, "source", np.arange(n_rec))
         t_idx = np.full(n_rec, -1, dtype=np.int64)
         if (~rejected_mask).any():
-            t_idx[~rejected_mask] = index_of(tgt[~rejected_mask], "target")
+            t_idx[~rejected_mask] = index_of(
+                tgt[~rejected_mask], "target", np.flatnonzero(~rejected_mask)
+            )
         n = len(labels)
         rejected = np.bincount(s_idx[rejected_mask], weights=cnt[rejected_mask], minlength=n)
         is_self = (~rejected_mask) & (t_idx == s_idx)
@@ -290,7 +301,7 @@ class TransitionCounts:
         )
 
 
-def _check_counts(counts, file: str | None, first_row: int) -> np.ndarray:
+def _check_counts(counts, file: str | None, row_of) -> np.ndarray:
     """Counts must be finite non-negative integers; name the first bad row."""
     raw = np.asarray(counts, dtype=object)
     values = np.empty(len(raw), dtype=float)
@@ -298,7 +309,7 @@ def _check_counts(counts, file: str | None, first_row: int) -> np.ndarray:
         try:
             values[k] = float(v)
         except (TypeError, ValueError):
-            raise DataError(f"count {v!r} is not a number", file=file, row=k + first_row) from None
+            raise DataError(f"count {v!r} is not a number", file=file, row=row_of(k)) from None
     problems = [
         (~np.isfinite(values), "is not finite"),
         (values < 0, "is negative"),
@@ -307,5 +318,5 @@ def _check_counts(counts, file: str | None, first_row: int) -> np.ndarray:
     for mask, what in problems:
         if mask.any():
             k = int(np.flatnonzero(mask)[0])
-            raise DataError(f"count {raw[k]!r} {what}", file=file, row=k + first_row)
+            raise DataError(f"count {raw[k]!r} {what}", file=file, row=row_of(k))
     return values.astype(np.int64)
