@@ -1,0 +1,664 @@
+"""Fit the model ladder to transition counts: NUTS, MAP or SVI, returning an ArviZ object.
+
+Importing this module configures JAX for the whole process, before JAX initialises:
+
+- one host device per CPU core, so NUTS chains run in parallel (``chain_method="parallel"``);
+- 64-bit floats, so MAP fits are exact to ~1e-9 and exactness checks hold to float precision.
+
+Every fit is self-contained: the counts travel in ``constant_data`` (see :func:`counts_from_fit`),
+the prior, gauge and convergence diagnostics in the attributes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from dataclasses import asdict
+
+import numpyro
+
+numpyro.set_host_device_count(os.cpu_count() or 1)  # only effective before JAX initialises
+numpyro.enable_x64()
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+from numpyro.infer.util import constrain_fn, initialize_model, log_density  # noqa: E402
+
+from . import _arviz  # noqa: E402
+from .counts import TransitionCounts  # noqa: E402
+from .errors import DataError, FitError  # noqa: E402
+from .kernel import TransitionKernel  # noqa: E402
+from .modeldata import GAUGE, ModelData, build_model_data, gauge_reference  # noqa: E402
+from .models import MODELS  # noqa: E402
+from .models._common import FieldPrior  # noqa: E402
+
+METHODS = ("nuts", "map", "svi")
+HDI_PROB = 0.94
+RHAT_MAX = 1.01
+ESS_PER_CHAIN_MIN = 100  # the usual rule: bulk ESS >= 100 per chain
+
+# dimension of each site's trailing axis (anything else gets a generic name)
+_SITE_DIMS = {
+    "phi": "state", "phi_z": "state", "phi_raw": "state", "V": "state", "V_within": "state",
+    "g_rest": "state", "log_p_rest": "state",
+    "s": "edge", "s_z": "edge",
+    "cycle_affinity": "cycle", "theta_z": "cycle",
+    "g_arc": "arc", "log_p_arc": "arc",
+}  # fmt: skip
+
+
+class ConvergenceWarning(UserWarning):
+    """The sampler or optimiser may not have converged (R-hat, ESS, divergences, optimiser)."""
+
+
+class IdentifiabilityWarning(UserWarning):
+    """Some potentials are bounded by the prior only, or fixed in separate gauges."""
+
+
+# ---- the public API ---------------------------------------------------------------------------
+def fit(
+    counts: TransitionCounts,
+    model: str = "reversible",
+    *,
+    method: str = "nuts",
+    prior: FieldPrior | None = None,
+    features: np.ndarray | None = None,
+    rest: bool = True,
+    draws: int = 1000,
+    warmup: int = 1000,
+    chains: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    svi_steps: int = 5000,
+    target_accept: float = 0.8,
+):
+    """Fit one model of the ladder and return an ArviZ object (InferenceData or DataTree).
+
+    Parameters
+    ----------
+    counts : TransitionCounts
+    model : {"reversible", "unconstrained", "nonreversible"}
+    method : {"nuts", "map", "svi"}
+        ``"nuts"``: NUTS with ``chains`` chains (parallel over CPU cores). ``"map"``: the posterior
+        mode (L-BFGS on the unconstrained parameters; the density is that of the model's own
+        parameters, no Jacobian), stored as one draw. ``"svi"``: a mean-field normal guide
+        (``svi_steps`` Adam steps), ``draws`` independent draws from it.
+    prior : FieldPrior, optional
+        Prior of the potential field; default ``FieldPrior()`` (hierarchical normal), or the GP
+        prior when ``features`` are given. ``kind="flat"`` is improper: MAP only.
+    features : (S, F) array, optional
+        State features for the GP prior, one row per state of ``counts`` (in its order).
+    rest : bool
+        Model self-replies and rejections as a ``rest`` category of every row (the escape).
+    draws, warmup, chains, seed, progress
+        Sampler settings; ``chains`` defaults to the number of CPU cores (at least 2).
+
+    Returns
+    -------
+    ArviZ object with groups ``posterior`` (coords ``state``, ``edge``, ``cycle``),
+    ``log_likelihood`` (``y`` per cell: one value per (source, category) with count > 0),
+    ``observed_data``, ``sample_stats``, ``constant_data`` (the counts) and attributes
+    ``model``, ``method``, ``gauge``, ``prior`` (JSON), ``diagnostics`` (JSON).
+
+    Warns
+    -----
+    ConvergenceWarning when R-hat > 1.01, bulk ESS < 100 per chain, divergences, or an optimiser
+    stopped early; IdentifiabilityWarning for states without attempts and several gauges.
+    """
+    if model not in MODELS:
+        raise FitError(f"unknown model {model!r} (use one of {', '.join(MODELS)})")
+    if method not in METHODS:
+        raise FitError(f"unknown method {method!r} (use one of {', '.join(METHODS)})")
+    if draws < 1 or warmup < 0:
+        raise FitError("draws must be >= 1 and warmup >= 0")
+    prior = _resolve_prior(prior, features, method, model)
+    x = check_features(features, counts) if features is not None else None
+    data = build_model_data(counts, rest=rest, features=x)
+    _warn_identifiability(counts)
+    model_fn = _bind(model, data, prior)
+    latent_names = _latent_sites(model_fn, seed)
+
+    start = time.perf_counter()
+    if method == "nuts":
+        chains = chains or max(2, os.cpu_count() or 1)
+        latent, stats, extra = _run_nuts(
+            model_fn, draws, warmup, chains, seed, progress, target_accept
+        )
+    elif method == "map":
+        chains, draws, warmup = 1, 1, 0
+        latent, stats, extra = _run_map(model_fn, seed)
+    else:
+        chains, warmup = 1, 0
+        latent, stats, extra = _run_svi(model_fn, draws, svi_steps, seed, progress)
+    latent = {k: np.asarray(latent[k]) for k in latent_names}
+    seconds = time.perf_counter() - start
+
+    sites, loglik, lp = _evaluate(model_fn, latent)
+    stats.setdefault("lp", lp)
+    posterior = {**latent, **sites}
+    diagnostics = _diagnose(posterior, stats, method, chains, seconds, extra, counts)
+    attrs = {
+        "model": model,
+        "method": method,
+        "gauge": GAUGE,
+        "gauge_groups": json.dumps(_gauge_groups(counts)),
+        "prior": json.dumps(asdict(prior)),
+        "rest": int(rest),
+        "latent_sites": json.dumps(latent_names),
+        "diagnostics": json.dumps(diagnostics),
+        "draws": int(draws),
+        "warmup": int(warmup),
+        "chains": int(chains),
+        "seed": int(seed),
+        "fit_seconds": float(seconds),
+        "inference_library": "numpyro",
+        "inference_library_version": numpyro.__version__,
+    }
+    return _build(counts, data, posterior, loglik, stats, attrs)
+
+
+def counts_from_fit(idata) -> TransitionCounts:
+    """The counts a fit was made from (stored in its ``constant_data``)."""
+    cd = _arviz.group(idata, "constant_data")
+    return TransitionCounts(
+        states=tuple(str(s) for s in cd["state"].values.tolist()),
+        source=np.asarray(cd["source"].values, dtype=np.int64),
+        target=np.asarray(cd["target"].values, dtype=np.int64),
+        count=np.asarray(cd["count"].values, dtype=np.int64),
+        self_count=np.asarray(cd["self_count"].values, dtype=np.int64),
+        rejected=np.asarray(cd["rejected"].values, dtype=np.int64),
+    )
+
+
+def posterior_kernel(idata, counts: TransitionCounts | None = None) -> TransitionKernel:
+    """Posterior draws of log T(target ← source) on the model's arcs (draws axis first).
+
+    Arcs are those of the support graph (both directions of every edge seen either way); the rest
+    of each row (self-replies and rejections when the fit used ``rest``) is the escape.
+    """
+    a = _arviz.attrs(idata)
+    if counts is None:
+        counts = counts_from_fit(idata)
+    elif tuple(counts.states) != tuple(counts_from_fit(idata).states):
+        raise FitError("these counts have other states than the ones the fit was made from")
+    cd = _arviz.group(idata, "constant_data")
+    features = np.asarray(cd["features"].values) if "features" in cd else None
+    prior = FieldPrior(**json.loads(a["prior"]))
+    data = build_model_data(counts, rest=bool(int(a["rest"])), features=features)
+    model_fn = _bind(a["model"], data, prior, full=True)
+    post = _arviz.group(idata, "posterior")
+    latent = {k: np.asarray(post[k].values) for k in json.loads(a["latent_sites"])}
+    sites, _, _ = _evaluate(model_fn, latent)
+    log_p = sites["log_p_arc"].reshape(-1, sites["log_p_arc"].shape[-1])
+    return TransitionKernel(
+        states=counts.states,
+        source=data.arc_source.copy(),
+        target=data.arc_target.copy(),
+        log_prob=log_p,
+        convention="posterior",
+    )
+
+
+def summarise(idata) -> dict:
+    """Per-state posterior summaries and global facts of a fit (the ``summary --json`` payload).
+
+    Returns a dict with ``model``, ``method``, ``gauge``, ``gauge_groups``, ``prior``,
+    ``diagnostics``, ``hdi_prob`` and ``states``: one entry per state with ``state``,
+    ``identified``, ``attempts`` and, for models with a potential, ``V`` and ``V_within`` as
+    ``{mean, sd, hdi_lower, hdi_upper, rhat, ess}`` (``rhat``/``ess`` null unless NUTS).
+    Non-reversible fits add ``cycles`` with the same summary of every cycle affinity.
+    """
+    a = _arviz.attrs(idata)
+    counts = counts_from_fit(idata)
+    _, _, identified = gauge_reference(counts)
+    post = _arviz.group(idata, "posterior")
+    names = [v for v in ("V", "V_within", "cycle_affinity") if v in post]
+    stats = {v: _summarise_var(post[v]) for v in names}
+    if a["method"] == "nuts" and post.sizes["chain"] > 1 and names:
+        rhat, ess = _arviz.rhat_ess(post[names])
+        for v in names:
+            stats[v]["rhat"], stats[v]["ess"] = rhat[v], ess[v]
+    states = []
+    for i, name in enumerate(counts.states):
+        entry = {
+            "state": name,
+            "identified": bool(identified[i]),
+            "attempts": int(counts.attempts[i]),
+        }
+        for v in ("V", "V_within"):
+            if v in stats:
+                entry[v] = {k: _json_number(col[i]) for k, col in stats[v].items()}
+        states.append(entry)
+    out = {
+        "model": a["model"],
+        "method": a["method"],
+        "gauge": a["gauge"],
+        "gauge_groups": json.loads(a.get("gauge_groups", "[]")),
+        "prior": json.loads(a["prior"]),
+        "rest": bool(int(a["rest"])),
+        "hdi_prob": HDI_PROB,
+        "chains": int(post.sizes["chain"]),
+        "draws": int(post.sizes["draw"]),
+        "diagnostics": json.loads(a["diagnostics"]),
+        "states": states,
+    }
+    if "cycle_affinity" in stats:
+        labels = post["cycle"].values.tolist()
+        out["cycles"] = [
+            {
+                "cycle": str(lab),
+                **{k: _json_number(col[c]) for k, col in stats["cycle_affinity"].items()},
+            }
+            for c, lab in enumerate(labels)
+        ]
+    return out
+
+
+def check_features(features, counts: TransitionCounts) -> np.ndarray:
+    """Features as a finite (S, F) float array with one row per state, or :class:`DataError`."""
+    try:
+        x = np.asarray(features, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError("features must be numbers (a matrix with one row per state)") from None
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2 or x.shape[0] != counts.n_states:
+        rows = x.shape[0] if x.ndim >= 1 else 0
+        raise DataError(f"features have {rows} rows but the counts have {counts.n_states} states")
+    bad = ~np.isfinite(x).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(f"features of state {counts.states[i]!r} (row {i + 1}) contain NaN or inf")
+    return x
+
+
+def read_features(path, counts: TransitionCounts) -> np.ndarray:
+    """Read state features: ``.npy`` (rows in the counts' state order) or ``.csv`` with a ``state``
+    column (any order; the other columns are the features)."""
+    path = str(path)
+    if path.endswith(".npy"):
+        try:
+            return check_features(np.load(path, allow_pickle=False), counts)
+        except DataError as exc:
+            raise DataError(str(exc), file=path) from None
+        except (OSError, ValueError) as exc:
+            raise DataError(f"cannot read features: {exc}", file=path) from None
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(
+            path, dtype={"state": str}, keep_default_na=False, na_values=["", "nan", "NaN"]
+        )
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read features: {exc}", file=path) from None
+    if "state" not in table.columns:
+        raise DataError("features CSV needs a 'state' column", file=path)
+    if table["state"].duplicated().any():
+        dup = table["state"][table["state"].duplicated()].iloc[0]
+        raise DataError(f"state {dup!r} appears twice", file=path)
+    missing = sorted(set(counts.states) - set(table["state"]))
+    if missing:
+        raise DataError(f"no features for {len(missing)} state(s), e.g. {missing[0]!r}", file=path)
+    table = table.set_index("state").loc[list(counts.states)]
+    try:
+        return check_features(table.to_numpy(dtype=float), counts)
+    except DataError as exc:
+        raise DataError(str(exc), file=path) from None
+    except ValueError:
+        raise DataError("feature columns must be numbers", file=path) from None
+
+
+# ---- running the samplers -------------------------------------------------------------------
+def _resolve_prior(prior, features, method, model) -> FieldPrior:
+    if prior is None:
+        prior = FieldPrior(kind="gp") if features is not None else FieldPrior()
+    if prior.kind not in ("normal", "gp", "flat"):
+        raise FitError(f"unknown prior kind {prior.kind!r} (use 'normal', 'gp' or 'flat')")
+    if model != "unconstrained":
+        if prior.kind == "gp" and features is None:
+            raise FitError("the GP prior needs state features (one row per state)")
+        if prior.kind != "gp" and features is not None:
+            raise FitError("features are used by the GP prior only: pass FieldPrior(kind='gp')")
+    if prior.kind == "flat" and method != "map":
+        raise FitError(f"the flat prior is improper: use method='map', not {method!r}")
+    return prior
+
+
+def _bind(model: str, data: ModelData, prior: FieldPrior, full: bool = False):
+    fn = MODELS[model]
+
+    def model_fn():
+        return fn(data, prior=prior, full=full)
+
+    return model_fn
+
+
+def _latent_sites(model_fn, seed: int) -> list[str]:
+    info = initialize_model(jax.random.PRNGKey(seed), model_fn)
+    return [
+        name
+        for name, site in info.model_trace.items()
+        if site["type"] == "sample" and not site["is_observed"]
+    ]
+
+
+def _run_nuts(model_fn, draws, warmup, chains, seed, progress, target_accept):
+    from numpyro.infer import MCMC, NUTS
+
+    parallel = chains <= jax.local_device_count()
+    mcmc = MCMC(
+        NUTS(model_fn, target_accept_prob=target_accept),
+        num_warmup=warmup,
+        num_samples=draws,
+        num_chains=chains,
+        chain_method="parallel" if parallel else "sequential",
+        progress_bar=progress,
+    )
+    fields = (
+        "diverging",
+        "potential_energy",
+        "num_steps",
+        "accept_prob",
+        "energy",
+        "adapt_state.step_size",
+    )
+    mcmc.run(jax.random.PRNGKey(seed), extra_fields=fields)
+    latent = mcmc.get_samples(group_by_chain=True)
+    extra = mcmc.get_extra_fields(group_by_chain=True)
+    stats = {
+        "lp": -np.asarray(extra["potential_energy"]),
+        "diverging": np.asarray(extra["diverging"]),
+        "n_steps": np.asarray(extra["num_steps"]),
+        "acceptance_rate": np.asarray(extra["accept_prob"]),
+        "energy": np.asarray(extra["energy"]),
+        "step_size": np.asarray(extra["adapt_state.step_size"]),
+    }
+    return latent, stats, {}
+
+
+def _run_map(model_fn, seed):
+    """Posterior mode by L-BFGS over unconstrained parameters, density of the constrained ones."""
+    from jax.flatten_util import ravel_pytree
+    from scipy.optimize import minimize
+
+    info = initialize_model(jax.random.PRNGKey(seed), model_fn)
+    x0, unravel = ravel_pytree(info.param_info.z)
+
+    def objective(x):
+        params = constrain_fn(model_fn, (), {}, unravel(x))
+        return -log_density(model_fn, (), {}, params)[0]
+
+    value_and_grad = jax.jit(jax.value_and_grad(objective))
+
+    def fun(x):
+        v, g = value_and_grad(x)
+        return float(v), np.asarray(g, dtype=float)
+
+    res = minimize(
+        fun, np.asarray(x0, dtype=float), jac=True, method="L-BFGS-B",
+        options={"maxiter": 50_000, "maxfun": 100_000, "maxcor": 50, "ftol": 1e-15, "gtol": 1e-9},
+    )  # fmt: skip
+    grad_norm = float(np.max(np.abs(res.jac))) if res.jac is not None else float("nan")
+    params = constrain_fn(model_fn, (), {}, unravel(res.x))
+    latent = {k: np.asarray(v)[None, None] for k, v in params.items()}
+    # L-BFGS-B may stop on an "ABNORMAL" line search at a float-precision optimum: judge by gradient
+    ok = bool(res.success) or grad_norm < 1e-4
+    extra = {
+        "optimizer": "L-BFGS-B",
+        "iterations": int(res.nit),
+        "max_abs_gradient": grad_norm,
+        "optimizer_message": str(res.message),
+        "optimizer_converged": ok,
+    }
+    return latent, {}, extra
+
+
+def _run_svi(model_fn, draws, steps, seed, progress):
+    from numpyro.infer import SVI, Trace_ELBO
+    from numpyro.infer.autoguide import AutoNormal
+    from numpyro.infer.initialization import init_to_median
+
+    guide = AutoNormal(model_fn, init_loc_fn=init_to_median(num_samples=15))
+    svi = SVI(model_fn, guide, numpyro.optim.Adam(0.01), Trace_ELBO())
+    res = svi.run(jax.random.PRNGKey(seed), steps, progress_bar=progress, stable_update=True)
+    samples = guide.sample_posterior(
+        jax.random.PRNGKey(seed + 1), res.params, sample_shape=(draws,)
+    )
+    latent = {k: np.asarray(v)[None] for k, v in samples.items()}
+    losses = np.asarray(res.losses)
+    tail = max(len(losses) // 10, 1)
+    last, before = losses[-tail:].mean(), losses[-2 * tail : -tail].mean()
+    # still improving by more than ~1 nat over the last tenth of the run: not converged
+    drift = float(before - last) if len(losses) >= 2 * tail else float("nan")
+    extra = {
+        "svi_steps": int(steps),
+        "final_loss": float(last),
+        "loss_drift_last_tenth": drift,
+        "optimizer_converged": bool(not drift > 1.0),
+    }
+    return latent, {}, extra
+
+
+def _evaluate(model_fn, latent: dict):
+    """Deterministic sites, pointwise log-likelihood of ``y`` and log joint density per draw."""
+    lead = next(iter(latent.values())).shape[:2]
+    flat = {k: np.asarray(v).reshape((-1,) + np.shape(v)[2:]) for k, v in latent.items()}
+
+    def one(params):
+        lp, tr = log_density(model_fn, (), {}, params)
+        sites = {k: s["value"] for k, s in tr.items() if s["type"] == "deterministic"}
+        y = tr["y"]
+        return sites, y["fn"].log_prob(y["value"]), lp
+
+    n = int(np.prod(lead))
+    sites, loglik, lp = jax.jit(lambda p: jax.lax.map(one, p, batch_size=min(n, 64)))(flat)
+
+    def unflat(x):
+        x = np.asarray(x)
+        return x.reshape(lead + x.shape[1:])
+
+    return {k: unflat(v) for k, v in sites.items()}, unflat(loglik), unflat(lp)
+
+
+# ---- diagnostics ------------------------------------------------------------------------------
+def _diagnose(posterior, stats, method, chains, seconds, extra, counts) -> dict:
+    out = {"method": method, "fit_seconds": round(seconds, 3), "warnings": [], **extra}
+    if method == "nuts":
+        import xarray as xr
+
+        ds = xr.Dataset({k: (("chain", "draw") + tuple(f"{k}_{i}" for i in range(v.ndim - 2)), v)
+                         for k, v in posterior.items()})  # fmt: skip
+        rhat, ess = _arviz.rhat_ess(ds)
+        worst = _worst(rhat, counts, largest=True)
+        poorest = _worst(ess, counts, largest=False)
+        max_rhat = worst[0][1] if worst else float("nan")
+        min_ess = poorest[0][1] if poorest else float("nan")
+        divergences = int(np.sum(stats["diverging"]))
+        out.update(
+            max_rhat=_json_number(max_rhat),
+            min_ess=_json_number(min_ess),
+            divergences=divergences,
+            ess_per_second=_json_number(min_ess / seconds) if seconds > 0 else None,
+        )
+        if chains > 1 and max_rhat > RHAT_MAX:
+            out["warnings"].append(
+                f"R-hat up to {max_rhat:.3f} > {RHAT_MAX} (worst: {_names(worst)})"
+            )
+        if min_ess < ESS_PER_CHAIN_MIN * chains:
+            out["warnings"].append(
+                f"bulk ESS down to {min_ess:.0f} < {ESS_PER_CHAIN_MIN} per chain "
+                f"(worst: {_names(poorest)}); "
+                "draw more"
+            )
+        if divergences:
+            out["warnings"].append(
+                f"{divergences} divergent transitions: intervals may be biased; "
+                "raise target_accept or simplify the model"
+            )
+    elif not extra.get("optimizer_converged", True):
+        out["warnings"].append(f"{method.upper()} optimiser did not converge ({extra})")
+    for w in out["warnings"]:
+        warnings.warn(w, ConvergenceWarning, stacklevel=3)
+    return out
+
+
+def _worst(values: dict, counts, largest: bool, k: int = 3) -> list[tuple[str, float]]:
+    """The k parameters with the largest (R-hat) or smallest (ESS) finite values, named."""
+    items = []
+    for name, arr in values.items():
+        arr = np.atleast_1d(arr)
+        for idx in np.flatnonzero(np.isfinite(arr)):
+            label = name
+            if arr.size > 1:
+                label = (
+                    f"{name}[{counts.states[idx]}]"
+                    if _SITE_DIMS.get(name) == "state"
+                    else f"{name}[{idx}]"
+                )
+            items.append((label, float(arr.flat[idx])))
+    items.sort(key=lambda t: -t[1] if largest else t[1])
+    return items[:k]
+
+
+def _names(items) -> str:
+    return ", ".join(f"{n} ({v:.3g})" for n, v in items)
+
+
+def _warn_identifiability(counts: TransitionCounts) -> None:
+    idle = np.flatnonzero(counts.attempts == 0)
+    if len(idle):
+        example = ", ".join(repr(counts.states[i]) for i in idle[:3])
+        warnings.warn(
+            f"{len(idle)} state(s) have no attempts ({example}{', ...' if len(idle) > 3 else ''}): "
+            "their potential is bounded by the prior only (unidentified)",
+            IdentifiabilityWarning,
+            stacklevel=3,
+        )
+    groups = _gauge_groups(counts)
+    if len(groups) > 1:
+        parts = "; ".join(
+            f"component {g['group']} ({g['states']} states): "
+            f"mean zero over {g['reference_states']} "
+            f"reference state(s) e.g. {g['example']!r}"
+            for g in groups[:5]
+        )
+        warnings.warn(
+            f"the support graph has {len(groups)} separate components, each with its own gauge "
+            f"(V differences between components are not identified): {parts}"
+            + ("; ..." if len(groups) > 5 else ""),
+            IdentifiabilityWarning,
+            stacklevel=3,
+        )
+
+
+def _gauge_groups(counts: TransitionCounts) -> list[dict]:
+    group, weight, identified = gauge_reference(counts)
+    out = []
+    for g in np.unique(group):
+        ref = np.flatnonzero((group == g) & (weight > 0))
+        out.append({
+            "group": int(g),
+            "states": int(np.sum(group == g)),
+            "reference_states": int(len(ref)),
+            "identified": bool(identified[ref].all()),
+            "example": counts.states[int(ref[0])],
+        })  # fmt: skip
+    return out
+
+
+# ---- building the ArviZ object ----------------------------------------------------------------
+def _build(counts, data: ModelData, posterior, loglik, stats, attrs):
+    import xarray as xr
+
+    states = list(counts.states)
+    edge_labels = [
+        f"{states[i]}<->{states[j]}"
+        for i, j in zip(
+            data.arc_source[: data.n_edges], data.arc_target[: data.n_edges], strict=True
+        )
+    ]
+    arc_labels = [
+        f"{states[i]}->{states[j]}" for i, j in zip(data.arc_source, data.arc_target, strict=True)
+    ]
+    from .graph import fundamental_cycles
+
+    basis = fundamental_cycles(
+        counts.n_states, data.arc_source[: data.n_edges], data.arc_target[: data.n_edges]
+    )
+    cycle_labels = [">".join(states[i] for i in nodes + nodes[:1]) for nodes in basis.nodes]
+    coords = {"state": states, "edge": edge_labels, "cycle": cycle_labels, "arc": arc_labels}
+
+    def dims_of(name, value, lead=("chain", "draw")):
+        extra = value.ndim - len(lead)
+        if extra == 0:
+            return lead
+        if extra == 1 and name in _SITE_DIMS:
+            return lead + (_SITE_DIMS[name],)
+        return lead + tuple(f"{name}_dim_{i}" for i in range(extra))
+
+    def dataset(values: dict, lead=("chain", "draw")):
+        variables = {k: (dims_of(k, np.asarray(v), lead), np.asarray(v)) for k, v in values.items()}
+        used = {d for dims, _ in variables.values() for d in dims}
+        return xr.Dataset(variables, coords={k: v for k, v in coords.items() if k in used})
+
+    cell_source = np.concatenate([data.arc_source[data.cell_arc], data.cell_rest])
+    cell_target = np.concatenate([data.arc_target[data.cell_arc], np.full(len(data.cell_rest), -1)])
+    cell_count = np.concatenate([data.arc_count[data.cell_arc], data.rest_count[data.cell_rest]])
+    cell_labels = [
+        f"{states[s]}->{states[t] if t >= 0 else '<rest>'}"
+        for s, t in zip(cell_source, cell_target, strict=True)
+    ]
+    cell = {"cell": cell_labels}
+    constant = {
+        "source": (("pair",), counts.source),
+        "target": (("pair",), counts.target),
+        "count": (("pair",), counts.count),
+        "self_count": (("state",), counts.self_count),
+        "rejected": (("state",), counts.rejected),
+        "cell_source": (("cell",), cell_source),
+        "cell_target": (("cell",), cell_target),
+    }
+    if data.features is not None:
+        constant["features"] = (("state", "feature"), np.asarray(data.features))
+    groups = {
+        "posterior": dataset(posterior),
+        "log_likelihood": xr.Dataset({"y": (("chain", "draw", "cell"), loglik)}, coords=cell),
+        "sample_stats": dataset(stats),
+        "observed_data": xr.Dataset({"y": (("cell",), cell_count)}, coords=cell),
+        "constant_data": xr.Dataset(constant, coords={"state": states, **cell}),
+    }
+    return _arviz.make(groups, attrs)
+
+
+def _summarise_var(da) -> dict:
+    x = np.asarray(da.values)
+    x = x.reshape((-1,) + x.shape[2:])
+    bounds = _arviz.hdi(x, HDI_PROB)
+    return {
+        "mean": x.mean(axis=0),
+        "sd": x.std(axis=0, ddof=1) if x.shape[0] > 1 else np.zeros(x.shape[1:]),
+        "hdi_lower": bounds[0],
+        "hdi_upper": bounds[1],
+        "rhat": np.full(x.shape[1:], np.nan),
+        "ess": np.full(x.shape[1:], np.nan),
+    }
+
+
+def _json_number(v):
+    v = float(v)
+    return v if np.isfinite(v) else None
+
+
+__all__ = [
+    "ConvergenceWarning",
+    "FieldPrior",
+    "IdentifiabilityWarning",
+    "check_features",
+    "counts_from_fit",
+    "fit",
+    "posterior_kernel",
+    "read_features",
+    "summarise",
+]
