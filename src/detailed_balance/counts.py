@@ -100,7 +100,7 @@ class TransitionCounts:
             unknown = sorted_labels[pos] != values
             if unknown.any():
                 k = int(np.flatnonzero(unknown)[0])
-                problem = f"{what} {values[k]!r} is not a state of this file"
+                problem = f"{what} {str(values[k])!r} is not a state of this file"
                 raise DataError(problem, file=file, row=row_of(where[k]))
             return order[pos]
 

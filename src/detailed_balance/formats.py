@@ -1,0 +1,479 @@
+"""Readers and writers of transition counts: CSV table, attempt log, native npz, the paper's JSON.
+
+Every reader ends in :meth:`TransitionCounts.from_records`, which validates and aggregates; the
+readers only parse, and name the file and row (line, or entry of a JSON file) of a bad record.
+
+Formats, chosen by extension unless ``format=`` is given:
+
+========================  ===============  ======================================================
+extension                 ``format``       content
+========================  ===============  ======================================================
+``.csv``                  ``"csv"``        ``source,target,count``; empty target = rejected,
+                                           ``target == source`` = self-transition
+``.jsonl``, ``.jsonl.gz`` ``"log"``        the attempt log written by ``collect`` (one JSON
+                                           object per line)
+``.npz``                  ``"npz"``        lossless native file (states in order, arrays, notes)
+``.json``                 ``"json"``       the paper's layouts, detected: ``"words"`` (object:
+                                           prompt word -> generated words) or ``"expressions"``
+                                           (list of ``target_expression``/``source_expressions``)
+========================  ===============  ======================================================
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import tempfile
+import warnings
+import zlib
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from .counts import TransitionCounts
+from .errors import DataError
+
+CSV_COLUMNS = ("source", "target", "count")
+NATIVE_VERSION = "detailed-balance-counts/1"
+OUTCOMES = {"transition", "self", "invalid", "unparseable", "error"}
+INVALID_PLACEHOLDER = r"INVALID\d*"
+READ_FORMATS = ("csv", "log", "npz", "json", "words", "expressions")
+WRITE_FORMATS = ("csv", "npz")
+
+
+def detect_format(path, format: str | None = None) -> str:
+    """The format name of ``path``: ``format`` if given, else from the extension."""
+    if format is not None:
+        if format not in READ_FORMATS:
+            raise DataError(f"unknown format {format!r} (use one of {', '.join(READ_FORMATS)})")
+        return format
+    name = Path(path).name.lower()
+    for suffix, fmt in ((".csv", "csv"), (".jsonl", "log"), (".jsonl.gz", "log"), (".npz", "npz")):
+        if name.endswith(suffix):
+            return fmt
+    if name.endswith(".json"):
+        return "json"
+    raise DataError(
+        "cannot tell the format from the extension (use .csv, .jsonl, .jsonl.gz, .npz or .json)",
+        file=str(path),
+    )
+
+
+def read_counts(path, format: str | None = None, *, states=None) -> TransitionCounts:
+    """Read counts from any supported file (see the module docstring for formats).
+
+    ``states`` (CSV only) declares the state list: a source or target outside it is an error.
+    """
+    fmt = detect_format(path, format)
+    if not Path(path).is_file():
+        raise DataError("no such file", file=str(path))
+    if fmt == "csv":
+        return read_counts_csv(path, states=states)
+    if fmt == "log":
+        return read_attempt_log(path)
+    if fmt == "npz":
+        return read_native(path)
+    if fmt == "words":
+        return read_paper_words(path)
+    if fmt == "expressions":
+        return read_paper_expressions(path)
+    data = _load_json(path)
+    if isinstance(data, dict):
+        return read_paper_words(path, data=data)
+    if isinstance(data, list):
+        return read_paper_expressions(path, data=data)
+    raise DataError(
+        "a paper JSON file holds an object (words) or a list (expressions)", file=str(path)
+    )
+
+
+def write_counts(counts: TransitionCounts, path, format: str | None = None) -> None:
+    """Write counts as CSV or native npz (atomically: a temporary file, then ``os.replace``)."""
+    fmt = detect_format(path, format)
+    if fmt == "csv":
+        write_counts_csv(counts, path)
+    elif fmt == "npz":
+        write_native(counts, path)
+    else:
+        raise DataError(f"cannot write {fmt!r}; counts are written as .csv or .npz", file=str(path))
+
+
+# ---- atomic output -------------------------------------------------------------------------------
+@contextmanager
+def _atomic(path, mode: str):
+    """Write to a temporary file in the same folder, then rename it over ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        kwargs = {"newline": "", "encoding": "utf-8"} if "b" not in mode else {}
+        with os.fdopen(fd, mode, **kwargs) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---- CSV counts table ----------------------------------------------------------------------------
+def read_counts_csv(path, *, states=None) -> TransitionCounts:
+    """Read a ``source,target,count`` table (columns in any order; blank lines ignored)."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not UTF-8 text ({exc.reason})", file=file) from None
+    if not text.strip():
+        raise DataError("empty file", file=file)
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip().lower() for h in next(reader)]
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    if unknown:
+        raise DataError(
+            f"unknown column {unknown[0]!r} (expected {','.join(CSV_COLUMNS)})", file=file, row=1
+        )
+    missing = [c for c in CSV_COLUMNS if c not in header]
+    if missing or len(set(header)) != len(header):
+        what = f"missing column {missing[0]!r}" if missing else "repeated column"
+        raise DataError(f"{what} (expected {','.join(CSV_COLUMNS)})", file=file, row=1)
+    col = [header.index(c) for c in CSV_COLUMNS]
+    src, tgt, cnt, rows = [], [], [], []
+    for fields in reader:
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if len(fields) != len(header):
+            raise DataError(
+                f"expected {len(header)} fields, found {len(fields)}",
+                file=file,
+                row=reader.line_num,
+            )
+        src.append(fields[col[0]].strip())
+        tgt.append(fields[col[1]].strip())
+        cnt.append(fields[col[2]].strip())
+        rows.append(reader.line_num)
+    if not rows:
+        raise DataError("no data rows (only a header)", file=file)
+    counts = TransitionCounts.from_records(src, tgt, cnt, states=states, file=file, rows=rows)
+    _check_sources_have_attempts(counts, src, rows, file)
+    return counts
+
+
+def _check_sources_have_attempts(counts: TransitionCounts, sources, rows, file: str) -> None:
+    """A state listed as a source whose rows sum to zero has no attempts: say so, don't guess."""
+    empty = counts.attempts == 0
+    if not empty.any():
+        return
+    lookup = {s: i for i, s in enumerate(counts.states)}
+    for src, row in zip(sources, rows, strict=True):
+        if empty[lookup[src]]:
+            problem = f"source {src!r} has zero attempts (its counts sum to 0); drop its rows"
+            raise DataError(problem, file=file, row=row)
+
+
+def write_counts_csv(counts: TransitionCounts, path) -> None:
+    """Write the counts table: per source (in state order) its moves, then self, then rejected.
+
+    A state with no attempts and no incoming transition cannot be expressed in a CSV and is lost.
+    """
+    n = counts.n_states
+    states = np.arange(n)
+    # one sort over all rows: per source, moves (by target), then self, then rejected
+    src = np.concatenate([counts.source, states, states])
+    kind = np.concatenate([np.zeros(len(counts.source)), np.ones(n), np.full(n, 2)]).astype(int)
+    tgt = np.concatenate([counts.target, states, np.full(n, -1)])
+    cnt = np.concatenate([counts.count, counts.self_count, counts.rejected])
+    keep = cnt > 0
+    order = np.lexsort((tgt[keep], kind[keep], src[keep]))
+    labels = list(counts.states) + [""]
+    with _atomic(path, "w") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        for s, t, c in zip(
+            src[keep][order].tolist(),
+            tgt[keep][order].tolist(),
+            cnt[keep][order].tolist(),
+            strict=True,
+        ):
+            writer.writerow((labels[s], labels[t], c))
+
+
+# ---- native npz ------------------------------------------------------------
+def write_native(counts: TransitionCounts, path) -> None:
+    """Lossless native file: states in order, the sparse arrays and the notes."""
+    arrays = {
+        "format": np.array(NATIVE_VERSION),
+        "states": np.array(counts.states, dtype=str),
+        "source": counts.source.astype(np.int64),
+        "target": counts.target.astype(np.int64),
+        "count": counts.count.astype(np.int64),
+        "self_count": counts.self_count.astype(np.int64),
+        "rejected": counts.rejected.astype(np.int64),
+        "notes": np.array(counts.notes, dtype=str),
+    }
+    with _atomic(path, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+
+
+def read_native(path) -> TransitionCounts:
+    """Read a native npz file, checking every array (row = arc number, 1-based)."""
+    file = str(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zlib.error) as exc:
+        raise DataError(f"not a native counts file ({exc})", file=file) from None
+    needed = ("format", "states", "source", "target", "count", "self_count", "rejected")
+    missing = [k for k in needed if k not in data]
+    if missing:
+        raise DataError(f"not a native counts file (missing {', '.join(missing)})", file=file)
+    if str(data["format"]) != NATIVE_VERSION:
+        raise DataError(f"unsupported native format {str(data['format'])!r}", file=file)
+    states = data["states"].tolist()
+    n = len(states)
+    src, tgt = data["source"], data["target"]
+    if (
+        not (len(src) == len(tgt) == len(data["count"]))
+        or data["self_count"].shape != (n,)
+        or data["rejected"].shape != (n,)
+    ):
+        raise DataError("array lengths do not match", file=file)
+    for what, idx in (("source", src), ("target", tgt)):
+        bad = (idx < 0) | (idx >= n)
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"{what} index {int(idx[k])} is not a state of this file", file=file, row=k + 1
+            )
+    if (src == tgt).any():
+        k = int(np.flatnonzero(src == tgt)[0])
+        raise DataError(
+            "a move from a state to itself (self counts belong in self_count)", file=file, row=k + 1
+        )
+    labels = np.asarray(states, dtype=object)
+    everyone = np.arange(n)
+    counts = TransitionCounts.from_records(
+        np.concatenate([labels[src], labels[everyone], labels[everyone]]),
+        np.concatenate([labels[tgt], labels[everyone], np.full(n, None, dtype=object)]),
+        np.concatenate([data["count"], data["self_count"], data["rejected"]]),
+        states=states,
+        file=file,
+    )
+    if len(counts.count) != len(src) or (data["count"] == 0).any():
+        raise DataError("moves must be unique with positive counts", file=file)
+    notes = tuple(data["notes"].tolist()) if "notes" in data else ()
+    return replace(counts, notes=notes)
+
+
+# ---- attempt log ---------------------------------------------------------------------------------
+def _log_lines(path) -> tuple[list[bytes], bool]:
+    """Raw lines of a plain or gzip log, and whether a gzip stream was cut short."""
+    raw = Path(path).read_bytes()
+    cut = False
+    if str(path).lower().endswith(".gz"):
+        parts = []
+        while raw:
+            # a log appended to in several sessions is several gzip members in a row
+            d = zlib.decompressobj(wbits=31)
+            try:
+                parts.append(d.decompress(raw))
+            except zlib.error as exc:
+                raise DataError(f"not a valid gzip file ({exc})", file=str(path)) from None
+            if not d.eof:
+                cut = True
+                break
+            raw = d.unused_data
+        raw = b"".join(parts)
+    return raw.split(b"\n"), cut
+
+
+def read_attempt_log(path) -> TransitionCounts:
+    """Count the attempts of a JSONL log (plain or gzip) written by ``collect``.
+
+    ``transition`` -> (source, target); ``self`` -> (source, source); ``invalid`` and
+    ``unparseable`` -> rejected; ``error`` (no reply) is not an attempt. The same
+    ``(run_id, attempt)`` twice is counted once (the last record wins). A malformed last line
+    (a crash mid-write) is skipped with a warning; a malformed line elsewhere is an error.
+    """
+    file = str(path)
+    lines, cut = _log_lines(path)
+    last = max((k for k, line in enumerate(lines) if line.strip()), default=-1)
+    src, tgt, rows = [], [], []
+    slot: dict[tuple, int] = {}
+    dropped: list[int] = []
+    runs: set = set()
+    n_errors = n_other = 0
+    notes = []
+    for k, line in enumerate(lines):
+        if not line.strip():
+            continue
+        lineno = k + 1
+        try:
+            rec = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            if k == last:
+                msg = f"{file}, line {lineno}: skipped a truncated last line (an interrupted write)"
+                warnings.warn(msg, stacklevel=2)
+                notes.append(f"skipped a truncated last line (line {lineno})")
+                continue
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+            raise DataError(f"malformed JSON line ({reason})", file=file, row=lineno) from None
+        if not isinstance(rec, dict):
+            raise DataError("a log line must be a JSON object", file=file, row=lineno)
+        kind = rec.get("kind", "attempt")
+        if kind == "run":
+            runs.add(rec.get("run_id"))
+            continue
+        if kind != "attempt":
+            n_other += 1
+            continue
+        outcome = rec.get("outcome")
+        if outcome not in OUTCOMES:
+            raise DataError(
+                f"unknown outcome {outcome!r} (use {', '.join(sorted(OUTCOMES))})",
+                file=file,
+                row=lineno,
+            )
+        source = rec.get("source")
+        if not isinstance(source, str) or not source:
+            raise DataError("attempt without a source state", file=file, row=lineno)
+        if outcome == "error":
+            n_errors += 1
+            continue
+        if outcome == "transition":
+            target = rec.get("target")
+            if not isinstance(target, str) or not target:
+                raise DataError(
+                    "a 'transition' attempt without a target state", file=file, row=lineno
+                )
+        else:
+            target = source if outcome == "self" else None
+        if rec.get("attempt") is not None:
+            key = (rec.get("run_id"), rec["attempt"])
+            if key in slot:
+                dropped.append(slot[key])
+            slot[key] = len(src)
+        src.append(source)
+        tgt.append(target)
+        rows.append(lineno)
+    if cut:
+        warnings.warn(f"{file}: gzip stream ends early (an interrupted write)", stacklevel=2)
+        notes.append("the gzip stream ends early; everything before the cut was read")
+    if dropped:
+        keep = np.ones(len(src), dtype=bool)
+        keep[dropped] = False
+        src = [s for s, k in zip(src, keep, strict=True) if k]
+        tgt = [t for t, k in zip(tgt, keep, strict=True) if k]
+        rows = [r for r, k in zip(rows, keep, strict=True) if k]
+        notes.append(
+            f"{len(dropped)} repeated attempt ids were counted once (the last record wins)"
+        )
+    if not src:
+        raise DataError("no attempts in the log", file=file)
+    if n_errors:
+        notes.append(
+            f"{n_errors} calls ended in an error (no reply) and are not counted as attempts"
+        )
+    if n_other:
+        notes.append(f"{n_other} lines of another kind were ignored")
+    if len(runs) > 1:
+        notes.append(f"{len(runs)} runs in one log")
+    counts = TransitionCounts.from_records(src, tgt, None, file=file, rows=rows)
+    return replace(counts, notes=counts.notes + tuple(notes))
+
+
+# ---- the paper's layouts --------------------------------------------------
+def _load_json(path):
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not UTF-8 text ({exc.reason})", file=str(path)) from None
+    if not text.strip():
+        raise DataError("empty file", file=str(path))
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"malformed JSON ({exc.msg}, line {exc.lineno})", file=str(path)) from None
+
+
+def read_paper_words(path, *, invalid: str = INVALID_PLACEHOLDER, data=None) -> TransitionCounts:
+    """Layout (a): a JSON object mapping each prompt word to the list of words generated from it.
+
+    A generation matching ``invalid`` (a regular expression; the paper writes ``INVALID00``...)
+    is a rejection, not a state; a repeat of the prompt word is a self-transition. Row = entry
+    number in the object (1-based). Use ``counts.kernel("escape")`` for the paper's T = N / N0.
+    """
+    file = str(path)
+    data = _load_json(path) if data is None else data
+    if not isinstance(data, dict):
+        raise DataError(
+            "layout (a) is a JSON object: prompt word -> list of generated words", file=file
+        )
+    pattern = re.compile(invalid)
+    src, tgt, rows = [], [], []
+    for entry, (word, generated) in enumerate(data.items(), start=1):
+        if not isinstance(generated, list) or not all(isinstance(g, str) for g in generated):
+            raise DataError(f"{word!r} must map to a list of strings", file=file, row=entry)
+        if not generated:
+            raise DataError(
+                f"source {word!r} has zero attempts (an empty list)", file=file, row=entry
+            )
+        for g in generated:
+            src.append(word)
+            tgt.append(None if pattern.fullmatch(g) else g)
+            rows.append(entry)
+    if not src:
+        raise DataError("no prompt words", file=file)
+    return TransitionCounts.from_records(src, tgt, None, file=file, rows=rows)
+
+
+def read_paper_expressions(path, *, data=None) -> TransitionCounts:
+    """Layout (b): a JSON list of records ``target_expression``, ``source_expressions``.
+
+    A record is ``{"target_expression": t, "source_expressions": [{"expression": s}, ...]}``.
+
+    Each source expression is one transition ``s -> t`` (``s == t`` is a self-transition). Row =
+    record number (1-based). The paper's estimator for this task is
+    ``counts.kernel("within", min_samples=2)``: self-loops dropped, single-sample states filtered.
+    """
+    file = str(path)
+    data = _load_json(path) if data is None else data
+    if not isinstance(data, list):
+        raise DataError("layout (b) is a JSON list of records", file=file)
+    src, tgt, rows, seen = [], [], [], []
+    for k, rec in enumerate(data, start=1):
+        if (
+            not isinstance(rec, dict)
+            or "target_expression" not in rec
+            or "source_expressions" not in rec
+        ):
+            raise DataError(
+                "a record needs 'target_expression' and 'source_expressions'", file=file, row=k
+            )
+        target, sources = rec["target_expression"], rec["source_expressions"]
+        if not isinstance(target, str) or not target or not isinstance(sources, list):
+            raise DataError(
+                "'target_expression' must be a string and 'source_expressions' a list",
+                file=file,
+                row=k,
+            )
+        seen.append(target)
+        for s in sources:
+            expr = s.get("expression") if isinstance(s, dict) else None
+            if not isinstance(expr, str) or not expr:
+                raise DataError(
+                    "each source expression needs an 'expression' string", file=file, row=k
+                )
+            src.append(expr)
+            tgt.append(target)
+            rows.append(k)
+    if not src:
+        raise DataError("no source expressions (no transitions)", file=file)
+    # a target generated from nothing listed here is still a state
+    states = sorted(set(seen) | set(src))
+    return TransitionCounts.from_records(src, tgt, None, states=states, file=file, rows=rows)
