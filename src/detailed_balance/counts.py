@@ -119,7 +119,8 @@ class TransitionCounts:
         uniq, inverse = np.unique(key, return_inverse=True)
         summed = np.bincount(inverse, weights=cnt[move], minlength=len(uniq)).astype(np.int64)
         notes = []
-        n_dup = int(move.sum()) - len(uniq)
+        # duplicates among all rows (moves, self and rejected alike): target -1 = rejected
+        n_dup = n_rec - len(np.unique(s_idx * (n + 1) + t_idx + 1))
         if n_dup > 0 and counts is not None:
             notes.append(f"{n_dup} duplicate (source, target) rows were summed")
         keep = summed > 0

@@ -22,6 +22,7 @@ extension                 ``format``       content
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import os
@@ -477,3 +478,50 @@ def read_paper_expressions(path, *, data=None) -> TransitionCounts:
     # a target generated from nothing listed here is still a state
     states = sorted(set(seen) | set(src))
     return TransitionCounts.from_records(src, tgt, None, states=states, file=file, rows=rows)
+
+
+def write_attempt_log(
+    counts: TransitionCounts, path, *, run_id: str = "synthetic", seed: int = 0
+) -> None:
+    """Expand counts into an attempt log, one line per attempt in random order (tests, benchmarks).
+
+    Moves become ``transition``, self counts ``self``, rejections ``invalid``; fields a real
+    collection records (model, tokens, timestamps) are filled with neutral values.
+    """
+    n = counts.n_states
+    everyone = np.arange(n)
+    src = np.concatenate([counts.source, everyone, everyone])
+    tgt = np.concatenate([counts.target, everyone, np.full(n, -1)])
+    cnt = np.concatenate([counts.count, counts.self_count, counts.rejected])
+    src, tgt = np.repeat(src, cnt), np.repeat(tgt, cnt)
+    order = np.random.default_rng(seed).permutation(len(src))
+    src, tgt = src[order], tgt[order]
+    labels = counts.states
+    head = {"kind": "run", "run_id": run_id, "config": {"source": "detailed_balance.formats"}}
+    lines = [json.dumps(head)]
+    for k, (s, t) in enumerate(zip(src.tolist(), tgt.tolist(), strict=True)):
+        outcome = "invalid" if t < 0 else ("self" if t == s else "transition")
+        rec = {
+            "kind": "attempt",
+            "run_id": run_id,
+            "attempt": k,
+            "source": labels[s],
+            "target": None if t < 0 else labels[t],
+            "outcome": outcome,
+            "reason": "synthetic rejection" if t < 0 else None,
+            "raw": None,
+            "model": "synthetic",
+            "temperature": 1.0,
+            "template_hash": "",
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "latency_s": 0.0,
+            "timestamp": "1970-01-01T00:00:00Z",
+            "logprobs": None,
+        }
+        lines.append(json.dumps(rec))
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    if str(path).lower().endswith(".gz"):
+        data = gzip.compress(data, mtime=0)
+    with _atomic(path, "wb") as fh:
+        fh.write(data)
