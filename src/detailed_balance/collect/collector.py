@@ -1,0 +1,532 @@
+"""The async collector: agent + OpenAI-compatible endpoint(s) -> attempt log.
+
+Attempt ids are fixed by the design, so a resumed run knows exactly which attempts are done:
+``budget`` gives attempt ``k`` the source ``sources[k % n]``; ``discovered`` (the paper's design)
+draws attempt ``k``'s source uniformly, with a generator seeded by ``(seed, k)``, from the states
+discovered so far (replayed from the log on resume); ``trajectory`` runs ``chains`` chains, attempt
+``k`` being step ``k // chains`` of chain ``k % chains``, each step starting where the last one
+ended. Each request also carries a seed derived from ``(seed, k)``, so a local model can reproduce
+a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import ipaddress
+import os
+import random
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from urllib.parse import urlparse
+
+from ..errors import CollectionError
+from .agents import Agent
+from .log import AttemptLog
+
+DESIGNS = ("discovered", "budget", "trajectory")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What defines a run's data (stored in the log's first line; must match on resume)."""
+
+    agent: str
+    template_hash: str
+    api: str
+    model: str
+    design: str = "discovered"
+    attempts: int = 100
+    temperature: float = 1.0
+    top_p: float | None = None
+    max_tokens: int | None = None
+    seed: int = 0
+    sources: tuple[str, ...] = ()
+    chains: int = 1
+    logprobs: int | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["sources"] = list(self.sources)
+        return d
+
+
+@dataclass
+class RunResult:
+    """What a collection did (this session), with the log's totals."""
+
+    path: str
+    run_id: str
+    attempts_requested: int
+    attempts_done: int
+    new_attempts: int = 0
+    errors: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    states: int = 0
+    outcomes: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        out = ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items()))
+        return (
+            f"{self.path}: {self.attempts_done}/{self.attempts_requested} attempts done "
+            f"({self.new_attempts} new in {self.wall_s:.1f} s; {out or 'none'}); "
+            f"{self.states} states; {self.errors} failed after retries, {self.retries} retries; "
+            f"tokens {self.prompt_tokens} prompt + "
+            f"{self.completion_tokens} completion"
+            + (f"; cost {self.cost:.4f}" if self.cost else "")
+        )
+
+
+def is_loopback(url: str) -> bool:
+    """True when ``url`` points at this machine (no key needed)."""
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _retry_after(exc) -> float | None:
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    headers = response.headers
+    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                return max(0.0, float(value) * scale)
+            except ValueError:
+                continue
+    return None
+
+
+class _Fatal(Exception):
+    """An error no retry can fix (unknown model, bad key, bad request)."""
+
+
+class Collector:
+    """Collect attempts of ``agent`` from one or more OpenAI-compatible endpoints.
+
+    Parameters
+    ----------
+    agent : Agent
+    config : RunConfig
+    base_urls : sequence of str
+        Requests go to the endpoint with the fewest requests in flight.
+    concurrency : int
+        Requests in flight at once (over all endpoints).
+    api_key_env : str
+        Environment variable holding the key; required unless every endpoint is on loopback.
+    timeout : float
+        Seconds per request before it counts as a timeout (and is retried).
+    max_retries : int
+        Retries per attempt on 429, 5xx, timeouts, dropped connections and malformed bodies.
+    backoff, backoff_cap : float
+        Exponential backoff ``backoff * 2**try`` (capped) with full jitter, unless the server sent
+        Retry-After, which is honoured.
+    price_prompt, price_completion : float
+        Cost per million prompt / completion tokens, for the cost line.
+    progress : bool
+        Show a tqdm bar (rate, errors, tokens).
+    """
+
+    def __init__(
+        self,
+        agent: Agent,
+        config: RunConfig,
+        base_urls: Sequence[str],
+        *,
+        concurrency: int = 8,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout: float = 60.0,
+        max_retries: int = 6,
+        backoff: float = 0.5,
+        backoff_cap: float = 30.0,
+        price_prompt: float = 0.0,
+        price_completion: float = 0.0,
+        progress: bool = True,
+        max_consecutive_errors: int | None = None,
+        fsync_every: float = 1.0,
+    ):
+        if config.design not in DESIGNS:
+            raise CollectionError(
+                f"unknown design {config.design!r}; use one of {', '.join(DESIGNS)}"
+            )
+        if not base_urls:
+            raise CollectionError("give at least one --base-url")
+        if concurrency < 1 or config.attempts < 0 or config.chains < 1:
+            raise CollectionError("concurrency and chains must be >= 1 and attempts >= 0")
+        self.agent, self.config = agent, config
+        self.base_urls = [u.rstrip("/") for u in base_urls]
+        self.concurrency, self.timeout, self.max_retries = concurrency, timeout, max_retries
+        self.backoff, self.backoff_cap = backoff, backoff_cap
+        self.price_prompt, self.price_completion = price_prompt, price_completion
+        self.progress, self.fsync_every = progress, fsync_every
+        self.max_consecutive_errors = max_consecutive_errors or max(10, 2 * concurrency)
+        key = os.environ.get(api_key_env)
+        if not key:
+            remote = [u for u in self.base_urls if not is_loopback(u)]
+            if remote:
+                raise CollectionError(
+                    f"no API key: set the environment variable {api_key_env} (or name another with "
+                    f"--api-key-env) for {remote[0]}"
+                )
+            key = "no-key-needed-on-loopback"
+        self._key = key  # kept in memory only; never logged or stored
+
+    # ---- public entry points -----------------------------------------------------------------
+    def run(self, out: str, *, resume: bool = False) -> RunResult:
+        """Collect into ``out`` (resuming it when asked); returns a :class:`RunResult`."""
+        return asyncio.run(self.arun(out, resume=resume))
+
+    async def arun(self, out: str, *, resume: bool = False) -> RunResult:
+        import openai
+
+        cfg = self.config
+        log = AttemptLog(
+            out, cfg.to_dict(), uuid.uuid4().hex[:12], resume=resume, fsync_every=self.fsync_every
+        )
+        self._log = log
+        clients = [
+            openai.AsyncOpenAI(base_url=u, api_key=self._key, max_retries=0, timeout=self.timeout)
+            for u in self.base_urls
+        ]
+        self._in_flight = [0] * len(clients)
+        self._clients = clients
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = RunResult(out, log.run_id, cfg.attempts, 0)
+        self._result = result
+        self._consecutive_errors = 0
+        self._fatal: BaseException | None = None
+        bar = None
+        try:
+            await self._preflight()
+            self._replay(log.records)
+            result.attempts_done = len(self._done)
+            todo = cfg.attempts - len(self._done & set(range(cfg.attempts)))
+            if self.progress and todo > 0:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(
+                    total=cfg.attempts, initial=cfg.attempts - todo, unit="att", dynamic_ncols=True
+                )
+            self._bar = bar
+            self._sem = asyncio.Semaphore(self.concurrency)
+            if cfg.design == "trajectory":
+                workers = [self._chain_worker(c) for c in range(cfg.chains)]
+            else:
+                self._pending = sorted(set(range(cfg.attempts)) - self._done, reverse=True)
+                workers = [
+                    self._worker() for _ in range(min(self.concurrency, max(1, len(self._pending))))
+                ]
+            await asyncio.gather(*workers)
+        finally:
+            if bar is not None:
+                bar.close()
+            log.close()
+            for client in clients:
+                await client.close()
+            result.wall_s = time.perf_counter() - t0
+            result.cpu_s = time.process_time() - c0
+            result.attempts_done = (
+                len(self._done & set(range(cfg.attempts))) if hasattr(self, "_done") else 0
+            )
+            result.states = len(getattr(self, "_discovered", []))
+            result.cost = (
+                result.prompt_tokens * self.price_prompt
+                + result.completion_tokens * self.price_completion
+            ) / 1e6
+        if self._fatal is not None:
+            raise self._fatal
+        return result
+
+    # ---- checks before the first call --------------------------------------------------------
+    async def _preflight(self) -> None:
+        import openai
+
+        for url, client in zip(self.base_urls, self._clients, strict=True):
+            try:
+                models = await client.models.list(timeout=min(self.timeout, 10.0))
+            except (openai.APIConnectionError, openai.APITimeoutError):
+                raise CollectionError(
+                    f"cannot reach {url}: is the server running? "
+                    f"(the log {self._log.path} is intact)"
+                ) from None
+            except openai.AuthenticationError:
+                raise CollectionError(f"{url} refused the API key (HTTP 401)") from None
+            except openai.APIStatusError:
+                continue  # some servers have no /models; the first call will tell
+            ids = [m.id for m in models.data]
+            if ids and self.config.model not in ids:
+                shown = ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else "")
+                raise CollectionError(
+                    f"model {self.config.model!r} is not served by {url} (it serves: {shown})"
+                )
+
+    # ---- designs: which source does attempt k use --------------------------------------------
+    def _replay(self, records: list[dict]) -> None:
+        """Recover done attempts and the design's state from the log (last record of an id wins)."""
+        last: dict[int, dict] = {}
+        for rec in records:
+            last[int(rec["attempt"])] = rec
+        self._done = {k for k, r in last.items() if r.get("outcome") != "error"}
+        seeds = list(self.config.sources or self.agent.seeds)
+        if not seeds:
+            raise CollectionError(f"agent {self.agent.name!r} has no seed states; give --sources")
+        self._seeds = seeds
+        self._discovered = list(dict.fromkeys(seeds))
+        self._known = set(self._discovered)
+        for rec in records:  # discovery order = log order, as in the original run
+            if rec.get("outcome") == "transition":
+                self._discover(rec["target"])
+        self._chain_state: dict[int, tuple[int, str]] = {}
+        if self.config.design == "trajectory":
+            c = self.config.chains
+            for chain in range(c):
+                step, state = 0, seeds[chain % len(seeds)]
+                while step * c + chain in self._done:  # done steps of a chain form a prefix
+                    rec = last[step * c + chain]
+                    state = rec["target"] if rec["outcome"] in ("transition", "self") else state
+                    step += 1
+                self._chain_state[chain] = (step, state)
+
+    def _discover(self, state: str) -> None:
+        if state not in self._known:
+            self._known.add(state)
+            self._discovered.append(state)
+
+    def _source(self, k: int) -> str:
+        if self.config.design == "budget":
+            return self._seeds[k % len(self._seeds)]
+        rng = random.Random(self.config.seed * 1_000_003 + k)
+        return self._discovered[rng.randrange(len(self._discovered))]
+
+    # ---- workers -----------------------------------------------------------------------------
+    async def _worker(self) -> None:
+        while self._pending and self._fatal is None:
+            k = self._pending.pop()
+            await self._attempt(k, self._source(k))
+
+    async def _chain_worker(self, chain: int) -> None:
+        c = self.config.chains
+        step, state = self._chain_state[chain]
+        while step * c + chain < self.config.attempts and self._fatal is None:
+            rec = await self._attempt(step * c + chain, state)
+            if rec is None or rec["outcome"] == "error":
+                return  # a chain cannot skip a step; --resume continues it from here
+            if rec["outcome"] in ("transition", "self"):
+                state = rec["target"]
+            step += 1
+
+    async def _attempt(self, k: int, source: str) -> dict | None:
+        async with self._sem:
+            if self._fatal is not None:
+                return None
+            try:
+                rec = await self._call(k, source)
+            except _Fatal as exc:
+                self._fatal = CollectionError(f"{exc} (the log {self._log.path} is intact)")
+                return None
+            try:
+                self._log.append(rec)
+            except CollectionError as exc:
+                self._fatal = exc
+                return None
+            self._account(rec)
+            return rec
+
+    def _account(self, rec: dict) -> None:
+        r = self._result
+        r.outcomes[rec["outcome"]] = r.outcomes.get(rec["outcome"], 0) + 1
+        r.prompt_tokens += rec["prompt_tokens"]
+        r.completion_tokens += rec["completion_tokens"]
+        if rec["outcome"] == "error":
+            r.errors += 1
+            self._consecutive_errors += 1
+            if self._consecutive_errors >= self.max_consecutive_errors and self._fatal is None:
+                self._fatal = CollectionError(
+                    f"{self._consecutive_errors} attempts in a row failed after retries "
+                    f"(last: {rec['reason']}); "
+                    f"stopping. The log {self._log.path} is intact: rerun with --resume"
+                )
+        else:
+            r.new_attempts += 1
+            self._consecutive_errors = 0
+            self._done.add(rec["attempt"])
+            if rec["outcome"] == "transition":
+                self._discover(rec["target"])
+        if self._bar is not None:
+            if rec["outcome"] != "error":
+                self._bar.update(1)
+            self._bar.set_postfix(
+                states=len(self._discovered),
+                err=r.errors,
+                retry=r.retries,
+                tok=r.prompt_tokens + r.completion_tokens,
+                refresh=False,
+            )
+
+    # ---- one request with retries ------------------------------------------------------------
+    def _pick_client(self, avoid: int | None) -> int:
+        order = sorted(range(len(self._clients)), key=lambda i: (i == avoid, self._in_flight[i]))
+        return order[0]
+
+    async def _request(self, client, source: str, k: int):
+        cfg, agent = self.config, self.agent
+        kwargs = dict(
+            model=cfg.model,
+            temperature=cfg.temperature,
+            max_tokens=cfg.max_tokens or agent.max_tokens,
+            seed=(cfg.seed * 1_000_003 + k) % 2**31,
+        )
+        if cfg.top_p is not None:
+            kwargs["top_p"] = cfg.top_p
+        if agent.stop:
+            kwargs["stop"] = list(agent.stop)
+        if agent.api == "chat":
+            messages = []
+            if agent.system():
+                messages.append({"role": "system", "content": agent.system()})
+            messages.append({"role": "user", "content": agent.prompt(source)})
+            if cfg.logprobs:
+                kwargs.update(logprobs=True, top_logprobs=cfg.logprobs)
+            resp = await client.chat.completions.create(messages=messages, **kwargs)
+            choice = resp.choices[0]
+            text = choice.message.content or ""
+            lp = (
+                choice.logprobs.model_dump()
+                if cfg.logprobs and choice.logprobs is not None
+                else None
+            )
+        else:
+            if cfg.logprobs:
+                kwargs["logprobs"] = cfg.logprobs
+            resp = await client.completions.create(prompt=agent.prompt(source), **kwargs)
+            choice = resp.choices[0]
+            text = choice.text or ""
+            lp = (
+                choice.logprobs.model_dump()
+                if cfg.logprobs and choice.logprobs is not None
+                else None
+            )
+        if not isinstance(text, str):
+            raise ValueError("reply text is not a string")
+        usage = resp.usage
+        return (
+            text,
+            lp,
+            (usage.prompt_tokens if usage else 0),
+            (usage.completion_tokens if usage else 0),
+        )
+
+    async def _call(self, k: int, source: str) -> dict:
+        import openai
+
+        cfg = self.config
+        avoid, reason, text = None, None, None
+        t_start = time.perf_counter()
+        for attempt_try in range(self.max_retries + 1):
+            i = self._pick_client(avoid)
+            self._in_flight[i] += 1
+            t0 = time.perf_counter()
+            try:
+                text, lp, n_prompt, n_completion = await self._request(self._clients[i], source, k)
+                break
+            except openai.NotFoundError as exc:
+                raise _Fatal(
+                    f"{self.base_urls[i]}: {_message(exc)} (is model {cfg.model!r} served there?)"
+                ) from None
+            except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+                raise _Fatal(f"{self.base_urls[i]} refused the request: {_message(exc)}") from None
+            except openai.BadRequestError as exc:
+                raise _Fatal(
+                    f"{self.base_urls[i]} rejected the request as bad: {_message(exc)}"
+                ) from None
+            except (
+                openai.RateLimitError,
+                openai.InternalServerError,
+                openai.APIStatusError,
+            ) as exc:
+                reason, wait = f"HTTP {exc.status_code}", _retry_after(exc)
+            except openai.APITimeoutError:
+                reason, wait = f"timeout after {self.timeout:g} s", None
+            except openai.APIConnectionError as exc:
+                reason, wait = f"connection failed ({_message(exc)})", None
+            except (
+                openai.APIResponseValidationError,
+                ValueError,
+                AttributeError,
+                IndexError,
+                TypeError,
+            ):
+                reason, wait = "malformed response body", None
+            finally:
+                self._in_flight[i] -= 1
+            avoid = i if len(self._clients) > 1 else None
+            if attempt_try == self.max_retries:
+                break
+            self._result.retries += 1
+            if wait is None:  # full jitter on an exponential scale
+                wait = random.uniform(0.5, 1.0) * min(
+                    self.backoff_cap, self.backoff * 2**attempt_try
+                )
+            await asyncio.sleep(wait)
+        rec = {
+            "kind": "attempt",
+            "run_id": self._log.run_id,
+            "attempt": k,
+            "source": source,
+            "target": None,
+            "outcome": "error",
+            "reason": None,
+            "raw": None,
+            "model": cfg.model,
+            "temperature": cfg.temperature,
+            "template_hash": cfg.template_hash,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "latency_s": 0.0,
+            "timestamp": _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds"),
+            "logprobs": None,
+        }
+        if text is None:  # every try failed
+            rec.update(
+                reason=f"{reason}, {self.max_retries} retries",
+                latency_s=round(time.perf_counter() - t_start, 4),
+            )
+            return rec
+        parsed = self.agent.parse(text)
+        if parsed.state is None:
+            outcome, target = parsed.outcome, None
+        else:
+            outcome, target = ("self" if parsed.state == source else "transition"), parsed.state
+        rec.update(
+            target=target,
+            outcome=outcome,
+            reason=parsed.reason,
+            raw=text,
+            prompt_tokens=int(n_prompt or 0),
+            completion_tokens=int(n_completion or 0),
+            latency_s=round(time.perf_counter() - t0, 4),
+            logprobs=lp,
+        )
+        return rec
+
+
+def _message(exc) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+    return str(getattr(exc, "message", None) or exc).splitlines()[0][:200]
