@@ -13,8 +13,8 @@ kernel over a small vocabulary: from state i (the last vocabulary word of the pr
 answers j != i with probability ``move / (n-1) * min(1, exp(V_i - V_j))`` (a Metropolis chain, so
 log T(j<-i) - log T(i<-j) = V_i - V_j exactly), the state itself with probability ``self_share`` of
 the remaining mass, and a word outside the vocabulary otherwise. ``echo=True`` with ``logprobs``
-scores the continuation after the prompt's last ``->`` exactly
-( as llama.cpp does with a real model.
+scores the continuation after the prompt's last ``->`` exactly, as llama.cpp does with a
+real model.
 """
 
 from __future__ import annotations
