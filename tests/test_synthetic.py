@@ -143,3 +143,16 @@ def test_bad_arguments():
         reversible_chain(5, escape=1.0)
     with pytest.raises(DataError, match="at least 2"):
         reversible_chain(1)
+
+
+@pytest.mark.parametrize("design", ["budget", "discovered", "trajectory"])
+def test_samples_only_use_arcs_of_the_chain_even_without_escape(design):
+    chain = driven_chain(40, affinity=1.0, escape=0.0, seed=4)
+    counts = sample_counts(chain, design=design, attempts_per_source=300, seed=0)
+    idx = chain.index_of(counts.states)
+    arcs = set(zip(chain.source.tolist(), chain.target.tolist(), strict=True))
+    moves = zip(idx[counts.source].tolist(), idx[counts.target].tolist(), strict=True)
+    assert all(m in arcs for m in moves)
+    # escape 0 at the fullest row: that row never escapes
+    full = idx[chain.escape[idx] < 1e-12]
+    assert counts.rejected[np.isin(idx, full)].sum() == 0

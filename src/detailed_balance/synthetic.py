@@ -201,6 +201,8 @@ class _Sampler:
     def draw(self, sources: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Target index of each attempt, -1 for an escape."""
         pos = np.searchsorted(self.key, sources + u, side="right")
+        # rounding can leave the previous row's last key a hair above ``sources``
+        pos = np.maximum(pos, self.indptr[sources])
         hit = pos < self.indptr[sources + 1]
         return np.where(hit, self.target[np.minimum(pos, len(self.target) - 1)], -1)
 
@@ -293,7 +295,7 @@ def _trajectory(sampler: _Sampler, total: int, first: int, rng) -> tuple[np.ndar
     tgt = np.empty(total, dtype=np.int64)
     s = first
     for k in range(total):
-        pos = bisect_right(key, s + u[k])
+        pos = max(bisect_right(key, s + u[k]), indptr[s])
         src[k] = s
         if pos < indptr[s + 1]:
             s = targets[pos]
