@@ -92,7 +92,7 @@ def main() -> None:
         ),
     ]
     for name, t, extra in rows:
-        print(f"{name:<36} {t:6.2f} s   {extra}")
+        print(f"{name:<36} {t:6.2f} s   {extra}".rstrip())
     print(f"best of {args.repeat}; Python {sys.version.split()[0]}")
 
 

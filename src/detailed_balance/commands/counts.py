@@ -42,7 +42,7 @@ def summary_lines(s: dict) -> list[str]:
         (
             "two-way components",
             f"{s['two_way_components']}  (largest {s['largest_two_way_component']} states; "
-            "V is identified only within one)",
+            "V is defined up to a constant in each)",
         ),
         ("states with no incoming move", f"{s['no_incoming']}"),
         ("states with no outgoing move", f"{s['no_outgoing']}"),
