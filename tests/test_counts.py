@@ -62,6 +62,14 @@ def test_bad_input_is_one_line_and_exit_2(write, capsys, name, content, expected
     )
 
 
+def test_self_attempt_with_another_target_and_missing_file(write, tmp_path, capsys):
+    line = '{"kind": "attempt", "attempt": 1, "source": "A", "target": "B", "outcome": "self"}'
+    assert main(["counts", str(write("log.jsonl", line + "\n"))]) == 2
+    assert "row 1: a 'self' attempt whose target differs from its source" in capsys.readouterr().err
+    assert main(["counts", str(tmp_path / "none.jsonl")]) == 2
+    assert "none.jsonl: no such file" in capsys.readouterr().err
+
+
 def test_cannot_convert_to_json(write, tmp_path, capsys):
     assert main(["counts", str(write("t.csv", TABLE)), "--to", str(tmp_path / "t.json")]) == 2
     assert "written as .csv or .npz" in capsys.readouterr().err
@@ -84,9 +92,11 @@ def test_truncated_log_through_the_cli(write, capsys):
         '{"kind": "attempt", "attempt": 1, "source": "A", "target": "B", "outcome": "transition"}'
     )
     path = write("log.jsonl", good + "\n" + good.replace('1, "s', '2, "s')[:30])
-    with pytest.warns(UserWarning, match="truncated"):
-        assert main(["counts", str(path)]) == 0
-    assert "note: skipped a truncated last line (line 2)" in capsys.readouterr().out
+    assert main(["counts", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "2 states, 1 attempts" in out and "note: skipped a truncated last line (line 2)" in out
+    warning = f"{path}, line 2: skipped a truncated last line (an interrupted write)"
+    assert err == f"detailed-balance counts: warning: {warning}\n"
 
 
 def test_a_real_process(write):

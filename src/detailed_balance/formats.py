@@ -104,6 +104,14 @@ def write_counts(counts: TransitionCounts, path, format: str | None = None) -> N
         raise DataError(f"cannot write {fmt!r}; counts are written as .csv or .npz", file=str(path))
 
 
+def _read_bytes(path) -> bytes:
+    """The file's bytes, or a one-line error (missing file, folder, no permission)."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read the file ({exc.strerror or exc})", file=str(path)) from None
+
+
 # ---- atomic output -------------------------------------------------------------------------------
 @contextmanager
 def _atomic(path, mode: str):
@@ -127,7 +135,7 @@ def read_counts_csv(path, *, states=None) -> TransitionCounts:
     """Read a ``source,target,count`` table (columns in any order; blank lines ignored)."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        text = _read_bytes(path).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"not UTF-8 text ({exc.reason})", file=file) from None
     if not text.strip():
@@ -225,7 +233,7 @@ def read_native(path) -> TransitionCounts:
     """Read a native npz file, checking every array (row = arc number, 1-based)."""
     file = str(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with np.load(io.BytesIO(_read_bytes(path)), allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
     except (OSError, ValueError, zlib.error) as exc:
         raise DataError(f"not a native counts file ({exc})", file=file) from None
@@ -274,7 +282,7 @@ def read_native(path) -> TransitionCounts:
 # ---- attempt log ---------------------------------------------------------------------------------
 def _log_lines(path) -> tuple[list[bytes], bool]:
     """Raw lines of a plain or gzip log, and whether a gzip stream was cut short."""
-    raw = Path(path).read_bytes()
+    raw = _read_bytes(path)
     cut = False
     if str(path).lower().endswith(".gz"):
         parts = []
@@ -368,6 +376,9 @@ def read_attempt_log(path) -> TransitionCounts:
                 )
         else:
             target = source if outcome == "self" else None
+            if outcome == "self" and rec.get("target") not in (None, source):
+                problem = "a 'self' attempt whose target differs from its source"
+                raise DataError(problem, file=file, row=lineno)
         if rec.get("attempt") is not None:
             key = (rec.get("run_id"), rec["attempt"])
             if key in slot:
@@ -405,7 +416,7 @@ def read_attempt_log(path) -> TransitionCounts:
 # ---- the paper's layouts --------------------------------------------------
 def _load_json(path):
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = _read_bytes(path).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DataError(f"not UTF-8 text ({exc.reason})", file=str(path)) from None
     if not text.strip():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import warnings
 
 # kept here (not imported from formats) so ``--help`` does not import numpy
 FORMATS = ("csv", "log", "npz", "json", "words", "expressions")
@@ -54,7 +56,12 @@ def summary_lines(s: dict) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from ..formats import read_counts, write_counts
 
-    counts = read_counts(args.file, args.format)
+    # a reader's warnings (e.g. a truncated last log line) become one line each on stderr
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        counts = read_counts(args.file, args.format)
+    for w in caught:
+        print(f"detailed-balance counts: warning: {w.message}", file=sys.stderr)
     if args.to:
         write_counts(counts, args.to)
     summary = counts.summary()
