@@ -237,6 +237,10 @@ class AnimalAgent:
     def system(self) -> str | None:
         return None
 
+    def reply(self, state: str) -> str:
+        """The canonical reply naming ``state`` (what logprob scoring scores)."""
+        return " " + state
+
     def prompt(self, state: str) -> str:
         return f"Similar animals:\nhorse -> zebra\ncat -> tiger\nshark -> dolphin\n{state} ->"
 
@@ -267,7 +271,8 @@ class TemplateAgent:
     ``seeds``, ``stop``, ``max_tokens``, ``parse`` (regex; group 1, or the whole match, is the
     state), ``canonical`` (steps from strip, lower, upper, collapse_spaces, strip_punct, singular),
     ``valid`` (regex the canonical state must fully match), ``vocabulary`` (list of allowed states),
-    ``letter_sum`` (required A=1…Z=26 sum).
+    ``letter_sum`` (required A=1…Z=26 sum), ``reply`` (the canonical reply naming ``{state}``, for
+    logprob scoring; default ``" {state}"``).
     """
 
     name: str
@@ -282,6 +287,11 @@ class TemplateAgent:
     valid_regex: str | None = None
     vocabulary: frozenset[str] | None = None
     letter_sum: int | None = None
+    reply_template: str = " {state}"
+
+    def reply(self, state: str) -> str:
+        """The canonical reply naming ``state`` (what logprob scoring scores)."""
+        return self.reply_template.replace("{state}", state)
 
     def system(self) -> str | None:
         return self.system_message
@@ -351,6 +361,7 @@ class TemplateAgent:
             "valid",
             "vocabulary",
             "letter_sum",
+            "reply",
         }
         unknown = sorted(set(cfg) - known)
         if unknown:
@@ -389,6 +400,7 @@ class TemplateAgent:
             valid_regex=cfg.get("valid"),
             vocabulary=None if vocab is None else frozenset(apply_steps(v, steps) for v in vocab),
             letter_sum=cfg.get("letter_sum"),
+            reply_template=str(cfg.get("reply", " {state}")),
         )
         seeds = tuple(agent.canonical(s) for s in cfg.get("seeds", []))
         if not seeds:

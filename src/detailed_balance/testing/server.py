@@ -41,6 +41,8 @@ class Script:
 
     latency: float = 0.0
     faults: dict = field(default_factory=dict)
+    fail_first: int = 0  # the first requests all get fault ``fail_kind`` (deterministic scripts)
+    fail_kind: str = "429"
     retry_after: float = 0.05
     hang: float = 5.0
     seed: int = 0
@@ -86,6 +88,10 @@ class _State:
     def draw_fault(self) -> str | None:
         with self.lock:
             self.requests += 1
+            if self.requests <= self.script.fail_first:
+                kind = self.script.fail_kind
+                self.faults[kind] = self.faults.get(kind, 0) + 1
+                return kind
             u = self.fault_rng.random()
             acc = 0.0
             for kind, p in self.script.faults.items():

@@ -1,0 +1,121 @@
+"""Exact kernels from token logprobs: score log P(g | f) instead of sampling it.
+
+For a completion agent, ``log T(g <- f)`` is the log-probability that the model continues the
+prompt of ``f`` with the canonical reply of ``g`` (``agent.reply(g)``, e.g. ``" zebra"``) followed
+by a line break, the agent's stop. The endpoint must return prompt logprobs with ``echo=True``
+(llama.cpp's server does; hosted chat APIs usually do not). The result is not normalised over the
+candidates: the remainder is the mass of every other reply (the escape).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import CollectionError
+from ..kernel import TransitionKernel
+from .collector import is_loopback
+
+
+def continuation_logprob(logprobs, prompt_len: int, end: int) -> float:
+    """Sum of token logprobs of the text between ``prompt_len`` and ``end`` of an echoed prompt.
+
+    Refused when a token straddles the prompt's end (the tokeniser merged prompt and reply), as
+    the reply's probability is then not a product of its own tokens.
+    """
+    offsets = list(logprobs.text_offset)
+    if prompt_len not in offsets:
+        raise CollectionError(
+            "the tokeniser merged the prompt's end with the reply; cannot score it"
+        )
+    total = 0.0
+    for off, lp in zip(offsets, logprobs.token_logprobs, strict=False):
+        if prompt_len <= off < end:
+            if lp is None:
+                raise CollectionError("the endpoint returned no logprob for a reply token")
+            total += lp
+    return total
+
+
+def score_kernel(
+    agent,
+    base_url: str,
+    model: str,
+    states: Sequence[str],
+    *,
+    sources: Sequence[str] | None = None,
+    api_key_env: str = "OPENAI_API_KEY",
+    concurrency: int = 4,
+    timeout: float = 60.0,
+) -> TransitionKernel:
+    """Score ``log P(g | f)`` for every ``f`` in ``sources`` (default: ``states``) and ``g != f``.
+
+    Parameters
+    ----------
+    agent : Agent
+        A completion agent with ``reply(state)`` giving the canonical reply text.
+    base_url, model : str
+        An OpenAI-compatible endpoint that echoes prompt logprobs.
+    states : sequence of str
+        Candidate targets (canonical states).
+
+    Returns
+    -------
+    TransitionKernel
+        ``convention="logprob"``; arcs on all ordered pairs of distinct candidates.
+    """
+    if agent.api != "completion" or not hasattr(agent, "reply"):
+        raise CollectionError(
+            f"agent {agent.name!r} cannot be scored: it needs the completions API"
+        )
+    states = tuple(states)
+    sources = tuple(sources) if sources is not None else states
+    index = {s: i for i, s in enumerate(states)}
+    for g in states:
+        if agent.parse(agent.reply(g)).state != g:
+            raise CollectionError(f"the canonical reply of {g!r} does not parse back to it")
+    pairs = [(f, g) for f in sources for g in states if g != f]
+    key = os.environ.get(api_key_env) or ("loopback" if is_loopback(base_url) else None)
+    if key is None:
+        raise CollectionError(f"no API key: set the environment variable {api_key_env}")
+
+    async def main() -> list[float]:
+        import openai
+
+        client = openai.AsyncOpenAI(base_url=base_url, api_key=key, timeout=timeout, max_retries=4)
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(f: str, g: str) -> float:
+            prompt = agent.prompt(f)
+            text = prompt + agent.reply(g) + "\n"
+            async with sem:
+                resp = await client.completions.create(
+                    model=model, prompt=text, max_tokens=1, temperature=0.0, echo=True, logprobs=1
+                )
+            lp = resp.choices[0].logprobs
+            if lp is None or not lp.text_offset:
+                raise CollectionError(f"{base_url} returned no prompt logprobs (echo=True)")
+            return continuation_logprob(lp, len(prompt), len(text))
+
+        try:
+            return await asyncio.gather(*(one(f, g) for f, g in pairs))
+        except openai.APIConnectionError:
+            raise CollectionError(f"cannot reach {base_url}: is the server running?") from None
+        finally:
+            await client.close()
+
+    log_prob = asyncio.run(main())
+    for f in sources:
+        if f not in index:
+            states = states + (f,)
+            index[f] = len(states) - 1
+    return TransitionKernel(
+        states=states,
+        source=np.array([index[f] for f, _ in pairs], dtype=np.int64),
+        target=np.array([index[g] for _, g in pairs], dtype=np.int64),
+        log_prob=np.asarray(log_prob, dtype=float),
+        convention="logprob",
+    )
