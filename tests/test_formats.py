@@ -152,6 +152,8 @@ def test_format_by_extension_and_errors(tmp_path, write):
     with pytest.raises(DataError, match="written as .csv or .npz"):
         write_counts(c, tmp_path / "t.json")
     same(c, read_counts(write("t.data", TABLE), format="csv"))
+    with pytest.raises(DataError, match="cannot write here"):
+        write_counts(c, tmp_path / "no" / "such" / "dir.csv")
 
 
 # ---- attempt log -------------------------------------------------------------------------------

@@ -73,6 +73,8 @@ def read_counts(path, format: str | None = None, *, states=None) -> TransitionCo
     fmt = detect_format(path, format)
     if not Path(path).is_file():
         raise DataError("no such file", file=str(path))
+    if states is not None and fmt != "csv":
+        raise DataError("states= applies to CSV tables only", file=str(path))
     if fmt == "csv":
         return read_counts_csv(path, states=states)
     if fmt == "log":
@@ -117,7 +119,10 @@ def _read_bytes(path) -> bytes:
 def _atomic(path, mode: str):
     """Write to a temporary file in the same folder, then rename it over ``path``."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise DataError(f"cannot write here ({exc.strerror or exc})", file=str(path)) from None
     try:
         kwargs = {"newline": "", "encoding": "utf-8"} if "b" not in mode else {}
         with os.fdopen(fd, mode, **kwargs) as fh:
@@ -243,6 +248,9 @@ def read_native(path) -> TransitionCounts:
         raise DataError(f"not a native counts file (missing {', '.join(missing)})", file=file)
     if str(data["format"]) != NATIVE_VERSION:
         raise DataError(f"unsupported native format {str(data['format'])!r}", file=file)
+    ints = ("source", "target", "count", "self_count", "rejected")
+    if any(data[k].ndim != 1 or not np.issubdtype(data[k].dtype, np.integer) for k in ints):
+        raise DataError("index and count arrays must be 1-d integer arrays", file=file)
     states = data["states"].tolist()
     n = len(states)
     src, tgt = data["source"], data["target"]
