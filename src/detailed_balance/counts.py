@@ -57,7 +57,7 @@ class TransitionCounts:
         first_row: int = 1,
         rows=None,
     ) -> TransitionCounts:
-        """Aggregate ``(source, target, count)`` records; a target of ``None`` or ``""`` is a rejection.
+        """Aggregate ``(source, target, count)`` records; target ``None`` or ``""`` = a rejection.
 
         Vectorised: building counts costs one ``np.unique`` over the records, not a Python loop.
         Duplicate records are summed (and a note says so). ``states`` fixes the state order and
@@ -142,12 +142,14 @@ class TransitionCounts:
     @property
     def out_count(self) -> np.ndarray:
         """Transitions to other states, per source."""
-        return np.bincount(self.source, weights=self.count, minlength=self.n_states).astype(np.int64)
+        out = np.bincount(self.source, weights=self.count, minlength=self.n_states)
+        return out.astype(np.int64)
 
     @property
     def in_count(self) -> np.ndarray:
         """Transitions arriving from other states, per target."""
-        return np.bincount(self.target, weights=self.count, minlength=self.n_states).astype(np.int64)
+        out = np.bincount(self.target, weights=self.count, minlength=self.n_states)
+        return out.astype(np.int64)
 
     @property
     def attempts(self) -> np.ndarray:
@@ -182,7 +184,7 @@ class TransitionCounts:
         return self.source[both], self.target[both]
 
     def two_way_components(self) -> np.ndarray:
-        """Component label of each state in the two-way graph (a state seen one way only is alone)."""
+        """Component label of each state in the two-way graph (one-way-only states are alone)."""
         a, b = self.two_way_edges()
         return component_labels(self.n_states, a, b)
 
@@ -234,7 +236,8 @@ class TransitionCounts:
         ----------
         convention : {"escape", "within"}
             ``"escape"``: T = N / N0, rejections and self-replies are the escape (the paper's word
-            task). ``"within"``: T = N / sum_{g≠f} N, self-loops dropped (the paper's expression task).
+            task). ``"within"``: T = N / sum_{g≠f} N, self-loops dropped (the paper's expression
+            task).
         min_samples : int
             Keep only states generated at least this often (the paper filters single-sample
             states with ``min_samples=2`` in the "within" convention).

@@ -14,7 +14,7 @@ from scipy.sparse.csgraph import connected_components
 
 
 def undirected_edges(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unique undirected edges ``(a, b)`` with ``a < b`` from directed pairs (self-pairs dropped)."""
+    """Unique undirected edges ``(a, b)``, ``a < b``, from directed pairs (self-pairs dropped)."""
     a = np.minimum(source, target)
     b = np.maximum(source, target)
     keep = a != b
