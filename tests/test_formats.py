@@ -321,3 +321,16 @@ def test_bad_paper_files(write, data, where, problem):
     )
     with pytest.raises(DataError, match="malformed JSON"):
         read_counts(write("p.json", "{oops"))
+
+
+@pytest.mark.parametrize("name", ["log.jsonl", "log.jsonl.gz"])
+def test_write_attempt_log_round_trip(tmp_path, name):
+    from detailed_balance.formats import write_attempt_log
+    from detailed_balance.synthetic import driven_chain, sample_counts
+
+    counts = sample_counts(driven_chain(30, seed=1), attempts_per_source=40, self_fraction=0.3)
+    assert counts.self_count.sum() > 0 and counts.rejected.sum() > 0
+    write_attempt_log(counts, tmp_path / name)
+    back = read_counts(tmp_path / name)
+    same(counts, back)
+    assert back.notes == ()
