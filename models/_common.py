@@ -16,7 +16,7 @@ from numpyro.distributions import constraints
 
 
 class CellCounts(dist.Distribution):
-    """Log-likelihood ``count * log p`` of one (source, category) cell: per-cell pointwise values."""
+    """Log-likelihood ``count * log p`` of one (source, category) cell (pointwise values)."""
 
     support = constraints.nonnegative_integer
 
@@ -38,7 +38,8 @@ def row_log_normaliser(arc_logit, data):
     m = jax.ops.segment_max(arc_logit, data.arc_source, num_segments=n)
     m = jnp.maximum(m, floor)
     m = jnp.where(jnp.isfinite(m), m, 0.0)
-    total = jax.ops.segment_sum(jnp.exp(arc_logit - m[data.arc_source]), data.arc_source, num_segments=n)
+    shifted = jnp.exp(arc_logit - m[data.arc_source])
+    total = jax.ops.segment_sum(shifted, data.arc_source, num_segments=n)
     if data.has_rest:
         total = total + jnp.exp(-m)
     return m + jnp.log(jnp.where(total > 0, total, 1.0))
@@ -65,12 +66,13 @@ def observe_rows(arc_logit, data, full: bool = False):
 
 @dataclass(frozen=True)
 class FieldPrior:
-    """Prior of the latent potential field phi and of the symmetric edge term s.
+    """Prior of the latent potential field phi and of the symmetric edge term u.
 
     kind : "normal" (hierarchical normal, default), "gp" (Gaussian process over ``data.features``,
         squared-exponential kernel) or "flat" (improper; for MAP only).
     scale : prior scale of the field's spread sigma_phi ~ HalfNormal(scale) (GP: its amplitude).
-    edge_scale : sigma_s ~ HalfNormal(edge_scale); edge mean mu_s ~ Normal(0, edge_mean_scale).
+    edge_scale : spread of the edge terms sigma_u ~ HalfNormal(edge_scale); their mean
+        mu_u ~ Normal(0, edge_mean_scale) and steepness trend beta_u ~ Normal(0, edge_trend_scale).
     lengthscale : GP lengthscale ~ LogNormal(log(lengthscale), 1), in feature units.
     cycle_scale : tau ~ HalfNormal(cycle_scale) for the cycle affinities (non-reversible model).
     """
@@ -79,6 +81,7 @@ class FieldPrior:
     scale: float = 3.0
     edge_scale: float = 3.0
     edge_mean_scale: float = 5.0
+    edge_trend_scale: float = 1.0
     lengthscale: float = 1.0
     cycle_scale: float = 1.0
     jitter: float = 1e-6
@@ -91,8 +94,7 @@ def latent_field(data, prior: FieldPrior):
         raw = numpyro.sample("phi_raw", dist.ImproperUniform(constraints.real, (), (n,)))
     elif prior.kind == "normal":
         sigma = numpyro.sample("sigma_phi", dist.HalfNormal(prior.scale))
-        z = numpyro.sample("phi_z", dist.Normal(0.0, 1.0).expand([n]).to_event(1))
-        raw = sigma * z
+        raw = numpyro.sample("phi_raw", dist.Normal(0.0, sigma).expand([n]).to_event(1))
     elif prior.kind == "gp":
         x = jnp.asarray(data.features)
         amp = numpyro.sample("gp_amplitude", dist.HalfNormal(prior.scale))
@@ -114,14 +116,36 @@ def centre(values, data):
     return values - offset[data.gauge_group]
 
 
-def edge_term(data, prior: FieldPrior):
-    """Symmetric edge term s_e, hierarchical normal (non-centred) or flat."""
+def edge_term(data, prior: FieldPrior, phi):
+    """Symmetric edge term u_e (a log conductance: how much traffic edge e carries).
+
+    Hierarchical normal around a trend in the steepness of the edge,
+    ``u_e = mu_u + beta_u |phi_a - phi_b| / 2 + sigma_u z_e``: kernels that saturate downhill
+    moves (Metropolis-like, ``beta_u = -1``) carry less traffic on steep edges, symmetric ones
+    (``beta_u = 0``) do not. Without the trend, shrinking ``u`` on steep edges would shrink the
+    potential differences. Flat priors: ``u`` free.
+    """
     if prior.kind == "flat":
-        return numpyro.sample("s", dist.ImproperUniform(constraints.real, (), (data.n_edges,)))
-    mu = numpyro.sample("mu_s", dist.Normal(0.0, prior.edge_mean_scale))
-    sigma = numpyro.sample("sigma_s", dist.HalfNormal(prior.edge_scale))
-    z = numpyro.sample("s_z", dist.Normal(0.0, 1.0).expand([data.n_edges]).to_event(1))
-    return numpyro.deterministic("s", mu + sigma * z)
+        return numpyro.sample("u", dist.ImproperUniform(constraints.real, (), (data.n_edges,)))
+    a, b = data.arc_source[: data.n_edges], data.arc_target[: data.n_edges]
+    mu = numpyro.sample("mu_u", dist.Normal(0.0, prior.edge_mean_scale))
+    beta = numpyro.sample("beta_u", dist.Normal(0.0, prior.edge_trend_scale))
+    sigma = numpyro.sample("sigma_u", dist.HalfNormal(prior.edge_scale))
+    z = numpyro.sample("u_z", dist.Normal(0.0, 1.0).expand([data.n_edges]).to_event(1))
+    return numpyro.deterministic("u", mu + 0.5 * beta * jnp.abs(phi[a] - phi[b]) + sigma * z)
+
+
+def reversible_logits(phi, u, data):
+    """Arc logits ``u_e + (phi_i - phi_j)/2`` for the arc i→j of edge e; records ``s``.
+
+    This is ``s_ij - phi_j`` with the symmetric ``s_ij = u_ij + (phi_i + phi_j)/2``. The prior sits
+    on ``u`` rather than ``s`` so that shrinking the edge terms does not shift the potential: ``u``
+    is what the total traffic on an edge measures, ``phi_i - phi_j`` what its direction measures.
+    """
+    src, tgt = data.arc_source, data.arc_target
+    a, b = src[: data.n_edges], tgt[: data.n_edges]
+    numpyro.deterministic("s", u + 0.5 * (phi[a] + phi[b]))
+    return u[data.arc_edge] + 0.5 * (phi[src] - phi[tgt])
 
 
 def record_potentials(phi, arc_logit, log_z, data):

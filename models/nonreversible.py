@@ -9,13 +9,21 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
-from ._common import FieldPrior, edge_term, latent_field, observe_rows, record_potentials
+from ._common import (
+    FieldPrior,
+    edge_term,
+    latent_field,
+    observe_rows,
+    record_potentials,
+    reversible_logits,
+)
 
 
-def nonreversible(data, *, prior: FieldPrior = FieldPrior(), full: bool = False):
+def nonreversible(data, *, prior: FieldPrior | None = None, full: bool = False):
+    prior = prior or FieldPrior()
     phi = latent_field(data, prior)
-    s = edge_term(data, prior)
-    arc_logit = s[data.arc_edge] - phi[data.arc_target]
+    u = edge_term(data, prior, phi)
+    arc_logit = reversible_logits(phi, u, data)
     if data.n_chords > 0:
         tau = numpyro.sample("tau", dist.HalfNormal(prior.cycle_scale))
         z = numpyro.sample("theta_z", dist.Normal(0.0, 1.0).expand([data.n_chords]).to_event(1))

@@ -5,13 +5,20 @@ with s symmetric per undirected edge and phi the latent potential field. Every s
 detailed balance exactly, with equilibrium potential V_i = phi_i − log Z_i (recorded as ``V``).
 """
 
+from ._common import (
+    FieldPrior,
+    edge_term,
+    latent_field,
+    observe_rows,
+    record_potentials,
+    reversible_logits,
+)
 
-from ._common import FieldPrior, edge_term, latent_field, observe_rows, record_potentials
 
-
-def reversible(data, *, prior: FieldPrior = FieldPrior(), full: bool = False):
+def reversible(data, *, prior: FieldPrior | None = None, full: bool = False):
+    prior = prior or FieldPrior()
     phi = latent_field(data, prior)
-    s = edge_term(data, prior)
-    arc_logit = s[data.arc_edge] - phi[data.arc_target]
+    u = edge_term(data, prior, phi)
+    arc_logit = reversible_logits(phi, u, data)
     log_z = observe_rows(arc_logit, data, full=full)
     record_potentials(phi, arc_logit, log_z, data)

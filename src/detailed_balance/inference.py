@@ -43,7 +43,7 @@ ESS_PER_CHAIN_MIN = 100  # the usual rule: bulk ESS >= 100 per chain
 _SITE_DIMS = {
     "phi": "state", "phi_z": "state", "phi_raw": "state", "V": "state", "V_within": "state",
     "g_rest": "state", "log_p_rest": "state",
-    "s": "edge", "s_z": "edge",
+    "s": "edge", "u": "edge", "u_z": "edge",
     "cycle_affinity": "cycle", "theta_z": "cycle",
     "g_arc": "arc", "log_p_arc": "arc",
 }  # fmt: skip
