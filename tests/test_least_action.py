@@ -75,7 +75,7 @@ def test_reversible_model_equilibrium_potential_equals_least_action(K):
 
     counts = sample_counts(reversible_chain(25, seed=2), design="discovered", total_attempts=800)
     data = build_model_data(counts)
-    draws = Predictive(reversible, num_samples=20)(jax.random.PRNGKey(0), data, full=True)
+    draws = Predictive(reversible, num_samples=32)(jax.random.PRNGKey(0), data, full=True)
     kernel = TransitionKernel(
         counts.states, data.arc_source, data.arc_target, np.asarray(draws["log_p_arc"], float)
     )

@@ -220,10 +220,12 @@ def _structure(n: int, src: np.ndarray, tgt: np.ndarray):
 
 # ---- the minimiser ----------------------------------------------------------------------------
 @functools.lru_cache(maxsize=32)
-def _solver(K: Callable, n: int, n_blocks: int, max_iter: int, tol: float):
+def _solver(K: Callable, n: int, max_iter: int, tol: float):
     """A jitted damped-Newton solver of the action on within-block arcs, vmapped over draws of w.
 
-    Cached per (K, sizes, settings), so repeated fits of same-shaped data reuse one compilation.
+    Cached per (K, padded size, settings), so fits of similar size reuse one compilation. ``n``
+    is the padded number of states (padding states sit alone in their own blocks, pinned at 0);
+    ``n_real`` (dynamic) is the number of states that normalises the action.
     """
     import jax
     import jax.numpy as jnp
@@ -233,17 +235,19 @@ def _solver(K: Callable, n: int, n_blocks: int, max_iter: int, tol: float):
     d2K = jax.vmap(jax.grad(jax.grad(K)))
     steps = 0.5 ** jnp.arange(20.0)
 
-    def solve_one(w, src, tgt, block):
-        size = jax.ops.segment_sum(jnp.ones(n), block, num_segments=n_blocks)
+    n_blocks = n
+
+    def solve_one(w, src, tgt, block, n_real):
+        size = jnp.maximum(jax.ops.segment_sum(jnp.ones(n), block, num_segments=n_blocks), 1.0)
 
         def action(v, w):
-            return jnp.sum(w * K(v[src] - v[tgt])) / n
+            return jnp.sum(w * K(v[src] - v[tgt])) / n_real
 
         def block_mean(v):
             return jax.ops.segment_sum(v, block, num_segments=n_blocks) / size
 
         # gauge penalty (lam/2)·Σ_b |b|·mean_b(V)² fixes each block's constant without touching S
-        lam = jnp.sum(w * d2K(jnp.zeros_like(w))) / n / n + 1e-300
+        lam = jnp.sum(w * d2K(jnp.zeros_like(w))) / n_real / n_real + 1e-300
 
         def objective(v):
             return action(v, w) + 0.5 * lam * jnp.sum(size * block_mean(v) ** 2)
@@ -253,7 +257,7 @@ def _solver(K: Callable, n: int, n_blocks: int, max_iter: int, tol: float):
         def body(state):
             v, it, last = state
             g = grad(v)
-            h_arc = w * d2K(v[src] - v[tgt]) / n
+            h_arc = w * d2K(v[src] - v[tgt]) / n_real
             diag = (
                 jax.ops.segment_sum(h_arc, src, num_segments=n)
                 + jax.ops.segment_sum(h_arc, tgt, num_segments=n)
@@ -282,12 +286,12 @@ def _solver(K: Callable, n: int, n_blocks: int, max_iter: int, tol: float):
         v, it, last = jax.lax.while_loop(cond, body, (v0, 0, jnp.inf))
         x = v[src] - v[tgt]
         g = jax.grad(action)(v, w)
-        scale = jnp.sum(w * jnp.abs(dK(x))) / n + 1e-300
+        scale = jnp.sum(w * jnp.abs(dK(x))) / n_real + 1e-300
         g_max = jnp.max(jnp.abs(g), initial=0.0)
         converged = ((last >= 0) & (last <= tol)) | (g_max <= 1e-8 * scale)
         return v, action(v, w), g_max, it, converged
 
-    return jax.jit(jax.vmap(solve_one, in_axes=(0, None, None, None)))
+    return jax.jit(jax.vmap(solve_one, in_axes=(0, None, None, None, None)))
 
 
 def minimise_action(
@@ -327,12 +331,14 @@ def minimise_action(
     w_all = np.exp(log_t[:, live])
     n = kernel.n_states
     block, comp, reference, direction, cross = _structure(n, src, tgt)
-    n_blocks = int(block.max()) + 1
     inside = ~cross
+    n_draws = len(w_all)
+    w_in, s_in_arc, t_in_arc, blk = _pad(w_all[:, inside], src[inside], tgt[inside], block)
     with jax.enable_x64(True):
-        solver = _solver(fn, n, n_blocks, max_iter, tol)
+        solver = _solver(fn, len(blk), max_iter, tol)
         v_block, s_in, gnorm, iters, conv = (
-            np.asarray(a) for a in solver(w_all[:, inside], src[inside], tgt[inside], block)
+            np.asarray(a)[:n_draws, ..., :n] if np.ndim(a) == 2 else np.asarray(a)[:n_draws]
+            for a in solver(w_in, s_in_arc, t_in_arc, blk, float(n))
         )
         k_inf = float(fn(jax.numpy.asarray(_X_INF)))
     s_min = s_in + w_all[:, cross].sum(axis=1) * k_inf / n
@@ -351,6 +357,27 @@ def minimise_action(
         kernel_name=name,
         n_cross_arcs=int(cross.sum()),
         **out,
+    )
+
+
+def _bucket(m: int) -> int:
+    return max(16, 1 << (m - 1).bit_length())
+
+
+def _pad(w, src, tgt, block):
+    """Pad draws, arcs and states to powers of two so data of similar size share one compiled
+    solver: extra arcs are zero-weight self-arcs (nothing in S or its derivatives), extra states
+    sit alone in new blocks, extra draws repeat the last one (their results are dropped)."""
+    m, n, d = len(src), len(block), len(w)
+    n_pad = _bucket(n)
+    new_blocks = block.max() + 1 + np.arange(n_pad - n)
+    w = np.pad(w, ((0, _bucket(d) - d if d > 1 else 0), (0, _bucket(m) - m)), mode="edge")
+    w[:, m:] = 0.0
+    return (
+        w,
+        np.pad(src, (0, _bucket(m) - m)),
+        np.pad(tgt, (0, _bucket(m) - m)),
+        np.concatenate([block, new_blocks]),
     )
 
 
