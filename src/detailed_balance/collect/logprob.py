@@ -119,3 +119,83 @@ def score_kernel(
         log_prob=np.asarray(log_prob, dtype=float),
         convention="logprob",
     )
+
+
+def score_kernel_local(
+    agent,
+    states: Sequence[str],
+    *,
+    sources: Sequence[str] | None = None,
+    model_path: str | None = None,
+    n_threads: int = 1,
+) -> TransitionKernel:
+    """:func:`score_kernel` with the offline LLM loaded in this process (llama.cpp, no server).
+
+    llama.cpp's HTTP server computes echoed logprobs in slow Python loops over the whole
+    vocabulary; in process, one forward pass per (f, g) and a log-softmax at the reply's few
+    positions take a few milliseconds.
+    """
+    from .local import model_path as default_model_path
+
+    if agent.api != "completion" or not hasattr(agent, "reply"):
+        raise CollectionError(
+            f"agent {agent.name!r} cannot be scored: it needs the completions API"
+        )
+    import llama_cpp
+
+    # logits only where needed: the shared prompt is evaluated once per source, then each reply
+    # token by token from the cached prompt (llama.cpp drops the KV cache beyond n_tokens)
+    llm = llama_cpp.Llama(
+        model_path=model_path or default_model_path(),
+        n_ctx=512,
+        n_threads=n_threads,
+        n_threads_batch=n_threads,
+        verbose=False,
+    )
+
+    n_vocab = llm.n_vocab()
+
+    def last_log_softmax() -> np.ndarray:
+        # logits of the batch's last token, straight from llama.cpp (Llama.scores stays empty
+        # without logits_all, which would compute the 262k-word output layer at every position)
+        raw = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(n_vocab,))
+        x = raw.astype(np.float64)
+        top = x.max()
+        return x - (top + np.log(np.exp(x - top).sum()))
+
+    states = tuple(states)
+    sources = tuple(sources) if sources is not None else states
+    index = {s: i for i, s in enumerate(states)}
+    for f in sources:
+        index.setdefault(f, len(index))
+    pairs, log_prob = [], []
+    for f in sources:
+        prompt = agent.prompt(f).encode()
+        head = llm.tokenize(prompt, add_bos=True)
+        llm.reset()
+        llm.eval(head)
+        first = last_log_softmax()
+        for g in states:
+            if g == f:
+                continue
+            if agent.parse(agent.reply(g)).state != g:
+                raise CollectionError(f"the canonical reply of {g!r} does not parse back to it")
+            tokens = llm.tokenize(prompt + (agent.reply(g) + "\n").encode(), add_bos=True)
+            if tokens[: len(head)] != head:
+                raise CollectionError("the tokeniser merged the prompt's end with the reply")
+            reply = tokens[len(head) :]
+            total = first[reply[0]]
+            llm.n_tokens = len(head)
+            for t, nxt in zip(reply[:-1], reply[1:], strict=True):
+                llm.eval([t])
+                total += last_log_softmax()[nxt]
+            pairs.append((f, g))
+            log_prob.append(float(total))
+    llm.close() if hasattr(llm, "close") else None
+    return TransitionKernel(
+        states=tuple(sorted(index, key=index.get)),
+        source=np.array([index[f] for f, _ in pairs], dtype=np.int64),
+        target=np.array([index[g] for _, g in pairs], dtype=np.int64),
+        log_prob=np.asarray(log_prob),
+        convention="logprob",
+    )

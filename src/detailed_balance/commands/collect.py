@@ -106,7 +106,7 @@ def run(args) -> int:
         logprobs=args.logprobs,
     )
     server = None
-    signal.signal(signal.SIGTERM, _interrupt)  # so `finally` stops a --local server on kill
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # so `finally` stops a --local server
     try:
         base_urls = args.base_url
         if args.local:
@@ -132,6 +132,7 @@ def run(args) -> int:
     finally:
         if server is not None:
             server.stop()
+        signal.signal(signal.SIGTERM, previous)
     print(result.summary())
     missing = result.attempts_requested - result.attempts_done
     if missing > 0:
