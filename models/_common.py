@@ -94,7 +94,8 @@ def latent_field(data, prior: FieldPrior):
         raw = numpyro.sample("phi_raw", dist.ImproperUniform(constraints.real, (), (n,)))
     elif prior.kind == "normal":
         sigma = numpyro.sample("sigma_phi", dist.HalfNormal(prior.scale))
-        raw = numpyro.sample("phi_raw", dist.Normal(0.0, sigma).expand([n]).to_event(1))
+        # iid Normal(0, sigma) seen modulo a constant (which no likelihood sees): no dead direction
+        raw = numpyro.sample("phi_raw", dist.ZeroSumNormal(sigma, event_shape=(n,)))
     elif prior.kind == "gp":
         x = jnp.asarray(data.features)
         amp = numpyro.sample("gp_amplitude", dist.HalfNormal(prior.scale))

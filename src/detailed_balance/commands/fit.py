@@ -1,9 +1,108 @@
-"""CLI: placeholder until its issue lands (replaced by the real command)."""
+"""CLI: ``detailed-balance fit COUNTS --model reversible --out FIT.nc``."""
+
+from __future__ import annotations
 
 
 def configure(parser) -> None:
-    pass
+    parser.add_argument(
+        "counts", metavar="COUNTS", help="counts file (.csv, .jsonl[.gz], .npz, .json)"
+    )
+    parser.add_argument(
+        "--model",
+        default="reversible",
+        choices=("reversible", "unconstrained", "nonreversible"),
+        help="hypothesis to fit (default: reversible)",
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="FIT.nc", help="where to write the fit (netCDF)"
+    )
+    parser.add_argument(
+        "--method", default="nuts", choices=("nuts", "map", "svi"), help="default: nuts"
+    )
+    parser.add_argument(
+        "--draws", type=int, default=1000, help="posterior draws per chain (default 1000)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=1000, help="warm-up steps per chain (default 1000)"
+    )
+    parser.add_argument(
+        "--chains", type=int, default=None, help="chains (default: one per CPU core)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--features",
+        metavar="FILE",
+        help="state features for a Gaussian-process prior: .npy (rows in state order) "
+        "or .csv with a 'state' column",
+    )
+    parser.add_argument(
+        "--prior",
+        default=None,
+        choices=("normal", "gp", "flat"),
+        help="field prior (default: normal; gp with --features; flat for --method map only)",
+    )
+    parser.add_argument(
+        "--prior-scale", type=float, default=3.0, help="sigma_phi ~ HalfNormal(scale)"
+    )
+    parser.add_argument("--edge-scale", type=float, default=3.0, help="sigma_u ~ HalfNormal(scale)")
+    parser.add_argument(
+        "--lengthscale", type=float, default=1.0, help="GP lengthscale prior median"
+    )
+    parser.add_argument("--cycle-scale", type=float, default=1.0, help="tau ~ HalfNormal(scale)")
+    parser.add_argument(
+        "--no-rest", action="store_true", help="ignore self-replies and rejections (no escape)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
-    raise SystemExit("not implemented yet")
+    import warnings
+
+    from .. import _arviz
+    from ..formats import read_counts
+    from ..inference import FieldPrior, fit, read_features, summarise
+
+    counts = read_counts(args.counts)
+    features = read_features(args.features, counts) if args.features else None
+    kind = args.prior or ("gp" if features is not None else "normal")
+    prior = FieldPrior(
+        kind=kind,
+        scale=args.prior_scale,
+        edge_scale=args.edge_scale,
+        lengthscale=args.lengthscale,
+        cycle_scale=args.cycle_scale,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        idata = fit(
+            counts,
+            args.model,
+            method=args.method,
+            prior=prior,
+            features=features,
+            rest=not args.no_rest,
+            draws=args.draws,
+            warmup=args.warmup,
+            chains=args.chains,
+            seed=args.seed,
+            progress=not args.quiet,
+        )
+    for w in caught:
+        if issubclass(w.category, UserWarning) and "FutureWarning" not in w.category.__name__:
+            print(f"warning: {w.message}")
+    _arviz.to_netcdf(idata, args.out)
+    s = summarise(idata)
+    d = s["diagnostics"]
+    print(f"{counts!r}")
+    print(
+        f"model {s['model']}, method {s['method']}, {s['chains']} chain(s) x {s['draws']} draw(s)"
+    )
+    if d.get("max_rhat") is not None:
+        print(
+            f"max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess']:.0f}, "
+            f"divergences {d['divergences']}, {d['fit_seconds']:.1f} s"
+        )
+    else:
+        print(f"{d['fit_seconds']:.1f} s")
+    print(f"wrote {args.out}")
+    return 0

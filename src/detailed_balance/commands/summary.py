@@ -1,9 +1,53 @@
-"""CLI: placeholder until its issue lands (replaced by the real command)."""
+"""CLI: ``detailed-balance summary FIT.nc [--json]``."""
+
+from __future__ import annotations
 
 
 def configure(parser) -> None:
-    pass
+    parser.add_argument("fit", metavar="FIT.nc", help="a fit written by `detailed-balance fit`")
+    parser.add_argument("--json", action="store_true", help="print the full summary as JSON")
 
 
 def run(args) -> int:
-    raise SystemExit("not implemented yet")
+    import json
+    import os
+
+    from .. import _arviz
+    from ..errors import DataError
+    from ..inference import summarise
+
+    if not os.path.exists(args.fit):
+        raise DataError("no such file", file=args.fit)
+    try:
+        idata = _arviz.from_netcdf(args.fit)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"not a fit file ({exc})", file=args.fit) from None
+    s = summarise(idata)
+    if args.json:
+        print(json.dumps(s, indent=2))
+        return 0
+    d = s["diagnostics"]
+    print(
+        f"model {s['model']}, method {s['method']}, {s['chains']} chain(s) x {s['draws']} draw(s)"
+    )
+    print(f"gauge: {s['gauge']}")
+    if d.get("max_rhat") is not None:
+        print(
+            f"max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess']:.0f}, "
+            f"divergences {d['divergences']}"
+        )
+    for w in d.get("warnings", []):
+        print(f"warning: {w}")
+    if "V" in s["states"][0]:
+        pct = round(100 * s["hdi_prob"])
+        print(f"\n{'state':<20} {'V mean':>8} {'sd':>6} {f'{pct}% HDI':>17}  identified")
+        for st in s["states"]:
+            v = st["V"]
+            print(
+                f"{st['state'][:20]:<20} {v['mean']:8.3f} {v['sd']:6.3f} "
+                f"[{v['hdi_lower']:7.3f}, {v['hdi_upper']:7.3f}]  "
+                f"{'yes' if st['identified'] else 'NO'}"
+            )
+    for c in s.get("cycles", [])[:20]:
+        print(f"cycle {c['cycle']}: affinity {c['mean']:.3f} ± {c['sd']:.3f}")
+    return 0

@@ -1,0 +1,100 @@
+"""The models against closed forms and an external oracle: exactness of detailed balance in every
+draw, cycle affinities, deeptime's reversible MLE, empirical frequencies."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from detailed_balance import _arviz
+from detailed_balance.graph import fundamental_cycles
+from detailed_balance.inference import FieldPrior, fit, posterior_kernel
+from detailed_balance.synthetic import driven_chain, reversible_chain, sample_counts
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def posterior(idata, name):
+    x = np.asarray(_arviz.group(idata, "posterior")[name].values)
+    return x.reshape((-1,) + x.shape[2:])
+
+
+@pytest.fixture(scope="module")
+def reversible_fit():
+    counts = sample_counts(reversible_chain(10, seed=4), attempts_per_source=150, seed=4)
+    return counts, fit(counts, draws=100, warmup=150, chains=2, seed=1)
+
+
+@pytest.fixture(scope="module")
+def driven():
+    chain = driven_chain(12, affinity=1.5, seed=2)
+    counts = sample_counts(chain, attempts_per_source=1500, seed=2)
+    return chain, counts, fit(counts, "nonreversible", draws=300, warmup=300, chains=2, seed=2)
+
+
+def test_every_reversible_draw_obeys_detailed_balance_exactly(reversible_fit):
+    counts, idata = reversible_fit
+    kernel = posterior_kernel(idata)
+    e = len(kernel.source) // 2
+    assert np.array_equal(kernel.source[:e], kernel.target[e:])  # arc e+E reverses arc e
+    V = posterior(idata, "V")
+    assert kernel.log_prob.shape == (V.shape[0], 2 * e)
+    ratio = kernel.log_prob[:, :e] - kernel.log_prob[:, e:]
+    dv = V[:, kernel.source[:e]] - V[:, kernel.target[:e]]
+    assert np.max(np.abs(ratio - dv)) < 1e-10
+    # and the draws really vary: this is not one point repeated
+    assert np.std(V, axis=0).min() > 0.01
+
+
+def test_cycle_affinities_are_sums_of_log_ratios_and_cover_the_truth(driven):
+    chain, counts, idata = driven
+    a, b = counts.support_edges()
+    assert np.array_equal(a, chain.edges[0]) and np.array_equal(b, chain.edges[1])
+    basis = fundamental_cycles(counts.n_states, a, b)
+    kernel = posterior_kernel(idata)
+    e = len(a)
+    log_ratio = kernel.log_prob[:, :e] - kernel.log_prob[:, e:]  # log T(b<-a) / T(a<-b)
+    sums = np.stack(
+        [sum(sign * log_ratio[:, edge] for edge, sign in cycle) for cycle in basis.cycles], axis=1
+    )
+    theta = posterior(idata, "cycle_affinity")
+    assert np.max(np.abs(sums - theta)) < 1e-10
+    lo, hi = _arviz.hdi(theta, 0.94)
+    covered = (lo <= chain.cycle_affinity) & (chain.cycle_affinity <= hi)
+    assert covered.mean() >= 0.8, (covered, theta.mean(0))
+    # the drive is detected: the affinities are clearly away from zero on average
+    assert theta.mean() > 0.5
+
+
+def test_reversible_map_equals_deeptime_mle():
+    deeptime = pytest.importorskip("deeptime.markov.msm")
+    counts = sample_counts(reversible_chain(12, seed=5), attempts_per_source=800, seed=5)
+    dense = counts.dense().astype(float)
+    np.fill_diagonal(dense, 0.0)  # rest=False: self-replies are not modelled
+    assert len(counts.two_way_edges()[0]) == len(counts.support_edges()[0])
+    msm = deeptime.MaximumLikelihoodMSM(reversible=True, maxerr=1e-14, maxiter=10_000_000)
+    T = msm.fit(dense).fetch_model().transition_matrix
+    idata = fit(counts, method="map", prior=FieldPrior(kind="flat"), rest=False)
+    k = posterior_kernel(idata)
+    ours = np.exp(k.log_prob[0])
+    assert np.max(np.abs(ours - T[k.source, k.target])) < 1e-6
+
+
+def test_unconstrained_map_equals_empirical_frequencies():
+    counts = sample_counts(reversible_chain(10, seed=6), attempts_per_source=100, seed=6)
+    idata = fit(counts, "unconstrained", method="map")
+    k = posterior_kernel(idata)
+    empirical = counts.dense()[k.source, k.target] / counts.attempts[k.source]
+    assert np.max(np.abs(np.exp(k.log_prob[0]) - empirical)) < 1e-6
+
+
+def test_flat_prior_refused_for_sampling():
+    from detailed_balance.errors import FitError
+
+    counts = sample_counts(reversible_chain(5, seed=1), attempts_per_source=20, seed=1)
+    with pytest.raises(FitError, match="flat prior is improper"):
+        fit(counts, prior=FieldPrior(kind="flat"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(FitError, match="unknown prior"):
+            fit(counts, prior=FieldPrior(kind="cauchy"))
