@@ -197,9 +197,13 @@ class Collector:
             out, cfg.to_dict(), uuid.uuid4().hex[:12], resume=resume, fsync_every=self.fsync_every
         )
         self._log = log
+        # Several clients per endpoint: httpcore scans its whole pool on every request, so small
+        # pools (<= 16 connections each) cost less CPU per attempt than one big pool.
+        shards = max(1, -(-self.concurrency // (16 * len(self.base_urls))))
+        self._client_url = [u for u in self.base_urls for _ in range(shards)]
         clients = [
             openai.AsyncOpenAI(base_url=u, api_key=self._key, max_retries=0, timeout=self.timeout)
-            for u in self.base_urls
+            for u in self._client_url
         ]
         self._in_flight = [0] * len(clients)
         self._clients = clients
@@ -254,7 +258,11 @@ class Collector:
     async def _preflight(self) -> None:
         import openai
 
-        for url, client in zip(self.base_urls, self._clients, strict=True):
+        checked = set()
+        for url, client in zip(self._client_url, self._clients, strict=True):
+            if url in checked:
+                continue
+            checked.add(url)
             try:
                 models = await client.models.list(timeout=min(self.timeout, 10.0))
             except (openai.APIConnectionError, openai.APITimeoutError):
@@ -378,8 +386,12 @@ class Collector:
 
     # ---- one request with retries ------------------------------------------------------------
     def _pick_client(self, avoid: int | None) -> int:
-        order = sorted(range(len(self._clients)), key=lambda i: (i == avoid, self._in_flight[i]))
-        return order[0]
+        # after a failure, prefer another endpoint; otherwise the least busy client
+        url = self._client_url[avoid] if avoid is not None else None
+        return min(
+            range(len(self._clients)),
+            key=lambda i: (self._client_url[i] == url, self._in_flight[i]),
+        )
 
     async def _request(self, client, source: str, k: int):
         cfg, agent = self.config, self.agent
@@ -444,13 +456,15 @@ class Collector:
                 break
             except openai.NotFoundError as exc:
                 raise _Fatal(
-                    f"{self.base_urls[i]}: {_message(exc)} (is model {cfg.model!r} served there?)"
+                    f"{self._client_url[i]}: {_message(exc)} (is model {cfg.model!r} served there?)"
                 ) from None
             except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-                raise _Fatal(f"{self.base_urls[i]} refused the request: {_message(exc)}") from None
+                raise _Fatal(
+                    f"{self._client_url[i]} refused the request: {_message(exc)}"
+                ) from None
             except openai.BadRequestError as exc:
                 raise _Fatal(
-                    f"{self.base_urls[i]} rejected the request as bad: {_message(exc)}"
+                    f"{self._client_url[i]} rejected the request as bad: {_message(exc)}"
                 ) from None
             except (
                 openai.RateLimitError,
@@ -472,7 +486,7 @@ class Collector:
                 reason, wait = "malformed response body", None
             finally:
                 self._in_flight[i] -= 1
-            avoid = i if len(self._clients) > 1 else None
+            avoid = i if len(self.base_urls) > 1 else None
             if attempt_try == self.max_retries:
                 break
             self._result.retries += 1

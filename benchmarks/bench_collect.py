@@ -1,0 +1,108 @@
+"""Collector throughput against the loopback server with a fixed latency.
+
+    python benchmarks/bench_collect.py [--attempts 2000] [--concurrency 64] [--latency 0.2]
+
+Compares, in one run and against the same server process:
+- the async collector (``Collector``: AsyncOpenAI, bounded concurrency, attempt log written and
+  flushed per attempt), and
+- a thread pool of the synchronous ``openai.OpenAI`` client (the paper's approach), doing the same
+  requests and the same parsing, writing nothing.
+Reports wall time against the ideal ``attempts * latency / concurrency`` and the client process's
+CPU time per attempt (the server runs in its own process and is not counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from detailed_balance.collect import AnimalAgent, Collector, RunConfig
+from detailed_balance.testing.server import LoopbackServer
+
+MODEL = "loopback-model"
+
+
+def bench_async(server, agent, attempts, concurrency, out) -> dict:
+    cfg = RunConfig(
+        agent=agent.name,
+        template_hash=agent.template_hash(),
+        api=agent.api,
+        model=MODEL,
+        design="budget",
+        attempts=attempts,
+        sources=("bear", "cat", "dog", "fox", "lion", "wolf"),
+    )
+    collector = Collector(agent, cfg, [server.base_url], concurrency=concurrency, progress=False)
+    result = collector.run(out)
+    assert result.attempts_done == attempts, result.summary()
+    return {"wall_s": result.wall_s, "cpu_s": result.cpu_s, "done": result.attempts_done}
+
+
+def bench_threads(server, agent, attempts, concurrency) -> dict:
+    import openai
+
+    client = openai.OpenAI(base_url=server.base_url, api_key="loopback", max_retries=0)
+    sources = ("bear", "cat", "dog", "fox", "lion", "wolf")
+
+    def one(k: int):
+        resp = client.completions.create(
+            model=MODEL,
+            prompt=agent.prompt(sources[k % 6]),
+            max_tokens=agent.max_tokens,
+            temperature=1.0,
+            stop=list(agent.stop),
+            seed=k,
+        )
+        return agent.parse(resp.choices[0].text)
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    with ThreadPoolExecutor(concurrency) as pool:
+        done = sum(1 for _ in pool.map(one, range(attempts)))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    client.close()
+    return {"wall_s": wall, "cpu_s": cpu, "done": done}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--attempts", type=int, default=2000)
+    p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--latency", type=float, default=0.2)
+    p.add_argument("--json", help="also write the numbers here")
+    args = p.parse_args(argv)
+    agent = AnimalAgent()
+    ideal = args.attempts * args.latency / args.concurrency
+    rows = {}
+    with LoopbackServer(latency=args.latency) as server, tempfile.TemporaryDirectory() as tmp:
+        bench_async(server, agent, 64, 8, os.path.join(tmp, "warmup.jsonl"))  # imports, sockets
+        rows["async collector (AsyncOpenAI + log)"] = bench_async(
+            server, agent, args.attempts, args.concurrency, os.path.join(tmp, "run.jsonl")
+        )
+        rows["thread pool of sync OpenAI client"] = bench_threads(
+            server, agent, args.attempts, args.concurrency
+        )
+    print(
+        f"{args.attempts} attempts, latency {args.latency:g} s, concurrency {args.concurrency}: "
+        f"ideal {ideal:.2f} s; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
+        f"Python {sys.version.split()[0]}\n"
+    )
+    print("| client | wall (s) | vs ideal | CPU per attempt (ms) |")
+    print("|---|---|---|---|")
+    for name, r in rows.items():
+        r["vs_ideal"] = r["wall_s"] / ideal
+        r["cpu_ms_per_attempt"] = 1e3 * r["cpu_s"] / args.attempts
+        wall, ratio, cpu = r["wall_s"], r["vs_ideal"], r["cpu_ms_per_attempt"]
+        print(f"| {name} | {wall:.2f} | {ratio:.3f} | {cpu:.2f} |")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"ideal_s": ideal, **vars(args), "rows": rows}, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
