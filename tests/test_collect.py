@@ -14,7 +14,7 @@ import pytest
 from detailed_balance.cli import main
 from detailed_balance.collect import AnimalAgent, Collector, RunConfig
 from detailed_balance.collect.logprob import score_kernel
-from detailed_balance.errors import DataError
+from detailed_balance.errors import CollectionError, DataError
 from detailed_balance.formats import read_attempt_log
 from detailed_balance.testing.server import LoopbackServer, Script
 
@@ -412,3 +412,50 @@ def test_server_binds_loopback_only():
             if host.startswith("127."):
                 pytest.skip("no non-loopback address on this machine")
             assert s.connect_ex((host, server.port)) != 0
+
+
+def test_endpoint_dies_mid_run_stops_with_message_and_resume_elsewhere(tmp_path, capsys):
+    out = tmp_path / "r.jsonl"
+    server = LoopbackServer(latency=0.01).start()
+    agent = AnimalAgent()
+    cfg = RunConfig(
+        agent=agent.name,
+        template_hash=agent.template_hash(),
+        api=agent.api,
+        model=MODEL,
+        attempts=3000,
+    )
+    collector = Collector(
+        agent,
+        cfg,
+        [server.base_url],
+        concurrency=4,
+        max_retries=1,
+        backoff=0.01,
+        progress=False,
+        timeout=2.0,
+    )
+    import threading
+
+    def kill_when_under_way():  # the endpoint goes away mid-run
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if out.exists() and out.read_bytes().count(b"\n") > 50:
+                break
+            time.sleep(0.01)
+        server.stop()
+
+    killer = threading.Thread(target=kill_when_under_way)
+    killer.start()
+    try:
+        with pytest.raises(CollectionError, match="in a row failed.*--resume"):
+            collector.run(str(out))
+    finally:
+        killer.join()
+        server.stop()
+    done = {r["attempt"] for r in attempts_of(out) if r["outcome"] != "error"}
+    assert 0 < len(done) < 3000
+    cfg = RunConfig(**{**cfg.__dict__, "attempts": len(done) + 20})
+    with LoopbackServer() as other:  # another server (another URL): same run, resumed
+        result = Collector(agent, cfg, [other.base_url], progress=False).run(str(out), resume=True)
+    assert result.attempts_done == len(done) + 20
