@@ -55,6 +55,31 @@ def _describe_difference(old: dict, new: dict) -> str:
     return "; ".join(f"{k}: log has {old.get(k)!r}, now {new.get(k)!r}" for k in keys)
 
 
+def check_log(path: str, config: dict, *, resume: bool) -> tuple[dict | None, list[dict]]:
+    """Check that ``path`` may be written (new) or resumed (same configuration).
+
+    Returns the run line and attempt records of an existing log, or ``(None, [])`` for a new one.
+    """
+    if path.endswith(".gz"):
+        raise CollectionError(f"{path}: write a plain .jsonl log (gzip it when the run is done)")
+    exists = os.path.exists(path) and os.path.getsize(path) > 0
+    if exists and not resume:
+        raise CollectionError(
+            f"{path} already exists: pass --resume to continue it, or choose another --out"
+        )
+    if not exists:
+        return None, []
+    run, records = read_log_records(path)
+    if run is None:
+        raise CollectionError(f"{path}: no run line (first line); cannot check the configuration")
+    diff = _describe_difference(run.get("config", {}), config)
+    if diff:
+        raise CollectionError(
+            f"{path}: --resume with a different configuration is refused ({diff})"
+        )
+    return run, records
+
+
 class AttemptLog:
     """Open (or resume) an attempt log and append records.
 
@@ -83,26 +108,9 @@ class AttemptLog:
         self.config = config
         self.fsync_every = fsync_every
         self.records: list[dict] = []
-        if self.path.endswith(".gz"):
-            raise CollectionError(
-                f"{self.path}: write a plain .jsonl log (gzip it when the run is done)"
-            )
-        exists = os.path.exists(self.path) and os.path.getsize(self.path) > 0
-        if exists and not resume:
-            raise CollectionError(
-                f"{self.path} already exists: pass --resume to continue it, or choose another --out"
-            )
+        run, self.records = check_log(self.path, config, resume=resume)
+        exists = run is not None
         if exists:
-            run, self.records = read_log_records(self.path)
-            if run is None:
-                raise CollectionError(
-                    f"{self.path}: no run line (first line); cannot check the configuration"
-                )
-            diff = _describe_difference(run.get("config", {}), config)
-            if diff:
-                raise CollectionError(
-                    f"{self.path}: --resume with a different configuration is refused ({diff})"
-                )
             self.run_id = run["run_id"]
             self._truncate_torn_tail()
         else:

@@ -79,6 +79,7 @@ def configure(parser) -> None:
 def run(args) -> int:
     from ..collect import Collector, LocalServer, RunConfig, load_agent
     from ..collect.local import LOCAL_MODEL
+    from ..collect.log import check_log
     from ..errors import CollectionError
 
     agent = load_agent(args.agent)
@@ -105,6 +106,7 @@ def run(args) -> int:
         chains=args.chains,
         logprobs=args.logprobs,
     )
+    check_log(args.out, config.to_dict(), resume=args.resume)  # before starting any server
     server = None
     previous = signal.signal(signal.SIGTERM, _interrupt)  # so `finally` stops a --local server
     try:
