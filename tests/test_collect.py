@@ -188,6 +188,10 @@ def test_endpoint_down_clear_message_log_intact(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "cannot reach" in err and "intact" in err
     assert out.read_bytes() == before
+    fresh = tmp_path / "new.jsonl"
+    argv[argv.index(str(out))] = str(fresh)
+    assert main(argv[:-2]) == 2  # a new log: nothing written, so a plain rerun works later
+    assert "nothing was written" in capsys.readouterr().err and not fresh.exists()
 
 
 def test_unknown_model_clear_message(tmp_path, capsys):

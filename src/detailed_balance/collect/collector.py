@@ -214,7 +214,13 @@ class Collector:
         self._fatal: BaseException | None = None
         bar = None
         try:
-            await self._preflight()
+            try:
+                await self._preflight()
+            except CollectionError:
+                if log.created:  # nothing was collected: leave no file behind
+                    log.close()
+                    os.remove(log.path)
+                raise
             self._replay(log.records)
             result.attempts_done = len(self._done)
             todo = cfg.attempts - len(self._done & set(range(cfg.attempts)))
@@ -268,7 +274,11 @@ class Collector:
             except (openai.APIConnectionError, openai.APITimeoutError):
                 raise CollectionError(
                     f"cannot reach {url}: is the server running? "
-                    f"(the log {self._log.path} is intact)"
+                    + (
+                        "(nothing was written)"
+                        if self._log.created
+                        else f"(the log {self._log.path} is intact)"
+                    )
                 ) from None
             except openai.AuthenticationError:
                 raise CollectionError(f"{url} refused the API key (HTTP 401)") from None

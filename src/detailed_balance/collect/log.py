@@ -110,6 +110,7 @@ class AttemptLog:
         self.records: list[dict] = []
         run, self.records = check_log(self.path, config, resume=resume)
         exists = run is not None
+        self.created = not exists
         if exists:
             self.run_id = run["run_id"]
             self._truncate_torn_tail()
