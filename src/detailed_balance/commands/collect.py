@@ -107,6 +107,12 @@ def run(args) -> int:
         logprobs=args.logprobs,
     )
     check_log(args.out, config.to_dict(), resume=args.resume)  # before starting any server
+    if args.local and agent.api == "chat":
+        print(
+            f"note: agent {agent.name!r} uses the chat API; the offline model is a base model "
+            "without a chat template and answers chat prompts poorly (use a completion agent)",
+            file=sys.stderr,
+        )
     server = None
     previous = signal.signal(signal.SIGTERM, _interrupt)  # so `finally` stops a --local server
     try:
