@@ -409,13 +409,9 @@ def _prior_dict(p) -> dict:
 
 
 def _scaled(prior, m: float):
-    return replace(
-        prior,
-        scale=prior.scale * m,
-        edge_scale=prior.edge_scale * m,
-        edge_mean_scale=prior.edge_mean_scale * m,
-        cycle_scale=prior.cycle_scale * m,
-    )
+    """Every scale of the prior (field, edges, cycles) multiplied by ``m``."""
+    names = ("scale", "edge_scale", "edge_mean_scale", "edge_trend_scale", "cycle_scale")
+    return replace(prior, **{k: getattr(prior, k) * m for k in names if hasattr(prior, k)})
 
 
 def _sens_row(label: str, mult: float, prior, evid: dict, tree: bool) -> dict:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import gammaln, logsumexp
+from scipy.special import expit, gammaln, logsumexp
 
 from .counts import TransitionCounts
 from .modeldata import ModelData, build_model_data
@@ -107,12 +107,12 @@ def unconstrained_draws(model, model_kwargs: dict, samples: dict, *, seed: int =
     latent = [
         name for name, site in trace.items() if site["type"] == "sample" and not site["is_observed"]
     ]
+    for name in latent:
+        if _improper(trace[name]["fn"]):
+            raise ValueError(f"site {name!r} has an improper prior: the evidence is undefined")
     missing = [name for name in latent if name not in samples]
     if missing:
         raise ValueError(f"posterior draws lack the latent site(s) {missing}")
-    for name in latent:
-        if getattr(trace[name]["fn"], "support", None) is not None and _improper(trace[name]["fn"]):
-            raise ValueError(f"site {name!r} has an improper prior: the evidence is undefined")
     transforms = {name: biject_to(trace[name]["fn"].support) for name in latent}
     first = np.asarray(samples[latent[0]])
     chains, draws = first.shape[:2]
@@ -120,7 +120,7 @@ def unconstrained_draws(model, model_kwargs: dict, samples: dict, *, seed: int =
         k: jnp.asarray(np.asarray(samples[k]).reshape((chains * draws,) + np.shape(samples[k])[2:]))
         for k in latent
     }
-    _, unravel = ravel_pytree({k: v[0] for k, v in flat.items()})
+    _, unravel = ravel_pytree(info.param_info.z)  # unconstrained shapes (ZeroSum: n - 1)
 
     def to_z(one):
         return ravel_pytree({k: transforms[k].inv(v) for k, v in one.items()})[0]
@@ -285,8 +285,9 @@ def _bridge_se(l1: np.ndarray, l2: np.ndarray, log_z: float) -> float:
     n1, n2 = l1.size, l2.size
     s1, s2 = n1 / (n1 + n2), n2 / (n1 + n2)
     # f1 = p/(s1 p + s2 g) at proposal draws, f2 = g/(s1 p + s2 g) at posterior draws (p = q/Z)
-    f1 = 1.0 / (s1 + s2 * np.exp(-(l2 - log_z)))
-    f2 = 1.0 / (s1 * np.exp(l1 - log_z) + s2)
+    # computed as logistic functions: no overflow when a density ratio is extreme
+    f1 = expit(l2 - log_z + np.log(s1 / s2)) / s1
+    f2 = expit(-(l1 - log_z) + np.log(s2 / s1)) / s2
     ess = float(effective_sample_size(f2[:, :, None].astype(float))[0]) if l1.shape[1] > 3 else n1
     ess = float(np.clip(ess if np.isfinite(ess) else n1, 1.0, n1))
     term1 = np.var(f1, ddof=1) / np.mean(f1) ** 2 / n2

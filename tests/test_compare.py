@@ -1,0 +1,154 @@
+"""Comparison: G² against deeptime's reversible MLE, weighted LOO against replicated ArviZ LOO,
+the tree case, the end-to-end table/JSON/CLI, and the fast calibration."""
+
+import importlib.util
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detailed_balance import inference  # noqa: F401  (configures JAX before it initialises)
+from detailed_balance.compare import (
+    free_log_likelihood,
+    kass_raftery,
+    likelihood_ratio_test,
+    weighted_loo,
+)
+from detailed_balance.counts import TransitionCounts
+from detailed_balance.modeldata import build_model_data
+from detailed_balance.synthetic import driven_chain, sample_counts
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_g2_matches_deeptime_reversible_mle():
+    deeptime = pytest.importorskip("deeptime")
+    counts = sample_counts(driven_chain(7, affinity=0.7, seed=4), attempts_per_source=300, seed=1)
+    dense = counts.dense().astype(float)
+    np.fill_diagonal(dense, counts.self_count + counts.rejected)  # rest = the free diagonal
+    msm = deeptime.markov.msm.MaximumLikelihoodMSM(reversible=True, maxiter=100_000, maxerr=1e-12)
+    T = msm.fit_fetch(dense).transition_matrix
+    assert T.shape == dense.shape
+    seen = dense > 0
+    ll_rev = float(np.sum(dense[seen] * np.log(T[seen])))
+    free = dense / dense.sum(axis=1, keepdims=True)
+    ll_free = float(np.sum(dense[seen] * np.log(free[seen])))
+    assert free_log_likelihood(build_model_data(counts)) == pytest.approx(ll_free, abs=1e-8)
+    res = likelihood_ratio_test(counts)
+    assert res["df"] == build_model_data(counts).n_chords > 0
+    assert res["statistic"] == pytest.approx(2 * (ll_free - ll_rev), abs=1e-4)
+    assert 0 <= res["p_value"] <= 1 and res["converged"]
+
+
+def test_tree_support_has_no_test():
+    c = TransitionCounts.from_records(
+        ["A", "B", "B", "C", "A"], ["B", "A", "C", "B", None], [5, 3, 4, 2, 1]
+    )
+    res = likelihood_ratio_test(c)
+    assert res["df"] == 0 and res["p_value"] is None and res["statistic"] is None
+    assert "tree" in res["note"] and "reversible" in res["note"]
+
+
+def test_kass_raftery_scale():
+    assert kass_raftery(0.5) == "not worth more than a bare mention"
+    assert kass_raftery(-2.0) == "positive"
+    assert kass_raftery(4.0) == "strong"
+    assert kass_raftery(6.0) == "very strong"
+
+
+def test_weighted_loo_equals_loo_over_replicated_attempts():
+    from detailed_balance import _arviz
+
+    rng = np.random.default_rng(3)
+    counts = np.array([1, 2, 5, 3])
+    base = rng.normal(-1.5, 0.3, size=(2, 200, 4)) + rng.normal(0, 0.5, 4)  # log p per attempt
+    res = weighted_loo(base * counts, counts)
+    # oracle: one column per attempt, plain ArviZ LOO
+    import xarray as xr
+
+    rep = np.repeat(base, counts, axis=-1)
+    ds = xr.Dataset({"y": (("chain", "draw", "obs"), rep)})
+    oracle = _arviz.loo(_arviz.make({"posterior": ds.rename({"y": "ll"}), "log_likelihood": ds}))
+    assert res["n_attempts"] == counts.sum()
+    assert res["elpd"] == pytest.approx(oracle["elpd"], abs=0.05)
+    assert res["se"] == pytest.approx(oracle["se"], rel=0.02)
+    assert res["elpd_i"] == pytest.approx(oracle["elpd_i"][np.cumsum(counts) - 1], abs=0.02)
+
+
+def test_cli_compare_table_json_and_verdict(tmp_path, capsys):
+    """A strongly driven chain: the rules see the violation; JSON = table; verdict says so."""
+    from detailed_balance.cli import main
+    from detailed_balance.formats import write_counts
+
+    counts = sample_counts(driven_chain(6, affinity=3.0, seed=2), attempts_per_source=300, seed=0)
+    path = tmp_path / "counts.csv"
+    write_counts(counts, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = main(["compare", str(path), "--models", "reversible", "nonreversible",
+                     "--sensitivity", "--draws", "300", "--warmup", "200", "--json",
+                     "--out", str(tmp_path / "out")])  # fmt: skip
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    saved = json.loads((tmp_path / "out" / "comparison.json").read_text())
+    assert printed == saved
+    rows = {r["model"]: r for r in saved["models"]}
+    assert set(rows) == {"reversible", "nonreversible"}
+    nr = rows["nonreversible"]
+    assert nr["log_bf_vs_reversible"] > math.log(10) + 2 * nr["log_bf_se"]
+    assert nr["log_bf_vs_reversible"] == pytest.approx(nr["log_z"] - rows["reversible"]["log_z"])
+    assert nr["elpd_vs_reversible"] > 2 * nr["elpd_vs_reversible_se"]
+    assert saved["likelihood_ratio_test"]["p_value"] < 0.05
+    assert "in favour of a violation of detailed balance" in saved["verdict"]
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "out" / "models.csv").set_index("model")
+    assert table.loc["nonreversible", "log_z"] == pytest.approx(nr["log_z"], rel=1e-12)
+    assert "| nonreversible |" in (tmp_path / "out" / "comparison.md").read_text()
+
+
+def test_cli_compare_bad_input_one_line(tmp_path, capsys):
+    from detailed_balance.cli import main
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("source,target,count\nA,B,-3\n")
+    assert main(["compare", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "bad.csv" in err
+
+
+@pytest.mark.slow
+def test_compare_all_models_with_sensitivity():
+    from detailed_balance.compare import compare
+
+    counts = sample_counts(driven_chain(6, affinity=0.0, seed=5), attempts_per_source=200, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = compare(counts, draws=1000, warmup=500, sensitivity_scales=(1 / 3, 3.0))
+    t = res.table.set_index("model")
+    assert list(t.index) == ["unconstrained", "reversible", "nonreversible"]
+    # the built-in check: the bridge estimate of the unconstrained model matches its exact value
+    un = t.loc["unconstrained"]
+    assert abs(un.bridge_check - un.log_z) < max(3 * un.bridge_check_se, 0.05)
+    assert len(res.sensitivity) == 3
+    assert res.sensitivity["log_bf_nonreversible"].notna().all()
+    d = res.to_dict()
+    assert json.loads(json.dumps(d)) == d  # JSON-able as is
+    assert "Kass–Raftery" in res.verdict or "inconclusive" in res.verdict
+
+
+@pytest.mark.slow
+def test_fast_calibration():
+    """The calibration script's fast version: a reversible and a strongly driven 8-state chain."""
+    spec = importlib.util.spec_from_file_location("calibration", ROOT / "benchmarks/calibration.py")
+    cal = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cal)
+    rows = cal.run(cal.plan(False), cal.Engine(warmup=300, draws=600), log=lambda m: None)
+    rev, driven = rows
+    assert rev["bf"] != "nonrev" and rev["loo"] != "nonrev"
+    assert driven["bf"] == driven["loo"] == driven["g2_pick"] == "nonrev"
+    table = cal.summarise(rows)
+    assert {e["affinity"] for e in table} == {0.0, 2.0}
