@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _fits import main_fit
 
 from detailed_balance import _arviz
 from detailed_balance.graph import fundamental_cycles
@@ -21,8 +22,8 @@ def posterior(idata, name):
 
 @pytest.fixture(scope="module")
 def reversible_fit():
-    counts = sample_counts(reversible_chain(10, seed=4), attempts_per_source=150, seed=4)
-    return counts, fit(counts, draws=100, warmup=150, chains=2, seed=1)
+    _, counts, idata = main_fit()  # shared with test_fit (one NUTS run per session)
+    return counts, idata
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,9 @@ numpyro.set_host_device_count(os.cpu_count() or 1)  # only effective before JAX 
 numpyro.enable_x64()
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from numpyro.infer.util import constrain_fn, initialize_model, log_density  # noqa: E402
+from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn  # noqa: E402
 
 from . import _arviz  # noqa: E402
 from .counts import TransitionCounts  # noqa: E402
@@ -335,13 +336,24 @@ def _bind(model: str, data: ModelData, prior: FieldPrior, full: bool = False):
     return model_fn
 
 
+def _initial_trace(model_fn, key):
+    """Model trace at numpyro's default initial point (uniform in (-2, 2), unconstrained)."""
+    from numpyro.handlers import seed, substitute, trace
+    from numpyro.infer.initialization import init_to_uniform
+
+    return trace(substitute(seed(model_fn, key), substitute_fn=init_to_uniform)).get_trace()
+
+
 def _latent_sites(model_fn, seed: int) -> list[str]:
-    info = initialize_model(jax.random.PRNGKey(seed), model_fn)
-    return [
-        name
-        for name, site in info.model_trace.items()
-        if site["type"] == "sample" and not site["is_observed"]
-    ]
+    """Names of the latent sample sites, found by abstract tracing (no compilation)."""
+
+    def latent():
+        tr = _initial_trace(model_fn, jax.random.PRNGKey(seed))
+        return {
+            k: s["value"] for k, s in tr.items() if s["type"] == "sample" and not s["is_observed"]
+        }
+
+    return list(jax.eval_shape(latent))
 
 
 def _run_nuts(model_fn, draws, warmup, chains, seed, progress, target_accept):
@@ -378,17 +390,30 @@ def _run_nuts(model_fn, draws, warmup, chains, seed, progress, target_accept):
     return latent, stats, {}
 
 
+def _unconstrained_start(model_fn, seed):
+    """Flat unconstrained start vector (numpyro's default init) and its unravel function."""
+    from jax.flatten_util import ravel_pytree
+
+    @jax.jit
+    def initial(key):
+        tr = _initial_trace(model_fn, key)
+        params = {
+            k: v["value"] for k, v in tr.items() if v["type"] == "sample" and not v["is_observed"]
+        }
+        return unconstrain_fn(model_fn, (), {}, params)
+
+    return ravel_pytree(initial(jax.random.PRNGKey(seed)))
+
+
 def _run_map(model_fn, seed):
     """Posterior mode by L-BFGS over unconstrained parameters, density of the constrained ones."""
-    from jax.flatten_util import ravel_pytree
     from scipy.optimize import minimize
 
-    info = initialize_model(jax.random.PRNGKey(seed), model_fn)
-    x0, unravel = ravel_pytree(info.param_info.z)
+    x0, unravel = _unconstrained_start(model_fn, seed)
+    constrain = jax.jit(lambda x: constrain_fn(model_fn, (), {}, unravel(x)))
 
     def objective(x):
-        params = constrain_fn(model_fn, (), {}, unravel(x))
-        return -log_density(model_fn, (), {}, params)[0]
+        return -log_density(model_fn, (), {}, constrain(x))[0]
 
     value_and_grad = jax.jit(jax.value_and_grad(objective))
 
@@ -401,8 +426,7 @@ def _run_map(model_fn, seed):
         options={"maxiter": 50_000, "maxfun": 100_000, "maxcor": 50, "ftol": 1e-15, "gtol": 1e-9},
     )  # fmt: skip
     grad_norm = float(np.max(np.abs(res.jac))) if res.jac is not None else float("nan")
-    params = constrain_fn(model_fn, (), {}, unravel(res.x))
-    latent = {k: np.asarray(v)[None, None] for k, v in params.items()}
+    latent = {k: np.asarray(v)[None, None] for k, v in constrain(res.x).items()}
     # L-BFGS-B may stop on an "ABNORMAL" line search at a float-precision optimum: judge by gradient
     ok = bool(res.success) or grad_norm < 1e-4
     extra = {
@@ -416,24 +440,48 @@ def _run_map(model_fn, seed):
 
 
 def _run_svi(model_fn, draws, steps, seed, progress):
-    from numpyro.infer import SVI, Trace_ELBO
-    from numpyro.infer.autoguide import AutoNormal
-    from numpyro.infer.initialization import init_to_median
+    """Mean-field normal variational posterior over the unconstrained parameters (as AutoNormal).
 
-    guide = AutoNormal(model_fn, init_loc_fn=init_to_median(num_samples=15))
-    svi = SVI(model_fn, guide, numpyro.optim.Adam(0.01), Trace_ELBO())
-    res = svi.run(jax.random.PRNGKey(seed), steps, progress_bar=progress, stable_update=True)
-    samples = guide.sample_posterior(
-        jax.random.PRNGKey(seed + 1), res.params, sample_shape=(draws,)
-    )
+    Written directly on numpyro's unconstrained potential so that all of it compiles in one
+    ``jit`` (numpyro's autoguides set up eagerly, which costs minutes of small compilations).
+    """
+    from numpyro.infer.util import potential_energy
+
+    x0, unravel = _unconstrained_start(model_fn, seed)
+    dim = x0.shape[0]
+    n_mc = 4  # Monte Carlo draws per ELBO gradient
+
+    def neg_elbo(params, key):
+        loc, log_scale = params
+        eps = jax.random.normal(key, (n_mc, dim))
+        x = loc + jnp.exp(log_scale) * eps
+        energy = jax.vmap(lambda xi: potential_energy(model_fn, (), {}, unravel(xi)))(x)
+        return jnp.mean(energy) - jnp.sum(log_scale)  # minus entropy, up to a constant
+
+    opt = numpyro.optim.Adam(0.01)
+
+    @jax.jit
+    def run(params, key):
+        def step(state, k):
+            loss, g = jax.value_and_grad(neg_elbo)(opt.get_params(state), k)
+            return opt.update(g, state), loss
+
+        state, losses = jax.lax.scan(step, opt.init(params), jax.random.split(key, steps))
+        return opt.get_params(state), losses
+
+    (loc, log_scale), losses = run((x0, jnp.full(dim, -2.0)), jax.random.PRNGKey(seed))
+    eps = jax.random.normal(jax.random.PRNGKey(seed + 1), (draws, dim))
+    x = loc + jnp.exp(log_scale) * eps
+    samples = jax.jit(jax.vmap(lambda xi: constrain_fn(model_fn, (), {}, unravel(xi))))(x)
     latent = {k: np.asarray(v)[None] for k, v in samples.items()}
-    losses = np.asarray(res.losses)
+    losses = np.asarray(losses)
     tail = max(len(losses) // 10, 1)
     last, before = losses[-tail:].mean(), losses[-2 * tail : -tail].mean()
     # still improving by more than ~1 nat over the last tenth of the run: not converged
     drift = float(before - last) if len(losses) >= 2 * tail else float("nan")
     extra = {
         "svi_steps": int(steps),
+        "svi_guide": "mean-field normal (unconstrained space)",
         "final_loss": float(last),
         "loss_drift_last_tenth": drift,
         "optimizer_converged": bool(not drift > 1.0),

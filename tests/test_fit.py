@@ -1,0 +1,202 @@
+"""fit(): recovery of known potentials, the fit object and its file, diagnostics, bad input, CLI."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from _fits import main_fit, truth_in_gauge, with_one_way_state
+
+from detailed_balance import TransitionCounts, _arviz
+from detailed_balance.errors import DataError, FitError
+from detailed_balance.inference import (
+    ConvergenceWarning,
+    FieldPrior,
+    IdentifiabilityWarning,
+    counts_from_fit,
+    fit,
+    posterior_kernel,
+    read_features,
+    summarise,
+)
+from detailed_balance.synthetic import reversible_chain, sample_counts
+
+
+def draws_of(idata, name):
+    x = np.asarray(_arviz.group(idata, "posterior")[name].values)
+    return x.reshape((-1,) + x.shape[2:])
+
+
+def coverage(chain, counts, idata):
+    truth, identified = truth_in_gauge(chain, counts)
+    lo, hi = _arviz.hdi(draws_of(idata, "V"), 0.94)
+    return np.mean(((lo <= truth) & (truth <= hi))[identified])
+
+
+# ---- recovery ---------------------------------------------------------------------------------
+def test_hdis_cover_the_true_potential():
+    chain, counts, idata = main_fit()
+    assert coverage(chain, counts, idata) >= 0.8
+
+
+@pytest.mark.slow
+def test_hdi_coverage_across_seeds():
+    """>= 85% of identified states covered, 30-state chains, 200 attempts/source, 5 seeds."""
+    covered = [coverage(*main_fit(seed=s, draws=600, warmup=600)) for s in range(1, 6)]
+    assert np.mean(covered) >= 0.85, covered
+
+
+@pytest.mark.slow
+def test_posterior_sd_shrinks_with_attempts():
+    sd = []
+    for attempts in (50, 200, 800):
+        _, _, idata = main_fit(seed=7, attempts=attempts, n_states=12)
+        sd.append(np.median(draws_of(idata, "V").std(axis=0)[:-1]))  # without the one-way state
+    assert sd[0] > 1.4 * sd[1] > 1.4 * 1.4 * sd[2], sd
+
+
+def test_unidentified_state_is_flagged_and_wide():
+    _, counts, idata = main_fit()
+    s = summarise(idata)
+    by_name = {st["state"]: st for st in s["states"]}
+    assert by_name["zz"]["identified"] is False
+    assert sum(st["identified"] for st in s["states"]) == counts.n_states - 1
+    width = {k: st["V"]["hdi_upper"] - st["V"]["hdi_lower"] for k, st in by_name.items()}
+    typical = np.median([w for k, w in width.items() if k != "zz"])
+    assert width["zz"] > 2.5 * typical, (width["zz"], typical)
+
+
+# ---- the fit object ---------------------------------------------------------------------------
+def test_fit_object_file_round_trip_and_summary(tmp_path):
+    _, counts, idata = main_fit()
+    post = _arviz.group(idata, "posterior")
+    assert list(post["state"].values) == list(counts.states)
+    assert post["V"].dims == ("chain", "draw", "state")
+    assert post["u"].dims == ("chain", "draw", "edge")
+    ll = _arviz.group(idata, "log_likelihood")["y"]
+    obs = _arviz.group(idata, "observed_data")["y"]
+    assert ll.shape[2] == obs.shape[0] == int((obs.values > 0).sum())
+    assert int(obs.values.sum()) == int(counts.attempts.sum())  # every attempt is in one cell
+    a = _arviz.attrs(idata)
+    assert a["model"] == "reversible" and a["method"] == "nuts" and "mean zero" in a["gauge"]
+    assert json.loads(a["prior"])["kind"] == "normal"
+    assert {"max_rhat", "min_ess", "divergences", "warnings"} <= set(json.loads(a["diagnostics"]))
+    assert "lp" in _arviz.group(idata, "sample_stats")
+
+    path = tmp_path / "fit.nc"
+    _arviz.to_netcdf(idata, path)
+    back = _arviz.from_netcdf(path)
+    again = counts_from_fit(back)
+    assert again.states == counts.states
+    for field in ("source", "target", "count", "self_count", "rejected"):
+        assert np.array_equal(getattr(again, field), getattr(counts, field))
+    np.testing.assert_array_equal(draws_of(back, "V"), draws_of(idata, "V"))
+    assert summarise(back) == summarise(idata)
+    s = summarise(back)
+    assert s["model"] == "reversible" and s["hdi_prob"] == 0.94
+    v = s["states"][0]["V"]
+    assert set(v) == {"mean", "sd", "hdi_lower", "hdi_upper", "rhat", "ess"}
+    assert v["hdi_lower"] < v["mean"] < v["hdi_upper"] and v["rhat"] < 1.1 and v["ess"] > 50
+    json.dumps(s)  # JSON-able
+    loo = _arviz.loo(back)
+    assert np.isfinite(loo["elpd"]) and len(loo["pareto_k"]) == ll.shape[2]
+
+
+def test_nonconvergence_is_warned_and_recorded():
+    counts = sample_counts(reversible_chain(6, seed=3), attempts_per_source=60, seed=3)
+    with pytest.warns(ConvergenceWarning, match=r"(R-hat|ESS).*worst: \w+"):
+        idata = fit(counts, draws=8, warmup=8, chains=2, seed=0)
+    assert json.loads(_arviz.attrs(idata)["diagnostics"])["warnings"]
+
+
+def test_map_and_svi_give_one_and_many_draws():
+    counts = sample_counts(reversible_chain(8, seed=2), attempts_per_source=300, seed=2)
+    m = fit(counts, method="map")
+    assert draws_of(m, "V").shape == (1, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        s = fit(counts, method="svi", draws=200, svi_steps=1500)
+    v = draws_of(s, "V")
+    assert v.shape == (200, 8) and v.std(axis=0).min() > 0.01
+    # SVI centres on the same answer as MAP, within its own spread
+    assert np.all(np.abs(v.mean(0) - draws_of(m, "V")[0]) < 3 * v.std(0) + 0.05)
+    assert posterior_kernel(s).log_prob.shape[0] == 200
+
+
+# ---- bad input --------------------------------------------------------------------------------
+def test_single_state_is_refused():
+    counts = TransitionCounts.from_records(["A", "A"], ["A", None], [3, 1])
+    with pytest.raises(FitError, match="single state"):
+        fit(counts, method="map")
+
+
+def test_state_without_attempts_and_separate_components_warn():
+    counts = TransitionCounts.from_records(
+        ["A", "B", "A", "C", "D", "C"], ["B", "A", None, "D", "C", "E"], [5, 4, 3, 6, 2, 1]
+    )
+    with pytest.warns(IdentifiabilityWarning) as record:
+        idata = fit(counts, method="map")
+    text = " | ".join(str(w.message) for w in record)
+    assert "no attempts ('E')" in text and "2 separate components" in text
+    groups = summarise(idata)["gauge_groups"]
+    assert len(groups) == 2 and {g["example"] for g in groups} <= {"A", "B", "C", "D"}
+
+
+def test_features_must_match_states(tmp_path):
+    counts = sample_counts(reversible_chain(5, seed=1), attempts_per_source=40, seed=1)
+    with pytest.raises(DataError, match="4 rows but the counts have 5 states"):
+        fit(counts, method="map", features=np.zeros((4, 2)))
+    bad = np.zeros((5, 2))
+    bad[3, 1] = np.nan
+    with pytest.raises(DataError, match=r"'s3' \(row 4\) contain NaN or inf"):
+        fit(counts, method="map", features=bad)
+    with pytest.raises(FitError, match="needs state features"):
+        fit(counts, prior=FieldPrior(kind="gp"))
+    path = tmp_path / "f.csv"
+    path.write_text("state,x\ns4,4\ns0,0\ns1,1\ns2,2\ns3,3\n")
+    assert read_features(path, counts)[:, 0].tolist() == [0, 1, 2, 3, 4]
+    path.write_text("state,x\ns0,0\ns1,1\n")
+    with pytest.raises(DataError, match="f.csv: no features for 3 state"):
+        read_features(path, counts)
+
+
+@pytest.mark.slow
+def test_gp_prior_narrows_one_way_states():
+    """A smooth potential over a feature: the GP bounds states seen one way only, iid does not."""
+    n = 16
+    x = np.linspace(0, 3, n)
+    chain = reversible_chain(n, potential=np.sin(2 * x), seed=11)
+    counts = sample_counts(chain, attempts_per_source=300, seed=11)
+    for k, name in enumerate(("zz1", "zz2")):  # one-way states between their neighbours
+        to = f"s{4 + 6 * k:02d}"
+        counts = with_one_way_state(counts, name=name, to=to, moves=20, rejected=80)
+    pos = {s: x[int(s[1:])] for s in chain.states}
+    pos.update(zz1=x[4] + 0.05, zz2=x[10] + 0.05)
+    feats = np.array([[pos[s]] for s in counts.states])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        iid = fit(counts, draws=400, warmup=400, chains=2, seed=1)
+        gp = fit(counts, features=feats, draws=400, warmup=400, chains=2, seed=1)
+    one_way = [counts.states.index(s) for s in ("zz1", "zz2")]
+    w_iid = np.diff(_arviz.hdi(draws_of(iid, "V")[:, one_way]), axis=0)
+    w_gp = np.diff(_arviz.hdi(draws_of(gp, "V")[:, one_way]), axis=0)
+    assert np.all(w_gp < 0.7 * w_iid), (w_gp, w_iid)
+
+
+# ---- CLI --------------------------------------------------------------------------------------
+def test_cli_fit_and_summary(tmp_path, capsys):
+    from detailed_balance.cli import main
+    from detailed_balance.formats import write_counts
+
+    counts = sample_counts(reversible_chain(6, seed=5), attempts_per_source=80, seed=5)
+    write_counts(counts, tmp_path / "c.csv")
+    out = tmp_path / "fit.nc"
+    assert main(["fit", str(tmp_path / "c.csv"), "--method", "map", "--out", str(out)]) == 0
+    assert main(["summary", str(out), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out.split("wrote " + str(out) + "\n", 1)[1])
+    assert s["method"] == "map" and [st["state"] for st in s["states"]] == list(counts.states)
+    assert main(["summary", str(out)]) == 0
+    assert "identified" in capsys.readouterr().out
+    assert main(["fit", str(tmp_path / "c.csv"), "--prior", "flat", "--out", str(out)]) == 2
+    assert "flat prior is improper" in capsys.readouterr().err
+    assert main(["summary", str(tmp_path / "missing.nc")]) == 2
