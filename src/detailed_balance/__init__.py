@@ -3,13 +3,39 @@
 Collect transitions, fit a latent potential, decide detailed balance by Bayesian model
 comparison, and report the least-action potential with credible intervals.
 Song, Cao, Luo & Zhu, "Detailed balance in large language model-driven agents", arXiv:2512.10047.
+
+The heavy entry points (``fit``, ``compare``, ``minimise_action``, ``read_counts``, ...) are
+imported on first use, so ``import detailed_balance`` and the CLI's ``--help`` stay fast.
 """
+
+from importlib import import_module
 
 from .counts import TransitionCounts
 from .errors import CollectionError, DataError, DetailedBalanceError, FitError
 from .kernel import TransitionKernel
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "fit": "inference",
+    "summarise": "inference",
+    "posterior_kernel": "inference",
+    "counts_from_fit": "inference",
+    "compare": "compare",
+    "likelihood_ratio_test": "compare",
+    "minimise_action": "least_action",
+    "read_counts": "formats",
+    "write_counts": "formats",
+    "read_attempt_log": "formats",
+    "build_report": "report",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'detailed_balance' has no attribute {name!r}")
+
 
 __all__ = [
     "CollectionError",
@@ -18,4 +44,5 @@ __all__ = [
     "FitError",
     "TransitionCounts",
     "TransitionKernel",
+    *_LAZY,
 ]
