@@ -11,7 +11,6 @@ from _fits import main_fit, truth_in_gauge, with_one_way_state
 from detailed_balance import TransitionCounts, _arviz
 from detailed_balance.errors import DataError, FitError
 from detailed_balance.inference import (
-    ConvergenceWarning,
     FieldPrior,
     IdentifiabilityWarning,
     counts_from_fit,
