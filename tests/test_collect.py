@@ -463,3 +463,20 @@ def test_endpoint_dies_mid_run_stops_with_message_and_resume_elsewhere(tmp_path,
     with LoopbackServer() as other:  # another server (another URL): same run, resumed
         result = Collector(agent, cfg, [other.base_url], progress=False).run(str(out), resume=True)
     assert result.attempts_done == len(done) + 20
+
+
+def test_shipped_dataset_is_what_the_docs_say():
+    from detailed_balance.collect.dataset import dataset_path
+
+    path = dataset_path()
+    counts = read_attempt_log(path)
+    assert int(counts.attempts.sum()) >= 10_000
+    labels = np.asarray(counts.two_way_components())
+    assert np.bincount(labels).max() >= 30  # a connected two-way state space of >= 30 states
+    import gzip
+
+    with gzip.open(path, "rt") as fh:
+        run = json.loads(fh.readline())
+    assert run["config"]["model"] == "gemma3-270m" and run["config"]["temperature"] == 1.0
+    assert run["config"]["agent"] == "animals"
+    assert run["config"]["template_hash"] == AnimalAgent().template_hash()
