@@ -80,6 +80,14 @@ def test_reversible_map_equals_deeptime_mle():
     ours = np.exp(k.log_prob[0])
     assert np.max(np.abs(ours - T[k.source, k.target])) < 1e-6
 
+    # with rest: the escape is deeptime's self-loop, and V (with escapes) gives pi ∝ exp(-V)
+    dense[np.arange(counts.n_states), np.arange(counts.n_states)] = (
+        counts.self_count + counts.rejected
+    )
+    pi = msm.fit(dense).fetch_model().stationary_distribution
+    V = posterior(fit(counts, method="map", prior=FieldPrior(kind="flat")), "V")[0]
+    assert np.max(np.abs(np.exp(-V) / np.exp(-V).sum() - pi)) < 1e-6
+
 
 def test_unconstrained_map_equals_empirical_frequencies():
     counts = sample_counts(reversible_chain(10, seed=6), attempts_per_source=100, seed=6)
