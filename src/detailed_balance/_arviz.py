@@ -23,18 +23,20 @@ def _az():
 
 
 def is_datatree() -> bool:
-    """True under arviz 1.x (fits are ``xarray.DataTree``)."""
-    return not hasattr(_az(), "InferenceData")
+    """True under arviz 1.x (fits are ``xarray.DataTree``).
+
+    Decided by version: arviz 1.x still answers ``az.InferenceData`` (with a warning, as DataTree).
+    """
+    return int(_az().__version__.split(".")[0]) >= 1
 
 
 def make(groups: dict, attrs: dict | None = None):
     """Wrap ``{group name: xarray.Dataset}`` into the installed ArviZ's container, with attrs."""
     attrs = dict(attrs or {})
-    az = _az()
-    if hasattr(az, "InferenceData"):
+    if not is_datatree():
         for ds in groups.values():
             ds.attrs.update(attrs)
-        return az.InferenceData(**groups)
+        return _az().InferenceData(**groups)
     import xarray as xr
 
     tree = xr.DataTree.from_dict(dict(groups))
@@ -77,10 +79,9 @@ def to_netcdf(obj, path) -> None:
 
 def from_netcdf(path):
     """Load a fit saved by :func:`to_netcdf` into memory (the file is closed afterwards)."""
-    az = _az()
     path = str(path)
-    if hasattr(az, "InferenceData"):
-        obj = az.from_netcdf(path, engine=_engine())
+    if not is_datatree():
+        obj = _az().from_netcdf(path, engine=_engine())
         obj.load() if hasattr(obj, "load") else None
         return obj
     import xarray as xr
