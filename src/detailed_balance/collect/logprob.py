@@ -131,9 +131,11 @@ def score_kernel_local(
 ) -> TransitionKernel:
     """:func:`score_kernel` with the offline LLM loaded in this process (llama.cpp, no server).
 
-    llama.cpp's HTTP server computes echoed logprobs in slow Python loops over the whole
-    vocabulary; in process, one forward pass per (f, g) and a log-softmax at the reply's few
-    positions take a few milliseconds.
+    Exact for the agent's stop rule: log P(g | f) = log P(reply tokens of g | prompt of f) + log of
+    the total probability of every token that ends the reply (a token starting with one of the
+    agent's stop strings, or end-of-text). llama.cpp's HTTP server computes echoed logprobs in
+    slow Python loops over the whole vocabulary; in process, the prompt is evaluated once per
+    source and each reply token by token (a few milliseconds each).
     """
     from .local import model_path as default_model_path
 
@@ -154,6 +156,9 @@ def score_kernel_local(
     )
 
     n_vocab = llm.n_vocab()
+    stops = tuple(s.encode() for s in agent.stop) or (b"\n",)
+    enders = [i for i in range(n_vocab) if llm.detokenize([i]).startswith(stops)]
+    enders = np.array(sorted({*enders, llm.token_eos()}), dtype=np.int64)
 
     def last_log_softmax() -> np.ndarray:
         # logits of the batch's last token, straight from llama.cpp (Llama.scores stays empty
@@ -180,15 +185,20 @@ def score_kernel_local(
                 continue
             if agent.parse(agent.reply(g)).state != g:
                 raise CollectionError(f"the canonical reply of {g!r} does not parse back to it")
-            tokens = llm.tokenize(prompt + (agent.reply(g) + "\n").encode(), add_bos=True)
+            tokens = llm.tokenize(prompt + agent.reply(g).encode(), add_bos=True)
             if tokens[: len(head)] != head:
                 raise CollectionError("the tokeniser merged the prompt's end with the reply")
             reply = tokens[len(head) :]
             total = first[reply[0]]
             llm.n_tokens = len(head)
-            for t, nxt in zip(reply[:-1], reply[1:], strict=True):
+            for t, nxt in zip(reply, [*reply[1:], None], strict=True):
                 llm.eval([t])
-                total += last_log_softmax()[nxt]
+                lsm = last_log_softmax()
+                if nxt is not None:
+                    total += lsm[nxt]
+                else:  # the reply ends here: any stop token
+                    top = lsm[enders].max()
+                    total += top + np.log(np.exp(lsm[enders] - top).sum())
             pairs.append((f, g))
             log_prob.append(float(total))
     llm.close() if hasattr(llm, "close") else None
