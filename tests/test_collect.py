@@ -317,6 +317,7 @@ def test_chat_template_agent_and_token_accounting(tmp_path, write):
     )
     out = tmp_path / "chat.jsonl"
     with LoopbackServer() as server:
+        extra = ["--extra-body", '{"top_k": 0, "min_p": 0}', "--seed", "7", "--top-p", "1"]
         argv = [
             "collect",
             "--agent",
@@ -330,8 +331,13 @@ def test_chat_template_agent_and_token_accounting(tmp_path, write):
             "--attempts",
             "30",
             "--no-progress",
+            *extra,
         ]
         assert main(argv) == 0
+        fields = set(server.stats()["fields"])
+    assert {"top_k", "min_p", "seed", "top_p", "messages", "temperature"} <= fields
+    run = json.loads(out.read_text().splitlines()[0])
+    assert run["config"]["extra_body"] == {"top_k": 0, "min_p": 0} and run["config"]["seed"] == 7
     recs = attempts_of(out)
     assert {r["outcome"] for r in recs} <= {"transition", "self", "invalid"}
     assert all(r["prompt_tokens"] == 4 and r["completion_tokens"] == 1 for r in recs)

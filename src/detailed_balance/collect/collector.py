@@ -47,6 +47,7 @@ class RunConfig:
     sources: tuple[str, ...] = ()
     chains: int = 1
     logprobs: int | None = None
+    extra_body: dict | None = None  # server-specific sampling fields, e.g. {"top_k": 0}
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -414,6 +415,8 @@ class Collector:
         )
         if cfg.top_p is not None:
             kwargs["top_p"] = cfg.top_p
+        if cfg.extra_body:
+            kwargs["extra_body"] = cfg.extra_body
         if agent.stop:
             kwargs["stop"] = list(agent.stop)
         # Raw responses: the reply's JSON is read directly (the pydantic models cost about a

@@ -51,6 +51,11 @@ def configure(parser) -> None:
     parser.add_argument(
         "--seed", type=int, default=0, help="design and per-request seeds (default 0)"
     )
+    parser.add_argument(
+        "--extra-body",
+        help='JSON object of server-specific request fields, e.g. \'{"top_k": 0, "min_p": 0}\' '
+        "for untruncated sampling on llama.cpp",
+    )
     parser.add_argument("--logprobs", type=int, help="store the top-K token logprobs of each reply")
     parser.add_argument(
         "--api-key-env",
@@ -90,6 +95,14 @@ def run(args) -> int:
     model = args.model or (LOCAL_MODEL if args.local else None)
     if not model:
         raise CollectionError("give --model")
+    import json
+
+    try:
+        extra = json.loads(args.extra_body) if args.extra_body else None
+    except json.JSONDecodeError as exc:
+        raise CollectionError(f"--extra-body is not JSON: {exc}") from None
+    if extra is not None and not isinstance(extra, dict):
+        raise CollectionError("--extra-body must be a JSON object")
     sources = tuple(agent.canonical(s) for s in args.sources.split(",")) if args.sources else ()
     config = RunConfig(
         agent=agent.name,
@@ -105,6 +118,7 @@ def run(args) -> int:
         sources=sources,
         chains=args.chains,
         logprobs=args.logprobs,
+        extra_body=extra,
     )
     check_log(args.out, config.to_dict(), resume=args.resume)  # before starting any server
     if args.local and agent.api == "chat":

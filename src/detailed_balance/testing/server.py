@@ -82,6 +82,7 @@ class _State:
         self.lock = threading.Lock()
         self.requests = 0
         self.faults: dict[str, int] = {}
+        self.fields: set[str] = set()  # every request field seen (tests check pass-through)
         self.fault_rng = random.Random(script.seed)
         self.pattern = re.compile("|".join(rf"\b{re.escape(w)}\b" for w in script.vocabulary), re.I)
 
@@ -177,7 +178,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"object": "list", "data": data})
         elif self.path.startswith("/_stats"):
             with st.lock:
-                self._send(200, {"requests": st.requests, "faults": dict(st.faults)})
+                stats = {
+                    "requests": st.requests,
+                    "faults": dict(st.faults),
+                    "fields": sorted(st.fields),
+                }
+                self._send(200, stats)
         elif self.path.startswith("/health"):
             self._send(200, {"status": "ok"})
         else:
@@ -194,6 +200,8 @@ class _Handler(BaseHTTPRequestHandler):
                 {"error": {"message": "request body is not JSON", "type": "invalid_request_error"}},
             )
             return
+        with st.lock:
+            st.fields.update(req)
         chat = self.path.rstrip("/").endswith("/chat/completions")
         if not chat and not self.path.rstrip("/").endswith("/completions"):
             self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
