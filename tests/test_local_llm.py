@@ -102,3 +102,49 @@ def test_serve_local_starts_health_checks_and_stops_cleanly():
     time.sleep(0.5)
     with pytest.raises(OSError):  # the llama.cpp child is gone too
         urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2)
+
+
+@pytest.mark.slow
+def test_untruncated_samples_follow_the_scored_kernel(tmp_path):
+    """Sampling with top-k/top-p/min-p off, a row of counts fits the logprob kernel (chi-square)."""
+    from scipy import stats
+
+    from detailed_balance.collect.agents import ANIMALS
+
+    out = tmp_path / "dog.jsonl"
+    argv = [
+        "collect",
+        "--agent",
+        "animals",
+        "--local",
+        "--local-threads",
+        "1",
+        "--design",
+        "budget",
+        "--sources",
+        "dog",
+        "--attempts",
+        "400",
+        "--concurrency",
+        "1",
+        "--top-p",
+        "1",
+        "--extra-body",
+        '{"top_k": 0, "min_p": 0}',
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+    assert main(argv) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()][1:]
+    kernel = score_kernel_local(AnimalAgent(), sorted(ANIMALS), sources=["dog"])
+    p = {
+        kernel.states[t]: float(np.exp(lp))
+        for t, lp in zip(kernel.target, kernel.log_prob, strict=True)
+    }
+    cells = sorted(p, key=p.get, reverse=True)[:15]
+    got = [sum(r["target"] == g and r["outcome"] == "transition" for r in records) for g in cells]
+    obs = np.array([*got, len(records) - sum(got)])
+    exp = len(records) * np.array([*(p[g] for g in cells), 1 - sum(p[g] for g in cells)])
+    chi2 = float(((obs - exp) ** 2 / exp).sum())
+    assert stats.chi2.sf(chi2, len(cells)) > 0.001
