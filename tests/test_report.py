@@ -44,7 +44,7 @@ def test_report_on_counts_writes_figures_tables_and_index(counts_file, tmp_path)
         assert md.count("\n|") > 3 and "\\begin{tabular}" in tex and "\\toprule" in tex
     assert "94% HDI" in (out / "tables" / "potentials.md").read_text()
     assert "94\\% HDI" in (out / "tables" / "potentials.tex").read_text()
-    assert "No Bayesian verdict" in text and "--no-compare" in text
+    assert "No Bayesian verdict" in text and "compare counts.csv" in text
     numbers = json.loads((out / "report.json").read_text())
     assert len(numbers["states"]) == 14 and len(numbers["S_min_draws"]) == 128
     # the potentials in the report are those of the least-action fit, sorted high to low

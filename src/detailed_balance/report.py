@@ -532,7 +532,7 @@ def plot_potential_histogram(a: Analysis):
     ax.set_title(f"S_min = {w.get('S_min', np.nan):.3f} vs K(0)/(√π σ) = {w['S_predicted']:.3f}")
     ax.set_xlabel("potential V_LA (nats, posterior mean per state)")
     ax.set_ylabel("density (1/nat)")
-    ax.legend(frameon=False, loc="upper left")
+    ax.legend(frameon=False, loc="best")
     return fig
 
 
@@ -644,7 +644,7 @@ def build_report(
         step("model comparison (NUTS fits; slow)")
         a.comparison, a.comparison_note = _run_compare(counts, seed, compare_kwargs or {})
     else:
-        a.comparison_note = "the model comparison was not run (--no-compare)"
+        a.comparison_note = "the model comparison was not run (`--no-compare`, or compare=False)"
     figures = {}
     with _style():
         for name, (fn, caption) in FIGURES.items():
@@ -754,6 +754,7 @@ def _finite(x):
 def _index(a: Analysis, input_path: Path, figures: dict, tables: dict) -> str:
     s = a.counts.summary()
     p, w = a.pairwise, a.width
+    counts_name = "COUNTS" if input_path.suffix == ".nc" else input_path.name
     lines = [
         f"# Detailed-balance report: `{input_path.name}`",
         "",
@@ -776,7 +777,7 @@ def _index(a: Analysis, input_path: Path, figures: dict, tables: dict) -> str:
     else:
         lines += [
             f"No Bayesian verdict in this report: {a.comparison_note}. Run "
-            f"`detailed-balance compare {input_path.name}` (or this report without `--no-compare`) "
+            f"`detailed-balance compare {counts_name}` (or this report with the comparison) "
             "for evidence, Bayes factors, LOO and the G² test. The diagnostics below are the "
             "paper's, with error bars; they are not a test of one model against another.",
             "",
