@@ -184,3 +184,29 @@ def test_gauge_argument_and_counts_kernel_roundtrip():
     assert res.V[0] - res.V[1] == pytest.approx(np.log(3 / att[0]) - np.log(1 / att[1]), abs=1e-9)
     assert res.V[1] - res.V[2] == pytest.approx(np.log(2 / att[1]) - np.log(2 / att[2]), abs=1e-9)
     assert abs(np.sum(weight * res.V)) < 1e-12
+
+
+@pytest.mark.slow
+def test_reversible_fit_posterior_of_V_LA_covers_the_truth():
+    # NUTS on the reversible model; V_LA per posterior draw (both kernels) must cover the true V
+    # for >= 85% of identified states, and equal the model's V draw by draw
+    from detailed_balance import _arviz
+    from detailed_balance.inference import fit, posterior_kernel
+    from detailed_balance.modeldata import apply_gauge
+
+    hits = {"exp": [], "softplus": []}
+    for seed in (0, 1):
+        chain = reversible_chain(30, seed=seed)
+        counts = sample_counts(chain, attempts_per_source=200, seed=seed)
+        group, weight, ident = gauge_reference(counts)
+        truth = apply_gauge(chain.V[chain.index_of(counts.states)], group, weight)
+        idata = fit(counts, "reversible", draws=500, warmup=500, seed=seed)
+        kernel = posterior_kernel(idata)
+        V = np.asarray(_arviz.group(idata, "posterior")["V"].values).reshape(-1, counts.n_states)
+        for K in hits:
+            res = minimise_action(kernel, K, gauge=(group, weight))
+            assert equilibrium_discrepancy(res, V, group, weight) < 1e-4
+            lo, hi = _arviz.hdi(res.V, 0.94)
+            hits[K] += ((truth >= lo) & (truth <= hi))[ident].tolist()
+    for K, h in hits.items():
+        assert np.mean(h) >= 0.85, (K, np.mean(h))

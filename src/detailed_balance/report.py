@@ -277,7 +277,7 @@ def diagnostics_table(a: Analysis):
                 f"T > {d['threshold']}, {d['strong']} arcs",
             )
         )
-    return pd.DataFrame(rows, columns=["diagnostic", "value", "error", "note"])
+    return pd.DataFrame(rows, columns=["diagnostic", "value", "error", "note"], dtype=object)
 
 
 def _fmt(x) -> str:
