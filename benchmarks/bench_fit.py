@@ -65,6 +65,7 @@ def run_size(n: int, draws: int, warmup: int, svi_steps: int, seed: int = 0) -> 
             "min_ess": None if ess is None else round(ess),
             "ess_per_s": None if ess is None else round(ess / seconds, 2),
             "max_rhat": d.get("max_rhat"),
+            "map_iterations": d.get("iterations"),
             "tv_to_truth": round(tv(pis[method], truth), 4),
             "warnings": len([w for w in caught if "Convergence" in w.category.__name__]),
         })  # fmt: skip

@@ -129,7 +129,7 @@ def fit(
         )
     elif method == "map":
         chains, draws, warmup = 1, 1, 0
-        latent, stats, extra = _run_map(model_fn, seed)
+        latent, stats, extra = _run_map(model_fn, seed, int(np.sum(counts.attempts)))
     else:
         chains, warmup = 1, 0
         latent, stats, extra = _run_svi(model_fn, draws, svi_steps, seed, progress)
@@ -405,8 +405,12 @@ def _unconstrained_start(model_fn, seed):
     return ravel_pytree(initial(jax.random.PRNGKey(seed)))
 
 
-def _run_map(model_fn, seed):
-    """Posterior mode by L-BFGS over unconstrained parameters, density of the constrained ones."""
+def _run_map(model_fn, seed, attempts: int = 1):
+    """Posterior mode by L-BFGS over unconstrained parameters, density of the constrained ones.
+
+    The gradient tolerance scales with the number of attempts (gradients are sums over them):
+    1e-9 up to 1000 attempts, then 1e-12 per attempt.
+    """
     from scipy.optimize import minimize
 
     x0, unravel = _unconstrained_start(model_fn, seed)
@@ -423,7 +427,8 @@ def _run_map(model_fn, seed):
 
     res = minimize(
         fun, np.asarray(x0, dtype=float), jac=True, method="L-BFGS-B",
-        options={"maxiter": 50_000, "maxfun": 100_000, "maxcor": 50, "ftol": 1e-15, "gtol": 1e-9},
+        options={"maxiter": 50_000, "maxfun": 100_000, "maxcor": 50, "ftol": 1e-15,
+                 "gtol": max(1e-9, 1e-12 * attempts)},
     )  # fmt: skip
     grad_norm = float(np.max(np.abs(res.jac))) if res.jac is not None else float("nan")
     latent = {k: np.asarray(v)[None, None] for k, v in constrain(res.x).items()}
