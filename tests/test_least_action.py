@@ -65,10 +65,10 @@ def test_exact_detailed_balance_gives_the_true_potential_draw_by_draw(K):
     assert res.grad_norm.max() < 1e-12
 
 
-@pytest.mark.parametrize("K", KS)
-def test_reversible_model_equilibrium_potential_equals_least_action(K):
+def test_reversible_model_equilibrium_potential_equals_least_action():
     # Draws of the reversible model (prior predictive: every draw obeys detailed balance on all
-    # 2E arcs with escapes); V_LA of each draw's kernel must be that draw's V, in modeldata's gauge.
+    # 2E arcs with escapes); V_LA of each draw's kernel must be that draw's V, in modeldata's
+    # gauge, for both kernels. Prior draws are extreme (V spans up to ~40 nats): a hard case.
     import jax
     from detailed_balance.models import reversible
     from numpyro.infer import Predictive
@@ -80,12 +80,13 @@ def test_reversible_model_equilibrium_potential_equals_least_action(K):
         counts.states, data.arc_source, data.arc_target, np.asarray(draws["log_p_arc"], float)
     )
     group, weight, _ = gauge_reference(counts)
-    res = minimise_action(kernel, K, gauge=(group, weight))
-    assert res.converged.all()
-    gap = equilibrium_discrepancy(res, np.asarray(draws["V"], float), group, weight)
-    assert gap < 1e-4
+    V = np.asarray(draws["V"], float)
+    for K in KS:
+        res = minimise_action(kernel, K, gauge=(group, weight))
+        assert res.converged.all()
+        assert equilibrium_discrepancy(res, V, group, weight) < 1e-4
     # and the check has teeth: a perturbed V fails it
-    bad = np.asarray(draws["V"], float) + np.eye(counts.n_states)[0] * 0.01
+    bad = V + np.eye(counts.n_states)[0] * 0.01
     assert equilibrium_discrepancy(res, bad, group, weight) > 1e-3
 
 
