@@ -608,6 +608,17 @@ def _warn_identifiability(counts: TransitionCounts) -> None:
             IdentifiabilityWarning,
             stacklevel=3,
         )
+    _, _, identified = gauge_reference(counts)
+    loose = [counts.states[i] for i in np.flatnonzero(~identified & (counts.attempts > 0))]
+    if loose:
+        example = ", ".join(repr(s) for s in loose[:3]) + (", ..." if len(loose) > 3 else "")
+        warnings.warn(
+            f"{len(loose)} state(s) lie outside the largest two-way connected component of their "
+            f"support component ({example}): seen one way only, their potential is bounded by the "
+            "prior (identified: false in the summary)",
+            IdentifiabilityWarning,
+            stacklevel=3,
+        )
     groups = _gauge_groups(counts)
     if len(groups) > 1:
         parts = "; ".join(
