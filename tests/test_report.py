@@ -108,3 +108,12 @@ def test_report_with_the_model_comparison(counts_file, tmp_path):
     text = index.read_text()
     assert "No Bayesian verdict" not in text and "log BF" in text
     assert (out / "tables" / "comparison.tex").exists()
+
+
+def test_report_on_one_way_data_flags_unbounded_potentials(tmp_path):
+    path = tmp_path / "tiny.csv"
+    path.write_text("source,target,count\nA,B,3\nB,C,2\nA,,1\nC,,4\nB,,2\n")
+    text = build_report(path, tmp_path / "r", draws=64, compare=False, progress=False).read_text()
+    assert "V is unbounded there" in text and "not clipped" in text
+    assert "no pair seen" not in text  # said in the figure, not as a crash
+    assert (tmp_path / "r" / "figures" / "pairwise.png").exists()

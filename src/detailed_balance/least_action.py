@@ -448,8 +448,8 @@ def _pad(w, src, tgt, block):
     m, n, d = len(src), len(block), len(w)
     n_pad = _bucket(n)
     new_blocks = block.max() + 1 + np.arange(n_pad - n)
-    w = np.pad(w, ((0, -d % _BATCH), (0, _bucket(m) - m)), mode="edge")
-    w[:, m:] = 0.0
+    w = np.pad(w, ((0, -d % _BATCH), (0, 0)), mode="edge")
+    w = np.pad(w, ((0, 0), (0, _bucket(m) - m)))
     return (
         w,
         np.pad(src, (0, _bucket(m) - m)),
