@@ -578,17 +578,19 @@ def _diagnose(posterior, stats, method, chains, seconds, extra, counts) -> dict:
 
 def _worst(values: dict, counts, largest: bool, k: int = 3) -> list[tuple[str, float]]:
     """The k parameters with the largest (R-hat) or smallest (ESS) finite values, named."""
+    a, b = counts.support_edges()
+    names = {
+        "state": list(counts.states),
+        "edge": [f"{counts.states[i]}<->{counts.states[j]}" for i, j in zip(a, b, strict=True)],
+    }
     items = []
     for name, arr in values.items():
         arr = np.atleast_1d(arr)
+        labels = names.get(_SITE_DIMS.get(name), [])
         for idx in np.flatnonzero(np.isfinite(arr)):
             label = name
             if arr.size > 1:
-                label = (
-                    f"{name}[{counts.states[idx]}]"
-                    if _SITE_DIMS.get(name) == "state"
-                    else f"{name}[{idx}]"
-                )
+                label = f"{name}[{labels[idx] if arr.size == len(labels) else idx}]"
             items.append((label, float(arr.flat[idx])))
     items.sort(key=lambda t: -t[1] if largest else t[1])
     return items[:k]
