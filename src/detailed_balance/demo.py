@@ -7,24 +7,17 @@ The shipped dataset is a real attempt log of the built-in animal agent run by a 
 from __future__ import annotations
 
 import time
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from .collect.dataset import REPRODUCE, dataset_path
 from .counts import TransitionCounts
-
-DATASET = "animals.jsonl.gz"
 
 # The demo fits the most-attempted states of the largest two-way component: each of them has
 # enough attempts for a clear answer in minutes; moves out of the subset count as escapes.
 DEMO_STATES = 40
 DEMO_DRAWS = 500
-
-
-def dataset_path() -> Path:
-    """Path of the shipped attempt log."""
-    return Path(str(resources.files("detailed_balance") / "data" / DATASET))
 
 
 def demo_counts(counts: TransitionCounts, n_states: int = DEMO_STATES) -> TransitionCounts:
@@ -58,6 +51,8 @@ def run_demo(out, *, data=None, synthetic: bool = False, seed: int = 0) -> Path:
         path = Path(data) if data else dataset_path()
         counts = read_counts(path)
         print(f"data: {path}")
+        if data is None:
+            print(f"  (the animal agent on Gemma 3 270M, T = 1; reproduce with: {REPRODUCE})")
     _print_summary(counts)
     core = demo_counts(counts)
     print(
