@@ -186,14 +186,15 @@ def plan(full: bool, rules: str = "all") -> list[dict]:
         add("driven", 1.0, 500, 4, 5)
         for aff, n in ((0.5, 500), (0.25, 500), (1.0, 200), (0.5, 200), (0.25, 200)):
             add("driven", aff, n, 4, 3)
-    else:  # both targets of the issue first, interleaved, then the power curves
-        add("reversible", 0.0, 200, 4, 5)
-        add("driven", 1.0, 500, 4, 3)
-        add("reversible", 0.0, 200, 4, 12)
-        add("driven", 1.0, 500, 4, 5)
-        add("reversible", 0.0, 200, 4, 25)
+    else:  # both targets of the issue first, alternating (so a stopped run has both), then curves
+        for s in range(25):
+            for c in range(2):  # two graphs: each new graph costs a compilation
+                jobs.append(dict(kind="reversible", affinity=0.0, attempts=200, chain_seed=c,
+                                 sample_seed=s, n_states=30))  # fmt: skip
+                jobs.append(dict(kind="driven", affinity=1.0, attempts=500, chain_seed=c,
+                                 sample_seed=s, n_states=30))  # fmt: skip
         for aff, n in ((0.5, 500), (0.25, 500), (1.0, 200), (0.5, 200), (0.25, 200)):
-            add("driven", aff, n, 4, 2)
+            add("driven", aff, n, 2, 2)
     seen, unique = set(), []
     for j in jobs:
         if job_key(j) not in seen:
