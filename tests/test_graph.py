@@ -62,7 +62,8 @@ def test_model_data_arcs_cover_both_directions_and_rest_counts():
     }
     assert arcs == {(0, 1): 3, (1, 0): 1, (1, 2): 2, (2, 1): 0}
     assert data.rest_count.tolist() == [5, 0, 5]
-    assert (counts.attempts == np.bincount(data.arc_source, data.arc_count, 3) + data.rest_count).all()
+    moves = np.bincount(data.arc_source, data.arc_count, 3)
+    assert (counts.attempts == moves + data.rest_count).all()
 
 
 def test_gauge_reference_flags_states_outside_the_two_way_component():

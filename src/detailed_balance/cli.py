@@ -18,7 +18,7 @@ COMMANDS = {
     "summary": ("summary", "per-state potentials and diagnostics of a saved fit"),
     "compare": ("compare", "decide detailed balance: evidence, Bayes factors, LOO, G² test"),
     "report": ("report", "figures, tables and index.md for counts or a fit"),
-    "collect": ("collect", "collect transitions from an agent through an OpenAI-compatible endpoint"),
+    "collect": ("collect", "collect transitions from an agent via an OpenAI-compatible endpoint"),
     "serve-local": ("serve_local", "serve the offline LLM (llama.cpp) on 127.0.0.1"),
     "demo": ("demo", "analyse the shipped dataset end to end"),
 }
@@ -27,7 +27,7 @@ COMMANDS = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="detailed-balance",
-        description="Does an LLM-driven agent obey detailed balance? Collect, fit, compare, report.",
+        description="Does an LLM agent obey detailed balance? Collect, fit, compare, report.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():

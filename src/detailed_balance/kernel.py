@@ -1,4 +1,4 @@
-"""TransitionKernel: a sparse kernel log T(g←f), from counts, from posterior draws or from logprobs."""
+"""TransitionKernel: a sparse log T(g←f) from counts, posterior draws or logprobs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The arrays every model of the ladder reads: arcs of the support graph, rest counts, cycles, gauge.
+"""The arrays every model of the ladder reads: support-graph arcs, rest counts, cycles, gauge.
 
 For each source ``i`` with attempts, the categories are its neighbours ``j`` in the undirected
 support graph (``C_ij + C_ji > 0``) and one ``rest`` category (self, rejected). Arcs ``0..E-1``
@@ -68,7 +68,7 @@ def gauge_reference(counts: TransitionCounts) -> tuple[np.ndarray, np.ndarray, n
 
 
 def apply_gauge(values: np.ndarray, group: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Shift ``values`` (..., S) so that each group's weighted mean is zero (numpy or jax arrays)."""
+    """Shift ``values`` (..., S) so each group's weighted mean is zero (numpy or jax arrays)."""
     xp = np if isinstance(values, np.ndarray) else __import__("jax.numpy", fromlist=["numpy"])
     n_groups = int(np.max(group)) + 1
     onehot = np.zeros((len(group), n_groups))
