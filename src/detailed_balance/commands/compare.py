@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._options import add_sampler_options
+
 MODELS = ("unconstrained", "reversible", "nonreversible")
 
 
@@ -22,21 +24,7 @@ def configure(parser) -> None:
         metavar="DIR",
         help="write comparison.json, comparison.md, models.csv and sensitivity.csv here",
     )
-    parser.add_argument(
-        "--draws", type=int, default=1000, help="posterior draws per chain (default 1000)"
-    )
-    parser.add_argument(
-        "--warmup", type=int, default=1000, help="warm-up steps per chain (default 1000)"
-    )
-    parser.add_argument(
-        "--chains", type=int, default=None, help="chains (default: one per CPU core)"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--features",
-        metavar="FILE",
-        help="state features (.npy or .csv with a 'state' column): GP prior on the potential",
-    )
+    add_sampler_options(parser)
     parser.add_argument(
         "--prior-scale", type=float, default=3.0, help="sigma_phi ~ HalfNormal(scale)"
     )

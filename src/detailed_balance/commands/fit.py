@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._options import add_sampler_options
+
 
 def configure(parser) -> None:
     parser.add_argument(
@@ -19,22 +21,7 @@ def configure(parser) -> None:
     parser.add_argument(
         "--method", default="nuts", choices=("nuts", "map", "svi"), help="default: nuts"
     )
-    parser.add_argument(
-        "--draws", type=int, default=1000, help="posterior draws per chain (default 1000)"
-    )
-    parser.add_argument(
-        "--warmup", type=int, default=1000, help="warm-up steps per chain (default 1000)"
-    )
-    parser.add_argument(
-        "--chains", type=int, default=None, help="chains (default: one per CPU core)"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--features",
-        metavar="FILE",
-        help="state features for a Gaussian-process prior: .npy (rows in state order) "
-        "or .csv with a 'state' column",
-    )
+    add_sampler_options(parser)
     parser.add_argument(
         "--prior",
         default=None,
