@@ -68,12 +68,13 @@ def gauge_reference(counts: TransitionCounts) -> tuple[np.ndarray, np.ndarray, n
 
 
 def apply_gauge(values: np.ndarray, group: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Shift ``values`` (..., S) so each group's weighted mean is zero (numpy or jax arrays)."""
-    xp = np if isinstance(values, np.ndarray) else __import__("jax.numpy", fromlist=["numpy"])
-    n_groups = int(np.max(group)) + 1
-    onehot = np.zeros((len(group), n_groups))
-    onehot[np.arange(len(group)), group] = weight
-    offset = values @ xp.asarray(onehot)  # (..., G)
+    """Shift ``values`` (..., S) so each group's weighted mean is zero.
+
+    The numpy twin of ``models._common.centre`` (which does the same inside a model, in jax).
+    """
+    values = np.asarray(values, dtype=float)
+    offset = np.zeros(values.shape[:-1] + (int(np.max(group)) + 1,))
+    np.add.at(offset, (..., group), values * weight)  # O(S) per draw, no dense (S, G) matrix
     return values - offset[..., group]
 
 
