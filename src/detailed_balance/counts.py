@@ -69,6 +69,7 @@ class TransitionCounts:
         if src.shape != tgt.shape or src.ndim != 1:
             raise DataError("sources and targets must be 1-d and of equal length", file=file)
         n_rec = len(src)
+
         def row_of(k: int) -> int:
             return int(rows[k]) if rows is not None else k + first_row
 
@@ -279,7 +280,8 @@ class TransitionCounts:
         src_kept = keep[self.source]
         inside = src_kept & keep[self.target]
         leaving = np.bincount(
-            self.source[src_kept & ~inside], weights=self.count[src_kept & ~inside],
+            self.source[src_kept & ~inside],
+            weights=self.count[src_kept & ~inside],
             minlength=self.n_states,
         ).astype(np.int64)
         return TransitionCounts(

@@ -20,16 +20,15 @@ real model.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import random
 import re
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 INVALID_REPLY = "unicorn"  # not an animal of the built-in agent's vocabulary: an invalid rejection
 GARBAGE_REPLY = "{{ %% ### }}"
@@ -79,7 +78,6 @@ class _State:
     def __init__(self, script: Script):
         self.script = script
         self.kernel = script.kernel()
-        self.lock = threading.Lock()
         self.requests = 0
         self.faults: dict[str, int] = {}
         self.fields: set[str] = set()  # every request field seen (tests check pass-through)
@@ -87,19 +85,18 @@ class _State:
         self.pattern = re.compile("|".join(rf"\b{re.escape(w)}\b" for w in script.vocabulary), re.I)
 
     def draw_fault(self) -> str | None:
-        with self.lock:
-            self.requests += 1
-            if self.requests <= self.script.fail_first:
-                kind = self.script.fail_kind
+        self.requests += 1
+        if self.requests <= self.script.fail_first:
+            kind = self.script.fail_kind
+            self.faults[kind] = self.faults.get(kind, 0) + 1
+            return kind
+        u = self.fault_rng.random()
+        acc = 0.0
+        for kind, p in self.script.faults.items():
+            acc += float(p)
+            if u < acc:
                 self.faults[kind] = self.faults.get(kind, 0) + 1
                 return kind
-            u = self.fault_rng.random()
-            acc = 0.0
-            for kind, p in self.script.faults.items():
-                acc += float(p)
-                if u < acc:
-                    self.faults[kind] = self.faults.get(kind, 0) + 1
-                    return kind
         return None
 
     def source_of(self, prompt: str) -> int | None:
@@ -151,137 +148,158 @@ class _State:
         }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
-    state: _State  # set on the subclass made by make_server
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+}
 
-    def log_message(self, *args) -> None:  # quiet
-        pass
 
-    def _send(self, status: int, payload, headers: dict | None = None) -> None:
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
+def _response(status: int, payload, headers: dict | None = None) -> bytes:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    lines = [
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        *(f"{k}: {v}" for k, v in (headers or {}).items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
-    def do_GET(self) -> None:
-        st = self.state
-        if self.path.rstrip("/").endswith("/models"):
-            data = [
-                {"id": m, "object": "model", "created": 0, "owned_by": "loopback"}
-                for m in st.script.models
-            ]
-            self._send(200, {"object": "list", "data": data})
-        elif self.path.startswith("/_stats"):
-            with st.lock:
-                stats = {
-                    "requests": st.requests,
-                    "faults": dict(st.faults),
-                    "fields": sorted(st.fields),
-                }
-                self._send(200, stats)
-        elif self.path.startswith("/health"):
-            self._send(200, {"status": "ok"})
-        else:
-            self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
 
-    def do_POST(self) -> None:
-        st, script = self.state, self.state.script
-        length = int(self.headers.get("Content-Length") or 0)
-        try:
-            req = json.loads(self.rfile.read(length) or b"{}")
-        except json.JSONDecodeError:
-            self._send(
-                400,
-                {"error": {"message": "request body is not JSON", "type": "invalid_request_error"}},
-            )
-            return
-        with st.lock:
-            st.fields.update(req)
-        chat = self.path.rstrip("/").endswith("/chat/completions")
-        if not chat and not self.path.rstrip("/").endswith("/completions"):
-            self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
-            return
-        if req.get("model") not in script.models:
-            self._send(
-                404,
-                {
-                    "error": {
-                        "message": f"The model `{req.get('model')}` does not exist",
-                        "type": "invalid_request_error",
-                        "code": "model_not_found",
-                    }
-                },
-            )
-            return
-        fault = st.draw_fault()
-        if script.latency:
-            time.sleep(script.latency)
-        if fault == "429":
-            self._send(
-                429,
-                {"error": {"message": "rate limited (scripted)", "type": "rate_limit"}},
-                {"Retry-After": f"{script.retry_after:g}"},
-            )
-            return
-        if fault == "500":
-            self._send(
-                500, {"error": {"message": "internal error (scripted)", "type": "server_error"}}
-            )
-            return
-        if fault == "drop":
-            self.close_connection = True  # close without a response
-            return
-        if fault == "malformed":
-            self._send(200, b'{"id": "cmpl-x", "choices": [{"text": ')
-            return
-        if fault == "timeout":
-            time.sleep(script.hang)
-        if chat:
-            prompt = "\n".join(
-                str(m.get("content", ""))
-                for m in req.get("messages", [])
-                if m.get("role") == "user"
-            )
-        else:
-            prompt = req.get("prompt", "")
-            prompt = prompt[0] if isinstance(prompt, list) else prompt
-        logprobs = None
-        if req.get("echo") and req.get("logprobs") is not None and not chat:
-            text, logprobs = prompt, st.score(prompt)
-        else:
-            text = " " + GARBAGE_REPLY if fault == "garbage" else st.reply(prompt, req.get("seed"))
-        usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": 1 if text else 0}
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        common = {
-            "id": f"cmpl-{st.requests}",
-            "created": int(time.time()),
-            "model": req["model"],
-            "usage": usage,
+def _not_found(path: str) -> bytes:
+    return _response(404, {"error": {"message": f"no route {path}", "type": "not_found"}})
+
+
+def _handle_get(st: _State, path: str) -> bytes:
+    if path.rstrip("/").endswith("/models"):
+        data = [
+            {"id": m, "object": "model", "created": 0, "owned_by": "loopback"}
+            for m in st.script.models
+        ]
+        return _response(200, {"object": "list", "data": data})
+    if path.startswith("/_stats"):
+        stats = {"requests": st.requests, "faults": dict(st.faults), "fields": sorted(st.fields)}
+        return _response(200, stats)
+    if path.startswith("/health"):
+        return _response(200, {"status": "ok"})
+    return _not_found(path)
+
+
+async def _handle_post(st: _State, path: str, body: bytes) -> bytes | None:
+    """The reply to a POST, or None to drop the connection without one."""
+    script = st.script
+    try:
+        req = json.loads(body or b"{}")
+    except json.JSONDecodeError:
+        return _response(
+            400, {"error": {"message": "request body is not JSON", "type": "invalid_request_error"}}
+        )
+    st.fields.update(req)
+    chat = path.rstrip("/").endswith("/chat/completions")
+    if not chat and not path.rstrip("/").endswith("/completions"):
+        return _not_found(path)
+    if req.get("model") not in script.models:
+        error = {
+            "message": f"The model `{req.get('model')}` does not exist",
+            "type": "invalid_request_error",
+            "code": "model_not_found",
         }
-        if chat:
-            choice = {
-                "index": 0,
-                "message": {"role": "assistant", "content": text.strip()},
-                "finish_reason": "stop",
-            }
-            self._send(200, {**common, "object": "chat.completion", "choices": [choice]})
-        else:
-            choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": logprobs}
-            self._send(200, {**common, "object": "text_completion", "choices": [choice]})
+        return _response(404, {"error": error})
+    fault = st.draw_fault()
+    if script.latency:
+        await asyncio.sleep(script.latency)
+    if fault == "429":
+        return _response(
+            429,
+            {"error": {"message": "rate limited (scripted)", "type": "rate_limit"}},
+            {"Retry-After": f"{script.retry_after:g}"},
+        )
+    if fault == "500":
+        return _response(
+            500, {"error": {"message": "internal error (scripted)", "type": "server_error"}}
+        )
+    if fault == "drop":
+        return None
+    if fault == "malformed":
+        return _response(200, b'{"id": "cmpl-x", "choices": [{"text": ')
+    if fault == "timeout":
+        await asyncio.sleep(script.hang)
+    if chat:
+        prompt = "\n".join(
+            str(m.get("content", "")) for m in req.get("messages", []) if m.get("role") == "user"
+        )
+    else:
+        prompt = req.get("prompt", "")
+        prompt = prompt[0] if isinstance(prompt, list) else prompt
+    logprobs = None
+    if req.get("echo") and req.get("logprobs") is not None and not chat:
+        text, logprobs = prompt, st.score(prompt)
+    else:
+        text = " " + GARBAGE_REPLY if fault == "garbage" else st.reply(prompt, req.get("seed"))
+    usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": 1 if text else 0}
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    common = {
+        "id": f"cmpl-{st.requests}",
+        "created": int(time.time()),
+        "model": req["model"],
+        "usage": usage,
+    }
+    if chat:
+        choice = {
+            "index": 0,
+            "message": {"role": "assistant", "content": text.strip()},
+            "finish_reason": "stop",
+        }
+        return _response(200, {**common, "object": "chat.completion", "choices": [choice]})
+    choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": logprobs}
+    return _response(200, {**common, "object": "text_completion", "choices": [choice]})
 
 
-def make_server(script: Script, port: int = 0) -> ThreadingHTTPServer:
-    """An HTTP server on 127.0.0.1 (only) following ``script``; call ``serve_forever``."""
-    handler = type("Handler", (_Handler,), {"state": _State(script)})
-    ThreadingHTTPServer.request_queue_size = 256  # bursts of many concurrent connections
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-    server.daemon_threads = True
-    return server
+async def _serve_connection(st: _State, reader, writer) -> None:
+    """HTTP/1.1 with keep-alive: one request after another on a connection until it closes."""
+    try:
+        for _ in range(1_000_000):  # bounded; a client reconnects after this many requests
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+                return
+            request_line, *header_lines = head.decode("latin-1").split("\r\n")
+            method, path, _version = request_line.split(" ", 2)
+            headers = {}
+            for line in header_lines:
+                if ":" in line:
+                    k, v = line.split(":", 1)
+                    headers[k.strip().lower()] = v.strip()
+            body = await reader.readexactly(int(headers.get("content-length") or 0))
+            if method == "GET":
+                reply = _handle_get(st, path)
+            elif method == "POST":
+                reply = await _handle_post(st, path, body)
+            else:
+                reply = _response(404, {"error": {"message": f"no method {method}"}})
+            if reply is None:  # a scripted drop: close without a response
+                return
+            writer.write(reply)
+            await writer.drain()
+            if headers.get("connection", "").lower() == "close":
+                return
+    except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+        return
+    finally:
+        writer.close()
+
+
+async def serve(script: Script, port: int = 0, ready=print) -> None:
+    """Serve ``script`` on 127.0.0.1 (only) until cancelled; ``ready`` gets the bound port."""
+    st = _State(script)
+    server = await asyncio.start_server(
+        lambda r, w: _serve_connection(st, r, w), "127.0.0.1", port, backlog=1024
+    )
+    async with server:
+        ready(server.sockets[0].getsockname()[1])
+        await server.serve_forever()
 
 
 class LoopbackServer:
@@ -352,14 +370,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--script", default="{}", help="JSON object of Script fields")
     args = parser.parse_args(argv)
-    server = make_server(Script(**json.loads(args.script)), args.port)
-    print(json.dumps({"port": server.server_address[1]}), flush=True)
+    script = Script(**json.loads(args.script))
+
+    def ready(port: int) -> None:
+        print(json.dumps({"port": port}), flush=True)  # LoopbackServer waits for this line
+
     try:
-        server.serve_forever(poll_interval=0.2)
+        asyncio.run(serve(script, args.port, ready))
     except KeyboardInterrupt:
         pass
-    finally:
-        server.server_close()
     return 0
 
 
