@@ -24,6 +24,7 @@ import argparse
 import csv
 import math
 import os
+import subprocess
 import sys
 import time
 import warnings
@@ -44,7 +45,9 @@ RULES = ("bf", "loo", "g2")
 FIELDS = ["kind", "affinity", "attempts", "chain_seed", "sample_seed", "n_states", "n_edges",
           "n_cycles", "log_z_rev", "log_z_rev_se", "log_z_nonrev", "log_z_nonrev_se", "log_bf",
           "log_bf_se", "bridge_ok", "elpd_diff", "elpd_diff_se", "k_max", "g2", "g2_df", "g2_p",
-          "divergences", "bf", "loo", "g2_pick", "seconds"]  # fmt: skip
+          "divergences", "bf", "loo", "g2_pick", "seconds", "g2_p_chi2",
+          "g2_boot_mean"]  # fmt: skip
+BOOTSTRAP = 999  # G² p-values by parametric bootstrap (the chi² approximation is recorded too)
 
 
 class Engine:
@@ -149,9 +152,10 @@ def decide(engine: Engine, counts, seed: int = 0) -> dict:
     diff_se = float(np.sqrt(w.sum() * np.sum(w * (d_i - diff / w.sum()) ** 2) / w.sum()))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        g2 = likelihood_ratio_test(counts, seed=seed)
+        g2 = likelihood_ratio_test(counts, bootstrap=BOOTSTRAP, seed=seed)
     p = g2["p_value"]
     return {
+        "g2_p_chi2": g2["p_value_chi2"], "g2_boot_mean": g2["bootstrap_mean_statistic"],
         "n_states": data.n_states, "n_edges": data.n_edges, "n_cycles": data.n_chords,
         "log_z_rev": e_r.log_z, "log_z_rev_se": e_r.se, "log_z_nonrev": e_n.log_z,
         "log_z_nonrev_se": e_n.se, "log_bf": log_bf, "log_bf_se": bf_se, "bridge_ok": int(ok),
@@ -182,17 +186,18 @@ def plan(full: bool, rules: str = "all") -> list[dict]:
                                  sample_seed=s, n_states=30))  # fmt: skip
 
     if rules == "g2":  # cheap (one MAP per dataset): more datasets
-        add("reversible", 0.0, 200, 4, 30)
+        add("reversible", 0.0, 200, 4, 50)
         add("driven", 1.0, 500, 4, 5)
         for aff, n in ((0.5, 500), (0.25, 500), (1.0, 200), (0.5, 200), (0.25, 200)):
             add("driven", aff, n, 4, 3)
-    else:  # both targets of the issue first, alternating (so a stopped run has both), then curves
-        for s in range(25):
+    else:  # both targets of the issue first (so a stopped run has both), then the curves
+        for s in range(55):  # 110 reversible datasets: the false-positive target needs 100+
             for c in range(2):  # two graphs: each new graph costs a compilation
                 jobs.append(dict(kind="reversible", affinity=0.0, attempts=200, chain_seed=c,
                                  sample_seed=s, n_states=30))  # fmt: skip
-                jobs.append(dict(kind="driven", affinity=1.0, attempts=500, chain_seed=c,
-                                 sample_seed=s, n_states=30))  # fmt: skip
+                if s < 10:  # 20 driven datasets at the power target (1 nat, 500 attempts)
+                    jobs.append(dict(kind="driven", affinity=1.0, attempts=500, chain_seed=c,
+                                     sample_seed=s, n_states=30))  # fmt: skip
         for aff, n in ((0.5, 500), (0.25, 500), (1.0, 200), (0.5, 200), (0.25, 200)):
             add("driven", aff, n, 2, 2)
     seen, unique = set(), []
@@ -204,14 +209,13 @@ def plan(full: bool, rules: str = "all") -> list[dict]:
 
 
 def decide_g2(counts, seed: int = 0) -> dict:
-    """The G² rule only (one flat-prior MAP fit)."""
+    """The G² rule only (reversible MLE and its bootstrap: no sampling)."""
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        g2 = likelihood_ratio_test(counts, seed=seed)
+    g2 = likelihood_ratio_test(counts, bootstrap=BOOTSTRAP, seed=seed)
     p = g2["p_value"]
     nan = float("nan")
-    return {"n_states": counts.n_states, "n_cycles": g2["df"], "g2": g2["statistic"],
+    return {"g2_p_chi2": g2["p_value_chi2"], "g2_boot_mean": g2["bootstrap_mean_statistic"],
+            "n_states": counts.n_states, "n_cycles": g2["df"], "g2": g2["statistic"],
             "g2_df": g2["df"], "g2_p": p, "log_bf": nan, "log_bf_se": nan, "elpd_diff": nan,
             "elpd_diff_se": nan, "bf": "", "loo": "",
             "g2_pick": "undecided" if p is None else ("nonrev" if p < 0.05 else "rev"),
@@ -233,14 +237,21 @@ def job_key(row) -> tuple:
             int(row["sample_seed"]))  # fmt: skip
 
 
-def run(jobs, engine: Engine, out: Path | None = None, log=print) -> list[dict]:
-    """Run every job not yet in ``out`` (CSV, appended row by row so a killed run resumes)."""
+def run(jobs, engine: Engine, out: Path | None = None, log=print, max_jobs=None) -> list[dict]:
+    """Run every job not yet in ``out`` (CSV, appended row by row so a killed run resumes).
+
+    ``max_jobs`` stops after that many new datasets (see ``main``: a fresh process per chunk).
+    """
     done = read_rows(out) if out is not None and out.exists() else []
     have = {job_key(r) for r in done}
     rows = list(done)
+    new_jobs = 0
     for i, job in enumerate(jobs):
         if job_key(job) in have:
             continue
+        if max_jobs is not None and new_jobs >= max_jobs:
+            break
+        new_jobs += 1
         counts = make_counts(job)
         if engine is None:
             res = decide_g2(counts, seed=job["sample_seed"])
@@ -250,8 +261,12 @@ def run(jobs, engine: Engine, out: Path | None = None, log=print) -> list[dict]:
         rows.append(row)
         if out is not None:
             new = not out.exists()
+            fields = FIELDS
+            if not new:  # append in the file's own column order (older runs have fewer columns)
+                with out.open() as fh:
+                    fields = next(csv.reader(fh))
             with out.open("a", newline="") as fh:
-                w = csv.DictWriter(fh, FIELDS, extrasaction="ignore")
+                w = csv.DictWriter(fh, fields, extrasaction="ignore")
                 if new:
                     w.writeheader()
                 w.writerow(row)
@@ -266,8 +281,9 @@ def read_rows(path: Path) -> list[dict]:
     with path.open() as fh:
         rows = list(csv.DictReader(fh))
     for r in rows:
-        for k in ("affinity", "log_bf", "log_bf_se", "elpd_diff", "elpd_diff_se", "g2_p"):
-            r[k] = float(r[k]) if r[k] not in ("", "None") else float("nan")
+        for k in ("affinity", "log_bf", "log_bf_se", "elpd_diff", "elpd_diff_se", "g2_p",
+                  "g2_p_chi2", "g2_boot_mean"):  # fmt: skip
+            r[k] = float(r[k]) if r.get(k) not in ("", "None", None) else float("nan")
         r["attempts"] = int(r["attempts"])
     return rows
 
@@ -373,16 +389,35 @@ def main(argv=None) -> int:
     parser.add_argument("--summarise", action="store_true", help="only rebuild table and figure")
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--draws", type=int, default=600)
+    parser.add_argument("--chunk", type=int, default=10,
+                        help="datasets per worker process (0: all in this process)")
+    parser.add_argument("--max-jobs", type=int, help=argparse.SUPPRESS)  # a worker's share
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = "calibration_fast" if args.fast else "calibration"
     rows_path = out / f"{stem}_rows.csv"
     g2_path = out / f"{stem}_g2.csv"
+    path = rows_path if args.rules == "all" else g2_path
+    jobs = plan(not args.fast, args.rules)
+    if not args.summarise and args.chunk and args.max_jobs is None and args.rules == "all":
+        # Each support graph compiles new XLA code and a long process runs out of memory maps
+        # (LLVM "Cannot allocate memory" after ~30 datasets), so chunks run in fresh processes.
+        for _ in range(len(jobs)):  # bounded: every pass finishes at least one dataset or stops
+            have = {job_key(r) for r in read_rows(path)} if path.exists() else set()
+            if all(job_key(j) in have for j in jobs):
+                break
+            cmd = [sys.executable, __file__, *(argv if argv is not None else sys.argv[1:]),
+                   "--max-jobs", str(args.chunk)]  # fmt: skip
+            if subprocess.run(cmd).returncode != 0 and len(read_rows(path)) == len(have):
+                print("a worker failed without finishing a dataset; stopping", flush=True)
+                return 1
+        args.summarise = True
     if not args.summarise:
         engine = Engine(warmup=args.warmup, draws=args.draws) if args.rules == "all" else None
-        path = rows_path if args.rules == "all" else g2_path
-        run(plan(not args.fast, args.rules), engine, path, log=lambda m: print(m, flush=True))
+        run(jobs, engine, path, log=lambda m: print(m, flush=True), max_jobs=args.max_jobs)
+        if args.max_jobs is not None:
+            return 0
     rows = read_rows(rows_path) if rows_path.exists() else []
     g2_rows = read_rows(g2_path) if g2_path.exists() else []
     table = summarise(rows, g2_rows)

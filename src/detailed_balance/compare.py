@@ -23,6 +23,7 @@ import numpy as np
 from .counts import TransitionCounts
 from .errors import FitError
 from .evidence import Evidence, bridge_sampling, log_evidence_dirichlet
+from .lrt import TREE_NOTE, free_log_likelihood, likelihood_ratio_test  # noqa: F401 (API)
 from .modeldata import ModelData, build_model_data
 
 MODEL_ORDER = ("unconstrained", "reversible", "nonreversible")
@@ -34,10 +35,6 @@ KASS_RAFTERY = (
     (5.0, "strong"),
     (math.inf, "very strong"),
 )
-TREE_NOTE = (
-    "the support graph has no cycles: every Markov chain on a tree is reversible, so these data "
-    "cannot test detailed balance"
-)
 
 
 def kass_raftery(log_bf: float) -> str:
@@ -46,72 +43,6 @@ def kass_raftery(log_bf: float) -> str:
         if abs(log_bf) < bound:
             return label
     return KASS_RAFTERY[-1][1]
-
-
-# ---- the likelihood-ratio test ------------------------------------------------------------------
-def free_log_likelihood(data: ModelData) -> float:
-    """Maximum log-likelihood of the unconstrained chain: empirical row frequencies."""
-    n_row = np.bincount(data.arc_source, weights=data.arc_count, minlength=data.n_states)
-    if data.has_rest:
-        n_row = n_row + data.rest_count
-    c_arc = data.arc_count[data.cell_arc]
-    c_rest = data.rest_count[data.cell_rest]
-    total = np.sum(c_arc * np.log(c_arc / n_row[data.arc_source[data.cell_arc]]))
-    total += np.sum(c_rest * np.log(c_rest / n_row[data.cell_rest]))
-    return float(total)
-
-
-def likelihood_ratio_test(counts: TransitionCounts, *, rest: bool = True, seed: int = 0) -> dict:
-    """G² test of reversibility: free MLE (row frequencies) vs the reversible MLE.
-
-    The reversible MLE is the reversible model's MAP under the flat prior (``inference.fit``).
-    Under reversibility G² is asymptotically chi² with df = independent cycles of the support graph.
-
-    Returns
-    -------
-    dict with ``statistic``, ``df``, ``p_value`` (None when the support graph has no cycle),
-    ``log_lik_free``, ``log_lik_reversible``, ``converged`` and ``note``.
-    """
-    from scipy.stats import chi2
-
-    from .inference import fit
-    from .models._common import FieldPrior
-
-    data = build_model_data(counts, rest=rest)
-    ll_free = free_log_likelihood(data)
-    out = {
-        "statistic": None,
-        "df": int(data.n_chords),
-        "p_value": None,
-        "log_lik_free": ll_free,
-        "log_lik_reversible": None,
-        "converged": True,
-        "note": "",
-    }
-    if data.n_chords == 0:
-        out["note"] = TREE_NOTE
-        return out
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # identifiability notes are irrelevant for an MLE
-        idata = fit(
-            counts, "reversible", method="map", prior=FieldPrior(kind="flat"), rest=rest, seed=seed
-        )
-    from . import _arviz
-
-    ll_rev = float(np.sum(_arviz.group(idata, "log_likelihood")["y"].values))
-    diag = json.loads(_arviz.attrs(idata)["diagnostics"])
-    g2 = 2.0 * (ll_free - ll_rev)
-    converged = bool(diag.get("optimizer_converged", True)) and g2 > -1e-3
-    out.update(
-        statistic=max(g2, 0.0),
-        log_lik_reversible=ll_rev,
-        converged=converged,
-        p_value=float(chi2.sf(max(g2, 0.0), data.n_chords)),
-    )
-    if not converged:
-        out["note"] = "the reversible MLE did not converge: the statistic is unreliable"
-        out["p_value"] = None
-    return out
 
 
 # ---- PSIS-LOO with per-attempt pointwise values ------------------------------------------------
@@ -242,6 +173,7 @@ def compare(
     chains: int | None = None,
     seed: int = 0,
     lrt: bool = True,
+    bootstrap: int = 999,
     progress: bool = False,
 ) -> ComparisonResult:
     """Compare the models of the ladder on ``counts`` and decide detailed balance.
@@ -260,6 +192,7 @@ def compare(
         the hierarchical-normal prior is added as an alternative to the GP (and vice versa).
     draws, warmup, chains, seed, progress : NUTS settings (see :func:`inference.fit`).
     lrt : run the G² likelihood-ratio test.
+    bootstrap : parametric-bootstrap replicates for the G² p-value (0: the chi² approximation).
 
     Returns
     -------
@@ -384,7 +317,7 @@ def compare(
                 "per cell, or influential cells)"
             )
     table = pd.DataFrame(rows)
-    test = likelihood_ratio_test(counts, rest=rest, seed=seed) if lrt else {}
+    test = likelihood_ratio_test(counts, rest=rest, bootstrap=bootstrap, seed=seed) if lrt else {}
     sens_rows = [_sens_row("main", 1.0, prior, evid, tree)]
     alternatives = [(f"scale ×{m:.3g}", m, _scaled(prior, m)) for m in sensitivity_scales]
     if features is not None:
@@ -502,7 +435,7 @@ def write_verdict(result: ComparisonResult) -> str:
             reject = lrt["p_value"] < 0.05
             parts.append(
                 f"The likelihood-ratio test gives G² = {lrt['statistic']:.1f} on "
-                f"{lrt['df']} df (p = {lrt['p_value']:.3g}): "
+                f"{lrt['df']} df ({_lrt_p(lrt)}): "
                 + (
                     "reversibility is rejected at the 5% level."
                     if reject
@@ -518,6 +451,17 @@ def write_verdict(result: ComparisonResult) -> str:
             "small violations."
         )
     return " ".join(parts)
+
+
+def _lrt_p(lrt: dict) -> str:
+    """The G² p-value with what it is: bootstrap (with its Monte Carlo se) and chi²."""
+    chi2 = f"chi² approximation p = {lrt['p_value_chi2']:.3g}"
+    if lrt.get("p_value_bootstrap") is None:
+        return f"p = {lrt['p_value']:.3g} ({chi2})"
+    return (
+        f"p = {lrt['p_value_bootstrap']:.3g} ± {lrt['p_value_bootstrap_se']:.2g} "
+        f"(parametric bootstrap, {lrt['bootstrap']} replicates; {chi2})"
+    )
 
 
 def format_markdown(result: ComparisonResult) -> str:
@@ -543,7 +487,7 @@ def format_markdown(result: ComparisonResult) -> str:
         if lrt.get("p_value") is not None:
             lines.append(
                 f"Likelihood-ratio (G²) test of reversibility: G² = {lrt['statistic']:.2f}, "
-                f"df = {lrt['df']} (independent cycles), p = {lrt['p_value']:.3g}"
+                f"df = {lrt['df']} (independent cycles), {_lrt_p(lrt)}"
             )
         else:
             lines.append(f"Likelihood-ratio (G²) test: not applicable ({lrt.get('note')})")

@@ -43,6 +43,13 @@ def configure(parser) -> None:
     )
     parser.add_argument("--no-lrt", action="store_true", help="skip the G² likelihood-ratio test")
     parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=999,
+        metavar="B",
+        help="parametric-bootstrap replicates for the G² p-value (default 999; 0: chi² only)",
+    )
+    parser.add_argument(
         "--no-rest", action="store_true", help="ignore self-replies and rejections (no escape)"
     )
 
@@ -75,6 +82,7 @@ def run(args) -> int:
         chains=args.chains,
         seed=args.seed,
         lrt=not args.no_lrt,
+        bootstrap=args.bootstrap,
     )
     payload = result.to_dict()
     payload["counts"] = str(args.counts)
