@@ -435,7 +435,7 @@ def write_verdict(result: ComparisonResult) -> str:
             reject = lrt["p_value"] < 0.05
             parts.append(
                 f"The likelihood-ratio test gives G² = {lrt['statistic']:.1f} on "
-                f"{lrt['df']} df ({_lrt_p(lrt)}): "
+                f"{lrt['df']} df, {_lrt_p(lrt)}: "
                 + (
                     "reversibility is rejected at the 5% level."
                     if reject
@@ -458,10 +458,12 @@ def _lrt_p(lrt: dict) -> str:
     chi2 = f"chi² approximation p = {lrt['p_value_chi2']:.3g}"
     if lrt.get("p_value_bootstrap") is None:
         return f"p = {lrt['p_value']:.3g} ({chi2})"
-    return (
-        f"p = {lrt['p_value_bootstrap']:.3g} ± {lrt['p_value_bootstrap_se']:.2g} "
-        f"(parametric bootstrap, {lrt['bootstrap']} replicates; {chi2})"
-    )
+    b, p = lrt["bootstrap"], lrt["p_value_bootstrap"]
+    if p <= 1.0 / (b + 1) + 1e-12:  # no replicate reached the observed G²
+        value = f"p ≤ {p:.2g}"
+    else:
+        value = f"p = {p:.3g} ± {lrt['p_value_bootstrap_se']:.2g}"
+    return f"{value} (parametric bootstrap, {b} replicates; {chi2})"
 
 
 def format_markdown(result: ComparisonResult) -> str:
