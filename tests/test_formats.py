@@ -334,3 +334,16 @@ def test_write_attempt_log_round_trip(tmp_path, name):
     back = read_counts(tmp_path / name)
     same(counts, back)
     assert back.notes == ()
+
+
+def test_resume_reader_shares_the_parser_but_not_its_tolerance(write):
+    from detailed_balance.collect.log import read_log_records
+    from detailed_balance.errors import CollectionError
+
+    torn = "\n".join(LOG) + "\n" + attempt(8, "EMU", "transition", "CAT")[:25]
+    run, records = read_log_records(write("torn.jsonl", torn))  # a torn tail is not a record
+    assert len(records) == sum('"attempt"' in line for line in LOG)
+    # a complete (newline-terminated) bad line is not a torn write: resuming is refused
+    bad = "\n".join(LOG) + "\n{not json\n"
+    with pytest.raises(CollectionError, match=r"bad\.jsonl, row 12: malformed JSON.*cannot resume"):
+        read_log_records(write("bad.jsonl", bad))

@@ -309,8 +309,14 @@ def _log_lines(path) -> tuple[list[bytes], bool]:
     return raw.split(b"\n"), cut
 
 
-def _parse_lines(lines: list[bytes], file: str) -> tuple[list[int], list, list[str]]:
-    """Line numbers and parsed JSON of the non-blank lines (a bad last line skipped), and notes."""
+def _parse_lines(
+    lines: list[bytes], file: str, *, skip_bad_last: bool = True
+) -> tuple[list[int], list, list[str]]:
+    """Line numbers and parsed JSON of the non-blank lines, and notes.
+
+    A bad last line (an interrupted write) is skipped with a warning when ``skip_bad_last``;
+    any other bad line is a :class:`DataError` naming it.
+    """
     linenos = [k + 1 for k, line in enumerate(lines) if line.strip()]
     kept = [lines[n - 1] for n in linenos]
     try:
@@ -327,7 +333,7 @@ def _parse_lines(lines: list[bytes], file: str) -> tuple[list[int], list, list[s
             out.append(json.loads(line))
             out_rows.append(lineno)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            if pos == len(kept) - 1:
+            if skip_bad_last and pos == len(kept) - 1:
                 msg = f"{file}, line {lineno}: skipped a truncated last line (an interrupted write)"
                 warnings.warn(msg, stacklevel=3)
                 notes.append(f"skipped a truncated last line (line {lineno})")

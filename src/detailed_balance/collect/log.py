@@ -26,24 +26,22 @@ def read_log_records(path: str | Path) -> tuple[dict | None, list[dict]]:
     A torn last line (no trailing newline, from a killed writer) is ignored; any other bad line is
     an error naming its row.
     """
+    from ..errors import DataError
+    from ..formats import _parse_lines
+
     path = str(path)
-    run, records = None, []
     with open(path, "rb") as fh:
-        data = fh.read()
-    lines = data.split(b"\n")
-    complete = lines[:-1]  # the part after the last newline is torn or empty
-    for row, line in enumerate(complete, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            raise CollectionError(
-                f"{path}, row {row}: not a JSON line; cannot resume this log"
-            ) from None
-        if obj.get("kind") == "run":
+        lines = fh.read().split(b"\n")[:-1]  # what follows the last newline is torn or empty
+    try:
+        _, values, _ = _parse_lines(lines, path, skip_bad_last=False)
+    except DataError as exc:
+        raise CollectionError(f"{exc}; cannot resume this log") from None
+    run, records = None, []
+    for obj in values:
+        kind = obj.get("kind") if isinstance(obj, dict) else None
+        if kind == "run":
             run = obj
-        elif obj.get("kind") == "attempt":
+        elif kind == "attempt":
             records.append(obj)
     return run, records
 
