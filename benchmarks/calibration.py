@@ -309,6 +309,9 @@ def summarise(rows, g2_rows=()) -> list[dict]:
             picks = [r[col] for r in rs]
             for h in ("nonrev", "rev", "undecided"):
                 entry[f"{rule}_{h}"] = picks.count(h) / len(rs) if rs else float("nan")
+        chi2 = [r["g2_p_chi2"] < 0.05 for r in g2.get(key, []) if r["g2_p_chi2"] == r["g2_p_chi2"]]
+        entry["g2_chi2_datasets"] = len(chi2)
+        entry["g2_chi2_nonrev"] = sum(chi2) / len(chi2) if chi2 else float("nan")
         table.append(entry)
     return table
 
@@ -325,8 +328,8 @@ def markdown(table) -> str:
     lines = [
         "| affinity (nats/cycle) | attempts/source | BF datasets | BF > log 10: non-rev / "
         "< -log 10: rev / undecided | LOO: non-rev / rev / undecided | G² datasets | "
-        "G² p < 0.05 (95% CI) |",
-        "|---|---|---|---|---|---|---|",
+        "G² bootstrap p < 0.05 (95% CI) | G² chi² p < 0.05 (95% CI) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for e in table:
         def share(rule, e=e):
@@ -335,13 +338,16 @@ def markdown(table) -> str:
             hyps = ("nonrev", "rev", "undecided")
             return " / ".join(f"{e[f'{rule}_{h}']:.0%}" for h in hyps)
 
+        def rate(share, n):
+            if not n:
+                return "–"
+            lo, hi = wilson(share, n)
+            return f"{share:.1%} ({lo:.0%}–{hi:.0%})"
+
         n = e["g2_datasets"]
-        g2 = "–"
-        if n:
-            lo, hi = wilson(e["g2_nonrev"], n)
-            g2 = f"{e['g2_nonrev']:.1%} ({lo:.0%}–{hi:.0%})"
+        g2, chi2 = rate(e["g2_nonrev"], n), rate(e["g2_chi2_nonrev"], e["g2_chi2_datasets"])
         lines.append(f"| {e['affinity']:g} | {e['attempts']} | {e['bf_datasets']} | "
-                     f"{share('bf')} | {share('loo')} | {n} | {g2} |")  # fmt: skip
+                     f"{share('bf')} | {share('loo')} | {n} | {g2} | {chi2} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -352,7 +358,7 @@ def figure(table, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), sharey=True)
-    titles = {"bf": "log BF > log 10", "loo": "LOO diff > 2 se", "g2": "G² p < 0.05"}
+    titles = {"bf": "log BF > log 10", "loo": "LOO diff > 2 se", "g2": "G² bootstrap p < 0.05"}
     for ax, rule in zip(axes, RULES, strict=True):
         for n, marker in zip(sorted({e["attempts"] for e in table}), "os^", strict=False):
             pts = sorted(
