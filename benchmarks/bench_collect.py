@@ -4,11 +4,13 @@
 
 Compares, in one run and against the same server process:
 - the async collector (``Collector``: AsyncOpenAI, bounded concurrency, attempt log written and
-  flushed per attempt), and
+  flushed per attempt), in one process and with ``processes=2`` (requests in two forked worker
+  processes; design, log and accounting in the parent), and
 - a thread pool of the synchronous ``openai.OpenAI`` client (the paper's approach), doing the same
   requests and the same parsing, writing nothing.
-Reports wall time against the ideal ``attempts * latency / concurrency`` and the client process's
-CPU time per attempt (the server runs in its own process and is not counted).
+Reports wall time against the ideal ``attempts * latency / concurrency`` and the client's CPU time
+per attempt (with workers: the parent's and theirs; the server runs in its own process and is not
+counted).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from detailed_balance.testing.server import LoopbackServer
 MODEL = "loopback-model"
 
 
-def bench_async(server, agent, attempts, concurrency, out) -> dict:
+def bench_async(server, agent, attempts, concurrency, out, processes=1) -> dict:
     cfg = RunConfig(
         agent=agent.name,
         template_hash=agent.template_hash(),
@@ -37,7 +39,14 @@ def bench_async(server, agent, attempts, concurrency, out) -> dict:
         attempts=attempts,
         sources=("bear", "cat", "dog", "fox", "lion", "wolf"),
     )
-    collector = Collector(agent, cfg, [server.base_url], concurrency=concurrency, progress=False)
+    collector = Collector(
+        agent,
+        cfg,
+        [server.base_url],
+        concurrency=concurrency,
+        progress=False,
+        processes=processes,
+    )
     result = collector.run(out)
     assert result.attempts_done == attempts, result.summary()
     return {"wall_s": result.wall_s, "cpu_s": result.cpu_s, "done": result.attempts_done}
@@ -82,6 +91,14 @@ def main(argv=None) -> int:
         bench_async(server, agent, 64, 8, os.path.join(tmp, "warmup.jsonl"))  # imports, sockets
         rows["async collector (AsyncOpenAI + log)"] = bench_async(
             server, agent, args.attempts, args.concurrency, os.path.join(tmp, "run.jsonl")
+        )
+        rows["async collector, processes=2"] = bench_async(
+            server,
+            agent,
+            args.attempts,
+            args.concurrency,
+            os.path.join(tmp, "run2.jsonl"),
+            processes=2,
         )
         rows["thread pool of sync OpenAI client"] = bench_threads(
             server, agent, args.attempts, args.concurrency

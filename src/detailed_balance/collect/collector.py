@@ -7,6 +7,11 @@ discovered so far (replayed from the log on resume); ``trajectory`` runs ``chain
 ``k`` being step ``k // chains`` of chain ``k % chains``, each step starting where the last one
 ended. Each request also carries a seed derived from ``(seed, k)``, so a local model can reproduce
 a run.
+
+With ``processes > 1`` the requests (``Collector._call``: one attempt with its retries) run in
+forked worker processes, each with its own event loop and clients and a share of the concurrency;
+the parent keeps the design, the log (the only writer), the accounting and the progress bar, and
+sends each worker ``(attempt, source)`` over a pipe and gets the attempt's record back.
 """
 
 from __future__ import annotations
@@ -15,9 +20,17 @@ import asyncio
 import datetime as _dt
 import ipaddress
 import json
+import multiprocessing
 import os
+import pickle
 import random
+import select
+import signal
+import socket
+import struct
+import sys
 import time
+import traceback
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -140,6 +153,13 @@ class Collector:
         Cost per million prompt / completion tokens, for the cost line.
     progress : bool
         Show a tqdm bar (rate, errors, tokens).
+    processes : int
+        Worker processes for the requests (:meth:`run` only; :meth:`arun` runs in the caller's
+        loop). Each is forked before the event loop starts and runs ``concurrency // processes``
+        (plus one for the first ``concurrency % processes``) requests at once with its own
+        clients; everything else stays in this process. Helps when the client's CPU per request,
+        not the server, limits the rate (many requests in flight, short latency). Needs the
+        ``fork`` start method; elsewhere one process is used, with a warning.
     """
 
     def __init__(
@@ -159,6 +179,7 @@ class Collector:
         progress: bool = True,
         max_consecutive_errors: int | None = None,
         fsync_every: float = 1.0,
+        processes: int = 1,
     ):
         if config.design not in DESIGNS:
             raise CollectionError(
@@ -166,8 +187,10 @@ class Collector:
             )
         if not base_urls:
             raise CollectionError("give at least one --base-url")
-        if concurrency < 1 or config.attempts < 0 or config.chains < 1:
-            raise CollectionError("concurrency and chains must be >= 1 and attempts >= 0")
+        if concurrency < 1 or config.attempts < 0 or config.chains < 1 or processes < 1:
+            raise CollectionError(
+                "concurrency, chains and processes must be >= 1 and attempts >= 0"
+            )
         self.agent, self.config = agent, config
         self.base_urls = [u.rstrip("/") for u in base_urls]
         self.concurrency, self.timeout, self.max_retries = concurrency, timeout, max_retries
@@ -175,6 +198,15 @@ class Collector:
         self.price_prompt, self.price_completion = price_prompt, price_completion
         self.progress, self.fsync_every = progress, fsync_every
         self.max_consecutive_errors = max_consecutive_errors or max(10, 2 * concurrency)
+        self.processes = min(processes, concurrency)
+        if self.processes > 1 and "fork" not in multiprocessing.get_all_start_methods():
+            print(
+                "warning: several collection processes need the 'fork' start method, which this "
+                "platform lacks; using one process",
+                file=sys.stderr,
+            )
+            self.processes = 1
+        self._pool: _Pool | None = None
         key = os.environ.get(api_key_env)
         if not key:
             remote = [u for u in self.base_urls if not is_loopback(u)]
@@ -189,26 +221,30 @@ class Collector:
     # ---- public entry points -----------------------------------------------------------------
     def run(self, out: str, *, resume: bool = False) -> RunResult:
         """Collect into ``out`` (resuming it when asked); returns a :class:`RunResult`."""
-        return asyncio.run(self.arun(out, resume=resume))
+        if self.processes == 1:
+            return asyncio.run(self.arun(out, resume=resume))
+        import openai  # noqa: F401  (imported once here, so the forked workers start in ms)
+
+        t0, c0 = time.perf_counter(), time.process_time()
+        self._pool = _Pool(self)  # forked now: before the event loop and its threads exist
+        try:
+            result = asyncio.run(self.arun(out, resume=resume))
+        finally:
+            pool, self._pool = self._pool, None
+            pool.close()
+        # this process from before the fork to after the join, plus the workers' own CPU
+        result.wall_s = time.perf_counter() - t0
+        result.cpu_s = time.process_time() - c0 + pool.cpu_s
+        return result
 
     async def arun(self, out: str, *, resume: bool = False) -> RunResult:
-        import openai
-
         cfg = self.config
         log = AttemptLog(
             out, cfg.to_dict(), uuid.uuid4().hex[:12], resume=resume, fsync_every=self.fsync_every
         )
-        self._log = log
-        # Several clients per endpoint: httpcore scans its whole pool on every request, so small
-        # pools (<= 16 connections each) cost less CPU per attempt than one big pool.
-        shards = max(1, -(-self.concurrency // (16 * len(self.base_urls))))
-        self._client_url = [u for u in self.base_urls for _ in range(shards)]
-        clients = [
-            openai.AsyncOpenAI(base_url=u, api_key=self._key, max_retries=0, timeout=self.timeout)
-            for u in self._client_url
-        ]
-        self._in_flight = [0] * len(clients)
-        self._clients = clients
+        self._log, self._run_id = log, log.run_id
+        pool = self._pool
+        clients = self._open_clients(1 if pool is not None else self.concurrency)
         t0, c0 = time.perf_counter(), time.process_time()
         result = RunResult(out, log.run_id, cfg.attempts, 0)
         self._result = result
@@ -217,7 +253,7 @@ class Collector:
         bar = None
         try:
             try:
-                await self._preflight()
+                await self._preflight()  # here, before any worker gets work
             except CollectionError:
                 if log.created:  # nothing was collected: leave no file behind
                     log.close()
@@ -234,6 +270,8 @@ class Collector:
                 )
             self._bar = bar
             self._sem = asyncio.Semaphore(self.concurrency)
+            if pool is not None:
+                pool.attach(asyncio.get_running_loop(), log.run_id, result)
             if cfg.design == "trajectory":
                 workers = [self._chain_worker(c) for c in range(cfg.chains)]
             else:
@@ -243,6 +281,8 @@ class Collector:
                 ]
             await asyncio.gather(*workers)
         finally:
+            if pool is not None:
+                pool.detach()
             if bar is not None:
                 bar.close()
             log.close()
@@ -261,6 +301,20 @@ class Collector:
         if self._fatal is not None:
             raise self._fatal
         return result
+
+    def _open_clients(self, concurrency: int) -> list:
+        import openai
+
+        # Several clients per endpoint: httpcore scans its whole pool on every request, so small
+        # pools (<= 16 connections each) cost less CPU per attempt than one big pool.
+        shards = max(1, -(-concurrency // (16 * len(self.base_urls))))
+        self._client_url = [u for u in self.base_urls for _ in range(shards)]
+        self._clients = [
+            openai.AsyncOpenAI(base_url=u, api_key=self._key, max_retries=0, timeout=self.timeout)
+            for u in self._client_url
+        ]
+        self._in_flight = [0] * len(self._clients)
+        return self._clients
 
     # ---- checks before the first call --------------------------------------------------------
     async def _preflight(self) -> None:
@@ -353,7 +407,10 @@ class Collector:
             if self._fatal is not None:
                 return None
             try:
-                rec = await self._call(k, source)
+                if self._pool is None:
+                    rec = await self._call(k, source)
+                else:  # the same _call, in a worker process
+                    rec = await self._pool.call(k, source)
             except _Fatal as exc:
                 self._fatal = CollectionError(f"{exc} (the log {self._log.path} is intact)")
                 return None
@@ -506,7 +563,7 @@ class Collector:
             await asyncio.sleep(wait)
         rec = {
             "kind": "attempt",
-            "run_id": self._log.run_id,
+            "run_id": self._run_id,
             "attempt": k,
             "source": source,
             "target": None,
@@ -544,6 +601,264 @@ class Collector:
             logprobs=lp,
         )
         return rec
+
+    # ---- worker process side -----------------------------------------------------------------
+    async def _serve(self, conn, concurrency: int) -> None:
+        """A worker's loop: run ``_call`` for each ``("call", k, source)`` from the parent.
+
+        Replies ``("rec", k, record, retries so far)``, ``("fatal", k, message)`` or
+        ``("crash", k, traceback)``; on ``("stop",)`` it cancels what is in flight, closes its
+        clients and answers ``("bye", cpu seconds, retries)``. EOF (the parent died) ends it too.
+        """
+        loop = asyncio.get_running_loop()
+        self._open_clients(concurrency)
+        self._result = RunResult("", "", 0, 0)  # only ``retries`` is used here
+        self._run_id = ""
+        tasks: dict[int, asyncio.Task] = {}
+        ended = asyncio.Event()
+        parent_gone = False
+
+        def send(msg) -> None:
+            nonlocal parent_gone
+            try:
+                conn.send(msg)
+            except OSError:  # the parent closed its end or died
+                parent_gone = True
+                ended.set()
+
+        async def one(k: int, source: str) -> None:
+            try:
+                rec = await self._call(k, source)
+            except _Fatal as exc:
+                send(("fatal", k, str(exc)))
+            except Exception:
+                send(("crash", k, traceback.format_exc(limit=8)))
+            else:
+                send(("rec", k, rec, self._result.retries))
+            finally:
+                tasks.pop(k, None)
+
+        def readable() -> None:
+            nonlocal parent_gone
+            try:
+                messages = conn.receive()
+            except (EOFError, OSError):
+                parent_gone, messages = True, []
+                ended.set()
+            for msg in messages:
+                if ended.is_set():
+                    break
+                if msg[0] == "call":
+                    tasks[msg[1]] = loop.create_task(one(msg[1], msg[2]))
+                elif msg[0] == "init":
+                    self._run_id = msg[1]
+                elif msg[0] == "stop":
+                    ended.set()
+
+        loop.add_reader(conn.fileno(), readable)
+        try:
+            await ended.wait()
+        finally:
+            loop.remove_reader(conn.fileno())
+            pending = list(tasks.values())
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            for client in self._clients:
+                await client.close()
+        if not parent_gone:
+            send(("bye", time.process_time(), self._result.retries))
+
+
+class _Channel:
+    """One end of a socketpair carrying length-prefixed pickles of small tuples.
+
+    Sends block (what is outstanding is a few KB, far below the socket buffer); :meth:`receive`
+    never blocks: one ``recv`` of what is there, and every message completed by it.
+    """
+
+    def __init__(self, sock: socket.socket):
+        self.sock, self._buf = sock, bytearray()
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def send(self, msg) -> None:
+        data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+        self.sock.sendall(struct.pack("!I", len(data)) + data)
+
+    def receive(self) -> list:
+        """Messages now complete; ``EOFError`` once the other end is closed."""
+        try:
+            chunk = self.sock.recv(1 << 18, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return []
+        if not chunk:
+            raise EOFError
+        buf = self._buf
+        buf += chunk
+        out, pos = [], 0
+        while len(buf) - pos >= 4:
+            (size,) = struct.unpack_from("!I", buf, pos)
+            if len(buf) - pos - 4 < size:
+                break
+            out.append(pickle.loads(buf[pos + 4 : pos + 4 + size]))
+            pos += 4 + size
+        del buf[:pos]
+        return out
+
+    def wait(self, timeout: float) -> bool:
+        return bool(select.select([self.sock], [], [], max(0.0, timeout))[0])
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _worker_main(collector: Collector, concurrency: int, conn, inherited: list) -> None:
+    """Entry point of a forked worker process."""
+    for other in inherited:  # the parent's ends (ours and earlier workers'): EOF must reach us
+        other.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the parent, which stops us
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the CLI's handler inherited by fork
+    try:
+        asyncio.run(collector._serve(conn, concurrency))
+    finally:
+        conn.close()
+
+
+class _Pool:
+    """The parent's side of the worker processes: forks them, routes attempts, stops them."""
+
+    def __init__(self, collector: Collector):
+        ctx = multiprocessing.get_context("fork")
+        n, c = collector.processes, collector.concurrency
+        self.capacity = [c // n + (w < c % n) for w in range(n)]
+        self.conns: list = []
+        self.procs: list = []
+        self.cpu_s = 0.0
+        self._loop = None
+        try:
+            for w, share in enumerate(self.capacity):
+                mine, theirs = (_Channel(x) for x in socket.socketpair())
+                try:
+                    proc = ctx.Process(
+                        target=_worker_main,
+                        args=(collector, share, theirs, [*self.conns, mine]),
+                        name=f"collect-worker-{w}",
+                        daemon=True,  # multiprocessing's exit handler ends it if all else fails
+                    )
+                    proc.start()
+                except BaseException:
+                    mine.close()
+                    raise
+                finally:
+                    theirs.close()  # the worker's end: only the worker holds it now
+                self.conns.append(mine)
+                self.procs.append(proc)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- inside the parent's event loop
+    def attach(self, loop, run_id: str, result: RunResult) -> None:
+        self._loop, self._result = loop, result
+        n = len(self.conns)
+        self._futures: list[dict[int, asyncio.Future]] = [{} for _ in range(n)]
+        self._retries = [0] * n
+        self._lost: list[str | None] = [None] * n
+        for w, conn in enumerate(self.conns):
+            try:
+                conn.send(("init", run_id))
+            except OSError:
+                self._lose(w)
+                continue
+            loop.add_reader(conn.fileno(), self._readable, w)
+
+    def detach(self) -> None:
+        if self._loop is None:
+            return
+        for w, conn in enumerate(self.conns):
+            if self._lost[w] is None:
+                self._loop.remove_reader(conn.fileno())
+        self._loop = None
+
+    async def call(self, k: int, source: str) -> dict:
+        """Attempt ``k`` from ``source`` in the worker with the most free slots."""
+        live = [w for w in range(len(self.conns)) if self._lost[w] is None]
+        if not live:
+            raise _Fatal(f"the collection worker processes stopped ({self._lost[0]})")
+        w = max(live, key=lambda i: self.capacity[i] - len(self._futures[i]))
+        fut = self._loop.create_future()
+        self._futures[w][k] = fut
+        try:
+            self.conns[w].send(("call", k, source))
+        except OSError:
+            self._lose(w)
+        try:
+            return await fut
+        finally:
+            self._futures[w].pop(k, None)
+
+    def _readable(self, w: int) -> None:
+        try:
+            messages = self.conns[w].receive()
+        except (EOFError, OSError):
+            self._lose(w)
+            return
+        for msg in messages:
+            if msg[0] == "rec":  # the worker's retries so far, this attempt's included
+                self._result.retries += msg[3] - self._retries[w]
+                self._retries[w] = msg[3]
+            fut = self._futures[w].pop(msg[1], None) if msg[0] != "bye" else None
+            if fut is None or fut.done():
+                continue
+            if msg[0] == "rec":
+                fut.set_result(msg[2])
+            elif msg[0] == "fatal":
+                fut.set_exception(_Fatal(msg[2]))
+            else:  # "crash": a bug, not a fault of the endpoint
+                fut.set_exception(RuntimeError(f"collection worker {w} failed:\n{msg[2]}"))
+
+    def _lose(self, w: int) -> None:
+        if self._lost[w] is not None:
+            return
+        proc = self.procs[w]
+        proc.join(0.5)
+        self._lost[w] = f"worker process {proc.pid} ended (exit code {proc.exitcode})"
+        if self._loop is not None:
+            self._loop.remove_reader(self.conns[w].fileno())
+        for fut in self._futures[w].values():
+            if not fut.done():
+                fut.set_exception(_Fatal(f"collection {self._lost[w]}; rerun with --resume"))
+
+    # -- after the event loop
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the workers (bounded by ``timeout``), collect their CPU time and join them."""
+        for conn in self.conns:
+            try:
+                conn.send(("stop",))
+            except OSError:
+                pass
+        deadline = time.monotonic() + timeout
+        for conn in self.conns:
+            try:
+                bye = False
+                while not bye and conn.wait(deadline - time.monotonic()):  # bounded by deadline
+                    for msg in conn.receive():  # late records of a stopped run are dropped
+                        if msg[0] == "bye":
+                            self.cpu_s += msg[1]
+                            bye = True
+            except (EOFError, OSError):
+                pass
+            conn.close()  # EOF for a worker that did not get "stop"
+        for proc in self.procs:
+            proc.join(max(0.1, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(1.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(1.0)
 
 
 def _message(exc) -> str:

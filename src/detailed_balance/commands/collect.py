@@ -45,6 +45,17 @@ def configure(parser) -> None:
         "--resume", action="store_true", help="continue an existing log (same configuration)"
     )
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the HTTP requests in N forked worker processes, each with its own event loop "
+        "and clients and a share of --concurrency; the design, the log and the counts stay in "
+        "this process. Helps when the client's own CPU per request is the limit (many requests "
+        "in flight, short latency, e.g. a fast local server); needs fork (Linux), else 1 "
+        "(default 1)",
+    )
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-p", type=float)
     parser.add_argument("--max-tokens", type=int, help="default: the agent's")
@@ -143,6 +154,7 @@ def run(args) -> int:
             config,
             base_urls,
             concurrency=args.concurrency,
+            processes=args.processes,
             api_key_env=args.api_key_env,
             timeout=args.timeout,
             max_retries=args.max_retries,
