@@ -651,3 +651,20 @@ def test_processes_2_a_worker_killed_mid_run_stops_the_run_cleanly(tmp_path):
         assert main(collect_args(server, out, *args, "--resume")) == 0
     records = attempts_of(out)
     assert sorted(r["attempt"] for r in records if r["outcome"] != "error") == list(range(400))
+
+
+def test_processes_2_a_stopped_run_starts_no_request_it_does_not_log(tmp_path):
+    """After max_consecutive_errors the workers drop the attempts queued for them."""
+    with LoopbackServer(faults={"500": 1.0}, latency=0.01) as server:
+        with pytest.raises(CollectionError, match="in a row failed"):
+            run_collector(
+                server,
+                tmp_path / "r.jsonl",
+                300,
+                max_retries=0,
+                max_consecutive_errors=10,
+                processes=2,
+            )
+        requests = server.stats()["requests"]
+    assert no_workers_left()
+    assert 10 <= requests == len(attempts_of(tmp_path / "r.jsonl")) < 40

@@ -11,12 +11,16 @@ a run.
 With ``processes > 1`` the requests (``Collector._call``: one attempt with its retries) run in
 forked worker processes, each with its own event loop and clients and a share of the concurrency;
 the parent keeps the design, the log (the only writer), the accounting and the progress bar, and
-sends each worker ``(attempt, source)`` over a pipe and gets the attempt's record back.
+sends each worker ``(attempt, source)`` over a socket pair and gets the attempt's record back. A
+worker holds a few attempts queued (a quarter of its share) beyond those in flight and starts one
+the moment a request ends, as one process does; so a ``discovered`` source is drawn that much
+earlier. After a fatal error the queued attempts are dropped unstarted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as _dt
 import ipaddress
 import json
@@ -269,16 +273,19 @@ class Collector:
                     total=cfg.attempts, initial=cfg.attempts - todo, unit="att", dynamic_ncols=True
                 )
             self._bar = bar
-            self._sem = asyncio.Semaphore(self.concurrency)
+            # With workers, a few attempts more than ``concurrency`` are handed out: each worker
+            # keeps them queued and starts one the moment a request of its own ends (in flight
+            # are still ``concurrency``), so no round trip to this process sits between the two.
+            outstanding = self.concurrency + (pool.lookahead if pool is not None else 0)
+            self._sem = asyncio.Semaphore(outstanding)
             if pool is not None:
                 pool.attach(asyncio.get_running_loop(), log.run_id, result)
             if cfg.design == "trajectory":
                 workers = [self._chain_worker(c) for c in range(cfg.chains)]
             else:
                 self._pending = sorted(set(range(cfg.attempts)) - self._done, reverse=True)
-                workers = [
-                    self._worker() for _ in range(min(self.concurrency, max(1, len(self._pending))))
-                ]
+                n = min(outstanding, max(1, len(self._pending)))
+                workers = [self._worker() for _ in range(n)]
             await asyncio.gather(*workers)
         finally:
             if pool is not None:
@@ -412,15 +419,23 @@ class Collector:
                 else:  # the same _call, in a worker process
                     rec = await self._pool.call(k, source)
             except _Fatal as exc:
-                self._fatal = CollectionError(f"{exc} (the log {self._log.path} is intact)")
+                self._stop(CollectionError(f"{exc} (the log {self._log.path} is intact)"))
+                return None
+            if rec is None:  # a worker dropped it unstarted: the run is stopping
                 return None
             try:
                 self._log.append(rec)
             except CollectionError as exc:
-                self._fatal = exc
+                self._stop(exc)
                 return None
             self._account(rec)
             return rec
+
+    def _stop(self, exc: BaseException) -> None:
+        """Start no more attempts; ``exc`` is raised when those in flight have ended."""
+        self._fatal = exc
+        if self._pool is not None:
+            self._pool.drain()  # the workers drop the attempts they hold queued, unstarted
 
     def _account(self, rec: dict) -> None:
         r = self._result
@@ -431,10 +446,12 @@ class Collector:
             r.errors += 1
             self._consecutive_errors += 1
             if self._consecutive_errors >= self.max_consecutive_errors and self._fatal is None:
-                self._fatal = CollectionError(
-                    f"{self._consecutive_errors} attempts in a row failed after retries "
-                    f"(last: {rec['reason']}); "
-                    f"stopping. The log {self._log.path} is intact: rerun with --resume"
+                self._stop(
+                    CollectionError(
+                        f"{self._consecutive_errors} attempts in a row failed after retries "
+                        f"(last: {rec['reason']}); "
+                        f"stopping. The log {self._log.path} is intact: rerun with --resume"
+                    )
                 )
         else:
             r.new_attempts += 1
@@ -604,17 +621,20 @@ class Collector:
 
     # ---- worker process side -----------------------------------------------------------------
     async def _serve(self, conn, concurrency: int) -> None:
-        """A worker's loop: run ``_call`` for each ``("call", k, source)`` from the parent.
+        """A worker's loop: ``concurrency`` runners doing ``_call`` for attempts the parent sends.
 
-        Replies ``("rec", k, record, retries so far)``, ``("fatal", k, message)`` or
-        ``("crash", k, traceback)``; on ``("stop",)`` it cancels what is in flight, closes its
-        clients and answers ``("bye", cpu seconds, retries)``. EOF (the parent died) ends it too.
+        Messages in: ``("init", run_id)``, ``("call", k, source)`` (queued; a runner that ends
+        an attempt starts the next queued one at once), ``("drain",)`` (drop the queued ones,
+        answering ``("skip", k)``), ``("stop",)``. Out: ``("rec", k, record, retries so far)``,
+        ``("fatal", k, message)``, ``("crash", k, traceback)``, and last ``("bye", cpu seconds,
+        retries)``. EOF (the parent died) ends it too.
         """
         loop = asyncio.get_running_loop()
         self._open_clients(concurrency)
         self._result = RunResult("", "", 0, 0)  # only ``retries`` is used here
         self._run_id = ""
-        tasks: dict[int, asyncio.Task] = {}
+        queue: collections.deque[tuple[int, str]] = collections.deque()
+        work = asyncio.Event()  # set when the queue got something (or on stop)
         ended = asyncio.Event()
         parent_gone = False
 
@@ -625,45 +645,57 @@ class Collector:
             except OSError:  # the parent closed its end or died
                 parent_gone = True
                 ended.set()
+                work.set()
 
-        async def one(k: int, source: str) -> None:
-            try:
-                rec = await self._call(k, source)
-            except _Fatal as exc:
-                send(("fatal", k, str(exc)))
-            except Exception:
-                send(("crash", k, traceback.format_exc(limit=8)))
-            else:
-                send(("rec", k, rec, self._result.retries))
-            finally:
-                tasks.pop(k, None)
+        def drop_queued() -> None:
+            while queue:
+                send(("skip", queue.popleft()[0]))
+
+        async def runner() -> None:
+            while not ended.is_set():
+                if not queue:
+                    work.clear()
+                    await work.wait()
+                    continue
+                k, source = queue.popleft()
+                try:
+                    rec = await self._call(k, source)
+                except _Fatal as exc:
+                    send(("fatal", k, str(exc)))
+                    drop_queued()  # as the parent will ask: start nothing after a fatal error
+                except Exception:
+                    send(("crash", k, traceback.format_exc(limit=8)))
+                else:
+                    send(("rec", k, rec, self._result.retries))
 
         def readable() -> None:
             nonlocal parent_gone
             try:
                 messages = conn.receive()
             except (EOFError, OSError):
-                parent_gone, messages = True, []
-                ended.set()
+                parent_gone, messages = True, [("stop",)]
             for msg in messages:
-                if ended.is_set():
-                    break
                 if msg[0] == "call":
-                    tasks[msg[1]] = loop.create_task(one(msg[1], msg[2]))
+                    queue.append((msg[1], msg[2]))
+                    work.set()
                 elif msg[0] == "init":
                     self._run_id = msg[1]
+                elif msg[0] == "drain":
+                    drop_queued()
                 elif msg[0] == "stop":
                     ended.set()
+                    work.set()
+                    break
 
+        runners = [loop.create_task(runner()) for _ in range(concurrency)]
         loop.add_reader(conn.fileno(), readable)
         try:
             await ended.wait()
         finally:
             loop.remove_reader(conn.fileno())
-            pending = list(tasks.values())
-            for task in pending:
+            for task in runners:
                 task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.gather(*runners, return_exceptions=True)
             for client in self._clients:
                 await client.close()
         if not parent_gone:
@@ -733,6 +765,9 @@ class _Pool:
         ctx = multiprocessing.get_context("fork")
         n, c = collector.processes, collector.concurrency
         self.capacity = [c // n + (w < c % n) for w in range(n)]
+        # attempts a worker holds beyond its requests in flight (see Collector.arun)
+        self.ahead = [max(1, share // 4) for share in self.capacity]
+        self.lookahead = sum(self.ahead)
         self.conns: list = []
         self.procs: list = []
         self.cpu_s = 0.0
@@ -787,7 +822,7 @@ class _Pool:
         live = [w for w in range(len(self.conns)) if self._lost[w] is None]
         if not live:
             raise _Fatal(f"the collection worker processes stopped ({self._lost[0]})")
-        w = max(live, key=lambda i: self.capacity[i] - len(self._futures[i]))
+        w = max(live, key=lambda i: self.capacity[i] + self.ahead[i] - len(self._futures[i]))
         fut = self._loop.create_future()
         self._futures[w][k] = fut
         try:
@@ -798,6 +833,15 @@ class _Pool:
             return await fut
         finally:
             self._futures[w].pop(k, None)
+
+    def drain(self) -> None:
+        """Ask every worker to drop (answer ``skip`` for) the attempts it has not started."""
+        for w, conn in enumerate(self.conns):
+            if self._lost[w] is None:
+                try:
+                    conn.send(("drain",))
+                except OSError:
+                    self._lose(w)
 
     def _readable(self, w: int) -> None:
         try:
@@ -814,6 +858,8 @@ class _Pool:
                 continue
             if msg[0] == "rec":
                 fut.set_result(msg[2])
+            elif msg[0] == "skip":
+                fut.set_result(None)
             elif msg[0] == "fatal":
                 fut.set_exception(_Fatal(msg[2]))
             else:  # "crash": a bug, not a fault of the endpoint
