@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -82,39 +84,42 @@ def main(argv=None) -> int:
     p.add_argument("--attempts", type=int, default=2000)
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--latency", type=float, default=0.2)
+    p.add_argument("--repeats", type=int, default=3, help="runs per client (median reported)")
     p.add_argument("--json", help="also write the numbers here")
     args = p.parse_args(argv)
     agent = AnimalAgent()
     ideal = args.attempts * args.latency / args.concurrency
-    rows = {}
+    runs: dict[str, list[dict]] = {}
     with LoopbackServer(latency=args.latency) as server, tempfile.TemporaryDirectory() as tmp:
         bench_async(server, agent, 64, 8, os.path.join(tmp, "warmup.jsonl"))  # imports, sockets
-        rows["async collector (AsyncOpenAI + log)"] = bench_async(
-            server, agent, args.attempts, args.concurrency, os.path.join(tmp, "run.jsonl")
-        )
-        rows["async collector, processes=2"] = bench_async(
-            server,
-            agent,
-            args.attempts,
-            args.concurrency,
-            os.path.join(tmp, "run2.jsonl"),
-            processes=2,
-        )
-        rows["thread pool of sync OpenAI client"] = bench_threads(
-            server, agent, args.attempts, args.concurrency
-        )
+        for rep in range(args.repeats):  # interleaved, so slow spells of the machine hit all rows
+            for name, processes in (("async collector (AsyncOpenAI + log)", 1),
+                                    ("async collector, processes=2", 2)):  # fmt: skip
+                out = os.path.join(tmp, f"run{rep}-{processes}.jsonl")
+                runs.setdefault(name, []).append(
+                    bench_async(server, agent, args.attempts, args.concurrency, out, processes)
+                )
+            runs.setdefault("thread pool of sync OpenAI client", []).append(
+                bench_threads(server, agent, args.attempts, args.concurrency)
+            )
     print(
         f"{args.attempts} attempts, latency {args.latency:g} s, concurrency {args.concurrency}: "
-        f"ideal {ideal:.2f} s; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
+        f"ideal {ideal:.2f} s (the floor with whole rounds is "
+        f"{math.ceil(args.attempts / args.concurrency) * args.latency:.2f} s); "
+        f"{args.repeats} runs per client; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
         f"Python {sys.version.split()[0]}\n"
     )
-    print("| client | wall (s) | vs ideal | CPU per attempt (ms) |")
-    print("|---|---|---|---|")
-    for name, r in rows.items():
-        r["vs_ideal"] = r["wall_s"] / ideal
-        r["cpu_ms_per_attempt"] = 1e3 * r["cpu_s"] / args.attempts
-        wall, ratio, cpu = r["wall_s"], r["vs_ideal"], r["cpu_ms_per_attempt"]
-        print(f"| {name} | {wall:.2f} | {ratio:.3f} | {cpu:.2f} |")
+    print("| client | wall (s), median of runs | vs ideal | each run (s) | CPU per attempt (ms) |")
+    print("|---|---|---|---|---|")
+    rows = {}
+    for name, rs in runs.items():
+        walls = [r["wall_s"] for r in rs]
+        wall = statistics.median(walls)
+        cpu = 1e3 * statistics.median(r["cpu_s"] for r in rs) / args.attempts
+        rows[name] = {"wall_s": wall, "vs_ideal": wall / ideal, "cpu_ms_per_attempt": cpu,
+                      "runs": rs}  # fmt: skip
+        each = ", ".join(f"{w:.2f}" for w in walls)
+        print(f"| {name} | {wall:.2f} | {wall / ideal:.3f} | {each} | {cpu:.2f} |")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"ideal_s": ideal, **vars(args), "rows": rows}, fh, indent=1)
