@@ -3,6 +3,7 @@ designs, several endpoints, logprob kernels, and recovery of the server's known 
 
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -581,25 +582,30 @@ def test_processes_2_trajectory_chains_are_valid(tmp_path):
         assert by_id[k]["source"] == expect
 
 
-def test_processes_2_sigkill_of_the_parent_ends_workers_and_resume_is_exact(tmp_path):
-    import os
+def start_cli_with_two_workers(server, out, args, stderr=subprocess.DEVNULL):
+    """Start ``collect`` as a process, wait for 40 log lines; the process and its worker pids."""
+    argv = [sys.executable, "-m", "detailed_balance.cli", *collect_args(server, out, *args)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if out.exists() and out.read_bytes().count(b"\n") > 40:
+            break
+        time.sleep(0.02)
+    children = f"/proc/{proc.pid}/task/{proc.pid}/children"
+    if not os.path.exists(children):
+        proc.kill()
+        pytest.skip("no /proc/PID/task/PID/children on this system")
+    with open(children) as fh:
+        workers = [int(p) for p in fh.read().split()]
+    assert len(workers) == 2
+    return proc, workers
 
+
+def test_processes_2_sigkill_of_the_parent_ends_workers_and_resume_is_exact(tmp_path):
     out = tmp_path / "run.jsonl"
     args = ("--attempts", "300", "--concurrency", "8", "--processes", "2")
     with LoopbackServer(latency=0.03) as server:
-        argv = [sys.executable, "-m", "detailed_balance.cli", *collect_args(server, out, *args)]
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if out.exists() and out.read_bytes().count(b"\n") > 40:
-                break
-            time.sleep(0.02)
-        children = f"/proc/{proc.pid}/task/{proc.pid}/children"
-        if not os.path.exists(children):
-            pytest.skip("no /proc/PID/task/PID/children on this system")
-        with open(children) as fh:
-            workers = [int(p) for p in fh.read().split()]
-        assert len(workers) == 2
+        proc, workers = start_cli_with_two_workers(server, out, args)
         proc.send_signal(signal.SIGKILL)  # the parent only: the workers must see EOF and exit
         proc.wait(10)
         before = attempts_of(out)
@@ -624,25 +630,10 @@ def test_processes_2_sigkill_of_the_parent_ends_workers_and_resume_is_exact(tmp_
 
 
 def test_processes_2_a_worker_killed_mid_run_stops_the_run_cleanly(tmp_path):
-    import os
-
     out = tmp_path / "run.jsonl"
     args = ("--attempts", "400", "--concurrency", "8", "--processes", "2")
     with LoopbackServer(latency=0.03) as server:
-        argv = [sys.executable, "-m", "detailed_balance.cli", *collect_args(server, out, *args)]
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if out.exists() and out.read_bytes().count(b"\n") > 40:
-                break
-            time.sleep(0.02)
-        children = f"/proc/{proc.pid}/task/{proc.pid}/children"
-        if not os.path.exists(children):
-            proc.kill()
-            pytest.skip("no /proc/PID/task/PID/children on this system")
-        with open(children) as fh:
-            workers = [int(p) for p in fh.read().split()]
-        assert len(workers) == 2
+        proc, workers = start_cli_with_two_workers(server, out, args, stderr=subprocess.PIPE)
         os.kill(workers[0], signal.SIGKILL)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 2

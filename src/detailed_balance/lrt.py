@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import sparse
+from scipy.special import xlogy  # c log p, 0 where c == 0
 
 from .counts import TransitionCounts
 from .modeldata import ModelData, build_model_data
@@ -42,17 +43,13 @@ def _row_totals(data: ModelData, arc_count: np.ndarray, rest_count: np.ndarray) 
     return arc_count @ _segment_matrix(data.n_states, data.arc_source) + rest_count
 
 
-def _xlogy(c: np.ndarray, p: np.ndarray) -> np.ndarray:
-    return np.where(c > 0, c * np.log(np.where(c > 0, p, 1.0)), 0.0)
-
-
 def free_log_likelihood(data: ModelData, arc_count=None, rest_count=None) -> np.ndarray:
     """Maximum log-likelihood of the unconstrained chain (row frequencies); batched over ``...``."""
     arc = np.asarray(data.arc_count if arc_count is None else arc_count, dtype=float)
     rest = np.asarray(data.rest_count if rest_count is None else rest_count, dtype=float)
     n_row = _row_totals(data, arc, rest)
-    ll = _xlogy(arc, arc / np.maximum(n_row[..., data.arc_source], 1e-300)).sum(-1)
-    return ll + _xlogy(rest, rest / np.maximum(n_row, 1e-300)).sum(-1)
+    ll = xlogy(arc, arc / np.maximum(n_row[..., data.arc_source], 1e-300)).sum(-1)
+    return ll + xlogy(rest, rest / np.maximum(n_row, 1e-300)).sum(-1)
 
 
 def _pool_crossing_arcs(data: ModelData, arc: np.ndarray, rest: np.ndarray):
@@ -78,9 +75,9 @@ def _pool_crossing_arcs(data: ModelData, arc: np.ndarray, rest: np.ndarray):
     moved = np.bincount(data.arc_source[crossing], weights=arc[crossing], minlength=data.n_states)
     pooled = rest + moved
     split = (
-        np.sum(_xlogy(arc[crossing], arc[crossing]))
-        + np.sum(_xlogy(rest, rest))
-        - np.sum(_xlogy(pooled, pooled))
+        np.sum(xlogy(arc[crossing], arc[crossing]))
+        + np.sum(xlogy(rest, rest))
+        - np.sum(xlogy(pooled, pooled))
     )
     return np.where(crossing, 0.0, arc), pooled, float(split), crossing
 
@@ -143,7 +140,7 @@ def reversible_mle(
     p_arc = np.where(crossing, arc * share[:, data.arc_source], p_arc)
     p_rest = rest * share
     split = np.array([p[2] for p in pooled])
-    log_lik = _xlogy(arc_in, p_arc).sum(1) + _xlogy(rest_in, p_pool).sum(1) + split
+    log_lik = xlogy(arc_in, p_arc).sum(1) + xlogy(rest_in, p_pool).sum(1) + split
     out = {
         "log_lik": log_lik,
         "p_arc": p_arc,
