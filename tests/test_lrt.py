@@ -1,5 +1,6 @@
 """The G² test's reversible MLE (batched fixed point, limits at infinity) and its bootstrap."""
 
+import json
 import warnings
 
 import numpy as np
@@ -11,6 +12,7 @@ from detailed_balance import (
     inference,  # noqa: F401  (configures JAX before it initialises)
 )
 from detailed_balance.counts import TransitionCounts
+from detailed_balance.errors import FitError
 from detailed_balance.lrt import (
     free_log_likelihood,
     likelihood_ratio_test,
@@ -97,3 +99,27 @@ def test_chi2_only_when_asked():
     counts = sample_counts(driven_chain(6, affinity=1.0, seed=0), attempts_per_source=100, seed=0)
     res = likelihood_ratio_test(counts, bootstrap=0)
     assert res["p_value"] == res["p_value_chi2"] and res["p_value_bootstrap"] is None
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, True])
+def test_bad_bootstrap_size_is_one_clear_error(bad):
+    counts = sample_counts(driven_chain(6, affinity=1.0, seed=0), attempts_per_source=50, seed=0)
+    with pytest.raises(FitError, match="bootstrap must be a whole number of replicates >= 0"):
+        likelihood_ratio_test(counts, bootstrap=bad)
+
+
+def test_cli_bootstrap_flag_reaches_the_test(tmp_path, capsys):
+    from detailed_balance.cli import main
+    from detailed_balance.formats import write_counts
+
+    path = tmp_path / "c.csv"
+    write_counts(
+        sample_counts(driven_chain(6, affinity=1.0, seed=0), attempts_per_source=80, seed=0), path
+    )
+    args = ["compare", str(path), "--models", "reversible", "--draws", "100", "--warmup", "100"]
+    assert main([*args, "--sensitivity", "--bootstrap", "0", "--json"]) == 0
+    lrt = json.loads(capsys.readouterr().out)["likelihood_ratio_test"]
+    assert lrt["bootstrap"] == 0 and lrt["p_value_bootstrap"] is None
+    assert lrt["p_value"] == pytest.approx(lrt["p_value_chi2"])
+    assert main([*args, "--sensitivity", "--bootstrap", "-3"]) != 0
+    assert "bootstrap must be a whole number" in capsys.readouterr().err
