@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as _dt
-import ipaddress
 import json
 import multiprocessing
 import os
@@ -38,11 +37,22 @@ import traceback
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from urllib.parse import urlparse
 
 from ..errors import CollectionError
 from .agents import Agent
 from .log import AttemptLog
+from .safety import (
+    RETRY_AFTER_MAX,
+    Redactor,
+    check_endpoints,
+    is_loopback,
+    retry_after_seconds,
+)
+
+# A reply longer than this (characters) is stored cut to it, flagged ``"truncated": true``, and is
+# an ``unparseable`` rejection: agents' replies are a few tokens, and parsing megabytes with a
+# user's regular expression could take minutes.
+MAX_REPLY_CHARS = 16384
 
 DESIGNS = ("discovered", "budget", "trajectory")
 
@@ -103,30 +113,26 @@ class RunResult:
         )
 
 
-def is_loopback(url: str) -> bool:
-    """True when ``url`` points at this machine (no key needed)."""
-    host = urlparse(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+__all__ = ["Collector", "RunConfig", "RunResult", "is_loopback", "MAX_REPLY_CHARS"]
 
 
-def _retry_after(exc) -> float | None:
-    response = getattr(exc, "response", None)
-    if response is None:
-        return None
-    headers = response.headers
-    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is not None:
-            try:
-                return max(0.0, float(value) * scale)
-            except ValueError:
-                continue
-    return None
+def _tokens(value) -> int:
+    """A usage count as reported, or 0 when it is not a non-negative integer (never a crash)."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value if 0 <= value < 2**53 else 0
+    if isinstance(value, float) and value.is_integer() and 0 <= value < 2**53:
+        return int(value)
+    return 0
+
+
+class Interrupted(CollectionError):
+    """The run was stopped by SIGINT or SIGTERM (``signum``); the log is whole."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
 
 
 class _Fatal(Exception):
@@ -147,12 +153,18 @@ class Collector:
     api_key_env : str
         Environment variable holding the key; required unless every endpoint is on loopback.
     timeout : float
-        Seconds per request before it counts as a timeout (and is retried).
+        Total seconds per request (connecting, waiting and reading the whole reply) before it
+        counts as a timeout (and is retried).
     max_retries : int
         Retries per attempt on 429, 5xx, timeouts, dropped connections and malformed bodies.
     backoff, backoff_cap : float
         Exponential backoff ``backoff * 2**try`` (capped) with full jitter, unless the server sent
-        Retry-After, which is honoured.
+        Retry-After, which is honoured up to ``min(RETRY_AFTER_MAX, timeout)`` seconds.
+    allow_insecure_key : bool
+        Send the key over plain http to a host that is not loopback (refused otherwise).
+    handle_signals : bool
+        Stop cleanly on SIGINT/SIGTERM (raising :class:`Interrupted` with the log whole); for the
+        main thread of a program that owns its signals, as the CLI does.
     price_prompt, price_completion : float
         Cost per million prompt / completion tokens, for the cost line.
     progress : bool
@@ -184,6 +196,8 @@ class Collector:
         max_consecutive_errors: int | None = None,
         fsync_every: float = 1.0,
         processes: int = 1,
+        allow_insecure_key: bool = False,
+        handle_signals: bool = False,
     ):
         if config.design not in DESIGNS:
             raise CollectionError(
@@ -195,6 +209,8 @@ class Collector:
             raise CollectionError(
                 "concurrency, chains and processes must be >= 1 and attempts >= 0"
             )
+        if not (timeout > 0 and backoff >= 0 and backoff_cap >= 0) or max_retries < 0:
+            raise CollectionError("timeout must be > 0, backoff >= 0 and max_retries >= 0")
         self.agent, self.config = agent, config
         self.base_urls = [u.rstrip("/") for u in base_urls]
         self.concurrency, self.timeout, self.max_retries = concurrency, timeout, max_retries
@@ -202,6 +218,7 @@ class Collector:
         self.price_prompt, self.price_completion = price_prompt, price_completion
         self.progress, self.fsync_every = progress, fsync_every
         self.max_consecutive_errors = max_consecutive_errors or max(10, 2 * concurrency)
+        self.handle_signals = handle_signals
         self.processes = min(processes, concurrency)
         if self.processes > 1 and "fork" not in multiprocessing.get_all_start_methods():
             print(
@@ -212,6 +229,7 @@ class Collector:
             self.processes = 1
         self._pool: _Pool | None = None
         key = os.environ.get(api_key_env)
+        check_endpoints(self.base_urls, key_set=bool(key), allow_insecure=allow_insecure_key)
         if not key:
             remote = [u for u in self.base_urls if not is_loopback(u)]
             if remote:
@@ -221,6 +239,7 @@ class Collector:
                 )
             key = "no-key-needed-on-loopback"
         self._key = key  # kept in memory only; never logged or stored
+        self._redact = Redactor(key)
 
     # ---- public entry points -----------------------------------------------------------------
     def run(self, out: str, *, resume: bool = False) -> RunResult:
@@ -255,13 +274,14 @@ class Collector:
         self._consecutive_errors = 0
         self._fatal: BaseException | None = None
         bar = None
+        self._interrupted: int | None = None
+        handled = self._catch_signals() if self.handle_signals else []
         try:
             try:
                 await self._preflight()  # here, before any worker gets work
-            except CollectionError:
+            except (CollectionError, asyncio.CancelledError):
                 if log.created:  # nothing was collected: leave no file behind
-                    log.close()
-                    os.remove(log.path)
+                    log.discard()
                 raise
             self._replay(log.records)
             result.attempts_done = len(self._done)
@@ -287,7 +307,11 @@ class Collector:
                 n = min(outstanding, max(1, len(self._pending)))
                 workers = [self._worker() for _ in range(n)]
             await asyncio.gather(*workers)
+        except asyncio.CancelledError:
+            if self._interrupted is None:
+                raise
         finally:
+            self._release_signals(handled)
             if pool is not None:
                 pool.detach()
             if bar is not None:
@@ -305,9 +329,41 @@ class Collector:
                 result.prompt_tokens * self.price_prompt
                 + result.completion_tokens * self.price_completion
             ) / 1e6
+        if self._interrupted is not None:
+            name = signal.Signals(self._interrupted).name
+            raise Interrupted(
+                f"interrupted by {name} after {result.new_attempts} new attempts; the log "
+                f"{log.path} is whole: rerun with --resume to continue",
+                self._interrupted,
+            )
         if self._fatal is not None:
             raise self._fatal
         return result
+
+    def _catch_signals(self) -> list:
+        """SIGINT/SIGTERM cancel the run's task: requests in flight end, the log is closed whole."""
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+
+        def stop(signum: int) -> None:
+            if self._interrupted is None:  # the first signal stops; a second one is ignored
+                self._interrupted = signum
+                task.cancel()
+
+        handled = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(signum)
+            try:
+                loop.add_signal_handler(signum, stop, signum)
+            except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
+                continue
+            handled.append((signum, previous))
+        return handled
+
+    def _release_signals(self, handled: list) -> None:
+        loop = asyncio.get_running_loop()
+        for signum, previous in handled:
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, previous)
 
     def _open_clients(self, concurrency: int) -> list:
         import openai
@@ -333,8 +389,10 @@ class Collector:
                 continue
             checked.add(url)
             try:
-                models = await client.models.list(timeout=min(self.timeout, 10.0))
-            except (openai.APIConnectionError, openai.APITimeoutError):
+                async with asyncio.timeout(min(self.timeout, 10.0)):
+                    models = await client.models.list(timeout=min(self.timeout, 10.0))
+                ids = [m.id for m in models.data if isinstance(getattr(m, "id", None), str)]
+            except (openai.APIConnectionError, openai.APITimeoutError, TimeoutError):
                 raise CollectionError(
                     f"cannot reach {url}: is the server running? "
                     + (
@@ -345,9 +403,15 @@ class Collector:
                 ) from None
             except openai.AuthenticationError:
                 raise CollectionError(f"{url} refused the API key (HTTP 401)") from None
-            except openai.APIStatusError:
-                continue  # some servers have no /models; the first call will tell
-            ids = [m.id for m in models.data]
+            except (
+                openai.APIStatusError,
+                openai.APIResponseValidationError,
+                TypeError,
+                AttributeError,
+                ValueError,
+                RecursionError,
+            ):
+                continue  # some servers have no (or an odd) /models; the first call will tell
             if ids and self.config.model not in ids:
                 shown = ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else "")
                 raise CollectionError(
@@ -514,14 +578,30 @@ class Collector:
         raw = await client.post(
             path, body=body, cast_to=httpx2.Response, options={"security": {"bearer_auth": True}}
         )
+        # Everything in the reply is checked: a field of the wrong type is a ValueError, which
+        # _call retries as a malformed body (never a crash).
         data = json.loads(raw.content)
-        choice = data["choices"][0]
-        text = (choice["message"]["content"] if agent.api == "chat" else choice["text"]) or ""
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise ValueError("reply without choices")
+        choice = choices[0]
+        if agent.api == "chat":
+            message = choice.get("message")
+            text = message.get("content") if isinstance(message, dict) else None
+        else:
+            text = choice.get("text")
+        text = "" if text is None else text
         if not isinstance(text, str):
             raise ValueError("reply text is not a string")
         lp = choice.get("logprobs") if cfg.logprobs else None
-        usage = data.get("usage") or {}
-        return text, lp, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+        usage = data.get("usage")
+        usage = usage if isinstance(usage, dict) else {}
+        return (
+            text,
+            lp,
+            _tokens(usage.get("prompt_tokens")),
+            _tokens(usage.get("completion_tokens")),
+        )
 
     async def _call(self, k: int, source: str) -> dict:
         import openai
@@ -534,30 +614,37 @@ class Collector:
             self._in_flight[i] += 1
             t0 = time.perf_counter()
             try:
-                text, lp, n_prompt, n_completion = await self._request(self._clients[i], source, k)
+                async with asyncio.timeout(self.timeout):  # a total deadline, not per read
+                    text, lp, n_prompt, n_completion = await self._request(
+                        self._clients[i], source, k
+                    )
                 break
             except openai.NotFoundError as exc:
                 raise _Fatal(
-                    f"{self._client_url[i]}: {_message(exc)} (is model {cfg.model!r} served there?)"
+                    f"{self._client_url[i]}: {self._message(exc)} "
+                    f"(is model {cfg.model!r} served there?)"
                 ) from None
             except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
                 raise _Fatal(
-                    f"{self._client_url[i]} refused the request: {_message(exc)}"
+                    f"{self._client_url[i]} refused the request: {self._message(exc)}"
                 ) from None
             except openai.BadRequestError as exc:
                 raise _Fatal(
-                    f"{self._client_url[i]} rejected the request as bad: {_message(exc)}"
+                    f"{self._client_url[i]} rejected the request as bad: {self._message(exc)}"
                 ) from None
             except (
                 openai.RateLimitError,
                 openai.InternalServerError,
                 openai.APIStatusError,
             ) as exc:
-                reason, wait = f"HTTP {exc.status_code}", _retry_after(exc)
-            except openai.APITimeoutError:
+                wait = retry_after_seconds(
+                    exc.response.headers, cap=min(RETRY_AFTER_MAX, self.timeout)
+                )
+                reason = f"HTTP {exc.status_code}"
+            except (openai.APITimeoutError, TimeoutError):
                 reason, wait = f"timeout after {self.timeout:g} s", None
             except openai.APIConnectionError as exc:
-                reason, wait = f"connection failed ({_message(exc)})", None
+                reason, wait = f"connection failed ({self._message(exc)})", None
             except (
                 openai.APIResponseValidationError,
                 ValueError,
@@ -565,6 +652,7 @@ class Collector:
                 IndexError,
                 KeyError,
                 TypeError,
+                RecursionError,  # JSON nested too deeply
             ):
                 reason, wait = "malformed response body", None
             finally:
@@ -598,26 +686,39 @@ class Collector:
         }
         if text is None:  # every try failed
             rec.update(
-                reason=f"{reason}, {self.max_retries} retries",
+                reason=self._redact.message(f"{reason}, {self.max_retries} retries"),
                 latency_s=round(time.perf_counter() - t_start, 4),
             )
             return rec
-        parsed = self.agent.parse(text)
-        if parsed.state is None:
-            outcome, target = parsed.outcome, None
+        text = self._redact.exact(text)  # a server that echoes the key: not into the log
+        if len(text) > MAX_REPLY_CHARS:
+            outcome, target = "unparseable", None
+            reason = f"reply of {len(text)} characters is longer than {MAX_REPLY_CHARS}"
+            rec["truncated"] = True
+            text = text[:MAX_REPLY_CHARS]
         else:
-            outcome, target = ("self" if parsed.state == source else "transition"), parsed.state
+            parsed = self.agent.parse(text)
+            reason = parsed.reason
+            if parsed.state is None:
+                outcome, target = parsed.outcome, None
+            else:
+                outcome = "self" if parsed.state == source else "transition"
+                target = parsed.state
         rec.update(
             target=target,
             outcome=outcome,
-            reason=parsed.reason,
+            reason=reason,
             raw=text,
-            prompt_tokens=int(n_prompt or 0),
-            completion_tokens=int(n_completion or 0),
+            prompt_tokens=n_prompt,
+            completion_tokens=n_completion,
             latency_s=round(time.perf_counter() - t0, 4),
             logprobs=lp,
         )
         return rec
+
+    def _message(self, exc) -> str:
+        """The server's error message, without the key or anything like a token."""
+        return self._redact.message(_message(exc))
 
     # ---- worker process side -----------------------------------------------------------------
     async def _serve(self, conn, concurrency: int) -> None:
