@@ -1,23 +1,136 @@
-"""CLI: ``detailed-balance collect``: agent + OpenAI-compatible endpoint(s) -> attempt log."""
+"""CLI: ``detailed-balance collect``: agent + OpenAI-compatible endpoint(s) -> attempt log.
+
+Every option is checked while parsing (range, finiteness, a writable ``--out``), so a mistake is
+one line and exit status 2 before any server starts or any request is made. SIGINT and SIGTERM end
+the run with one line and status 130 / 143, the log whole.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import math
+import os
 import signal
 import sys
 
+_received: list[int] = []  # signals that arrived outside the collector's event loop
+
 
 def _interrupt(signum, frame):
+    _received.append(signum)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one interrupt; let the cleanup finish
     raise KeyboardInterrupt
+
+
+# ---- parse-time checks: each raises ArgumentTypeError with the problem in a few words --------
+def _int(low: int, high: int | None = None):
+    def check(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, not {value}")
+        return value
+
+    check.__name__ = "integer"
+    return check
+
+
+def _float(low: float = -math.inf, high: float = math.inf, *, above: bool = False):
+    def check(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
+        if value < low or value > high or (above and value == low):
+            lo = f"> {low:g}" if above else f">= {low:g}"
+            bound = lo if high == math.inf else f"{lo} and <= {high:g}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, not {value:g}")
+        return value
+
+    check.__name__ = "number"
+    return check
+
+
+def _out_path(text: str) -> str:
+    """A plain .jsonl path that is (or can be created as) a writable file."""
+    if not text:
+        raise argparse.ArgumentTypeError("must name a file")
+    if text.endswith(".gz"):
+        raise argparse.ArgumentTypeError(
+            f"{text}: write a plain .jsonl log (gzip it when the run is done)"
+        )
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a folder; name the attempt log file")
+    if os.path.exists(text):
+        if not os.access(text, os.W_OK):
+            raise argparse.ArgumentTypeError(f"the attempt log {text} is not writable")
+        return text
+    parent = os.path.dirname(os.path.abspath(text))
+    while not os.path.exists(parent):  # the nearest existing folder must let us create the rest
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(
+            f"cannot create the attempt log {text}: {parent} is not a folder"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(
+            f"cannot create the attempt log {text}: {parent} is not writable"
+        )
+    return text
+
+
+def _json_object(text: str) -> dict:
+    def no_constants(name):
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        value = json.loads(text, parse_constant=no_constants)
+    except (ValueError, RecursionError) as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object")
+    return value
+
+
+def _url(text: str) -> str:
+    from urllib.parse import urlparse
+
+    try:
+        parsed = urlparse(text)
+        parsed.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid URL ({exc})") from None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} must be an http:// or https:// URL with a host")
+    return text
+
+
+def _one_line_error(parser):
+    """argparse prints the usage (30 lines here) before its error: one line is enough."""
+
+    def error(message: str):
+        parser.exit(2, f"detailed-balance collect: error: {message}\n")
+
+    return error
 
 
 def configure(parser) -> None:
     parser.add_argument(
         "--agent", required=True, help="built-in agent (words, animals) or a TOML agent file"
     )
-    parser.add_argument("--out", required=True, help="attempt log to write (plain .jsonl)")
+    parser.error = _one_line_error(parser)
+    parser.add_argument(
+        "--out", required=True, type=_out_path, help="attempt log to write (plain .jsonl)"
+    )
     parser.add_argument(
         "--base-url",
+        type=_url,
         action="append",
         default=[],
         metavar="URL",
@@ -36,18 +149,22 @@ def configure(parser) -> None:
         help="source choice: uniform over discovered states (the paper's), round-robin "
         "over --sources, or chains (default: discovered)",
     )
-    parser.add_argument("--attempts", type=int, required=True, help="total attempts of the run")
+    parser.add_argument("--attempts", type=_int(1), required=True, help="total attempts of the run")
     parser.add_argument(
         "--sources", help="comma-separated start states (default: the agent's seeds)"
     )
-    parser.add_argument("--chains", type=int, default=1, help="trajectory design: parallel chains")
+    parser.add_argument(
+        "--chains", type=_int(1), default=1, help="trajectory design: parallel chains"
+    )
     parser.add_argument(
         "--resume", action="store_true", help="continue an existing log (same configuration)"
     )
-    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
+    parser.add_argument(
+        "--concurrency", type=_int(1, 65536), default=8, help="requests in flight (default 8)"
+    )
     parser.add_argument(
         "--processes",
-        type=int,
+        type=_int(1, 256),
         default=1,
         metavar="N",
         help="run the HTTP requests in N forked worker processes, each with its own event loop "
@@ -56,46 +173,69 @@ def configure(parser) -> None:
         "in flight, short latency, e.g. a fast local server); needs fork (Linux), else 1 "
         "(default 1)",
     )
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--top-p", type=float)
-    parser.add_argument("--max-tokens", type=int, help="default: the agent's")
+    parser.add_argument("--temperature", type=_float(0.0), default=1.0)
+    parser.add_argument("--top-p", type=_float(0.0, 1.0, above=True))
+    parser.add_argument("--max-tokens", type=_int(1), help="default: the agent's")
     parser.add_argument(
-        "--seed", type=int, default=0, help="design and per-request seeds (default 0)"
+        "--seed", type=_int(0), default=0, help="design and per-request seeds (default 0)"
     )
     parser.add_argument(
         "--extra-body",
+        type=_json_object,
         help='JSON object of server-specific request fields, e.g. \'{"top_k": 0, "min_p": 0}\' '
         "for untruncated sampling on llama.cpp",
     )
-    parser.add_argument("--logprobs", type=int, help="store the top-K token logprobs of each reply")
+    parser.add_argument(
+        "--logprobs", type=_int(0), help="store the top-K token logprobs of each reply (0: none)"
+    )
     parser.add_argument(
         "--api-key-env",
         default="OPENAI_API_KEY",
-        help="environment variable holding the API key (never logged; not needed on loopback)",
+        help="environment variable holding the API key (never logged; sent only over https or "
+        "to a host that resolves to loopback; not needed on loopback)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds per request (default 60)"
+        "--allow-insecure-key",
+        action="store_true",
+        help="also send the key over plain http to a host that is not loopback (it can be read "
+        "on the way)",
     )
     parser.add_argument(
-        "--max-retries", type=int, default=6, help="retries per attempt (default 6)"
-    )
-    parser.add_argument("--price-prompt", type=float, default=0.0, help="cost per 1M prompt tokens")
-    parser.add_argument(
-        "--price-completion", type=float, default=0.0, help="cost per 1M completion tokens"
-    )
-    parser.add_argument(
-        "--local-port", type=int, help="port of the --local server (default: a free one)"
+        "--timeout",
+        type=_float(0.0, 86400.0, above=True),
+        default=60.0,
+        help="total seconds per request, reading the reply included (default 60); also the "
+        "longest Retry-After honoured (at most 60 s)",
     )
     parser.add_argument(
-        "--local-threads", type=int, default=2, help="threads of the --local server (default 2)"
+        "--max-retries", type=_int(0, 1000), default=6, help="retries per attempt (default 6)"
+    )
+    parser.add_argument(
+        "--price-prompt", type=_float(0.0), default=0.0, help="cost per 1M prompt tokens"
+    )
+    parser.add_argument(
+        "--price-completion", type=_float(0.0), default=0.0, help="cost per 1M completion tokens"
+    )
+    parser.add_argument(
+        "--local-port",
+        type=_int(1, 65535),
+        help="port of the --local server (default: a free one)",
+    )
+    parser.add_argument(
+        "--local-threads",
+        type=_int(1, 1024),
+        default=2,
+        help="threads of the --local server (default 2)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
     from ..collect import Collector, LocalServer, RunConfig, load_agent
+    from ..collect.collector import Interrupted
     from ..collect.local import LOCAL_MODEL
     from ..collect.log import check_log
+    from ..collect.safety import check_endpoints
     from ..errors import CollectionError
 
     agent = load_agent(args.agent)
@@ -106,15 +246,12 @@ def run(args) -> int:
     model = args.model or (LOCAL_MODEL if args.local else None)
     if not model:
         raise CollectionError("give --model")
-    import json
-
-    try:
-        extra = json.loads(args.extra_body) if args.extra_body else None
-    except json.JSONDecodeError as exc:
-        raise CollectionError(f"--extra-body is not JSON: {exc}") from None
-    if extra is not None and not isinstance(extra, dict):
-        raise CollectionError("--extra-body must be a JSON object")
+    if args.base_url:  # before any work: where the key may go
+        key_set = bool(os.environ.get(args.api_key_env))
+        check_endpoints(args.base_url, key_set=key_set, allow_insecure=args.allow_insecure_key)
     sources = tuple(agent.canonical(s) for s in args.sources.split(",")) if args.sources else ()
+    if any(not s for s in sources):
+        raise CollectionError(f"--sources {args.sources!r} has an empty state")
     config = RunConfig(
         agent=agent.name,
         template_hash=agent.template_hash(),
@@ -129,9 +266,14 @@ def run(args) -> int:
         sources=sources,
         chains=args.chains,
         logprobs=args.logprobs,
-        extra_body=extra,
+        extra_body=args.extra_body,
     )
-    check_log(args.out, config.to_dict(), resume=args.resume)  # before starting any server
+    run_line, records = check_log(args.out, config.to_dict(), resume=args.resume)
+    if run_line is not None:  # a finished run needs no server and no request
+        done = {r.get("attempt") for r in records if r.get("outcome") != "error"}
+        if all(k in done for k in range(args.attempts)):
+            print(f"{args.out}: all {args.attempts} attempts are already done; nothing to collect")
+            return 0
     if args.local and agent.api == "chat":
         print(
             f"note: agent {agent.name!r} uses the chat API; the offline model is a base model "
@@ -139,6 +281,7 @@ def run(args) -> int:
             file=sys.stderr,
         )
     server = None
+    _received.clear()
     previous = signal.signal(signal.SIGTERM, _interrupt)  # so `finally` stops a --local server
     try:
         base_urls = args.base_url
@@ -161,8 +304,21 @@ def run(args) -> int:
             price_prompt=args.price_prompt,
             price_completion=args.price_completion,
             progress=not args.no_progress,
+            allow_insecure_key=args.allow_insecure_key,
+            handle_signals=True,
         )
         result = collector.run(args.out, resume=args.resume)
+    except Interrupted as exc:
+        print(f"detailed-balance collect: {exc}", file=sys.stderr)
+        return 128 + exc.signum
+    except KeyboardInterrupt:  # before or after the collection's event loop
+        signum = _received[0] if _received else signal.SIGINT
+        print(
+            f"detailed-balance collect: interrupted by {signal.Signals(signum).name}; "
+            f"the log {args.out}, if any, is whole: rerun with --resume to continue",
+            file=sys.stderr,
+        )
+        return 128 + signum
     finally:
         if server is not None:
             server.stop()

@@ -8,13 +8,21 @@ It is a real HTTP server in its own process, bound to 127.0.0.1, for tests and b
 Behaviour (a :class:`Script`): fixed latency; faults drawn per request with given probabilities
 (``429`` with Retry-After, ``500``, ``drop`` = connection closed without a reply, ``malformed`` =
 a 200 whose body is not JSON, ``timeout`` = the reply comes after ``hang`` seconds, ``garbage`` = a
-well-formed reply whose text no agent parses); unknown model names get 404. Replies follow a known
-kernel over a small vocabulary: from state i (the last vocabulary word of the prompt) the server
-answers j != i with probability ``move / (n-1) * min(1, exp(V_i - V_j))`` (a Metropolis chain, so
-log T(j<-i) - log T(i<-j) = V_i - V_j exactly), the state itself with probability ``self_share`` of
-the remaining mass, and a word outside the vocabulary otherwise. ``echo=True`` with ``logprobs``
-scores the continuation after the prompt's last ``->`` exactly, as llama.cpp does with a
-real model.
+well-formed reply whose text no agent parses); unknown model names get 404. Hostile kinds, for
+hardening tests: ``echo401`` / ``echo400`` / ``echo404`` (an error whose message repeats the
+request's Authorization header), ``echo_reply`` (a 200 whose text is that header), ``trickle``
+(a correct reply sent one byte every ``trickle_interval`` seconds), ``bad_usage`` (non-integer
+token counts), ``no_choices``, ``wrong_types`` (``text`` a number), ``not_object`` (a JSON list),
+``deep`` (JSON nested 100,000 deep), ``empty`` (an empty 200), ``huge`` (a reply of
+``huge_chars`` characters), ``nan_logprobs`` (a bare ``NaN`` among the logprobs).
+``retry_after`` may be a string (sent verbatim: ``"inf"``, ``"1e9"``, an HTTP date, garbage).
+
+Replies follow a known kernel over a small vocabulary: from state i (the last vocabulary word
+of the prompt) the server answers j != i with probability ``move / (n-1) * min(1, exp(V_i - V_j))``
+(a Metropolis chain, so log T(j<-i) - log T(i<-j) = V_i - V_j exactly), the state itself with
+probability ``self_share`` of the remaining mass, and a word outside the vocabulary otherwise.
+``echo=True`` with ``logprobs`` scores the continuation after the prompt's last ``->`` exactly, as
+llama.cpp does with a real model.
 """
 
 from __future__ import annotations
@@ -42,8 +50,10 @@ class Script:
     faults: dict = field(default_factory=dict)
     fail_first: int = 0  # the first requests all get fault ``fail_kind`` (deterministic scripts)
     fail_kind: str = "429"
-    retry_after: float = 0.05
+    retry_after: float | str = 0.05
     hang: float = 5.0
+    trickle_interval: float = 0.5
+    huge_chars: int = 1_000_000
     seed: int = 0
     models: list = field(default_factory=lambda: ["loopback-model"])
     vocabulary: list = field(default_factory=lambda: ["bear", "cat", "dog", "fox", "lion", "wolf"])
@@ -151,6 +161,7 @@ class _State:
 _REASONS = {
     200: "OK",
     400: "Bad Request",
+    401: "Unauthorized",
     404: "Not Found",
     429: "Too Many Requests",
     500: "Internal Server Error",
@@ -166,6 +177,45 @@ def _response(status: int, payload, headers: dict | None = None) -> bytes:
         *(f"{k}: {v}" for k, v in (headers or {}).items()),
     ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def _hostile(st: _State, fault: str, auth: str, req: dict) -> bytes | None:
+    """The reply of a hostile fault kind, or None when ``fault`` is not one."""
+    model = req.get("model")
+    common = {"id": "cmpl-h", "object": "text_completion", "created": 0, "model": model}
+    if fault in ("echo401", "echo400", "echo404"):
+        status = int(fault[4:])
+        message = f"invalid credentials: {auth!r} was rejected (header Authorization: {auth})"
+        return _response(status, {"error": {"message": message, "type": "echo"}})
+    if fault == "echo_reply":
+        choice = {"index": 0, "text": f" your key is {auth}", "finish_reason": "stop"}
+        return _response(200, {**common, "choices": [choice]})
+    if fault == "bad_usage":
+        choice = {"index": 0, "text": " cat", "finish_reason": "stop"}
+        usage = {"prompt_tokens": "many", "completion_tokens": [1], "total_tokens": None}
+        return _response(200, {**common, "choices": [choice], "usage": usage})
+    if fault == "no_choices":
+        return _response(200, {**common, "choices": []})
+    if fault == "wrong_types":
+        return _response(200, {**common, "choices": [{"index": 0, "text": 42}]})
+    if fault == "not_object":
+        return _response(200, [1, 2, 3])
+    if fault == "deep":
+        return _response(200, b"[" * 100_000 + b"]" * 100_000)
+    if fault == "empty":
+        return _response(200, b"")
+    if fault == "huge":
+        choice = {"index": 0, "text": " cat" + "x" * st.script.huge_chars, "finish_reason": "stop"}
+        return _response(200, {**common, "choices": [choice]})
+    if fault == "nan_logprobs":
+        lp = {
+            "tokens": [" cat"],
+            "token_logprobs": [math.nan],
+            "top_logprobs": [{" cat": -math.inf}],
+        }
+        choice = {"index": 0, "text": " cat", "finish_reason": "stop", "logprobs": lp}
+        return _response(200, {**common, "choices": [choice]})
+    return None
 
 
 def _not_found(path: str) -> bytes:
@@ -187,8 +237,8 @@ def _handle_get(st: _State, path: str) -> bytes:
     return _not_found(path)
 
 
-async def _handle_post(st: _State, path: str, body: bytes) -> bytes | None:
-    """The reply to a POST, or None to drop the connection without one."""
+async def _handle_post(st: _State, path: str, body: bytes, auth: str = "") -> bytes | tuple | None:
+    """The reply to a POST, None to drop the connection, or ``("trickle", reply)``."""
     script = st.script
     try:
         req = json.loads(body or b"{}")
@@ -214,7 +264,11 @@ async def _handle_post(st: _State, path: str, body: bytes) -> bytes | None:
         return _response(
             429,
             {"error": {"message": "rate limited (scripted)", "type": "rate_limit"}},
-            {"Retry-After": f"{script.retry_after:g}"},
+            {
+                "Retry-After": script.retry_after
+                if isinstance(script.retry_after, str)
+                else f"{script.retry_after:g}"
+            },
         )
     if fault == "500":
         return _response(
@@ -226,6 +280,9 @@ async def _handle_post(st: _State, path: str, body: bytes) -> bytes | None:
         return _response(200, b'{"id": "cmpl-x", "choices": [{"text": ')
     if fault == "timeout":
         await asyncio.sleep(script.hang)
+    hostile = _hostile(st, fault, auth, req) if fault else None
+    if hostile is not None:
+        return hostile
     if chat:
         prompt = "\n".join(
             str(m.get("content", "")) for m in req.get("messages", []) if m.get("role") == "user"
@@ -252,9 +309,11 @@ async def _handle_post(st: _State, path: str, body: bytes) -> bytes | None:
             "message": {"role": "assistant", "content": text.strip()},
             "finish_reason": "stop",
         }
-        return _response(200, {**common, "object": "chat.completion", "choices": [choice]})
+        reply = _response(200, {**common, "object": "chat.completion", "choices": [choice]})
+        return ("trickle", reply) if fault == "trickle" else reply
     choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": logprobs}
-    return _response(200, {**common, "object": "text_completion", "choices": [choice]})
+    reply = _response(200, {**common, "object": "text_completion", "choices": [choice]})
+    return ("trickle", reply) if fault == "trickle" else reply
 
 
 async def _serve_connection(st: _State, reader, writer) -> None:
@@ -276,11 +335,20 @@ async def _serve_connection(st: _State, reader, writer) -> None:
             if method == "GET":
                 reply = _handle_get(st, path)
             elif method == "POST":
-                reply = await _handle_post(st, path, body)
+                reply = await _handle_post(st, path, body, headers.get("authorization", ""))
             else:
                 reply = _response(404, {"error": {"message": f"no method {method}"}})
             if reply is None:  # a scripted drop: close without a response
                 return
+            if isinstance(reply, tuple):  # trickle: the head at once, then a byte at a time
+                reply = reply[1]
+                cut = reply.index(b"\r\n\r\n") + 4
+                writer.write(reply[:cut])
+                for i in range(cut, len(reply)):
+                    await writer.drain()
+                    await asyncio.sleep(st.script.trickle_interval)
+                    writer.write(reply[i : i + 1])
+                reply = b""
             writer.write(reply)
             await writer.drain()
             if headers.get("connection", "").lower() == "close":
