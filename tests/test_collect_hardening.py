@@ -560,3 +560,15 @@ def test_a_signal_ends_collect_with_one_line_and_a_whole_log(tmp_path, sig, code
         )
         assert main(resume) == 0
     assert attempts_of(out)[: len(done)] == done and each_once(out, 200)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [["--port", "0"], ["--port", "x"], ["--port", "65536"], ["--threads", "0"],
+     ["--duration", "nan"], ["--duration", "-1"], ["--duration", "inf"]],
+    ids=" ".join,
+)  # fmt: skip
+def test_serve_local_bad_options_are_one_line(capsys, bad):
+    assert run_cli(["serve-local", *bad]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("detailed-balance serve-local: error: ") and err.count("\n") == 1

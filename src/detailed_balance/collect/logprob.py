@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import CollectionError
 from ..kernel import TransitionKernel
-from .collector import is_loopback
+from .safety import Redactor, check_endpoints, is_loopback
 
 
 def continuation_logprob(logprobs, prompt_len: int, end: int) -> float:
@@ -78,7 +78,9 @@ def score_kernel(
         if agent.parse(agent.reply(g)).state != g:
             raise CollectionError(f"the canonical reply of {g!r} does not parse back to it")
     pairs = [(f, g) for f in sources for g in states if g != f]
-    key = os.environ.get(api_key_env) or ("loopback" if is_loopback(base_url) else None)
+    key = os.environ.get(api_key_env)
+    check_endpoints([base_url], key_set=bool(key), allow_insecure=False)  # https or loopback
+    key = key or ("loopback" if is_loopback(base_url) else None)
     if key is None:
         raise CollectionError(f"no API key: set the environment variable {api_key_env}")
 
@@ -104,6 +106,9 @@ def score_kernel(
             return await asyncio.gather(*(one(f, g) for f, g in pairs))
         except openai.APIConnectionError:
             raise CollectionError(f"cannot reach {base_url}: is the server running?") from None
+        except openai.APIStatusError as exc:  # the server's message, without the key
+            message = Redactor(key).message(str(exc).splitlines()[0][:300])
+            raise CollectionError(f"{base_url}: {message}") from None
         finally:
             await client.close()
 

@@ -111,11 +111,11 @@ def _url(text: str) -> str:
     return text
 
 
-def _one_line_error(parser):
+def _one_line_error(parser, command: str = "collect"):
     """argparse prints the usage (30 lines here) before its error: one line is enough."""
 
     def error(message: str):
-        parser.exit(2, f"detailed-balance collect: error: {message}\n")
+        parser.exit(2, f"detailed-balance {command}: error: {message}\n")
 
     return error
 
