@@ -260,6 +260,37 @@ def test_a_real_file_size_limit_efbig_then_lifted(tmp_path, server):
 def test_writer_emits_strict_json():
     line = json_line({"a": float("nan"), "b": [float("inf"), 1.5], "c": {"d": -float("inf")}})
     assert json.loads(line) == {"a": None, "b": [None, 1.5], "c": {"d": None}}
+    odd = json_line({"raw": "a\ud800b\x00\n|é"})  # a lone surrogate, NUL, newline
+    assert odd.count(b"\n") == 1 and json.loads(odd.decode("utf-8")) == {"raw": "a\ud800b\x00\n|é"}
+
+
+CORRUPT = {
+    "attempt id a string": {"attempt": "abc"},
+    "attempt id true": {"attempt": True},
+    "attempt id negative": {"attempt": -1},
+    "attempt id a float": {"attempt": 1.5},
+    "attempt id null": {"attempt": None},
+    "unknown outcome": {"outcome": "maybe"},
+    "transition without target": {"target": None},
+    "source a number": {"source": 7},
+}
+
+
+@pytest.mark.parametrize("change", CORRUPT.values(), ids=CORRUPT.keys())
+def test_resume_of_a_corrupted_log_is_one_line(tmp_path, server, capsys, change):
+    out = tmp_path / "r.jsonl"
+    assert main(collect_args(server.base_url, out, "--attempts", "3")) == 0
+    lines = out.read_text().splitlines()
+    rec = json.loads(lines[2])
+    rec.update(outcome="transition", target="cat")
+    rec.update(change)
+    lines[2] = json.dumps(rec)
+    out.write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    before = out.read_bytes()
+    assert main(collect_args(server.base_url, out, "--attempts", "5", "--resume")) == 2
+    assert "line 3" in one_line_error(capsys.readouterr().err)
+    assert out.read_bytes() == before
 
 
 # ---- keys -----------------------------------------------------------------------------------

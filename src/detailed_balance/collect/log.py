@@ -22,6 +22,7 @@ import json
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 
 from ..errors import CollectionError
@@ -51,18 +52,40 @@ def read_log_records(path: str | Path) -> tuple[dict | None, list[dict]]:
             f"cannot read the attempt log {path}: {exc.strerror or exc}"
         ) from None
     try:
-        _, values, _ = _parse_lines(lines, path, skip_bad_last=False)
+        linenos, values, _ = _parse_lines(lines, path, skip_bad_last=False)
     except (DataError, RecursionError) as exc:
         reason = exc if isinstance(exc, DataError) else f"{path}: a line is nested too deeply"
         raise CollectionError(f"{reason}; cannot resume this log") from None
     run, records = None, []
-    for obj in values:
+    for lineno, obj in zip(linenos, values, strict=True):
         kind = obj.get("kind") if isinstance(obj, dict) else None
         if kind == "run":
             run = obj
         elif kind == "attempt":
+            problem = _attempt_problem(obj)
+            if problem:
+                raise CollectionError(f"{path}, line {lineno}: {problem}; cannot resume this log")
             records.append(obj)
     return run, records
+
+
+_OUTCOMES = ("transition", "self", "invalid", "unparseable", "error")
+
+
+def _attempt_problem(rec: dict) -> str | None:
+    """What makes an attempt record unusable for resuming (None when it is fine)."""
+    k = rec.get("attempt")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        return f"attempt id {k!r} is not a non-negative integer"
+    if rec.get("outcome") not in _OUTCOMES:
+        return f"unknown outcome {rec.get('outcome')!r}"
+    if not isinstance(rec.get("source"), str) or not rec["source"]:
+        return "attempt without a source state"
+    if rec["outcome"] in ("transition", "self") and not (
+        isinstance(rec.get("target"), str) and rec["target"]
+    ):
+        return f"a {rec['outcome']!r} attempt without a target state"
+    return None
 
 
 def _describe_difference(old: dict, new: dict) -> str:
@@ -116,7 +139,8 @@ def json_line(obj) -> bytes:
         text = json.dumps(obj, ensure_ascii=False, allow_nan=False)
     except ValueError:  # a non-finite float somewhere (e.g. in logprobs a server sent)
         text = json.dumps(_finite(obj), ensure_ascii=False, allow_nan=False)
-    return (text + "\n").encode("utf-8", "surrogatepass")
+    # a lone surrogate (a reply may hold the JSON escape of one) stays an escape: valid UTF-8
+    return (text + "\n").encode("utf-8", "backslashreplace")
 
 
 def lock_holder(fd: int) -> str | None:
@@ -155,6 +179,13 @@ def _open_locked(path: str) -> tuple[int, bool]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
+            if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                warnings.warn(
+                    f"{path}: this file system has no file locks; make sure no other collector "
+                    "writes this log",
+                    stacklevel=3,
+                )
+                return fd, created
             holder = lock_holder(fd) if exc.errno in (errno.EAGAIN, errno.EACCES) else None
             os.close(fd)
             if exc.errno not in (errno.EAGAIN, errno.EACCES):
