@@ -125,9 +125,10 @@ def test_the_refusal_names_the_other_process(tmp_path, server, capsys):
             out.exists() and out.read_bytes().count(b"\n") > 3
         ):
             time.sleep(0.02)
-        code = main(collect_args(server.base_url, out, "--attempts", "100000", "--resume"))
-        assert code == 2
-        assert f"(process {proc.pid})" in one_line_error(capsys.readouterr().err)
+        for extra in (["--resume"], [], ["--resume", "--temperature", "0.5"]):
+            code = main(collect_args(server.base_url, out, "--attempts", "100000", *extra))
+            assert code == 2
+            assert f"(process {proc.pid})" in one_line_error(capsys.readouterr().err)
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)

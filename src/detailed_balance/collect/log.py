@@ -158,6 +158,30 @@ def lock_holder(fd: int) -> str | None:
     return None
 
 
+def _held(path: str, holder: str | None) -> str:
+    who = f"process {holder}" if holder else "another process"
+    return f"{path} is being written by another collector ({who}); wait for it to end or stop it"
+
+
+def refuse_if_locked(path: str) -> None:
+    """Raise :class:`CollectionError` naming the holder when a collector is writing ``path``.
+
+    A probe for the command line, before it checks anything else: the run itself takes the lock
+    when it opens the log (:class:`AttemptLog`).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released by the close below
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            raise CollectionError(_held(path, lock_holder(fd))) from None
+    finally:
+        os.close(fd)
+
+
 def _open_locked(path: str) -> tuple[int, bool]:
     """Open ``path`` for appending with an exclusive ``flock``; returns ``(fd, created)``.
 
@@ -190,11 +214,7 @@ def _open_locked(path: str) -> tuple[int, bool]:
             os.close(fd)
             if exc.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
-            who = f"process {holder}" if holder else "another process"
-            raise CollectionError(
-                f"{path} is being written by another collector ({who}); "
-                "wait for it to end or stop it, then rerun"
-            ) from None
+            raise CollectionError(_held(path, holder)) from None
         try:
             same = os.path.samestat(os.fstat(fd), os.stat(path))
         except FileNotFoundError:

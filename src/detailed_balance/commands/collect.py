@@ -234,7 +234,7 @@ def run(args) -> int:
     from ..collect import Collector, LocalServer, RunConfig, load_agent
     from ..collect.collector import Interrupted
     from ..collect.local import LOCAL_MODEL
-    from ..collect.log import check_log
+    from ..collect.log import check_log, refuse_if_locked
     from ..collect.safety import check_endpoints
     from ..errors import CollectionError
 
@@ -268,6 +268,7 @@ def run(args) -> int:
         logprobs=args.logprobs,
         extra_body=args.extra_body,
     )
+    refuse_if_locked(args.out)  # another collector on this log: say who, whatever else differs
     run_line, records = check_log(args.out, config.to_dict(), resume=args.resume)
     if run_line is not None:  # a finished run needs no server and no request
         done = {r.get("attempt") for r in records if r.get("outcome") != "error"}
