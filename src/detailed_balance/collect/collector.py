@@ -311,7 +311,6 @@ class Collector:
             if self._interrupted is None:
                 raise
         finally:
-            self._release_signals(handled)
             if pool is not None:
                 pool.detach()
             if bar is not None:
@@ -319,6 +318,7 @@ class Collector:
             log.close()
             for client in clients:
                 await client.close()
+            self._release_signals(handled)  # last: a signal during the cleanup is still ours
             result.wall_s = time.perf_counter() - t0
             result.cpu_s = time.process_time() - c0
             result.attempts_done = (
