@@ -604,3 +604,40 @@ def test_serve_local_bad_options_are_one_line(capsys, bad):
     assert run_cli(["serve-local", *bad]) == 2
     err = capsys.readouterr().err
     assert err.startswith("detailed-balance serve-local: error: ") and err.count("\n") == 1
+
+
+# ---- properties (hypothesis) ----------------------------------------------------------------
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@hypothesis.given(json_values)
+@hypothesis.settings(max_examples=200, deadline=None)
+def test_every_record_is_one_strict_utf8_json_line(value):
+    line = json_line({"v": value})
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    json.loads(line.decode("utf-8"), parse_constant=lambda name: pytest.fail(f"bare {name}"))
+
+
+@hypothesis.given(st.text(max_size=60))
+@hypothesis.settings(max_examples=300, deadline=None)
+def test_retry_after_is_none_or_within_the_cap(text):
+    for name in ("retry-after", "retry-after-ms"):
+        wait = retry_after_seconds({name: text}, cap=7.0)
+        assert wait is None or 0.0 <= wait <= 7.0
+
+
+@hypothesis.given(st.text(max_size=40), st.text(max_size=40))
+@hypothesis.settings(max_examples=300, deadline=None)
+def test_the_key_never_survives_redaction(before, after):
+    from detailed_balance.collect.safety import Redactor
+
+    redact = Redactor(KEY)
+    for text in (before + KEY + after, f"{before}Bearer {KEY}{after}"):
+        assert KEY not in redact.message(text) and KEY not in redact.exact(text)

@@ -316,9 +316,11 @@ class Collector:
             if bar is not None:
                 bar.close()
             log.close()
-            for client in clients:
-                await client.close()
-            self._release_signals(handled)  # last: a signal during the cleanup is still ours
+            try:
+                for client in clients:
+                    await client.close()
+            finally:
+                self._release_signals(handled)  # last: a signal during the cleanup is still ours
             result.wall_s = time.perf_counter() - t0
             result.cpu_s = time.process_time() - c0
             result.attempts_done = (
