@@ -618,7 +618,7 @@ json_values = st.recursive(
 
 
 @hypothesis.given(json_values)
-@hypothesis.settings(max_examples=200, deadline=None)
+@hypothesis.settings(max_examples=100, deadline=None)
 def test_every_record_is_one_strict_utf8_json_line(value):
     line = json_line({"v": value})
     assert line.endswith(b"\n") and line.count(b"\n") == 1
@@ -626,7 +626,7 @@ def test_every_record_is_one_strict_utf8_json_line(value):
 
 
 @hypothesis.given(st.text(max_size=60))
-@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.settings(max_examples=150, deadline=None)
 def test_retry_after_is_none_or_within_the_cap(text):
     for name in ("retry-after", "retry-after-ms"):
         wait = retry_after_seconds({name: text}, cap=7.0)
@@ -634,7 +634,7 @@ def test_retry_after_is_none_or_within_the_cap(text):
 
 
 @hypothesis.given(st.text(max_size=40), st.text(max_size=40))
-@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.settings(max_examples=150, deadline=None)
 def test_the_key_never_survives_redaction(before, after):
     from detailed_balance.collect.safety import Redactor
 
