@@ -267,7 +267,11 @@ class Collector:
         )
         self._log, self._run_id = log, log.run_id
         pool = self._pool
-        clients = self._open_clients(1 if pool is not None else self.concurrency)
+        try:
+            clients = self._open_clients(1 if pool is not None else self.concurrency)
+        except BaseException:
+            log.close()
+            raise
         t0, c0 = time.perf_counter(), time.process_time()
         result = RunResult(out, log.run_id, cfg.attempts, 0)
         self._result = result
@@ -319,6 +323,9 @@ class Collector:
             try:
                 for client in clients:
                     await client.close()
+            except asyncio.CancelledError:  # a signal during the cleanup: the cleanup is done
+                if self._interrupted is None:
+                    raise
             finally:
                 self._release_signals(handled)  # last: a signal during the cleanup is still ours
             result.wall_s = time.perf_counter() - t0
@@ -333,9 +340,13 @@ class Collector:
             ) / 1e6
         if self._interrupted is not None:
             name = signal.Signals(self._interrupted).name
+            where = (
+                f"the log {log.path} is whole: rerun with --resume to continue"
+                if os.path.exists(log.path)
+                else "nothing was written"
+            )
             raise Interrupted(
-                f"interrupted by {name} after {result.new_attempts} new attempts; the log "
-                f"{log.path} is whole: rerun with --resume to continue",
+                f"interrupted by {name} after {result.new_attempts} new attempts; {where}",
                 self._interrupted,
             )
         if self._fatal is not None:
@@ -365,7 +376,8 @@ class Collector:
         loop = asyncio.get_running_loop()
         for signum, previous in handled:
             loop.remove_signal_handler(signum)
-            signal.signal(signum, previous)
+            # once interrupted, the program is ending: a second Ctrl-C must not cut its cleanup
+            signal.signal(signum, signal.SIG_IGN if self._interrupted else previous)
 
     def _open_clients(self, concurrency: int) -> list:
         import openai

@@ -19,7 +19,8 @@ _received: list[int] = []  # signals that arrived outside the collector's event 
 
 def _interrupt(signum, frame):
     _received.append(signum)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one interrupt; let the cleanup finish
+    for sig in (signal.SIGINT, signal.SIGTERM):  # one interrupt; let the cleanup finish
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -283,7 +284,9 @@ def run(args) -> int:
         )
     server = None
     _received.clear()
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # so `finally` stops a --local server
+    # SIGINT and SIGTERM raise KeyboardInterrupt (so `finally` stops a --local server) until the
+    # collector's event loop takes them over; after the first, both are ignored
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         base_urls = args.base_url
         if args.local:
@@ -310,6 +313,7 @@ def run(args) -> int:
         )
         result = collector.run(args.out, resume=args.resume)
     except Interrupted as exc:
+        _received.append(exc.signum)
         print(f"detailed-balance collect: {exc}", file=sys.stderr)
         return 128 + exc.signum
     except KeyboardInterrupt:  # before or after the collection's event loop
@@ -323,7 +327,9 @@ def run(args) -> int:
     finally:
         if server is not None:
             server.stop()
-        signal.signal(signal.SIGTERM, previous)
+        if not _received:  # interrupted: the program is ending, a second signal stays ignored
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     print(result.summary())
     missing = result.attempts_requested - result.attempts_done
     if missing > 0:
