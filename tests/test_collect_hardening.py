@@ -463,6 +463,18 @@ def test_a_huge_reply_is_stored_truncated_and_flagged(tmp_path):
     assert read_attempt_log(tmp_path / "r.jsonl").rejected.sum() == 2
 
 
+def test_a_state_with_control_characters_is_an_invalid_reply(tmp_path, write):
+    agent = write("raw.toml", 'name = "raw"\nprompt = "{state} ->"\nseeds = ["dog"]\n')
+    with ThreadedLoopbackServer(faults={"control": 1.0}) as s:
+        argv = collect_args(s.base_url, tmp_path / "r.jsonl", "--attempts", "3")
+        argv[argv.index("animals")] = str(agent)
+        assert main(argv) == 0
+    recs = attempts_of(tmp_path / "r.jsonl")
+    assert {r["outcome"] for r in recs} == {"invalid"} and all(r["raw"] for r in recs)
+    assert all("control character" in r["reason"] for r in recs)
+    assert read_attempt_log(tmp_path / "r.jsonl").rejected.sum() == 3
+
+
 def test_nan_logprobs_are_stored_as_null(tmp_path):
     with ThreadedLoopbackServer(faults={"nan_logprobs": 1.0}) as s:
         collector(s.base_url, 2, logprobs=1).run(str(tmp_path / "r.jsonl"))

@@ -27,6 +27,7 @@ import multiprocessing
 import os
 import pickle
 import random
+import re
 import select
 import signal
 import socket
@@ -53,6 +54,22 @@ from .safety import (
 # an ``unparseable`` rejection: agents' replies are a few tokens, and parsing megabytes with a
 # user's regular expression could take minutes.
 MAX_REPLY_CHARS = 16384
+# What a state name may not be (the readers refuse it: ``counts.check_state_names`` on the readers
+# branch; use that once merged): longer than 4096 characters, or holding a control character, a
+# line/paragraph separator or a lone surrogate. An agent's state like that is an ``invalid`` reply.
+MAX_STATE_CHARS = 4096
+_BAD_STATE_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def state_problem(state: str) -> str | None:
+    """Why ``state`` cannot be a state name (None when it can)."""
+    if len(state) > MAX_STATE_CHARS:
+        return f"state of {len(state)} characters is longer than {MAX_STATE_CHARS}"
+    bad = _BAD_STATE_CHAR.search(state)
+    if bad:
+        return f"state {state[:40]!r} contains the control character {bad.group()!r}"
+    return None
+
 
 DESIGNS = ("discovered", "budget", "trajectory")
 
@@ -713,7 +730,10 @@ class Collector:
         else:
             parsed = self.agent.parse(text)
             reason = parsed.reason
-            if parsed.state is None:
+            problem = state_problem(parsed.state) if parsed.state is not None else None
+            if problem:
+                outcome, target, reason = "invalid", None, problem
+            elif parsed.state is None:
                 outcome, target = parsed.outcome, None
             else:
                 outcome = "self" if parsed.state == source else "transition"

@@ -233,7 +233,7 @@ def configure(parser) -> None:
 
 def run(args) -> int:
     from ..collect import Collector, LocalServer, RunConfig, load_agent
-    from ..collect.collector import Interrupted
+    from ..collect.collector import Interrupted, state_problem
     from ..collect.local import LOCAL_MODEL
     from ..collect.log import check_log, refuse_if_locked
     from ..collect.safety import check_endpoints
@@ -253,6 +253,9 @@ def run(args) -> int:
     sources = tuple(agent.canonical(s) for s in args.sources.split(",")) if args.sources else ()
     if any(not s for s in sources):
         raise CollectionError(f"--sources {args.sources!r} has an empty state")
+    for s in sources:
+        if state_problem(s):
+            raise CollectionError(f"--sources: {state_problem(s)}")
     config = RunConfig(
         agent=agent.name,
         template_hash=agent.template_hash(),

@@ -14,7 +14,8 @@ request's Authorization header), ``echo_reply`` (a 200 whose text is that header
 (a correct reply sent one byte every ``trickle_interval`` seconds), ``bad_usage`` (non-integer
 token counts), ``no_choices``, ``wrong_types`` (``text`` a number), ``not_object`` (a JSON list),
 ``deep`` (JSON nested 100,000 deep), ``empty`` (an empty 200), ``huge`` (a reply of
-``huge_chars`` characters), ``nan_logprobs`` (a bare ``NaN`` among the logprobs).
+``huge_chars`` characters), ``nan_logprobs`` (a bare ``NaN`` among the logprobs), ``control``
+(a reply with a NUL and a line separator).
 ``retry_after`` may be a string (sent verbatim: ``"inf"``, ``"1e9"``, an HTTP date, garbage).
 
 Replies follow a known kernel over a small vocabulary: from state i (the last vocabulary word
@@ -189,6 +190,9 @@ def _hostile(st: _State, fault: str, auth: str, req: dict) -> bytes | None:
         return _response(status, {"error": {"message": message, "type": "echo"}})
     if fault == "echo_reply":
         choice = {"index": 0, "text": f" your key is {auth}", "finish_reason": "stop"}
+        return _response(200, {**common, "choices": [choice]})
+    if fault == "control":
+        choice = {"index": 0, "text": " ca\x00t\u2028", "finish_reason": "stop"}
         return _response(200, {**common, "choices": [choice]})
     if fault == "bad_usage":
         choice = {"index": 0, "text": " cat", "finish_reason": "stop"}
