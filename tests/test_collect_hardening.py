@@ -350,6 +350,18 @@ def test_key_goes_to_a_loopback_spelling_and_is_sent(tmp_path, capsys, monkeypat
     assert len(echoed) == 1 and "Bearer [REDACTED]" in echoed[0]["raw"]  # sent, then redacted
 
 
+def test_a_redirect_elsewhere_does_not_carry_the_key(tmp_path, monkeypatch):
+    """The client drops Authorization on a redirect to another origin (httpx's rule): checked."""
+    monkeypatch.setenv("HARDENING_KEY", KEY)
+    with ThreadedLoopbackServer(faults={"echo_reply": 1.0}) as other:
+        target = f"http://localhost:{other.port}/v1/completions"  # another origin
+        with ThreadedLoopbackServer(faults={"redirect": 1.0}, redirect_to=target) as s:
+            c = collector(s.base_url, 2, api_key_env="HARDENING_KEY")
+            c.run(str(tmp_path / "r.jsonl"))
+    recs = attempts_of(tmp_path / "r.jsonl")
+    assert [r["raw"] for r in recs] == [" your key is "] * 2  # no Authorization arrived
+
+
 @pytest.mark.parametrize("kind", ["echo401", "echo400", "echo404"])
 def test_server_errors_that_echo_the_key_are_redacted(tmp_path, capsys, monkeypatch, kind):
     monkeypatch.setenv("HARDENING_KEY", KEY)

@@ -15,7 +15,7 @@ request's Authorization header), ``echo_reply`` (a 200 whose text is that header
 token counts), ``no_choices``, ``wrong_types`` (``text`` a number), ``not_object`` (a JSON list),
 ``deep`` (JSON nested 100,000 deep), ``empty`` (an empty 200), ``huge`` (a reply of
 ``huge_chars`` characters), ``nan_logprobs`` (a bare ``NaN`` among the logprobs), ``control``
-(a reply with a NUL and a line separator).
+(a reply with a NUL and a line separator), ``redirect`` (a 307 to ``redirect_to``).
 ``retry_after`` may be a string (sent verbatim: ``"inf"``, ``"1e9"``, an HTTP date, garbage).
 
 Replies follow a known kernel over a small vocabulary: from state i (the last vocabulary word
@@ -55,6 +55,7 @@ class Script:
     hang: float = 5.0
     trickle_interval: float = 0.5
     huge_chars: int = 1_000_000
+    redirect_to: str = ""  # the Location of a ``redirect`` fault (a 307)
     seed: int = 0
     models: list = field(default_factory=lambda: ["loopback-model"])
     vocabulary: list = field(default_factory=lambda: ["bear", "cat", "dog", "fox", "lion", "wolf"])
@@ -162,6 +163,7 @@ class _State:
 _REASONS = {
     200: "OK",
     400: "Bad Request",
+    307: "Temporary Redirect",
     401: "Unauthorized",
     404: "Not Found",
     429: "Too Many Requests",
@@ -191,6 +193,8 @@ def _hostile(st: _State, fault: str, auth: str, req: dict) -> bytes | None:
     if fault == "echo_reply":
         choice = {"index": 0, "text": f" your key is {auth}", "finish_reason": "stop"}
         return _response(200, {**common, "choices": [choice]})
+    if fault == "redirect":
+        return _response(307, {}, {"Location": st.script.redirect_to})
     if fault == "control":
         choice = {"index": 0, "text": " ca\x00t\u2028", "finish_reason": "stop"}
         return _response(200, {**common, "choices": [choice]})
