@@ -41,8 +41,20 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminate(signum, frame):
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough; let the cleanup finish
     raise Terminated
+
+
+def _redeliver_swallowed(unraisable) -> None:
+    """An interrupt that lands in a gc callback or a finalizer (JAX registers one) is printed as
+    "Exception ignored" and lost, and the command would carry on: send the signal again, so it
+    arrives in ordinary code and ends the command. Any other unraisable goes to Python's hook."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        signum = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
+        timer = threading.Timer(0.05, os.kill, (os.getpid(), signum))
+        timer.daemon = True
+        timer.start()
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    previous_hook, sys.unraisablehook = sys.unraisablehook, _redeliver_swallowed
     try:
         code = int(_load(args._module).run(args) or 0)
         sys.stdout.flush()  # here, so a closed pipe is caught below, not at interpreter exit
@@ -89,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         _silence_stdout()
         return 0
     finally:
+        sys.unraisablehook = previous_hook
         if main_thread:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 

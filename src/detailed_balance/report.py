@@ -736,35 +736,41 @@ def build_report(
         bar.set_postfix_str(what)
         bar.update(1)
 
-    step("read input")
-    a = analyse(
-        counts,
-        idata,
-        K=K,
-        draws=draws,
-        seed=seed,
-        potential=potential,
-        threshold=threshold,
-        step=step,
-    )
-    if compare:
-        step("model comparison (NUTS fits; slow)")
-        a.comparison, a.comparison_note = _run_compare(counts, seed, compare_kwargs or {})
-    else:
-        a.comparison_note = "the model comparison was not run (`--no-compare`, or compare=False)"
-    figures = {}
-    with _style():
-        for name, (fn, caption) in FIGURES.items():
-            step(f"figure {name}")
-            fig = fn(a)
-            save_figure(fig, out / "figures", name)
-            figures[name] = caption.format(hdi=HDI_LABEL)
-    step("tables")
-    tables = _write_tables(a, out / "tables")
-    _write_text(out / "report.json", to_json(_numbers(a), indent=1))
-    index = out / "index.md"
-    _write_text(index, _index(a, Path(input_path), figures, tables))  # last: the report is whole
-    bar.close()
+    try:
+        step("read input")
+        a = analyse(
+            counts,
+            idata,
+            K=K,
+            draws=draws,
+            seed=seed,
+            potential=potential,
+            threshold=threshold,
+            step=step,
+        )
+        if compare:
+            step("model comparison (NUTS fits; slow)")
+            a.comparison, a.comparison_note = _run_compare(counts, seed, compare_kwargs or {})
+        else:
+            a.comparison_note = (
+                "the model comparison was not run (`--no-compare`, or compare=False)"
+            )
+        figures = {}
+        with _style():
+            for name, (fn, caption) in FIGURES.items():
+                step(f"figure {name}")
+                fig = fn(a)
+                save_figure(fig, out / "figures", name)
+                figures[name] = caption.format(hdi=HDI_LABEL)
+        step("tables")
+        tables = _write_tables(a, out / "tables")
+        _write_text(out / "report.json", to_json(_numbers(a), indent=1))
+        index = out / "index.md"
+        _write_text(
+            index, _index(a, Path(input_path), figures, tables)
+        )  # last: the report is whole
+    finally:  # an interrupt closes the bar before the one-line message
+        bar.close()
     return index
 
 
