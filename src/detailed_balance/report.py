@@ -369,7 +369,8 @@ def to_markdown(df) -> str:
 
 
 # LaTeX: the ten special characters, the text-mode glyphs OT1 lacks, and the symbols the tables
-# and captions use; any line break becomes a space (a blank line would end the paragraph)
+# and captions use; any line break or other control character becomes a space (a blank line
+# would end the paragraph)
 _TEX = {
     "\\": r"\textbackslash{}",
     "{": r"\{",
@@ -384,6 +385,14 @@ _TEX = {
     "<": r"\textless{}",
     ">": r"\textgreater{}",
     "|": r"\textbar{}",
+    # after \\ or \midrule a cell starting with [ or * would be read as their optional argument
+    "[": "{[}",
+    "]": "{]}",
+    "*": "{*}",
+    # ligatures would change the text: -- is a dash, `` and '' are quotes, !` is ¡
+    "-": "-{}",
+    "`": "{`}",
+    "'": "{'}",
     "\n": " ",
     "\r": " ",
     "±": r"\ensuremath{\pm}",
@@ -410,7 +419,10 @@ _TEX = {
     "—": "---",
     "…": r"\dots{}",
 }
-_TEX_PATTERN = re.compile("|".join(re.escape(k) for k in sorted(_TEX, key=len, reverse=True)))
+_TEX_PATTERN = re.compile(
+    "|".join(re.escape(k) for k in sorted(_TEX, key=len, reverse=True))
+    + "|[\x00-\x1f\x7f-\x9f\u2028\u2029]"  # other controls: ^^L is \par, DEL an error
+)
 
 
 def latex_escape(text: str) -> str:
@@ -422,7 +434,7 @@ def latex_escape(text: str) -> str:
     >>> print(latex_escape(r"\input{x} 50% $a_b$ ~^"))
     \textbackslash{}input\{x\} 50\% \$a\_b\$ \textasciitilde{}\textasciicircum{}
     """
-    return _TEX_PATTERN.sub(lambda m: _TEX[m.group()], text)
+    return _TEX_PATTERN.sub(lambda m: _TEX.get(m.group(), " "), text)
 
 
 def to_latex(df, caption: str, label: str) -> str:
