@@ -336,14 +336,19 @@ def _check_counts(counts, file: str | None, row_of) -> np.ndarray:
     that a float may already have lost digits), or text that is a whole number in decimal notation
     (``"3"``, ``"3.0"``, ``"1e3"``; read exactly, never through a float).
     """
-    raw = np.asarray(counts)
+    raw = original = np.asarray(counts)
     if raw.ndim != 1:
         raise DataError("counts must be a 1-d sequence", file=file)
-    if np.issubdtype(raw.dtype, np.integer):  # the fast path: npz files and integer arrays
+    if raw.dtype.kind in "OU" and len(raw) and all(isinstance(v, str) for v in raw.tolist()):
+        try:  # the fast path for text (a CSV): plain decimal integers, parsed exactly
+            raw = raw.astype(str).astype(np.int64)
+        except (ValueError, OverflowError):
+            pass  # "3.0", "1e3", "nan"...: one by one below, exactly, naming the row
+    if np.issubdtype(raw.dtype, np.integer):  # npz files, integer arrays, plain decimal text
         bad = (raw < 0) | (raw > MAX_COUNT)
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
-            raise DataError(_bad_count(int(raw[k])), file=file, row=row_of(k))
+            raise DataError(_bad_count(int(raw[k]), original[k]), file=file, row=row_of(k))
         return raw.astype(np.int64)
     out = np.empty(len(raw), dtype=np.int64)
     for k, v in enumerate(raw.tolist()):
@@ -359,10 +364,9 @@ def _first_record(src: np.ndarray, tgt: np.ndarray, name: str) -> int:
     return int(hit[0]) if len(hit) else 0
 
 
-def _bad_count(v: int) -> str:
-    if v < 0:
-        return f"count {v!r} is negative"
-    return f"count {v!r} {_TOO_LARGE}"
+def _bad_count(v: int, shown) -> str:
+    shown = shown.item() if isinstance(shown, np.generic) else shown
+    return f"count {shown!r} {'is negative' if v < 0 else _TOO_LARGE}"
 
 
 def _exact_count(v) -> tuple[int, str]:
