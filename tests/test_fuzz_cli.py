@@ -238,7 +238,10 @@ VALUES = st.one_of(
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    database=None,  # no .hypothesis/ folder in the checkout
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(case=st.sampled_from(OPTIONS), value=VALUES)
 def test_numeric_options_are_checked_when_parsed(files, capsys, case, value):

@@ -508,7 +508,10 @@ def _name_ok(s: str) -> bool:
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    database=None,  # no .hypothesis/ folder in the checkout
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     rows=st.lists(
@@ -555,7 +558,10 @@ json_values = st.recursive(
 
 
 @settings(
-    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    database=None,  # no .hypothesis/ folder in the checkout
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(value=json_values, suffix=st.sampled_from(["w.json", "l.jsonl"]))
 def test_random_json_gives_counts_or_one_line(tmp_path, value, suffix):
@@ -583,7 +589,10 @@ ATTEMPT_FIELDS = st.fixed_dictionaries(
 
 
 @settings(
-    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    database=None,  # no .hypothesis/ folder in the checkout
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(records=st.lists(ATTEMPT_FIELDS, min_size=1, max_size=6))
 def test_random_attempt_records_give_counts_or_one_line(tmp_path, records):
@@ -603,7 +612,10 @@ def test_random_attempt_records_give_counts_or_one_line(tmp_path, records):
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    database=None,  # no .hypothesis/ folder in the checkout
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(data=st.binary(max_size=300), suffix=st.sampled_from(["c.csv", "l.jsonl", "l.jsonl.gz",
                                                                "c.npz", "w.json"]))  # fmt: skip
@@ -619,7 +631,10 @@ def test_random_bytes_never_crash_a_reader(tmp_path, data, suffix):
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    database=None,  # no .hypothesis/ folder in the checkout
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     cells=st.dictionaries(

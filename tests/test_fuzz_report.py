@@ -155,7 +155,11 @@ def test_pdflatex_compiles_every_printable_character_alone_and_together(tmp_path
     assert r.returncode == 0, (tmp_path / "doc.log").read_text(errors="replace")[-3000:]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(
+    database=None,  # no .hypothesis/ folder in the checkout
+    max_examples=200,
+    deadline=None,
+)
 @given(text=st.text(max_size=40))
 def test_random_text_escapes_cleanly(text):
     assert not SPECIALS & set(_strip_escapes(latex_escape(text)))
