@@ -18,8 +18,8 @@ from .graph import component_labels, undirected_edges
 
 MAX_COUNT = 2**53  # every count, and the total: the models and kernels compute in float64
 MAX_STATE_CHARS = 4096  # a state is a short canonical string (a word, an expression)
-# C0 and C1 controls (NUL, newline, escape...) and the Unicode line/paragraph separators
 _TOO_LARGE = f"is too large (the limit is 2^53 = {MAX_COUNT:,}, the largest exact in float64)"
+# C0 and C1 controls (NUL, newline, escape...) and the Unicode line/paragraph separators
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
@@ -405,9 +405,19 @@ def _exact_count(v) -> tuple[int, str]:
 
 
 def check_state_names(names, file: str | None = None, row_of=None) -> None:
-    """State names must be non-empty text without control characters, at most
-    ``MAX_STATE_CHARS`` long: a NUL or newline would merge or split states downstream (numpy
-    drops trailing NULs) and break every table; ``row_of(name)`` names the row of a bad one."""
+    r"""Raise a :class:`DataError` for the first name that cannot be a state.
+
+    A state name is text of at most ``MAX_STATE_CHARS`` characters without control characters:
+    a NUL or newline would merge or split states downstream (numpy drops trailing NULs) and break
+    every table. ``row_of(name)``, if given, names the row of a bad one.
+
+    Examples
+    --------
+    >>> check_state_names(["CAT", "x^2 + 1"])
+    >>> check_state_names(["A\0"], file="t.csv")
+    Traceback (most recent call last):
+    detailed_balance.errors.DataError: t.csv: state 'A\x00' contains the control character '\x00'
+    """
     for name in names:
         problem = None
         if not isinstance(name, str):
