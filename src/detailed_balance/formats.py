@@ -609,7 +609,7 @@ def read_paper_words(path, *, invalid: str = INVALID_PLACEHOLDER, data=None) -> 
     for entry, (word, generated) in enumerate(data.items(), start=1):
         if pattern.fullmatch(word):
             raise DataError(
-                f"prompt word {word!r} is a rejection placeholder, never a state (drop the entry)",
+                f"prompt word {_short(word)} is a rejection placeholder, never a state",
                 file=file,
                 row=entry,
             )
