@@ -72,7 +72,7 @@ def test_self_attempt_with_another_target_and_missing_file(write, tmp_path, caps
 
 def test_cannot_convert_to_json(write, tmp_path, capsys):
     assert main(["counts", str(write("t.csv", TABLE)), "--to", str(tmp_path / "t.json")]) == 2
-    assert "written as .csv or .npz" in capsys.readouterr().err
+    assert "t.json: use a name ending in .csv or .npz" in capsys.readouterr().err
     assert not (tmp_path / "t.json").exists()
 
 

@@ -92,8 +92,8 @@ def test_table_writers_escape_and_format():
 
     df = pd.DataFrame({"V_LA 94% HDI": [1.23456, np.inf, np.nan], "n & m": [1, 2, 3]})
     tex = to_latex(df, "caption with χ² and 50%", "tab:x")
-    assert r"V\_LA 94\% HDI" in tex and r"n \& m" in tex and r"$\chi^2$" in tex
-    assert r"$\infty$" in tex and "1.235" in tex
+    assert r"V\_LA 94\% HDI" in tex and r"n \& m" in tex and r"\ensuremath{\chi^2}" in tex
+    assert r"\ensuremath{\infty}" in tex and "1.235" in tex
     md = to_markdown(df)
     assert md.splitlines()[2] == "| 1.235 | 1 |" and "+∞" in md
 

@@ -6,12 +6,21 @@ Every reader (CSV table, attempt log, native file, the paper's JSON layouts) end
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 
 from .errors import DataError
 from .graph import component_labels, undirected_edges
+
+MAX_COUNT = 2**53  # every count, and the total: the models and kernels compute in float64
+MAX_STATE_CHARS = 4096  # a state is a short canonical string (a word, an expression)
+_TOO_LARGE = f"is too large (the limit is 2^53 = {MAX_COUNT:,}, the largest exact in float64)"
+# C0 and C1 controls (NUL, newline, escape...) and the Unicode line/paragraph separators
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,6 +92,19 @@ class TransitionCounts:
         if bad_src.any():
             first_bad = int(np.flatnonzero(bad_src)[0])
             raise DataError("empty source state", file=file, row=row_of(first_bad))
+        # names are checked before numpy sees them: its strings drop trailing NULs ("A\0" == "A")
+        seen = set(src.tolist()) | set(tgt[~rejected_mask].tolist())
+        check_state_names(seen, file, lambda name: row_of(_first_record(src, tgt, name)))
+        if states is not None:
+            check_state_names(states, file)
+        may_overflow = n_rec > 0 and int(cnt.max()) * n_rec >= 2**63
+        total = sum(cnt.tolist()) if may_overflow else int(cnt.sum())
+        if total > MAX_COUNT:
+            raise DataError(
+                f"{total:,} attempts in all: more than 2^53 = {MAX_COUNT:,}, the largest total "
+                "kept exact in float64",
+                file=file,
+            )
         if states is None:
             labels = np.unique(np.concatenate([src, tgt[~rejected_mask]]).astype(str))
         else:
@@ -308,21 +330,105 @@ class TransitionCounts:
 
 
 def _check_counts(counts, file: str | None, row_of) -> np.ndarray:
-    """Counts must be finite non-negative integers; name the first bad row."""
-    raw = np.asarray(counts, dtype=object)
-    values = np.empty(len(raw), dtype=float)
+    """Counts must be exact non-negative integers up to ``MAX_COUNT``; name the first bad row.
+
+    Exact means: an integer (not a bool), a float that is a whole number no larger than 2^53 (above
+    that a float may already have lost digits), or text that is a whole number in decimal notation
+    (``"3"``, ``"3.0"``, ``"1e3"``; read exactly, never through a float).
+    """
+    raw = original = np.asarray(counts)
+    if raw.ndim != 1:
+        raise DataError("counts must be a 1-d sequence", file=file)
+    if raw.dtype.kind in "OU" and len(raw) and all(isinstance(v, str) for v in raw.tolist()):
+        try:  # the fast path for text (a CSV): plain decimal integers, parsed exactly
+            raw = raw.astype(str).astype(np.int64)
+        except (ValueError, OverflowError):
+            pass  # "3.0", "1e3", "nan"...: one by one below, exactly, naming the row
+    if np.issubdtype(raw.dtype, np.integer):  # npz files, integer arrays, plain decimal text
+        bad = (raw < 0) | (raw > MAX_COUNT)
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise DataError(_bad_count(int(raw[k]), original[k]), file=file, row=row_of(k))
+        return raw.astype(np.int64)
+    out = np.empty(len(raw), dtype=np.int64)
     for k, v in enumerate(raw.tolist()):
+        value, problem = _exact_count(v)
+        if problem:
+            raise DataError(f"count {v!r} {problem}", file=file, row=row_of(k))
+        out[k] = value
+    return out
+
+
+def _first_record(src: np.ndarray, tgt: np.ndarray, name: str) -> int:
+    hit = np.flatnonzero((src == name) | (tgt == name))
+    return int(hit[0]) if len(hit) else 0
+
+
+def _bad_count(v: int, shown) -> str:
+    shown = shown.item() if isinstance(shown, np.generic) else shown
+    return f"count {shown!r} {'is negative' if v < 0 else _TOO_LARGE}"
+
+
+def _exact_count(v) -> tuple[int, str]:
+    """``(value, "")`` for an exact whole count, else ``(0, what is wrong)``."""
+    if isinstance(v, bool):
+        return 0, "is a boolean, not a number"
+    if isinstance(v, int):
+        value = v
+    elif isinstance(v, float):
+        if not math.isfinite(v):
+            return 0, "is not finite"
+        if v != int(v):
+            return 0, "is not a whole number"
+        if abs(v) > MAX_COUNT:
+            return 0, "is a float too large to be exact (write it as an integer)"
+        value = int(v)
+    elif isinstance(v, str):
         try:
-            values[k] = float(v)
-        except (TypeError, ValueError):
-            raise DataError(f"count {v!r} is not a number", file=file, row=row_of(k)) from None
-    problems = [
-        (~np.isfinite(values), "is not finite"),
-        (values < 0, "is negative"),
-        (values != np.round(values), "is not a whole number"),
-    ]
-    for mask, what in problems:
-        if mask.any():
-            k = int(np.flatnonzero(mask)[0])
-            raise DataError(f"count {raw[k]!r} {what}", file=file, row=row_of(k))
-    return values.astype(np.int64)
+            d = Decimal(v.strip())
+        except InvalidOperation:
+            return 0, "is not a number"
+        if not d.is_finite():
+            return 0, "is not finite"
+        if d.adjusted() > 20:  # far beyond the limit: don't expand 1e999999 into digits
+            return 0, _TOO_LARGE
+        if d != d.to_integral_value():
+            return 0, "is not a whole number"
+        value = int(d)
+    else:
+        return 0, "is not a number"
+    if value < 0:
+        return 0, "is negative"
+    if value > MAX_COUNT:
+        return 0, _TOO_LARGE
+    return value, ""
+
+
+def check_state_names(names, file: str | None = None, row_of=None) -> None:
+    r"""Raise a :class:`DataError` for the first name that cannot be a state.
+
+    A state name is text of at most ``MAX_STATE_CHARS`` characters without control characters:
+    a NUL or newline would merge or split states downstream (numpy drops trailing NULs) and break
+    every table. ``row_of(name)``, if given, names the row of a bad one.
+
+    Examples
+    --------
+    >>> check_state_names(["CAT", "x^2 + 1"])
+    >>> check_state_names(["A\0"], file="t.csv")
+    Traceback (most recent call last):
+    detailed_balance.errors.DataError: t.csv: state 'A\x00' contains the control character '\x00'
+    """
+    for name in names:
+        problem = None
+        if not isinstance(name, str):
+            problem = f"state {name!r} is not text"
+        elif len(name) > MAX_STATE_CHARS:
+            problem = (
+                f"state {name[:40]!r}... is {len(name):,} characters long "
+                f"(the limit is {MAX_STATE_CHARS:,})"
+            )
+        elif _CONTROL.search(name):
+            char = _CONTROL.search(name).group()
+            problem = f"state {name!r} contains the control character {char!r}"
+        if problem:
+            raise DataError(problem, file=file, row=row_of(name) if row_of else None)

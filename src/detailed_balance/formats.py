@@ -25,10 +25,12 @@ import csv
 import gzip
 import io
 import json
+import math
 import os
 import re
 import tempfile
 import warnings
+import zipfile
 import zlib
 from contextlib import contextmanager
 from dataclasses import replace
@@ -45,6 +47,10 @@ OUTCOMES = {"transition", "self", "invalid", "unparseable", "error"}
 INVALID_PLACEHOLDER = r"INVALID\d*"
 READ_FORMATS = ("csv", "log", "npz", "json", "words", "expressions")
 WRITE_FORMATS = ("csv", "npz")
+# A compressed input may expand to at most this many bytes, or 100 times its own size if that is
+# more: a real log compresses 5-20x, a "gzip bomb" of repeated bytes about 1000x.
+MIN_EXPANSION_LIMIT = 16 * 2**20
+EXPANSION_RATIO = 100
 
 
 def detect_format(path, format: str | None = None) -> str:
@@ -116,23 +122,114 @@ def _read_bytes(path) -> bytes:
 
 # ---- atomic output -------------------------------------------------------------------------------
 @contextmanager
-def _atomic(path, mode: str):
-    """Write to a temporary file in the same folder, then rename it over ``path``."""
+def atomic_output(path):
+    """Yield a temporary path next to ``path``; on success rename it over ``path``, else delete it.
+
+    An interrupted or failed writer never leaves a partial file under ``path``. The file gets the
+    usual permissions (0666 minus the umask), not the private 0600 of a temporary file.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "x.txt"
+    >>> with atomic_output(out) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> out.read_text()
+    'done'
+    """
     path = Path(path)
+    if path.is_dir():
+        raise DataError("is a folder, not a file", file=str(path))
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
         raise DataError(f"cannot write here ({exc.strerror or exc})", file=str(path)) from None
+    os.close(fd)
+    tmp = Path(tmp)
     try:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def _atomic(path, mode: str):
+    """An open file (text mode: UTF-8, no newline translation) written through atomic_output."""
+    with atomic_output(path) as tmp:
         kwargs = {"newline": "", "encoding": "utf-8"} if "b" not in mode else {}
-        with os.fdopen(fd, mode, **kwargs) as fh:
+        with open(tmp, mode, **kwargs) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+# ---- strict JSON ---------------------------------------------------------------------------------
+def json_safe(obj):
+    """``obj`` made strict-JSON ready: numpy scalars and arrays as plain Python values, every
+    non-finite float (NaN, ±inf) as ``None`` (JSON ``null``), tuples as lists.
+
+    Examples
+    --------
+    >>> json_safe({"x": np.float64("nan"), "y": np.arange(2), "z": (1.5, float("inf"))})
+    {'x': None, 'y': [0, 1], 'z': [1.5, None]}
+    """
+    if isinstance(obj, dict):
+        return {str(k) if not isinstance(k, str) else k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def to_json(obj, **kwargs) -> str:
+    """``json.dumps`` of :func:`json_safe` (``obj``): strict JSON, never a bare ``NaN``.
+
+    Objects JSON does not know (paths, dates) are written as their ``str``.
+    """
+    return json.dumps(json_safe(obj), allow_nan=False, default=str, **kwargs)
+
+
+class _DuplicateKey(ValueError):
+    """A JSON object that names one key twice (json.loads would keep only the last value)."""
+
+
+def _unique_keys(pairs: list) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen = set()
+        key = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise _DuplicateKey(f"duplicate key {key!r} in one object (its values would be lost)")
+    return obj
+
+
+def _strict_loads(text):
+    """``json.loads`` that refuses duplicate keys and turns nesting too deep for Python into a
+    ValueError, so every failure is a ValueError. (``NaN`` in a field nobody reads stays
+    readable: older logs have it in timings; where it matters, e.g. an attempt id, it is refused.)
+    """
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _json_problem(exc: Exception) -> str:
+    """The one-line reason of a failed :func:`_strict_loads`."""
+    if isinstance(exc, json.JSONDecodeError):
+        return exc.msg
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8"
+    return str(exc)
 
 
 # ---- CSV counts table ----------------------------------------------------------------------------
@@ -146,6 +243,13 @@ def read_counts_csv(path, *, states=None) -> TransitionCounts:
     if not text.strip():
         raise DataError("empty file", file=file)
     reader = csv.reader(io.StringIO(text))
+    try:
+        return _read_csv_rows(reader, file, states)
+    except csv.Error as exc:  # e.g. a field longer than the csv module's limit (131,072)
+        raise DataError(f"unreadable CSV ({exc})", file=file, row=reader.line_num) from None
+
+
+def _read_csv_rows(reader, file: str, states) -> TransitionCounts:
     header = [h.strip().lower() for h in next(reader)]
     unknown = [h for h in header if h not in CSV_COLUMNS]
     if unknown:
@@ -237,20 +341,30 @@ def write_native(counts: TransitionCounts, path) -> None:
 def read_native(path) -> TransitionCounts:
     """Read a native npz file, checking every array (row = arc number, 1-based)."""
     file = str(path)
+    raw = _read_bytes(path)
     try:
-        with np.load(io.BytesIO(_read_bytes(path)), allow_pickle=False) as z:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            expanded = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise DataError(f"not a native counts file (not a zip archive: {exc})", file=file) from None
+    _check_expansion(expanded, len(raw), file)  # zipfile never reads past a member's size
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zlib.error) as exc:
-        raise DataError(f"not a native counts file ({exc})", file=file) from None
+    except Exception as exc:  # numpy's parser of untrusted bytes raises many kinds; none is ours
+        raise DataError(f"not a native counts file ({_short(str(exc), 120)})", file=file) from None
     needed = ("format", "states", "source", "target", "count", "self_count", "rejected")
     missing = [k for k in needed if k not in data]
     if missing:
         raise DataError(f"not a native counts file (missing {', '.join(missing)})", file=file)
-    if str(data["format"]) != NATIVE_VERSION:
-        raise DataError(f"unsupported native format {str(data['format'])!r}", file=file)
+    if data["format"].shape != () or str(data["format"]) != NATIVE_VERSION:
+        raise DataError(f"unsupported native format {_short(str(data['format']))}", file=file)
     ints = ("source", "target", "count", "self_count", "rejected")
     if any(data[k].ndim != 1 or not np.issubdtype(data[k].dtype, np.integer) for k in ints):
         raise DataError("index and count arrays must be 1-d integer arrays", file=file)
+    texts = [k for k in ("states", "notes") if k in data]
+    if any(data[k].ndim != 1 or data[k].dtype.kind != "U" for k in texts):
+        raise DataError("states and notes must be 1-d arrays of text", file=file)
     states = data["states"].tolist()
     n = len(states)
     src, tgt = data["source"], data["target"]
@@ -293,20 +407,34 @@ def _log_lines(path) -> tuple[list[bytes], bool]:
     raw = _read_bytes(path)
     cut = False
     if str(path).lower().endswith(".gz"):
-        parts = []
-        while raw:
+        limit = max(MIN_EXPANSION_LIMIT, EXPANSION_RATIO * len(raw))
+        parts, size, rest = [], 0, raw
+        while rest:
             # a log appended to in several sessions is several gzip members in a row
             d = zlib.decompressobj(wbits=31)
             try:
-                parts.append(d.decompress(raw))
+                parts.append(d.decompress(rest, limit + 1 - size))  # never more than the limit
             except zlib.error as exc:
                 raise DataError(f"not a valid gzip file ({exc})", file=str(path)) from None
+            size += len(parts[-1])
+            _check_expansion(size, len(raw), str(path))
             if not d.eof:
                 cut = True
                 break
-            raw = d.unused_data
+            rest = d.unused_data
         raw = b"".join(parts)
     return raw.split(b"\n"), cut
+
+
+def _check_expansion(expanded: int, compressed: int, file: str) -> None:
+    """Refuse a compressed file that expands beyond the documented limit (a "zip bomb")."""
+    limit = max(MIN_EXPANSION_LIMIT, EXPANSION_RATIO * compressed)
+    if expanded > limit:
+        raise DataError(
+            f"expands to more than {limit:,} bytes ({EXPANSION_RATIO}x its size, at least "
+            f"{MIN_EXPANSION_LIMIT // 2**20} MiB): refused as a likely decompression bomb",
+            file=file,
+        )
 
 
 def _parse_lines(
@@ -322,24 +450,27 @@ def _parse_lines(
     try:
         # fast path: one C-level parse of all lines as a JSON array (about twice as fast as one
         # call per line); a line that is not exactly one JSON value changes the element count
-        values = json.loads(b"[" + b",".join(kept) + b"]")
+        values = _strict_loads(b"[" + b",".join(kept) + b"]")
         if len(values) == len(kept):
             return linenos, values, []
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError, a duplicate key, too deep
         pass
     out_rows, out, notes = [], [], []
     for pos, (lineno, line) in enumerate(zip(linenos, kept, strict=True)):
         try:
-            out.append(json.loads(line))
+            out.append(_strict_loads(line))
             out_rows.append(lineno)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            if skip_bad_last and pos == len(kept) - 1:
+        except ValueError as exc:
+            # a cut line fails to decode; a whole line with a duplicate key is not "truncated"
+            truncated = isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError))
+            if skip_bad_last and pos == len(kept) - 1 and truncated:
                 msg = f"{file}, line {lineno}: skipped a truncated last line (an interrupted write)"
                 warnings.warn(msg, stacklevel=3)
                 notes.append(f"skipped a truncated last line (line {lineno})")
                 continue
-            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-            raise DataError(f"malformed JSON line ({reason})", file=file, row=lineno) from None
+            raise DataError(
+                f"malformed JSON line ({_json_problem(exc)})", file=file, row=lineno
+            ) from None
     return out_rows, out, notes
 
 
@@ -363,14 +494,18 @@ def read_attempt_log(path) -> TransitionCounts:
         if not isinstance(rec, dict):
             raise DataError("a log line must be a JSON object", file=file, row=lineno)
         kind = rec.get("kind", "attempt")
+        run_id = rec.get("run_id")
+        if run_id is not None and not _is_id(run_id):
+            problem = f"run_id {_short(run_id)} must be text or an integer"
+            raise DataError(problem, file=file, row=lineno)
         if kind == "run":
-            runs.add(rec.get("run_id"))
+            runs.add(run_id)
             continue
         if kind != "attempt":
             n_other += 1
             continue
         outcome = rec.get("outcome")
-        if outcome not in OUTCOMES:
+        if not isinstance(outcome, str) or outcome not in OUTCOMES:
             raise DataError(
                 f"unknown outcome {outcome!r} (use {', '.join(sorted(OUTCOMES))})",
                 file=file,
@@ -394,7 +529,10 @@ def read_attempt_log(path) -> TransitionCounts:
                 problem = "a 'self' attempt whose target differs from its source"
                 raise DataError(problem, file=file, row=lineno)
         if rec.get("attempt") is not None:
-            key = (rec.get("run_id"), rec["attempt"])
+            if not _is_id(rec["attempt"]):  # true == 1 and 1.0 == 1 would merge attempts
+                problem = f"attempt id {_short(rec['attempt'])} must be an integer or text"
+                raise DataError(problem, file=file, row=lineno)
+            key = (run_id, rec["attempt"])
             if key in slot:
                 dropped.append(slot[key])
             slot[key] = len(src)
@@ -427,6 +565,16 @@ def read_attempt_log(path) -> TransitionCounts:
     return replace(counts, notes=counts.notes + tuple(notes))
 
 
+def _is_id(value) -> bool:
+    """An attempt or run id: an integer (not a bool, not a float) or text."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _short(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 # ---- the paper's layouts --------------------------------------------------
 def _load_json(path):
     try:
@@ -436,9 +584,11 @@ def _load_json(path):
     if not text.strip():
         raise DataError("empty file", file=str(path))
     try:
-        return json.loads(text)
+        return _strict_loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"malformed JSON ({exc.msg}, line {exc.lineno})", file=str(path)) from None
+    except ValueError as exc:
+        raise DataError(f"malformed JSON ({exc})", file=str(path)) from None
 
 
 def read_paper_words(path, *, invalid: str = INVALID_PLACEHOLDER, data=None) -> TransitionCounts:
@@ -457,8 +607,14 @@ def read_paper_words(path, *, invalid: str = INVALID_PLACEHOLDER, data=None) -> 
     pattern = re.compile(invalid)
     src, tgt, rows = [], [], []
     for entry, (word, generated) in enumerate(data.items(), start=1):
+        if pattern.fullmatch(word):
+            raise DataError(
+                f"prompt word {_short(word)} is a rejection placeholder, never a state",
+                file=file,
+                row=entry,
+            )
         if not isinstance(generated, list) or not all(isinstance(g, str) for g in generated):
-            raise DataError(f"{word!r} must map to a list of strings", file=file, row=entry)
+            raise DataError(f"{_short(word)} must map to a list of strings", file=file, row=entry)
         if not generated:
             raise DataError(
                 f"source {word!r} has zero attempts (an empty list)", file=file, row=entry

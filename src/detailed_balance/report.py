@@ -17,7 +17,7 @@ arXiv:2512.10047, for the least-action estimator and the diagnostics.
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +26,8 @@ import numpy as np
 
 from . import diagnostics as dg
 from .counts import TransitionCounts
+from .errors import DataError
+from .formats import atomic_output, to_json
 from .least_action import GAUGE as LA_GAUGE
 from .least_action import LeastActionResult, equilibrium_discrepancy, minimise_action
 from .modeldata import GAUGE as MODEL_GAUGE
@@ -70,18 +72,57 @@ def _thin(n_total: int, n_keep: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_total - 1, min(n_total, n_keep)).round().astype(int))
 
 
+FIT_SUFFIXES = (".nc", ".netcdf", ".h5")
+
+
 def load_input(path) -> tuple[TransitionCounts, object | None]:
     """Counts and (for a ``.nc`` fit) the ArviZ object."""
     p = Path(path)
-    if p.suffix in (".nc", ".netcdf", ".h5"):
-        from . import _arviz
-        from .inference import counts_from_fit
-
-        idata = _arviz.from_netcdf(p)
-        return counts_from_fit(idata), idata
+    if p.suffix in FIT_SUFFIXES:
+        return load_fit(p)
     from .formats import read_counts
 
     return read_counts(p), None
+
+
+def load_fit(path) -> tuple[TransitionCounts, object]:
+    """A fit written by ``detailed-balance fit``: its counts and the ArviZ object.
+
+    Anything else (a missing file, another netCDF, damaged arrays) is one :class:`DataError`.
+    """
+    from . import _arviz
+    from .inference import counts_from_fit
+
+    file = str(path)
+    if not Path(path).is_file():
+        raise DataError("no such file", file=file)
+    try:
+        idata = _arviz.from_netcdf(path)
+    except Exception as exc:  # the netCDF/HDF5 stack raises many kinds on a foreign file
+        raise DataError(f"not a fit file ({type(exc).__name__}: {exc})"[:200], file=file) from None
+    try:
+        attrs = _arviz.attrs(idata)
+        missing = [k for k in _FIT_ATTRS if k not in attrs]
+        if missing or not _arviz.has_group(idata, "constant_data"):
+            raise KeyError(", ".join(missing) or "constant_data")
+        counts = counts_from_fit(idata)
+    except Exception as exc:  # a foreign netCDF has other groups, attributes and variables
+        raise DataError(
+            f"not a fit written by `detailed-balance fit` (missing {exc})", file=file
+        ) from None
+    n, arcs = counts.n_states, (counts.source, counts.target)
+    if (
+        len(counts.source) != len(counts.target)
+        or len(counts.count) != len(counts.source)
+        or counts.self_count.shape != (n,)
+        or counts.rejected.shape != (n,)
+        or any(len(a) and (a.min() < 0 or a.max() >= n) for a in arcs)
+    ):
+        raise DataError("a damaged fit file (its counts do not fit its states)", file=file)
+    return counts, idata
+
+
+_FIT_ATTRS = ("model", "method", "prior", "rest", "latent_sites")
 
 
 def analyse(
@@ -296,56 +337,123 @@ def _fmt(x) -> str:
     return str(x)
 
 
+def markdown_escape(text: str) -> str:
+    r"""Text as literal Markdown table-cell content: no HTML, no formatting, no cell breaks.
+
+    ``&``, ``<``, ``>`` become HTML entities; ``\ ` * _ [ ] | ~`` are backslash-escaped;
+    line breaks become spaces (a newline would end the table row).
+
+    Examples
+    --------
+    >>> print(markdown_escape("a|b <img src=x> *c*"))
+    a\|b &lt;img src=x&gt; \*c\*
+    """
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_SPECIAL.sub(r"\\\g<0>", text)
+    return _LINE_BREAK.sub(" ", text)
+
+
+_MD_SPECIAL = re.compile(r"[\\`*_\[\]|~]")
+_LINE_BREAK = re.compile("\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+
+
 def to_markdown(df) -> str:
-    """A DataFrame as a GitHub Markdown table (no extra dependency)."""
-    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    """A DataFrame as a GitHub Markdown table (no extra dependency); text is escaped."""
+    head = "| " + " | ".join(markdown_escape(str(c)) for c in df.columns) + " |"
     sep = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    body = [
+        "| " + " | ".join(markdown_escape(_fmt(v)) for v in row) + " |"
+        for row in df.itertuples(index=False)
+    ]
     return "\n".join([head, sep, *body]) + "\n"
 
 
+# LaTeX: the ten special characters, the text-mode glyphs OT1 lacks, and the symbols the tables
+# and captions use; any line break or other control character becomes a space (a blank line
+# would end the paragraph)
 _TEX = {
-    "&": r"\&",
-    "%": r"\%",
-    "_": r"\_",
-    "#": r"\#",
-    "$": r"\$",
+    "\\": r"\textbackslash{}",
     "{": r"\{",
     "}": r"\}",
-    "±": r"$\pm$",
-    "≥": r"$\geq$",
-    "√π": r"$\sqrt{\pi}$",
-    "σ": r"$\sigma$",
-    "χ²": r"$\chi^2$",
-    "Δ": r"$\Delta$",
-    "∞": r"$\infty$",
+    "$": r"\$",
+    "&": r"\&",
+    "#": r"\#",
+    "^": r"\textasciicircum{}",
+    "_": r"\_",
+    "~": r"\textasciitilde{}",
+    "%": r"\%",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+    # after \\ or \midrule a cell starting with [ or * would be read as their optional argument
+    "[": "{[}",
+    "]": "{]}",
+    "*": "{*}",
+    # ligatures would change the text: -- is a dash, `` and '' are quotes, !` is ¡
+    "-": "-{}",
+    "`": "{`}",
+    "'": "{'}",
+    "\n": " ",
+    "\r": " ",
+    "±": r"\ensuremath{\pm}",
+    "≥": r"\ensuremath{\geq}",
+    "≤": r"\ensuremath{\leq}",
+    "≈": r"\ensuremath{\approx}",
+    "√π": r"\ensuremath{\sqrt{\pi}}",
+    "√": r"\ensuremath{\surd}",
+    "π": r"\ensuremath{\pi}",
+    "σ": r"\ensuremath{\sigma}",
+    "β": r"\ensuremath{\beta}",
+    "χ²": r"\ensuremath{\chi^2}",
+    "χ": r"\ensuremath{\chi}",
+    "Δ": r"\ensuremath{\Delta}",
+    "Σ": r"\ensuremath{\Sigma}",
+    "∞": r"\ensuremath{\infty}",
+    "←": r"\ensuremath{\leftarrow}",
+    "→": r"\ensuremath{\rightarrow}",
+    "×": r"\ensuremath{\times}",
+    "·": r"\ensuremath{\cdot}",
+    "²": r"\textsuperscript{2}",
     "−": "-",
-    "·": r"$\cdot$",
-    "²": r"$^2$",
-    "|": r"$|$",
+    "–": "--",
+    "—": "---",
+    "…": r"\dots{}",
 }
+_TEX_PATTERN = re.compile(
+    "|".join(re.escape(k) for k in sorted(_TEX, key=len, reverse=True))
+    + "|[\x00-\x1f\x7f-\x9f\u2028\u2029]"  # other controls: ^^L is \par, DEL an error
+)
 
 
-def _tex(s: str) -> str:
-    for k, v in _TEX.items():
-        s = s.replace(k, v)
-    return s
+def latex_escape(text: str) -> str:
+    r"""Text as literal LaTeX (text mode): no character can start a command, group, math or
+    comment, so a state name can never change what a ``.tex`` file does.
+
+    Examples
+    --------
+    >>> print(latex_escape(r"\input{x} 50% $a_b$ ~^"))
+    \textbackslash{}input\{x\} 50\% \$a\_b\$ \textasciitilde{}\textasciicircum{}
+    """
+    return _TEX_PATTERN.sub(lambda m: _TEX.get(m.group(), " "), text)
 
 
 def to_latex(df, caption: str, label: str) -> str:
-    """A DataFrame as a booktabs LaTeX table (needs ``\\usepackage{booktabs}``)."""
+    """A DataFrame as a booktabs LaTeX table (needs ``\\usepackage{booktabs}``); text is escaped."""
     cols = "l" + "r" * (len(df.columns) - 1)
     lines = [
         r"\begin{table}",
         r"\centering",
-        rf"\caption{{{_tex(caption)}}}",
-        rf"\label{{{label}}}",
+        rf"\caption{{{latex_escape(caption)}}}",
+        rf"\label{{{latex_escape(label)}}}",
         rf"\begin{{tabular}}{{{cols}}}",
         r"\toprule",
-        " & ".join(_tex(str(c)) for c in df.columns) + r" \\",
+        " & ".join(latex_escape(str(c)) for c in df.columns) + r" \\",
         r"\midrule",
     ]
-    lines += [" & ".join(_tex(_fmt(v)) for v in row) + r" \\" for row in df.itertuples(index=False)]
+    lines += [
+        " & ".join(latex_escape(_fmt(v)) for v in row) + r" \\"
+        for row in df.itertuples(index=False)
+    ]
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
@@ -373,6 +481,9 @@ def _style():
             "errorbar.capsize": 0,
             "axes.spines.top": False,
             "axes.spines.right": False,
+            # labels are data (state names from an LLM): "$x$" must print, not parse as math
+            "text.parse_math": False,
+            "text.usetex": False,
         }
     )
 
@@ -421,7 +532,8 @@ def plot_landscape(a: Analysis, max_labels: int = 30):
             label="V_LA on raw counts",
         )
     if len(idx) <= max_labels:
-        ax.set_xticks(x, [a.counts.states[i] for i in idx[order]], rotation=90)
+        names = [_short_label(a.counts.states[i]) for i in idx[order]]
+        ax.set_xticks(x, names, rotation=90, parse_math=False)
         ax.set_xlabel("state (sorted by potential)")
     else:
         ax.set_xlabel(f"state rank (sorted by potential; {len(idx)} states)")
@@ -429,6 +541,10 @@ def plot_landscape(a: Analysis, max_labels: int = 30):
     ax.set_title(f"Potential landscape (least action, K = {a.K})")
     ax.legend(frameon=False, loc="upper right")
     return fig
+
+
+def _short_label(name: str, limit: int = 24) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
 def plot_pairwise(a: Analysis):
@@ -591,8 +707,9 @@ def save_figure(fig, directory: Path, name: str) -> list[Path]:
     """Write ``name.png`` (200 dpi) and ``name.pdf``."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / f"{name}.png", directory / f"{name}.pdf"]
-    fig.savefig(paths[0], dpi=200)
-    fig.savefig(paths[1])
+    for path in paths:
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, dpi=200, format=path.suffix[1:])
     return paths
 
 
@@ -619,6 +736,9 @@ def build_report(
     from tqdm.auto import tqdm
 
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError("exists and is not a folder (the report is a folder)", file=str(out))
+    counts, idata = load_input(input_path)  # a bad input fails before any folder is made
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     stages = 6 + len(FIGURES) + (1 if compare else 0)
@@ -628,36 +748,41 @@ def build_report(
         bar.set_postfix_str(what)
         bar.update(1)
 
-    step("reading input")
-    counts, idata = load_input(input_path)
-    a = analyse(
-        counts,
-        idata,
-        K=K,
-        draws=draws,
-        seed=seed,
-        potential=potential,
-        threshold=threshold,
-        step=step,
-    )
-    if compare:
-        step("model comparison (NUTS fits; slow)")
-        a.comparison, a.comparison_note = _run_compare(counts, seed, compare_kwargs or {})
-    else:
-        a.comparison_note = "the model comparison was not run (`--no-compare`, or compare=False)"
-    figures = {}
-    with _style():
-        for name, (fn, caption) in FIGURES.items():
-            step(f"figure {name}")
-            fig = fn(a)
-            save_figure(fig, out / "figures", name)
-            figures[name] = caption.format(hdi=HDI_LABEL)
-    step("tables")
-    tables = _write_tables(a, out / "tables")
-    (out / "report.json").write_text(json.dumps(_numbers(a), indent=1, default=_json_default))
-    index = out / "index.md"
-    index.write_text(_index(a, Path(input_path), figures, tables))
-    bar.close()
+    try:
+        step("read input")
+        a = analyse(
+            counts,
+            idata,
+            K=K,
+            draws=draws,
+            seed=seed,
+            potential=potential,
+            threshold=threshold,
+            step=step,
+        )
+        if compare:
+            step("model comparison (NUTS fits; slow)")
+            a.comparison, a.comparison_note = _run_compare(counts, seed, compare_kwargs or {})
+        else:
+            a.comparison_note = (
+                "the model comparison was not run (`--no-compare`, or compare=False)"
+            )
+        figures = {}
+        with _style():
+            for name, (fn, caption) in FIGURES.items():
+                step(f"figure {name}")
+                fig = fn(a)
+                save_figure(fig, out / "figures", name)
+                figures[name] = caption.format(hdi=HDI_LABEL)
+        step("tables")
+        tables = _write_tables(a, out / "tables")
+        _write_text(out / "report.json", to_json(_numbers(a), indent=1))
+        index = out / "index.md"
+        _write_text(
+            index, _index(a, Path(input_path), figures, tables)
+        )  # last: the report is whole
+    finally:  # an interrupt closes the bar before the one-line message
+        bar.close()
     return index
 
 
@@ -669,7 +794,10 @@ def _run_compare(counts, seed, kwargs):
     try:
         return compare(counts, seed=seed, **kwargs), ""
     except Exception as exc:  # a failed comparison must not lose the rest of the report
-        return None, f"the model comparison failed: {type(exc).__name__}: {exc}"
+        return (
+            None,
+            f"the model comparison failed: {type(exc).__name__}: {markdown_escape(str(exc))}",
+        )
 
 
 def _write_tables(a: Analysis, directory: Path) -> dict:
@@ -699,18 +827,16 @@ def _write_tables(a: Analysis, directory: Path) -> dict:
             )
         )
     for name, df, caption in specs:
-        (directory / f"{name}.md").write_text(f"{caption}\n\n" + to_markdown(df))
-        (directory / f"{name}.tex").write_text(to_latex(df, caption, f"tab:{name}"))
+        _write_text(directory / f"{name}.md", f"{caption}\n\n" + to_markdown(df))
+        _write_text(directory / f"{name}.tex", to_latex(df, caption, f"tab:{name}"))
         out[name] = (caption, df)
     return out
 
 
-def _json_default(x):
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, (np.floating, np.integer, np.bool_)):
-        return x.item()
-    return str(x)
+def _write_text(path: Path, text: str) -> None:
+    """Write whole or not at all (an interrupted report leaves no half-written file)."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _numbers(a: Analysis) -> dict:
@@ -754,9 +880,11 @@ def _finite(x):
 def _index(a: Analysis, input_path: Path, figures: dict, tables: dict) -> str:
     s = a.counts.summary()
     p, w = a.pairwise, a.width
-    counts_name = "COUNTS" if input_path.suffix == ".nc" else input_path.name
+    counts_name = input_path.name
+    if input_path.suffix == ".nc" or not re.fullmatch(r"[\w.+-]+", counts_name):
+        counts_name = "COUNTS"  # inside a code span nothing can be escaped
     lines = [
-        f"# Detailed-balance report: `{input_path.name}`",
+        f"# Detailed-balance report: {markdown_escape(input_path.name)}",
         "",
         f"{s['states']} states, {s['attempts']} attempts ({s['moves']} moves, "
         f"{s['self_transitions']} self-replies, {s['rejected']} rejected), "
@@ -844,5 +972,6 @@ def _index(a: Analysis, input_path: Path, figures: dict, tables: dict) -> str:
         "all numbers: [report.json](report.json).",
     ]
     if a.notes or a.counts.notes:
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in (*a.counts.notes, *a.notes)]
+        notes = (*a.counts.notes, *a.notes)
+        lines += ["", "## Notes", ""] + [f"- {markdown_escape(n)}" for n in notes]
     return "\n".join(lines) + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._checks import input_file, output_dir, positive
 from ._options import add_sampler_options
 
 MODELS = ("unconstrained", "reversible", "nonreversible")
@@ -9,7 +10,10 @@ MODELS = ("unconstrained", "reversible", "nonreversible")
 
 def configure(parser) -> None:
     parser.add_argument(
-        "counts", metavar="COUNTS", help="counts file (.csv, .jsonl[.gz], .npz, .json)"
+        "counts",
+        metavar="COUNTS",
+        type=input_file,
+        help="counts file (.csv, .jsonl[.gz], .npz, .json)",
     )
     parser.add_argument(
         "--models",
@@ -22,20 +26,21 @@ def configure(parser) -> None:
     parser.add_argument(
         "--out",
         metavar="DIR",
+        type=output_dir,
         help="write comparison.json, comparison.md, models.csv and sensitivity.csv here",
     )
     add_sampler_options(parser)
     parser.add_argument(
-        "--prior-scale", type=float, default=3.0, help="sigma_phi ~ HalfNormal(scale)"
+        "--prior-scale", type=positive, default=3.0, help="sigma_phi ~ HalfNormal(scale)"
     )
-    parser.add_argument("--cycle-scale", type=float, default=1.0, help="tau ~ HalfNormal(scale)")
+    parser.add_argument("--cycle-scale", type=positive, default=1.0, help="tau ~ HalfNormal(scale)")
     parser.add_argument(
-        "--alpha", type=float, default=1.0, help="Dirichlet concentration (unconstrained model)"
+        "--alpha", type=positive, default=1.0, help="Dirichlet concentration (unconstrained model)"
     )
     parser.add_argument(
         "--sensitivity",
         nargs="*",
-        type=float,
+        type=positive,
         default=[1 / 3, 3.0],
         metavar="MULT",
         help="prior-scale multipliers for the Bayes-factor sensitivity (default 1/3 3; "
@@ -55,11 +60,10 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    import json
     from pathlib import Path
 
     from ..compare import compare
-    from ..formats import read_counts
+    from ..formats import atomic_output, read_counts, to_json
     from ..inference import FieldPrior, read_features
 
     counts = read_counts(args.counts)
@@ -89,12 +93,17 @@ def run(args) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "comparison.json").write_text(json.dumps(payload, indent=2) + "\n")
-        (out / "comparison.md").write_text(result.to_markdown())
-        result.table.to_csv(out / "models.csv", index=False)
-        result.sensitivity.to_csv(out / "sensitivity.csv", index=False)
+        files = {
+            "comparison.json": to_json(payload, indent=2) + "\n",
+            "comparison.md": result.to_markdown(),
+            "models.csv": result.table.to_csv(index=False),
+            "sensitivity.csv": result.sensitivity.to_csv(index=False),
+        }
+        for name, text in files.items():  # each whole or not at all
+            with atomic_output(out / name) as tmp:
+                tmp.write_text(text, encoding="utf-8")
     if args.json:
-        print(json.dumps(payload, indent=2))
+        print(to_json(payload, indent=2))
     else:
         print(result.to_markdown(), end="")
         if args.out:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
+
+from ._checks import input_file, output_file
 
 # kept here (not imported from formats) so ``--help`` does not import numpy
 FORMATS = ("csv", "log", "npz", "json", "words", "expressions")
@@ -15,13 +16,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "file",
         metavar="FILE",
+        type=input_file,
         help="counts table (.csv), attempt log (.jsonl, .jsonl.gz), native (.npz) or the "
         "paper's JSON (.json)",
     )
     parser.add_argument(
         "--format", choices=FORMATS, help="read FILE as this format (default: by extension)"
     )
-    parser.add_argument("--to", metavar="OUT", help="also write the counts to OUT (.csv or .npz)")
+    parser.add_argument(
+        "--to",
+        metavar="OUT",
+        type=output_file(".csv", ".npz"),
+        help="also write the counts to OUT (.csv or .npz)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -54,7 +61,7 @@ def summary_lines(s: dict) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..formats import read_counts, write_counts
+    from ..formats import read_counts, to_json, write_counts
 
     # a reader's warnings (e.g. a truncated last log line) become one line each on stderr
     with warnings.catch_warnings(record=True) as caught:
@@ -69,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         payload = {"file": args.file, "summary": summary, "notes": list(counts.notes)}
         if args.to:
             payload["wrote"] = args.to
-        print(json.dumps(payload, indent=2))
+        print(to_json(payload, indent=2))
         return 0
     print(f"{args.file}: {summary['states']} states, {summary['attempts']} attempts")
     print("\n".join(summary_lines(summary)))

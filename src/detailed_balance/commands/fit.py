@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from ._checks import input_file, output_file, positive
 from ._options import add_sampler_options
 
 
 def configure(parser) -> None:
     parser.add_argument(
-        "counts", metavar="COUNTS", help="counts file (.csv, .jsonl[.gz], .npz, .json)"
+        "counts",
+        metavar="COUNTS",
+        type=input_file,
+        help="counts file (.csv, .jsonl[.gz], .npz, .json)",
     )
     parser.add_argument(
         "--model",
@@ -16,7 +20,11 @@ def configure(parser) -> None:
         help="hypothesis to fit (default: reversible)",
     )
     parser.add_argument(
-        "--out", required=True, metavar="FIT.nc", help="where to write the fit (netCDF)"
+        "--out",
+        required=True,
+        metavar="FIT.nc",
+        type=output_file(".nc", ".netcdf", ".h5"),
+        help="where to write the fit (netCDF)",
     )
     parser.add_argument(
         "--method", default="nuts", choices=("nuts", "map", "svi"), help="default: nuts"
@@ -29,13 +37,15 @@ def configure(parser) -> None:
         help="field prior (default: normal; gp with --features; flat for --method map only)",
     )
     parser.add_argument(
-        "--prior-scale", type=float, default=3.0, help="sigma_phi ~ HalfNormal(scale)"
+        "--prior-scale", type=positive, default=3.0, help="sigma_phi ~ HalfNormal(scale)"
     )
-    parser.add_argument("--edge-scale", type=float, default=3.0, help="sigma_u ~ HalfNormal(scale)")
     parser.add_argument(
-        "--lengthscale", type=float, default=1.0, help="GP lengthscale prior median"
+        "--edge-scale", type=positive, default=3.0, help="sigma_u ~ HalfNormal(scale)"
     )
-    parser.add_argument("--cycle-scale", type=float, default=1.0, help="tau ~ HalfNormal(scale)")
+    parser.add_argument(
+        "--lengthscale", type=positive, default=1.0, help="GP lengthscale prior median"
+    )
+    parser.add_argument("--cycle-scale", type=positive, default=1.0, help="tau ~ HalfNormal(scale)")
     parser.add_argument(
         "--no-rest", action="store_true", help="ignore self-replies and rejections (no escape)"
     )
@@ -44,9 +54,10 @@ def configure(parser) -> None:
 
 def run(args) -> int:
     import warnings
+    from pathlib import Path
 
     from .. import _arviz
-    from ..formats import read_counts
+    from ..formats import atomic_output, read_counts
     from ..inference import FieldPrior, fit, read_features, summarise
 
     counts = read_counts(args.counts)
@@ -77,7 +88,11 @@ def run(args) -> int:
     for w in caught:
         if issubclass(w.category, UserWarning) and "FutureWarning" not in w.category.__name__:
             print(f"warning: {w.message}")
-    _arviz.to_netcdf(idata, args.out)
+    with atomic_output(args.out) as tmp:  # an interrupted write leaves no partial fit
+        try:
+            _arviz.to_netcdf(idata, tmp)
+        finally:
+            Path(f"{tmp}.tmp").unlink(missing_ok=True)  # to_netcdf's own temporary file
     s = summarise(idata)
     d = s["diagnostics"]
     print(f"{counts!r}")

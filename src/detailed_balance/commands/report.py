@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from ._checks import input_file, integer, output_dir, real, seed
+
 
 def configure(parser) -> None:
     parser.add_argument(
-        "input", metavar="INPUT", help="counts (.csv, .jsonl[.gz], .npz, .json) or a fit (.nc)"
+        "input",
+        metavar="INPUT",
+        type=input_file,
+        help="counts (.csv, .jsonl[.gz], .npz, .json) or a fit (.nc)",
     )
-    parser.add_argument("--out", required=True, metavar="DIR", help="directory for the report")
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", type=output_dir, help="directory for the report"
+    )
     parser.add_argument(
         "--kernel", default="exp", choices=("exp", "softplus"),
         help="least-action kernel K: exp(-x/2) (paper's main text) or log(1+e^-x) (default: exp)",
     )  # fmt: skip
     parser.add_argument(
-        "--draws", type=int, default=1000,
+        "--draws", type=integer(1), default=1000,
         help="posterior draws of T pushed through least action (default 1000)",
     )  # fmt: skip
     parser.add_argument(
@@ -21,17 +28,23 @@ def configure(parser) -> None:
         help="skip the model comparison (NUTS fits of the ladder: the slow part)",
     )  # fmt: skip
     parser.add_argument(
-        "--compare-draws", type=int, default=1000, help="NUTS draws per chain for the comparison"
+        "--compare-draws",
+        type=integer(1),
+        default=1000,
+        help="NUTS draws per chain for the comparison",
     )
     parser.add_argument(
-        "--potential", metavar="CSV",
+        "--potential", metavar="CSV", type=input_file,
         help="a CSV 'state,V' of a candidate potential (e.g. a formula): adds the share of "
         "strong transitions going downhill under it",
     )  # fmt: skip
     parser.add_argument(
-        "--threshold", type=float, default=0.05, help="strong transition: T > this (default 0.05)"
+        "--threshold",
+        type=real(0.0, 1.0, open_low=True),
+        default=0.05,
+        help="strong transition: T > this (default 0.05)",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -42,8 +55,6 @@ def run(args) -> int:
     potential = None
     if args.potential:
         potential = _read_potential(args.potential, DataError)
-    if args.draws < 1:
-        raise DataError("--draws must be at least 1")
     index = build_report(
         args.input,
         args.out,
@@ -63,17 +74,31 @@ def run(args) -> int:
 def _read_potential(path, DataError):
     """A CSV with columns state,V -> a function state -> V (states not listed: an error)."""
     import csv
+    import math
 
     table = {}
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames or not {"state", "V"} <= set(reader.fieldnames):
-            raise DataError("a potential CSV needs the columns 'state' and 'V'", file=path)
-        for row_no, row in enumerate(reader, start=2):
-            try:
-                table[row["state"]] = float(row["V"])
-            except (TypeError, ValueError):
-                raise DataError(f"V {row['V']!r} is not a number", file=path, row=row_no) from None
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames or not {"state", "V"} <= set(reader.fieldnames):
+                raise DataError("a potential CSV needs the columns 'state' and 'V'", file=path)
+            for row in reader:
+                row_no = reader.line_num
+                try:
+                    value = float(row["V"])
+                except (TypeError, ValueError):
+                    problem = f"V {row['V']!r} is not a number"
+                    raise DataError(problem, file=path, row=row_no) from None
+                if not math.isfinite(value):
+                    raise DataError(f"V {row['V']!r} is not finite", file=path, row=row_no)
+                if row["state"] in table:
+                    problem = f"state {row['state']!r} is listed twice"
+                    raise DataError(problem, file=path, row=row_no)
+                table[row["state"]] = value
+    except UnicodeDecodeError:
+        raise DataError("not UTF-8 text", file=path) from None
+    except csv.Error as exc:
+        raise DataError(f"unreadable CSV ({exc})", file=path) from None
 
     def potential(state: str) -> float:
         if state not in table:

@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
+from ._checks import input_file
+
 
 def configure(parser) -> None:
-    parser.add_argument("fit", metavar="FIT.nc", help="a fit written by `detailed-balance fit`")
+    parser.add_argument(
+        "fit", metavar="FIT.nc", type=input_file, help="a fit written by `detailed-balance fit`"
+    )
     parser.add_argument("--json", action="store_true", help="print the full summary as JSON")
 
 
 def run(args) -> int:
-    import json
-    import os
-
-    from .. import _arviz
-    from ..errors import DataError
+    from ..formats import to_json
     from ..inference import summarise
+    from ..report import load_fit
 
-    if not os.path.exists(args.fit):
-        raise DataError("no such file", file=args.fit)
-    try:
-        idata = _arviz.from_netcdf(args.fit)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"not a fit file ({exc})", file=args.fit) from None
+    _, idata = load_fit(args.fit)
     s = summarise(idata)
     if args.json:
-        print(json.dumps(s, indent=2))
+        print(to_json(s, indent=2))
         return 0
     d = s["diagnostics"]
     print(
