@@ -5,18 +5,18 @@ readers only parse, and name the file and row (line, or entry of a JSON file) of
 
 Formats, chosen by extension unless ``format=`` is given:
 
-========================  ===============  ======================================================
-extension                 ``format``       content
-========================  ===============  ======================================================
-``.csv``                  ``"csv"``        ``source,target,count``; empty target = rejected,
-                                           ``target == source`` = self-transition
-``.jsonl``, ``.jsonl.gz`` ``"log"``        the attempt log written by ``collect`` (one JSON
-                                           object per line)
-``.npz``                  ``"npz"``        lossless native file (states in order, arrays, notes)
-``.json``                 ``"json"``       the paper's layouts, detected: ``"words"`` (object:
-                                           prompt word -> generated words) or ``"expressions"``
-                                           (list of ``target_expression``/``source_expressions``)
-========================  ===============  ======================================================
+==========================  ===============  ======================================================
+extension                   ``format``       content
+==========================  ===============  ======================================================
+``.csv``                    ``"csv"``        ``source,target,count``; empty target = rejected,
+                                             ``target == source`` = self-transition
+``.jsonl``, ``.jsonl.gz``   ``"log"``        the attempt log written by ``collect`` (one JSON
+                                             object per line)
+``.npz``                    ``"npz"``        lossless native file (states in order, arrays, notes)
+``.json``                   ``"json"``       the paper's layouts, detected: ``"words"`` (object:
+                                             prompt word -> generated words) or ``"expressions"``
+                                             (list of ``target_expression``/``source_expressions``)
+==========================  ===============  ======================================================
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The least-action potential V_LA of a transition kernel, draw by draw.
 
-Song, Cao, Luo & Zhu (arXiv:2512.10047) estimate the potential by minimising the action
+Song, Cao, Luo & Zhu (arXiv:2512.10047) estimate the potential by minimising the action::
 
     S[V; T] = (1/|states|) Σ_{f→g} T(g←f) K(V(f) − V(g))
 
@@ -142,7 +142,7 @@ class LeastActionResult:
         States in the reference block of their component (V finite and identified).
     direction : (S,) int
         +1 / −1 / 0 for states running off to +∞ / −∞ / undetermined; 0 on reference states.
-    converged : () or (draws,) bool ;  grad_norm : max |∂S/∂V| at the end ;  iterations
+    converged : () or (draws,) bool ;  grad_norm : max abs(∂S/∂V) at the end ;  iterations
     kernel_name : str ;  n_cross_arcs : arcs between blocks (the one-way part of the data)
     """
 
@@ -488,7 +488,7 @@ def _regauge(v, group, weight, reference):
 
 
 def equilibrium_discrepancy(result: LeastActionResult, V, group, weight) -> float:
-    """Max |V_LA − V| over draws and reference states, both in the gauge ``(group, weight)``.
+    """Max abs(V_LA − V) over draws and reference states, both in the gauge ``(group, weight)``.
 
     Under a reversible model (detailed balance exact on every arc, both directions present)
     this is zero up to the solver's precision: the consistency check of the least-action

@@ -45,6 +45,13 @@ def model_path() -> str:
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (the OS picks it).
+
+    Returns
+    -------
+    int
+        The port number.
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -154,4 +161,10 @@ class LocalServer:
 
 
 def default_threads() -> int:
+    """Threads for the local llama.cpp server: one per core, at most two.
+
+    Returns
+    -------
+    int
+    """
     return max(1, min(2, os.cpu_count() or 1))
