@@ -92,6 +92,28 @@ def _gallery_argv(gallery_conf, script_vars):
     return ["--quick", "--out", str(GALLERY_OUT / name)]
 
 
+def _figure_scraper(block, block_vars, gallery_conf):
+    """Figures made by the report's plot functions: plain ``Figure`` objects, not pyplot's.
+
+    The matplotlib scraper only sees pyplot figures; ``report.plot_*`` return figures that are
+    not registered with pyplot (so a report never leaks them). Any such figure bound to a name in
+    the example, and not shown before, is saved after the block that made it.
+    """
+    from matplotlib.figure import Figure
+    from sphinx_gallery.scrapers import figure_rst
+
+    namespace = block_vars["example_globals"]
+    shown = namespace.setdefault("__figures_shown__", set())
+    paths = []
+    for fig in list(namespace.values()):
+        if isinstance(fig, Figure) and id(fig) not in shown and fig.canvas.manager is None:
+            shown.add(id(fig))
+            path = next(block_vars["image_path_iterator"])
+            fig.savefig(path, dpi=150)
+            paths.append(path)
+    return figure_rst(paths, gallery_conf["src_dir"])
+
+
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
@@ -104,7 +126,7 @@ sphinx_gallery_conf = {
     "remove_config_comments": True,
     "within_subsection_order": "FileNameSortKey",
     "matplotlib_animations": False,
-    "image_scrapers": ("matplotlib",),
+    "image_scrapers": ("matplotlib", _figure_scraper),
     "reference_url": {"detailed_balance": None},
 }
 

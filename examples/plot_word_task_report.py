@@ -25,8 +25,6 @@ import argparse
 import csv
 from pathlib import Path
 
-import matplotlib.pyplot as plt
-
 from detailed_balance.diagnostics import loop_test
 from detailed_balance.formats import read_paper_words
 from detailed_balance.least_action import minimise_action
@@ -103,10 +101,10 @@ print(
 # The potential landscape and the pairwise test
 # ---------------------------------------------
 # The first figure is V_LA per state with its 94% HDI; the second, the paper's pairwise plot:
-# the log ratio of forward and backward counts against the fitted ΔV, with error bars.
-plot_landscape(a)
-plot_pairwise(a)
-plt.show()
+# the log ratio of forward and backward counts against the fitted ΔV, with error bars. Each
+# ``plot_*`` function returns a matplotlib ``Figure`` (``landscape.savefig("v.pdf")`` keeps it).
+landscape = plot_landscape(a)
+pairwise = plot_pairwise(a)
 
 # %%
 # The report
