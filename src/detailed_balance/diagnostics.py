@@ -202,7 +202,14 @@ def _two_way_with(counts: TransitionCounts, min_count: int):
 
 
 def triangles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """All 3-cycles (i < j < k) of an undirected graph given as edges a < b: (T, 3) array."""
+    """All 3-cycles (i < j < k) of an undirected graph given as edges a < b: (T, 3) array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> triangles(np.array([0, 0, 1, 3]), np.array([1, 2, 2, 4])).tolist()
+    [[0, 1, 2]]
+    """
     nbrs: dict[int, set[int]] = {}
     for u, v in zip(a.tolist(), b.tolist(), strict=True):
         nbrs.setdefault(u, set()).add(v)
@@ -415,6 +422,13 @@ def majority_vote_prob(p, n: int, M: int):
 
     = P(Binomial(M, p) ≥ n) = I_p(n, M − n + 1), the regularised incomplete beta function.
     For small p it is ≈ C(M, n) pⁿ, so log-ratios scale by n: V → ≈ nV.
+
+    Examples
+    --------
+    A state drawn with probability 1/2 appears at least twice in three draws half the time:
+
+    >>> float(majority_vote_prob(0.5, 2, 3))
+    0.5
     """
     if not 1 <= n <= M:
         raise ValueError("majority voting needs 1 <= n <= M")
