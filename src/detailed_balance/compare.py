@@ -38,7 +38,13 @@ KASS_RAFTERY = (
 
 
 def kass_raftery(log_bf: float) -> str:
-    """Kass–Raftery category of ``|log BF|`` (natural log)."""
+    """Kass–Raftery category of ``|log BF|`` (natural log).
+
+    Examples
+    --------
+    >>> kass_raftery(2.0), kass_raftery(-6.0)
+    ('positive', 'very strong')
+    """
     for bound, label in KASS_RAFTERY:
         if abs(log_bf) < bound:
             return label
