@@ -109,7 +109,7 @@ def _figure_scraper(block, block_vars, gallery_conf):
         if isinstance(fig, Figure) and id(fig) not in shown and fig.canvas.manager is None:
             shown.add(id(fig))
             path = next(block_vars["image_path_iterator"])
-            fig.savefig(path, dpi=150)
+            fig.savefig(path, dpi=150, bbox_inches="tight")  # titles wider than a column
             paths.append(path)
     return figure_rst(paths, gallery_conf["src_dir"])
 
