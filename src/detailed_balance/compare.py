@@ -99,7 +99,27 @@ def _weighted_se(values: np.ndarray, weights: np.ndarray) -> float:
 def model_evidence(
     name: str, data: ModelData, prior, samples: dict, *, alpha: float = 1.0, seed: int = 0
 ) -> tuple[Evidence, Evidence | None]:
-    """(evidence, bridge check): exact for the unconstrained model, its bridge value a check."""
+    """(evidence, bridge check): exact for the unconstrained model, its bridge value a check.
+
+    Parameters
+    ----------
+    name : {"unconstrained", "reversible", "nonreversible"}
+    data : ModelData
+    prior : FieldPrior
+    samples : dict
+        Posterior draws of the model's sample sites, (chains, draws, ...) each.
+    alpha : float
+        Dirichlet concentration (unconstrained model).
+    seed : int
+
+    Returns
+    -------
+    evidence : Evidence
+        Exact for the unconstrained model, bridge sampling otherwise.
+    check : Evidence or None
+        The unconstrained model's bridge estimate from its own draws, to compare with the exact
+        value; None for the other models.
+    """
     from .models import MODELS
 
     kwargs = {"data": data} if name == "unconstrained" else {"data": data, "prior": prior}
@@ -123,8 +143,24 @@ def _latent_samples(idata) -> dict:
 # ---- the comparison ----------------------------------------------------------------------------
 @dataclass
 class ComparisonResult:
-    """Outcome of :func:`compare`: a table per model, the G² test, prior sensitivity, a verdict."""
+    """Outcome of :func:`compare`: a table per model, the G² test, prior sensitivity, a verdict.
 
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per model: log evidence with its Monte Carlo se, log Bayes factor against the
+        reversible model, PSIS-LOO, Pareto k and the NUTS diagnostics (see the compare page).
+    lrt : dict
+        The G² likelihood-ratio test (:func:`detailed_balance.lrt.likelihood_ratio_test`).
+    sensitivity : pandas.DataFrame
+        The Bayes factors recomputed under other prior scales.
+    verdict : str
+        One plain-language paragraph (:func:`write_verdict`).
+    notes : list of str
+        What went wrong or is unreliable (an evidence that did not converge, bad Pareto k).
+    settings : dict
+        The arguments the comparison ran with.
+    """
     table: object  # pandas.DataFrame, one row per model
     lrt: dict
     sensitivity: object  # pandas.DataFrame
@@ -382,7 +418,16 @@ def _pm(x, se, digits=1) -> str:
 
 
 def write_verdict(result: ComparisonResult) -> str:
-    """One plain-language paragraph that never overstates (Kass–Raftery on the cautious end)."""
+    """One plain-language paragraph that never overstates (Kass–Raftery on the cautious end).
+
+    Parameters
+    ----------
+    result : ComparisonResult
+
+    Returns
+    -------
+    str
+    """
     t = result.table.set_index("model")
     parts = []
     tree = result.settings.get("n_cycles", 1) == 0
@@ -473,7 +518,16 @@ def _lrt_p(lrt: dict) -> str:
 
 
 def format_markdown(result: ComparisonResult) -> str:
-    """Markdown tables (models, G², sensitivity) and the verdict."""
+    """Markdown tables (models, G², sensitivity) and the verdict.
+
+    Parameters
+    ----------
+    result : ComparisonResult
+
+    Returns
+    -------
+    str
+    """
     t = result.table
     lines = [
         "| model | log Z | log BF vs reversible | elpd LOO | elpd diff | p_loo | Pareto k max "
