@@ -35,6 +35,33 @@ def unconstrained_posterior_kernel(
     Categories of row i are its support-graph neighbours plus ``rest`` (self + rejected), as in
     ``models/unconstrained.py``; the posterior of each row is Dirichlet(alpha + counts), drawn as
     normalised Gamma variables. Arcs: both directions of every support edge (``ModelData``).
+
+    Parameters
+    ----------
+    counts : TransitionCounts
+    draws : int
+        Posterior draws.
+    alpha : float
+        Dirichlet concentration of every category.
+    seed : int
+
+    Returns
+    -------
+    TransitionKernel
+        ``log_prob`` of shape (draws, arcs): a posterior over T without a sampler.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from detailed_balance.synthetic import reversible_chain, sample_counts
+    >>> counts = sample_counts(reversible_chain(5, seed=0), attempts_per_source=100, seed=0)
+    >>> post = unconstrained_posterior_kernel(counts, draws=200, seed=0)
+    >>> post.log_prob.shape
+    (200, 20)
+    >>> rows = np.zeros((200, 5))
+    >>> np.add.at(rows.T, post.source, np.exp(post.log_prob).T)  # each row's arcs
+    >>> bool((rows < 1).all())  # the rest of each row is the escape
+    True
     """
     data = build_model_data(counts, rest=True)
     rng = np.random.default_rng(seed)
