@@ -45,6 +45,7 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 # The section files and the calibration table are included into pages, not pages themselves.
 exclude_patterns = [
+    "results/_bench_sections.md",
     "_build",
     "readme",
     "calibration",
@@ -118,7 +119,9 @@ sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
-    "ignore_pattern": r"__init__\.py",
+    # Only plot_*.py scripts are gallery pages (and run); other scripts in examples/ (helpers
+    # such as make_word_task_file.py) are left alone, whatever their docstring looks like.
+    "ignore_pattern": r"__init__\.py|/(?!plot_)[^/]*\.py$",
     "reset_argv": _gallery_argv,
     "abort_on_example_error": True,
     "download_all_examples": False,
@@ -188,6 +191,19 @@ def _universality_page() -> None:
     _write_if_changed(DOCS / "stages" / "universality.md", text)
 
 
+def _benchmark_sections() -> None:
+    """docs/results/_bench_sections.md: every docs/readme/bench-*.md, a new one included too."""
+    order = ["counts", "fit", "least-action", "collect", "demo"]
+    found = sorted(p.stem.removeprefix("bench-") for p in (DOCS / "readme").glob("bench-*.md"))
+    found = [n for n in found if n != "calibration"]  # it has its own page
+    names = [n for n in order if n in found] + [n for n in found if n not in order]
+    text = "".join(
+        f"```{{include}} ../readme/bench-{n}.md\n:relative-images:\n```\n\n" for n in names
+    )
+    _write_if_changed(DOCS / "results" / "_bench_sections.md", text)
+
+
 _api_pages()
+_benchmark_sections()
 _cli_page()
 _universality_page()

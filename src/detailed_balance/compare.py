@@ -99,27 +99,7 @@ def _weighted_se(values: np.ndarray, weights: np.ndarray) -> float:
 def model_evidence(
     name: str, data: ModelData, prior, samples: dict, *, alpha: float = 1.0, seed: int = 0
 ) -> tuple[Evidence, Evidence | None]:
-    """(evidence, bridge check): exact for the unconstrained model, its bridge value a check.
-
-    Parameters
-    ----------
-    name : {"unconstrained", "reversible", "nonreversible"}
-    data : ModelData
-    prior : FieldPrior
-    samples : dict
-        Posterior draws of the model's sample sites, (chains, draws, ...) each.
-    alpha : float
-        Dirichlet concentration (unconstrained model).
-    seed : int
-
-    Returns
-    -------
-    evidence : Evidence
-        Exact for the unconstrained model, bridge sampling otherwise.
-    check : Evidence or None
-        The unconstrained model's bridge estimate from its own draws, to compare with the exact
-        value; None for the other models.
-    """
+    """(evidence, bridge check): exact for the unconstrained model, its bridge value a check."""
     from .models import MODELS
 
     kwargs = {"data": data} if name == "unconstrained" else {"data": data, "prior": prior}
@@ -418,16 +398,7 @@ def _pm(x, se, digits=1) -> str:
 
 
 def write_verdict(result: ComparisonResult) -> str:
-    """One plain-language paragraph that never overstates (Kass–Raftery on the cautious end).
-
-    Parameters
-    ----------
-    result : ComparisonResult
-
-    Returns
-    -------
-    str
-    """
+    """One plain-language paragraph that never overstates (Kass–Raftery on the cautious end)."""
     t = result.table.set_index("model")
     parts = []
     tree = result.settings.get("n_cycles", 1) == 0
@@ -518,16 +489,7 @@ def _lrt_p(lrt: dict) -> str:
 
 
 def format_markdown(result: ComparisonResult) -> str:
-    """Markdown tables (models, G², sensitivity) and the verdict.
-
-    Parameters
-    ----------
-    result : ComparisonResult
-
-    Returns
-    -------
-    str
-    """
+    """Markdown tables (models, G², sensitivity) and the verdict."""
     t = result.table
     lines = [
         "| model | log Z | log BF vs reversible | elpd LOO | elpd diff | p_loo | Pareto k max "
