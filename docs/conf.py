@@ -129,7 +129,7 @@ sphinx_gallery_conf = {
     "remove_config_comments": True,
     "within_subsection_order": "FileNameSortKey",
     "matplotlib_animations": False,
-    "image_scrapers": ("matplotlib", _figure_scraper),
+    "image_scrapers": (_figure_scraper, "matplotlib"),  # ours first: pyplot closes its figures
     "reference_url": {"detailed_balance": None},
 }
 
