@@ -121,7 +121,7 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",
     # Only plot_*.py scripts are gallery pages (and run); other scripts in examples/ (helpers
     # such as make_word_task_file.py) are left alone, whatever their docstring looks like.
-    "ignore_pattern": r"__init__\.py|/(?!plot_)[^/]*\.py$",
+    "ignore_pattern": r"__init__\.py|(^|/)(?!plot_)[^/]*\.py$",  # a file name or a full path
     "reset_argv": _gallery_argv,
     "abort_on_example_error": True,
     "download_all_examples": False,
