@@ -98,15 +98,18 @@ def fit(
 
     Returns
     -------
-    ArviZ object with groups ``posterior`` (coords ``state``, ``edge``, ``cycle``),
-    ``log_likelihood`` (``y`` per cell: one value per (source, category) with count > 0),
-    ``observed_data``, ``sample_stats``, ``constant_data`` (the counts) and attributes
-    ``model``, ``method``, ``gauge``, ``prior`` (JSON), ``diagnostics`` (JSON).
+    InferenceData or DataTree
+        ArviZ object with groups ``posterior`` (coords ``state``, ``edge``, ``cycle``),
+        ``log_likelihood`` (``y`` per cell: one value per (source, category) with count > 0),
+        ``observed_data``, ``sample_stats``, ``constant_data`` (the counts) and attributes
+        ``model``, ``method``, ``gauge``, ``prior`` (JSON), ``diagnostics`` (JSON).
 
     Warns
     -----
-    ConvergenceWarning when R-hat > 1.01, bulk ESS < 100 per chain, divergences, or an optimiser
-    stopped early; IdentifiabilityWarning for states without attempts and several gauges.
+    ConvergenceWarning
+        When R-hat > 1.01, bulk ESS < 100 per chain, divergences, or an optimiser stopped early.
+    IdentifiabilityWarning
+        For states without attempts and several gauges.
 
     Examples
     --------
