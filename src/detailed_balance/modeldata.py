@@ -63,7 +63,8 @@ def gauge_reference(counts: TransitionCounts) -> tuple[np.ndarray, np.ndarray, n
     group : ndarray of int
         (S,) the support-graph component of each state.
     weight : ndarray of float
-        (S,) 1/|reference| on each component's reference states, else 0.
+        (S,) one over the number of reference states on each component's reference states,
+        else 0.
     identified : ndarray of bool
         (S,) whether the data (not the prior) determine the state's V.
 
