@@ -550,7 +550,7 @@ def plot_cycle_affinities(a: Analysis, max_cycles: int = 60):
     a : Analysis
         From :func:`analyse`.
     max_cycles : int
-        Show at most this many cycles (the largest |affinity|/sd).
+        Show at most this many cycles (those with the largest abs(affinity) / sd).
 
     Returns
     -------
