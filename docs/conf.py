@@ -142,6 +142,15 @@ def _write_if_changed(path: Path, text: str) -> None:
         path.write_text(text)
 
 
+def _drop_stale_gallery_pages() -> None:
+    """Remove gallery pages of scripts that are no longer gallery examples (renamed, ignored)."""
+    gallery = DOCS / "auto_examples"
+    keep = {p.stem for p in (ROOT / "examples").glob("plot_*.py")} | {"index"}
+    for page in gallery.glob("*.rst"):
+        if page.stem not in keep and page.stem != "sg_execution_times":
+            page.unlink()
+
+
 def _api_pages() -> None:
     """docs/api/index.md: one section per public module, one autosummary page per object."""
     _write_if_changed(DOCS / "api" / "index.md", public_api.api_index())
@@ -203,6 +212,7 @@ def _benchmark_sections() -> None:
     _write_if_changed(DOCS / "results" / "_bench_sections.md", text)
 
 
+_drop_stale_gallery_pages()
 _api_pages()
 _benchmark_sections()
 _cli_page()
