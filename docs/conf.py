@@ -64,7 +64,6 @@ myst_heading_anchors = 3
 suppress_warnings = ["myst.header", "config.cache"]  # config.cache: the gallery's argv hook
 
 autosummary_generate = True
-autodoc_default_options = {"members": False}
 autodoc_typehints = "none"  # numpydoc's Parameters section carries the types
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
