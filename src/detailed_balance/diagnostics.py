@@ -358,6 +358,18 @@ def one_way_bounds(counts: TransitionCounts, V=None, *, level: float = 0.95) -> 
 
     Pairs whose reverse source g was never tried (N0(g) = 0) give no inequality and are skipped.
     ``V`` may hold ±inf (least-action runaways); the mean over draws is used when it has draws.
+
+    Parameters
+    ----------
+    counts : TransitionCounts
+    V : array_like, optional
+        (S,) or (draws, S) potential to check against the bounds.
+    level : float
+        Confidence level of the upper limit on the unseen reverse probability.
+
+    Returns
+    -------
+    OneWayBounds
     """
     count = _counts_lookup(counts)
     one = count(counts.target, counts.source) == 0
@@ -389,6 +401,32 @@ def downhill_fraction(
     potential(g) < potential(f). With posterior draws of T the set of strong transitions is taken
     per draw and the result has a posterior (mean, sd, 94% HDI); a single kernel gets a binomial
     standard error. Ties count as not downhill and are reported.
+
+    Parameters
+    ----------
+    kernel : TransitionKernel
+        One kernel or posterior draws of it.
+    potential : callable
+        ``state -> V``.
+    threshold : float
+        Transitions with T above it are strong.
+
+    Returns
+    -------
+    dict
+        ``threshold``, ``strong`` (strong transitions, mean over draws), ``ties``, ``fraction``
+        and its ``se`` (one kernel) or ``sd`` and ``hdi`` (94%, posterior draws).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from detailed_balance.synthetic import reversible_chain, sample_counts
+    >>> chain = reversible_chain(8, width=2.0, seed=0)
+    >>> counts = sample_counts(chain, attempts_per_source=400, seed=0)
+    >>> true_v = dict(zip(chain.states, chain.V))
+    >>> d = downhill_fraction(counts.kernel("escape"), true_v.get, threshold=0.05)
+    >>> d["fraction"] > 0.5  # strong moves of a reversible chain mostly go downhill
+    True
     """
     from . import _arviz
 
@@ -420,6 +458,21 @@ def gaussian_width(V, K: str | Callable = "exp", S_min=None) -> dict:
 
     ``V`` (S,) or (draws, S) over the states with finite V (runaways are dropped). Returns σ
     (mean over draws and its sd), the predicted S_min per draw and, if given, the measured one.
+
+    Parameters
+    ----------
+    V : array_like
+        (S,) or (draws, S) potential.
+    K : {"exp", "softplus"} or callable
+        The least-action kernel.
+    S_min : float or array_like, optional
+        The measured minimum action (per draw), to compare with the prediction.
+
+    Returns
+    -------
+    dict
+        ``sigma``, ``sigma_sd``, ``mean``, ``states``, ``S_predicted`` and, with ``S_min``,
+        ``S_min`` and ``ratio`` (measured / predicted).
     """
     from .least_action import resolve_kernel
 
@@ -463,14 +516,41 @@ def majority_vote_prob(p, n: int, M: int):
 
 
 def simulate_majority_vote(p, n: int, M: int, trials: int = 100_000, seed: int = 0) -> np.ndarray:
-    """Monte Carlo of :func:`majority_vote_prob`: share of trials with ≥ n hits in M draws."""
+    """Monte Carlo of :func:`majority_vote_prob`: share of trials with ≥ n hits in M draws.
+
+    Parameters
+    ----------
+    p : float or array_like
+        Single-draw probability of the state.
+    n, M : int
+        Accept when the state appears at least ``n`` times in ``M`` draws.
+    trials : int
+    seed : int
+
+    Returns
+    -------
+    ndarray
+        The simulated probability (shape of ``p``).
+    """
     rng = np.random.default_rng(seed)
     hits = rng.binomial(M, np.asarray(p, dtype=float)[..., None], size=np.shape(p) + (trials,))
     return (hits >= n).mean(axis=-1)
 
 
 def majority_vote_kernel(kernel: TransitionKernel, n: int, M: int) -> TransitionKernel:
-    """The kernel after majority voting, arc by arc: T'(g←f) = I_T(n, M − n + 1)."""
+    """The kernel after majority voting, arc by arc: T'(g←f) = I_T(n, M − n + 1).
+
+    Parameters
+    ----------
+    kernel : TransitionKernel
+    n, M : int
+        Accept a state seen at least ``n`` times in ``M`` draws.
+
+    Returns
+    -------
+    TransitionKernel
+        With convention ``"majority"``.
+    """
     t = np.exp(np.asarray(kernel.log_prob, dtype=float))
     with np.errstate(divide="ignore"):
         log_t = np.log(majority_vote_prob(t, n, M))
