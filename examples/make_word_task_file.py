@@ -1,4 +1,9 @@
-"""Write ``data/word_task_synthetic.json``: a small synthetic file in the paper's word-task layout.
+"""
+Make the word-task example file
+===============================
+
+Write ``data/word_task_synthetic.json``: a small synthetic file in the paper's word-task layout
+(not run when the documentation is built; the file is in the repository)::
 
     python examples/make_word_task_file.py
 

@@ -68,13 +68,25 @@ def observe_rows(arc_logit, data, full: bool = False):
 class FieldPrior:
     """Prior of the latent potential field phi and of the symmetric edge term u.
 
-    kind : "normal" (hierarchical normal, default), "gp" (Gaussian process over ``data.features``,
-        squared-exponential kernel) or "flat" (improper; for MAP only).
-    scale : prior scale of the field's spread sigma_phi ~ HalfNormal(scale) (GP: its amplitude).
-    edge_scale : spread of the edge terms sigma_u ~ HalfNormal(edge_scale); their mean
-        mu_u ~ Normal(0, edge_mean_scale) and steepness trend beta_u ~ Normal(0, edge_trend_scale).
-    lengthscale : GP lengthscale ~ LogNormal(log(lengthscale), 1), in feature units.
-    cycle_scale : tau ~ HalfNormal(cycle_scale) for the cycle affinities (non-reversible model).
+    Parameters
+    ----------
+    kind : {"normal", "gp", "flat"}
+        Hierarchical normal (default), a Gaussian process over ``data.features``
+        (squared-exponential kernel), or flat (improper; for MAP only).
+    scale : float
+        Prior scale of the field's spread, sigma_phi ~ HalfNormal(scale) (GP: its amplitude).
+    edge_scale : float
+        Spread of the edge terms, sigma_u ~ HalfNormal(edge_scale).
+    edge_mean_scale : float
+        Their mean, mu_u ~ Normal(0, edge_mean_scale).
+    edge_trend_scale : float
+        Their steepness trend, beta_u ~ Normal(0, edge_trend_scale).
+    lengthscale : float
+        GP lengthscale ~ LogNormal(log(lengthscale), 1), in feature units.
+    cycle_scale : float
+        tau ~ HalfNormal(cycle_scale) for the cycle affinities (non-reversible model).
+    jitter : float
+        Added to the GP covariance's diagonal.
     """
 
     kind: str = "normal"

@@ -16,6 +16,34 @@ from ._common import (
 
 
 def reversible(data, *, prior: FieldPrior | None = None, full: bool = False):
+    """The reversible (detailed-balance) model: a NumPyro model function.
+
+    Parameters
+    ----------
+    data : ModelData
+        The counts in the models' shared layout (``modeldata.build_model_data``).
+    prior : FieldPrior, optional
+        Priors of the potential field, the edge terms; default ``FieldPrior()``.
+    full : bool
+        Include the multinomial coefficient in the likelihood (off: the convention every evidence
+        in this package uses).
+
+    Notes
+    -----
+    Records ``V`` (escape included) and ``V_within`` (conditional on staying among the modelled
+    states) as deterministic sites, so each posterior draw carries its equilibrium potential.
+
+    Examples
+    --------
+    >>> from numpyro.handlers import seed, trace
+    >>> from detailed_balance.modeldata import build_model_data
+    >>> from detailed_balance.synthetic import reversible_chain, sample_counts
+    >>> counts = sample_counts(reversible_chain(6, seed=0), attempts_per_source=50, seed=0)
+    >>> data = build_model_data(counts)
+    >>> sites = trace(seed(reversible, 0)).get_trace(data)
+    >>> sites["V"]["value"].shape, sites["y"]["type"]
+    ((6,), 'sample')
+    """
     prior = prior or FieldPrior()
     phi = latent_field(data, prior)
     u = edge_term(data, prior, phi)

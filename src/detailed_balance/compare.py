@@ -38,7 +38,13 @@ KASS_RAFTERY = (
 
 
 def kass_raftery(log_bf: float) -> str:
-    """Kass–Raftery category of ``|log BF|`` (natural log)."""
+    """Kass–Raftery category of ``|log BF|`` (natural log).
+
+    Examples
+    --------
+    >>> kass_raftery(2.0), kass_raftery(-6.0)
+    ('positive', 'very strong')
+    """
     for bound, label in KASS_RAFTERY:
         if abs(log_bf) < bound:
             return label
@@ -117,8 +123,24 @@ def _latent_samples(idata) -> dict:
 # ---- the comparison ----------------------------------------------------------------------------
 @dataclass
 class ComparisonResult:
-    """Outcome of :func:`compare`: a table per model, the G² test, prior sensitivity, a verdict."""
+    """Outcome of :func:`compare`: a table per model, the G² test, prior sensitivity, a verdict.
 
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per model: log evidence with its Monte Carlo se, log Bayes factor against the
+        reversible model, PSIS-LOO, Pareto k and the NUTS diagnostics (see the compare page).
+    lrt : dict
+        The G² likelihood-ratio test (:func:`detailed_balance.lrt.likelihood_ratio_test`).
+    sensitivity : pandas.DataFrame
+        The Bayes factors recomputed under other prior scales.
+    verdict : str
+        One plain-language paragraph (:func:`write_verdict`).
+    notes : list of str
+        What went wrong or is unreliable (an evidence that did not converge, bad Pareto k).
+    settings : dict
+        The arguments the comparison ran with.
+    """
     table: object  # pandas.DataFrame, one row per model
     lrt: dict
     sensitivity: object  # pandas.DataFrame

@@ -35,6 +35,33 @@ def unconstrained_posterior_kernel(
     Categories of row i are its support-graph neighbours plus ``rest`` (self + rejected), as in
     ``models/unconstrained.py``; the posterior of each row is Dirichlet(alpha + counts), drawn as
     normalised Gamma variables. Arcs: both directions of every support edge (``ModelData``).
+
+    Parameters
+    ----------
+    counts : TransitionCounts
+    draws : int
+        Posterior draws.
+    alpha : float
+        Dirichlet concentration of every category.
+    seed : int
+
+    Returns
+    -------
+    TransitionKernel
+        ``log_prob`` of shape (draws, arcs): a posterior over T without a sampler.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from detailed_balance.synthetic import reversible_chain, sample_counts
+    >>> counts = sample_counts(reversible_chain(5, seed=0), attempts_per_source=100, seed=0)
+    >>> post = unconstrained_posterior_kernel(counts, draws=200, seed=0)
+    >>> post.log_prob.shape
+    (200, 20)
+    >>> rows = np.zeros((200, 5))
+    >>> np.add.at(rows.T, post.source, np.exp(post.log_prob).T)  # each row's arcs
+    >>> bool((rows < 1).all())  # the rest of each row is the escape
+    True
     """
     data = build_model_data(counts, rest=True)
     rng = np.random.default_rng(seed)
@@ -202,7 +229,14 @@ def _two_way_with(counts: TransitionCounts, min_count: int):
 
 
 def triangles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """All 3-cycles (i < j < k) of an undirected graph given as edges a < b: (T, 3) array."""
+    """All 3-cycles (i < j < k) of an undirected graph given as edges a < b: (T, 3) array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> triangles(np.array([0, 0, 1, 3]), np.array([1, 2, 2, 4])).tolist()
+    [[0, 1, 2]]
+    """
     nbrs: dict[int, set[int]] = {}
     for u, v in zip(a.tolist(), b.tolist(), strict=True):
         nbrs.setdefault(u, set()).add(v)
@@ -324,6 +358,18 @@ def one_way_bounds(counts: TransitionCounts, V=None, *, level: float = 0.95) -> 
 
     Pairs whose reverse source g was never tried (N0(g) = 0) give no inequality and are skipped.
     ``V`` may hold ±inf (least-action runaways); the mean over draws is used when it has draws.
+
+    Parameters
+    ----------
+    counts : TransitionCounts
+    V : array_like, optional
+        (S,) or (draws, S) potential to check against the bounds.
+    level : float
+        Confidence level of the upper limit on the unseen reverse probability.
+
+    Returns
+    -------
+    OneWayBounds
     """
     count = _counts_lookup(counts)
     one = count(counts.target, counts.source) == 0
@@ -355,6 +401,32 @@ def downhill_fraction(
     potential(g) < potential(f). With posterior draws of T the set of strong transitions is taken
     per draw and the result has a posterior (mean, sd, 94% HDI); a single kernel gets a binomial
     standard error. Ties count as not downhill and are reported.
+
+    Parameters
+    ----------
+    kernel : TransitionKernel
+        One kernel or posterior draws of it.
+    potential : callable
+        ``state -> V``.
+    threshold : float
+        Transitions with T above it are strong.
+
+    Returns
+    -------
+    dict
+        ``threshold``, ``strong`` (strong transitions, mean over draws), ``ties``, ``fraction``
+        and its ``se`` (one kernel) or ``sd`` and ``hdi`` (94%, posterior draws).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from detailed_balance.synthetic import reversible_chain, sample_counts
+    >>> chain = reversible_chain(8, width=2.0, seed=0)
+    >>> counts = sample_counts(chain, attempts_per_source=400, seed=0)
+    >>> true_v = dict(zip(chain.states, chain.V))
+    >>> d = downhill_fraction(counts.kernel("escape"), true_v.get, threshold=0.05)
+    >>> d["fraction"] > 0.5  # strong moves of a reversible chain mostly go downhill
+    True
     """
     from . import _arviz
 
@@ -386,6 +458,21 @@ def gaussian_width(V, K: str | Callable = "exp", S_min=None) -> dict:
 
     ``V`` (S,) or (draws, S) over the states with finite V (runaways are dropped). Returns σ
     (mean over draws and its sd), the predicted S_min per draw and, if given, the measured one.
+
+    Parameters
+    ----------
+    V : array_like
+        (S,) or (draws, S) potential.
+    K : {"exp", "softplus"} or callable
+        The least-action kernel.
+    S_min : float or array_like, optional
+        The measured minimum action (per draw), to compare with the prediction.
+
+    Returns
+    -------
+    dict
+        ``sigma``, ``sigma_sd``, ``mean``, ``states``, ``S_predicted`` and, with ``S_min``,
+        ``S_min`` and ``ratio`` (measured / predicted).
     """
     from .least_action import resolve_kernel
 
@@ -415,6 +502,13 @@ def majority_vote_prob(p, n: int, M: int):
 
     = P(Binomial(M, p) ≥ n) = I_p(n, M − n + 1), the regularised incomplete beta function.
     For small p it is ≈ C(M, n) pⁿ, so log-ratios scale by n: V → ≈ nV.
+
+    Examples
+    --------
+    A state drawn with probability 1/2 appears at least twice in three draws half the time:
+
+    >>> float(majority_vote_prob(0.5, 2, 3))
+    0.5
     """
     if not 1 <= n <= M:
         raise ValueError("majority voting needs 1 <= n <= M")
@@ -422,14 +516,41 @@ def majority_vote_prob(p, n: int, M: int):
 
 
 def simulate_majority_vote(p, n: int, M: int, trials: int = 100_000, seed: int = 0) -> np.ndarray:
-    """Monte Carlo of :func:`majority_vote_prob`: share of trials with ≥ n hits in M draws."""
+    """Monte Carlo of :func:`majority_vote_prob`: share of trials with ≥ n hits in M draws.
+
+    Parameters
+    ----------
+    p : float or array_like
+        Single-draw probability of the state.
+    n, M : int
+        Accept when the state appears at least ``n`` times in ``M`` draws.
+    trials : int
+    seed : int
+
+    Returns
+    -------
+    ndarray
+        The simulated probability (shape of ``p``).
+    """
     rng = np.random.default_rng(seed)
     hits = rng.binomial(M, np.asarray(p, dtype=float)[..., None], size=np.shape(p) + (trials,))
     return (hits >= n).mean(axis=-1)
 
 
 def majority_vote_kernel(kernel: TransitionKernel, n: int, M: int) -> TransitionKernel:
-    """The kernel after majority voting, arc by arc: T'(g←f) = I_T(n, M − n + 1)."""
+    """The kernel after majority voting, arc by arc: T'(g←f) = I_T(n, M − n + 1).
+
+    Parameters
+    ----------
+    kernel : TransitionKernel
+    n, M : int
+        Accept a state seen at least ``n`` times in ``M`` draws.
+
+    Returns
+    -------
+    TransitionKernel
+        With convention ``"majority"``.
+    """
     t = np.exp(np.asarray(kernel.log_prob, dtype=float))
     with np.errstate(divide="ignore"):
         log_t = np.log(majority_vote_prob(t, n, M))

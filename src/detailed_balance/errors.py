@@ -8,7 +8,24 @@ class DetailedBalanceError(Exception):
 
 
 class DataError(DetailedBalanceError, ValueError):
-    """Bad input data (counts, logs, features); the message names where and what."""
+    """Bad input data (counts, logs, features); the message names where and what.
+
+    Parameters
+    ----------
+    problem : str
+        What is wrong, in one line.
+    file : str, optional
+        The file it came from.
+    row : int, optional
+        The row (line, or entry of a JSON file), 1-based.
+
+    Examples
+    --------
+    >>> raise DataError("count must be a whole number >= 0, got -1", file="counts.csv", row=3)
+    Traceback (most recent call last):
+    ...
+    detailed_balance.errors.DataError: counts.csv, row 3: count must be a whole number >= 0, got -1
+    """
 
     def __init__(self, problem: str, *, file: str | None = None, row: int | None = None):
         where = ""

@@ -64,6 +64,32 @@ def log_evidence_dirichlet(
     grows with the observed cells, not with states².
 
     log p(C) = Σ_i [lnΓ(K_i α) − lnΓ(K_i α + n_i) + Σ_{j: C_ij>0} (lnΓ(α + C_ij) − lnΓ(α))]
+
+    Parameters
+    ----------
+    counts : TransitionCounts or ModelData
+    alpha : float
+        Dirichlet concentration of every category.
+    rest : bool
+        Model self-replies and rejections as a ``rest`` category of every row.
+
+    Returns
+    -------
+    float
+        log p(counts), natural log, with the package's per-attempt likelihood convention (no
+        multinomial coefficient).
+
+    Examples
+    --------
+    Two states, each row with two categories (the other state, and ``rest``): Beta integrals,
+    B(4, 2) · B(3, 3) / B(1, 1)² = 1/600.
+
+    >>> import math, pathlib, tempfile
+    >>> from detailed_balance.formats import read_counts
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "counts.csv"
+    >>> _ = path.write_text("source,target,count\\nA,B,3\\nA,,1\\nB,A,2\\nB,,2\\n")
+    >>> math.isclose(log_evidence_dirichlet(read_counts(path)), math.log(1 / 600))
+    True
     """
     if alpha <= 0:
         raise ValueError("alpha must be > 0 (alpha = 0 is an improper prior with no evidence)")

@@ -5,18 +5,18 @@ readers only parse, and name the file and row (line, or entry of a JSON file) of
 
 Formats, chosen by extension unless ``format=`` is given:
 
-========================  ===============  ======================================================
-extension                 ``format``       content
-========================  ===============  ======================================================
-``.csv``                  ``"csv"``        ``source,target,count``; empty target = rejected,
-                                           ``target == source`` = self-transition
-``.jsonl``, ``.jsonl.gz`` ``"log"``        the attempt log written by ``collect`` (one JSON
-                                           object per line)
-``.npz``                  ``"npz"``        lossless native file (states in order, arrays, notes)
-``.json``                 ``"json"``       the paper's layouts, detected: ``"words"`` (object:
-                                           prompt word -> generated words) or ``"expressions"``
-                                           (list of ``target_expression``/``source_expressions``)
-========================  ===============  ======================================================
+==========================  ===============  ======================================================
+extension                   ``format``       content
+==========================  ===============  ======================================================
+``.csv``                    ``"csv"``        ``source,target,count``; empty target = rejected,
+                                             ``target == source`` = self-transition
+``.jsonl``, ``.jsonl.gz``   ``"log"``        the attempt log written by ``collect`` (one JSON
+                                             object per line)
+``.npz``                    ``"npz"``        lossless native file (states in order, arrays, notes)
+``.json``                   ``"json"``       the paper's layouts, detected: ``"words"`` (object:
+                                             prompt word -> generated words) or ``"expressions"``
+                                             (list of ``target_expression``/``source_expressions``)
+==========================  ===============  ======================================================
 """
 
 from __future__ import annotations
@@ -74,7 +74,35 @@ def detect_format(path, format: str | None = None) -> str:
 def read_counts(path, format: str | None = None, *, states=None) -> TransitionCounts:
     """Read counts from any supported file (see the module docstring for formats).
 
-    ``states`` (CSV only) declares the state list: a source or target outside it is an error.
+    Parameters
+    ----------
+    path : str or Path
+        A ``.csv`` table, an attempt log (``.jsonl``, ``.jsonl.gz``), a native ``.npz`` file or one
+        of the paper's ``.json`` layouts.
+    format : {"csv", "log", "npz", "json"}, optional
+        Overrides the extension.
+    states : sequence of str, optional
+        (CSV only) declares the state list: a source or target outside it is an error.
+
+    Returns
+    -------
+    TransitionCounts
+
+    Raises
+    ------
+    DataError
+        A bad file or record, named by file and row.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "counts.csv"
+    >>> _ = path.write_text("source,target,count\\nA,B,3\\nB,A,1\\nA,,2\\nB,B,4\\n")
+    >>> counts = read_counts(path)  # an empty target is a rejection, B -> B a self-reply
+    >>> counts
+    TransitionCounts(2 states, 10 attempts, 2 distinct moves, 2 rejected)
+    >>> counts.attempts.tolist(), counts.rejected.tolist(), counts.self_count.tolist()
+    ([5, 5], [2, 0], [0, 4])
     """
     fmt = detect_format(path, format)
     if not Path(path).is_file():
@@ -102,7 +130,26 @@ def read_counts(path, format: str | None = None, *, states=None) -> TransitionCo
 
 
 def write_counts(counts: TransitionCounts, path, format: str | None = None) -> None:
-    """Write counts as CSV or native npz (atomically: a temporary file, then ``os.replace``)."""
+    """Write counts as CSV or native npz (atomically: a temporary file, then ``os.replace``).
+
+    Parameters
+    ----------
+    counts : TransitionCounts
+    path : str or Path
+        ``.csv`` (the interchange table ``source,target,count``) or ``.npz`` (lossless).
+    format : {"csv", "npz"}, optional
+        Overrides the extension.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from detailed_balance.synthetic import reversible_chain, sample_counts
+    >>> counts = sample_counts(reversible_chain(5, seed=0), attempts_per_source=20, seed=0)
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "counts.csv"
+    >>> write_counts(counts, path)
+    >>> read_counts(path).attempts.tolist() == counts.attempts.tolist()
+    True
+    """
     fmt = detect_format(path, format)
     if fmt == "csv":
         write_counts_csv(counts, path)
@@ -481,6 +528,25 @@ def read_attempt_log(path) -> TransitionCounts:
     ``unparseable`` -> rejected; ``error`` (no reply) is not an attempt. The same
     ``(run_id, attempt)`` twice is counted once (the last record wins). A malformed last line
     (a crash mid-write) is skipped with a warning; a malformed line elsewhere is an error.
+
+    Parameters
+    ----------
+    path : str or Path
+        The attempt log.
+
+    Returns
+    -------
+    TransitionCounts
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from detailed_balance.synthetic import reversible_chain, sample_counts
+    >>> counts = sample_counts(reversible_chain(5, seed=0), attempts_per_source=20, seed=0)
+    >>> log = pathlib.Path(tempfile.mkdtemp()) / "attempts.jsonl"
+    >>> write_attempt_log(counts, log)  # one JSON line per attempt, as collect writes them
+    >>> read_attempt_log(log).attempts.tolist()
+    [20, 20, 20, 20, 20]
     """
     file = str(path)
     lines, cut = _log_lines(path)

@@ -19,6 +19,17 @@ class TransitionKernel:
         log T(target ← source); a leading axis holds posterior draws.
     convention : str
         How the kernel was normalised ("escape", "within", "posterior", "logprob").
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from detailed_balance.synthetic import reversible_chain, sample_counts
+    >>> counts = sample_counts(reversible_chain(4, seed=0), attempts_per_source=100, seed=0)
+    >>> kernel = counts.kernel("escape")  # T = N / N0: rejections are the escape
+    >>> kernel.n_states, kernel.n_draws, kernel.convention
+    (4, None, 'escape')
+    >>> bool((kernel.dense().sum(axis=1) <= 1).all())
+    True
     """
 
     states: tuple[str, ...]

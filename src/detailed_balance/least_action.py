@@ -1,6 +1,6 @@
 """The least-action potential V_LA of a transition kernel, draw by draw.
 
-Song, Cao, Luo & Zhu (arXiv:2512.10047) estimate the potential by minimising the action
+Song, Cao, Luo & Zhu (arXiv:2512.10047) estimate the potential by minimising the action::
 
     S[V; T] = (1/|states|) Σ_{f→g} T(g←f) K(V(f) − V(g))
 
@@ -57,14 +57,26 @@ class KernelError(DetailedBalanceError, ValueError):
 
 # ---- the kernels K --------------------------------------------------------------------------
 def k_exp(x):
-    """K(x) = exp(−x/2), the paper's main-text kernel."""
+    """K(x) = exp(−x/2), the paper's main-text kernel.
+
+    Examples
+    --------
+    >>> float(k_exp(0.0))
+    1.0
+    """
     import jax.numpy as jnp
 
     return jnp.exp(-0.5 * x)
 
 
 def k_softplus(x):
-    """K(x) = log(1 + e^{−x}), the kernel of the paper's released code (a Bradley–Terry loss)."""
+    """K(x) = log(1 + e^{−x}), the kernel of the paper's released code (a Bradley–Terry loss).
+
+    Examples
+    --------
+    >>> round(float(k_softplus(0.0)), 6)  # log 2
+    0.693147
+    """
     import jax.numpy as jnp
 
     return jnp.logaddexp(0.0, -x)
@@ -92,6 +104,28 @@ def check_kernel(
 
     The symmetry makes the true V a stationary point of the action under detailed balance, and
     convexity makes that point the minimum (the paper's condition on K).
+
+    Parameters
+    ----------
+    K : callable
+        A jax-differentiable K(x).
+    lo, hi, n : float, float, int
+        The grid of x on which both conditions are checked.
+    rtol : float
+        Relative tolerance of the symmetry condition.
+
+    Raises
+    ------
+    KernelError
+        Naming the first x where a condition fails.
+
+    Examples
+    --------
+    >>> check_kernel(k_exp)  # the paper's kernel passes
+    >>> check_kernel(lambda x: x**2)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    detailed_balance.least_action.KernelError: K fails K'(x) = K'(-x)·exp(-x): ...
     """
     import jax
     import jax.numpy as jnp
@@ -142,7 +176,7 @@ class LeastActionResult:
         States in the reference block of their component (V finite and identified).
     direction : (S,) int
         +1 / −1 / 0 for states running off to +∞ / −∞ / undetermined; 0 on reference states.
-    converged : () or (draws,) bool ;  grad_norm : max |∂S/∂V| at the end ;  iterations
+    converged : () or (draws,) bool ;  grad_norm : max abs(∂S/∂V) at the end ;  iterations
     kernel_name : str ;  n_cross_arcs : arcs between blocks (the one-way part of the data)
     """
 
@@ -488,7 +522,7 @@ def _regauge(v, group, weight, reference):
 
 
 def equilibrium_discrepancy(result: LeastActionResult, V, group, weight) -> float:
-    """Max |V_LA − V| over draws and reference states, both in the gauge ``(group, weight)``.
+    """Max abs(V_LA − V) over draws and reference states, both in the gauge ``(group, weight)``.
 
     Under a reversible model (detailed balance exact on every arc, both directions present)
     this is zero up to the solver's precision: the consistency check of the least-action

@@ -45,7 +45,19 @@ def _row_totals(data: ModelData, arc_count: np.ndarray, rest_count: np.ndarray) 
 
 
 def free_log_likelihood(data: ModelData, arc_count=None, rest_count=None) -> np.ndarray:
-    """Maximum log-likelihood of the unconstrained chain (row frequencies); batched over ``...``."""
+    """Maximum log-likelihood of the unconstrained chain (row frequencies); batched over ``...``.
+
+    Parameters
+    ----------
+    data : ModelData
+    arc_count, rest_count : ndarray, optional
+        (..., 2E) and (..., S) count tables (default: the data's own).
+
+    Returns
+    -------
+    ndarray
+        Shape ``...``: one log-likelihood per table.
+    """
     arc = np.asarray(data.arc_count if arc_count is None else arc_count, dtype=float)
     rest = np.asarray(data.rest_count if rest_count is None else rest_count, dtype=float)
     n_row = _row_totals(data, arc, rest)
@@ -157,7 +169,22 @@ def reversible_mle(
 def simulate_counts(
     data: ModelData, p_arc: np.ndarray, p_rest: np.ndarray, replicates: int, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Count tables drawn from a chain with the observed attempts per source (multinomial rows)."""
+    """Count tables drawn from a chain with the observed attempts per source (multinomial rows).
+
+    Parameters
+    ----------
+    data : ModelData
+        Gives the arcs and the attempts per source.
+    p_arc, p_rest : ndarray
+        (2E,) and (S,) probabilities of the chain to draw from.
+    replicates : int
+    seed : int
+
+    Returns
+    -------
+    arc_count, rest_count : ndarray
+        (replicates, 2E) and (replicates, S).
+    """
     rng = np.random.default_rng(seed)
     n_row = _row_totals(data, np.asarray(data.arc_count, float), np.asarray(data.rest_count, float))
     arc = np.zeros((replicates, 2 * data.n_edges))

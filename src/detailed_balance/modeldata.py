@@ -17,6 +17,12 @@ from .graph import fundamental_cycles
 
 
 class ModelData(NamedTuple):
+    """The counts as flat arrays in the layout every model takes (one row per arc or state).
+
+    Each undirected edge of the support graph gives two arcs; every observed (count > 0) arc or
+    rest cell is one likelihood cell. Built by :func:`build_model_data`; the shapes are in the
+    field comments of the source (S states, E edges).
+    """
     n_states: int
     n_edges: int
     n_chords: int
@@ -47,6 +53,28 @@ def gauge_reference(counts: TransitionCounts) -> tuple[np.ndarray, np.ndarray, n
 
     A state's V is identified (by data, not prior) when it sits in the reference two-way
     component of its support-graph component and that component has at least two states.
+
+    Parameters
+    ----------
+    counts : TransitionCounts
+
+    Returns
+    -------
+    group : ndarray of int
+        (S,) the support-graph component of each state.
+    weight : ndarray of float
+        (S,) one over the number of reference states on each component's reference states,
+        else 0.
+    identified : ndarray of bool
+        (S,) whether the data (not the prior) determine the state's V.
+
+    Examples
+    --------
+    >>> from detailed_balance.synthetic import reversible_chain, sample_counts
+    >>> counts = sample_counts(reversible_chain(5, seed=0), attempts_per_source=100, seed=0)
+    >>> group, weight, identified = gauge_reference(counts)
+    >>> group.tolist(), weight.tolist(), bool(identified.all())
+    ([0, 0, 0, 0, 0], [0.2, 0.2, 0.2, 0.2, 0.2], True)
     """
     group = counts.support_components()
     two_way = counts.two_way_components()
@@ -71,6 +99,24 @@ def apply_gauge(values: np.ndarray, group: np.ndarray, weight: np.ndarray) -> np
     """Shift ``values`` (..., S) so each group's weighted mean is zero.
 
     The numpy twin of ``models._common.centre`` (which does the same inside a model, in jax).
+
+    Parameters
+    ----------
+    values : array_like
+        (..., S) potentials.
+    group, weight : ndarray
+        From :func:`gauge_reference`.
+
+    Returns
+    -------
+    ndarray
+        ``values`` shifted per group.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> apply_gauge(np.arange(5.0), np.zeros(5, int), np.full(5, 0.2)).tolist()
+    [-2.0, -1.0, 0.0, 1.0, 2.0]
     """
     values = np.asarray(values, dtype=float)
     offset = np.zeros(values.shape[:-1] + (int(np.max(group)) + 1,))
@@ -81,7 +127,20 @@ def apply_gauge(values: np.ndarray, group: np.ndarray, weight: np.ndarray) -> np
 def build_model_data(
     counts: TransitionCounts, *, rest: bool = True, features: np.ndarray | None = None
 ) -> ModelData:
-    """Arrays for the models; raises :class:`FitError` on data no model can use."""
+    """Arrays for the models; raises :class:`FitError` on data no model can use.
+
+    Parameters
+    ----------
+    counts : TransitionCounts
+    rest : bool
+        Model self-replies and rejections as a ``rest`` category of every row.
+    features : ndarray, optional
+        (S, F) state features for the GP prior.
+
+    Returns
+    -------
+    ModelData
+    """
     if counts.n_states < 2:
         raise FitError("counts have a single state: there is no transition to model")
     a, b = counts.support_edges()

