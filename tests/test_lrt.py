@@ -178,7 +178,7 @@ def _sparse_reversible(k: int):
 def test_size_on_sparse_reversible_tables():
     p = []
     for k in range(40):
-        res = likelihood_ratio_test(_sparse_reversible(k), samples=199, seed=k)
+        res = likelihood_ratio_test(_sparse_reversible(k), samples=199, sweeps=200, seed=k)
         if res["p_value"] is not None:
             p.append(res["p_value"])
     assert len(p) >= 25
@@ -208,7 +208,7 @@ def test_short_chains_keep_the_size():
 def test_driven_cycles_are_rejected():
     for chain in (driven_chain(10, affinity=1.5, seed=1), conductance_chain(12, affinity=1.5)):
         res = likelihood_ratio_test(sample_counts(chain, attempts_per_source=300, seed=1),
-                                    samples=199)  # fmt: skip
+                                    samples=199, sweeps=200)  # fmt: skip
         assert res["p_value"] <= 0.01 and res["p_value_chi2"] < 0.01
         assert res["null_mean_statistic"] < res["statistic"] / 2
 
@@ -264,6 +264,7 @@ def test_bad_settings_are_one_clear_error(kwargs, match):
         likelihood_ratio_test(counts, **kwargs)
 
 
+@pytest.mark.slow
 def test_cli_g2_samples_flag_reaches_the_test(tmp_path, capsys):
     from detailed_balance.cli import main
     from detailed_balance.formats import write_counts
@@ -277,6 +278,12 @@ def test_cli_g2_samples_flag_reaches_the_test(tmp_path, capsys):
     lrt = json.loads(capsys.readouterr().out)["likelihood_ratio_test"]
     assert lrt["samples"] == 0 and lrt["p_value_se"] is None
     assert lrt["p_value"] == pytest.approx(lrt["p_value_chi2"])
-    with pytest.raises(SystemExit):
-        main([*args, "--sensitivity", "--g2-samples", "-3"])
+
+
+@pytest.mark.parametrize("bad", ["-3", "2.5", "many"])
+def test_cli_bad_g2_samples_fails_at_parse_time(bad, capsys):
+    from detailed_balance.cli import main
+
+    with pytest.raises(SystemExit):  # before the counts file is even read
+        main(["compare", "no-such-file.csv", "--g2-samples", bad])
     assert "--g2-samples: must be a whole number >= 0" in capsys.readouterr().err

@@ -435,7 +435,9 @@ def write_verdict(result: ComparisonResult) -> str:
             reject = lrt["p_value"] < 0.05
             parts.append(
                 f"The likelihood-ratio test gives G² = {lrt['statistic']:.1f} on "
-                f"{lrt['df']} df, {_lrt_p(lrt)}: "
+                f"{lrt['df']} df, {_lrt_p(lrt)}"
+                + (f" ({lrt['note']})" if lrt.get("note") else "")
+                + ": "
                 + (
                     "reversibility is rejected at the 5% level."
                     if reject
@@ -495,6 +497,7 @@ def format_markdown(result: ComparisonResult) -> str:
                 f"Likelihood-ratio (G²) test of reversibility: G² = {lrt['statistic']:.2f}, "
                 f"df = {lrt['df']} (testable independent cycles, of {lrt['df_support']} in the "
                 f"support graph), {_lrt_p(lrt)}"
+                + (f". Note: {lrt['note']}" if lrt.get("note") else "")
             )
         else:
             lines.append(f"Likelihood-ratio (G²) test: not applicable ({lrt.get('note')})")
