@@ -204,7 +204,7 @@ def simulate_counts(
 
 
 # ---- testable cycles ---------------------------------------------------------------------------
-def testable_edges(data: ModelData, arc_count=None) -> tuple[np.ndarray, int]:
+def strong_class_edges(data: ModelData, arc_count=None) -> tuple[np.ndarray, int]:
     """Edges whose counts can vary with the sufficient statistics fixed, and the testable df.
 
     An edge is testable when both its states lie in one strongly connected class of the observed
@@ -445,7 +445,7 @@ def conditional_test(
     ``autocorrelation_steps`` (of the statistic, from the M chains), ``effective_samples``,
     ``note``; ``p_value`` is None when df = 0.
     """
-    inside, df = testable_edges(data)
+    inside, df = strong_class_edges(data)
     out = {"df": df, "p_value": None, "p_value_se": None, "null_mean_shift": None, "steps": 0,
            "acceptance": None, "autocorrelation_steps": None, "effective_samples": None,
            "note": ""}  # fmt: skip
@@ -578,7 +578,7 @@ def likelihood_ratio_test(
         out["df"] = 0
         out["note"] = TREE_NOTE
         return out
-    _, df = testable_edges(data)
+    _, df = strong_class_edges(data)
     out["df"] = df
     if df == 0:
         out["note"] = ONE_WAY_NOTE
