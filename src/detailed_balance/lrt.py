@@ -201,8 +201,6 @@ def simulate_counts(
     return arc, rest
 
 
-
-
 # ---- testable cycles ---------------------------------------------------------------------------
 def strong_class_edges(data: ModelData, arc_count=None) -> tuple[np.ndarray, int]:
     """Edges whose counts can vary with the sufficient statistics fixed, and the testable df.
@@ -234,7 +232,7 @@ def strong_class_edges(data: ModelData, arc_count=None) -> tuple[np.ndarray, int
 
 # ---- cycle moves -------------------------------------------------------------------------------
 def _spanning_forest(n: int, a: np.ndarray, b: np.ndarray, rng, random_tree: bool):
-    """Parent, parent edge and depth of a random spanning forest of the graph (a, b).
+    """Parent (-1 at a root) and depth of every node in a random spanning forest of (a, b).
 
     ``random_tree``: the minimum spanning forest under iid uniform edge weights, which is every
     spanning forest with positive probability (so every simple cycle is a fundamental cycle of
@@ -506,7 +504,8 @@ def conditional_test(
     elif ess < samples / 2:
         out["note"] = (
             f"the conditional samplers mixed slowly ({ess:.0f} effective of {samples} tables): "
-            "the p-value is still valid but noisy and conservative; raise the sweeps"
+            "the p-value is still valid but noisy and conservative; raise likelihood_ratio_test's "
+            "sweeps"
         )
     return out
 
