@@ -203,6 +203,11 @@ def plan(full: bool, rules: str = "all") -> list[dict]:
                 for gen in ("package", "conductance"):
                     jobs.append(dict(kind="driven", affinity=1.0, attempts=500, chain_seed=s,
                                      sample_seed=s, n_states=30, generator=gen))
+        for s in range(20):  # the power curve below the target, both generators
+            for aff, attempts in ((0.5, 500), (0.25, 500), (1.0, 200), (0.5, 200), (0.25, 200)):
+                for gen in ("package", "conductance"):
+                    jobs.append(dict(kind="driven", affinity=aff, attempts=attempts,
+                                     chain_seed=s, sample_seed=s, n_states=30, generator=gen))
     else:  # both targets of the issue first (so a stopped run has both), then the curves
         for s in range(55):  # 110 reversible datasets: the false-positive target needs 100+
             for c in range(2):  # two graphs: each new graph costs a compilation
@@ -431,7 +436,8 @@ def figure(table, path: Path) -> None:
             x = [p[0] for p in pts]
             y = [p[1] for p in pts]
             err = np.array([wilson(p[1], p[2]) for p in pts]).T
-            ax.errorbar(x, y, yerr=[np.array(y) - err[0], err[1] - np.array(y)], marker=marker,
+            yerr = np.clip([np.array(y) - err[0], err[1] - np.array(y)], 0, 1)  # rounding
+            ax.errorbar(x, y, yerr=yerr, marker=marker,
                         capsize=3, label=f"{n} attempts/source")  # fmt: skip
         ax.axhline(0.05, color="grey", lw=0.8, ls=":")
         ax.axhline(0.9, color="grey", lw=0.8, ls="--")
