@@ -38,7 +38,13 @@ from detailed_balance import inference  # noqa: F401  (configures JAX: devices, 
 from detailed_balance.compare import likelihood_ratio_test, weighted_loo
 from detailed_balance.evidence import bridge_from_draws
 from detailed_balance.modeldata import build_model_data
-from detailed_balance.synthetic import driven_chain, reversible_chain, sample_counts
+from detailed_balance.synthetic import (
+    conductance_chain,
+    driven_chain,
+    relabel_counts,
+    reversible_chain,
+    sample_counts,
+)
 
 LOG10 = math.log(10.0)
 RULES = ("bf", "loo", "g2")
@@ -46,8 +52,10 @@ FIELDS = ["kind", "affinity", "attempts", "chain_seed", "sample_seed", "n_states
           "n_cycles", "log_z_rev", "log_z_rev_se", "log_z_nonrev", "log_z_nonrev_se", "log_bf",
           "log_bf_se", "bridge_ok", "elpd_diff", "elpd_diff_se", "k_max", "g2", "g2_df", "g2_p",
           "divergences", "bf", "loo", "g2_pick", "seconds", "g2_p_chi2",
-          "g2_boot_mean"]  # fmt: skip
-BOOTSTRAP = 999  # G² p-values by parametric bootstrap (the chi² approximation is recorded too)
+          "g2_null_mean", "generator", "g2_support_df", "g2_ess"]  # fmt: skip
+G2_SAMPLES = 499  # exact conditional G² p-value at any M (chi² recorded too); 499 halves the time
+# the G² pass: (states, attempts per source) of the issue's three regimes, dense to sparse
+G2_REGIMES = ((30, 200), (40, 25), (200, 10))
 
 
 class Engine:
@@ -152,10 +160,10 @@ def decide(engine: Engine, counts, seed: int = 0) -> dict:
     diff_se = float(np.sqrt(w.sum() * np.sum(w * (d_i - diff / w.sum()) ** 2) / w.sum()))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        g2 = likelihood_ratio_test(counts, bootstrap=BOOTSTRAP, seed=seed)
+        g2 = likelihood_ratio_test(counts, samples=G2_SAMPLES, seed=seed)
     p = g2["p_value"]
     return {
-        "g2_p_chi2": g2["p_value_chi2"], "g2_boot_mean": g2["bootstrap_mean_statistic"],
+        "g2_p_chi2": g2["p_value_chi2"], "g2_null_mean": g2["null_mean_statistic"],
         "n_states": data.n_states, "n_edges": data.n_edges, "n_cycles": data.n_chords,
         "log_z_rev": e_r.log_z, "log_z_rev_se": e_r.se, "log_z_nonrev": e_n.log_z,
         "log_z_nonrev_se": e_n.se, "log_bf": log_bf, "log_bf_se": bf_se, "bridge_ok": int(ok),
@@ -185,11 +193,21 @@ def plan(full: bool, rules: str = "all") -> list[dict]:
                 jobs.append(dict(kind=kind, affinity=affinity, attempts=attempts, chain_seed=c,
                                  sample_seed=s, n_states=30))  # fmt: skip
 
-    if rules == "g2":  # cheap (one MAP per dataset): more datasets
-        add("reversible", 0.0, 200, 4, 50)
-        add("driven", 1.0, 500, 4, 5)
-        for aff, n in ((0.5, 500), (0.25, 500), (1.0, 200), (0.5, 200), (0.25, 200)):
-            add("driven", aff, n, 4, 3)
+    if rules == "g2":  # cheap (no NUTS): 100 reversible datasets per regime and generator
+        for s in range(100):  # a fresh chain per dataset: size over chains, not one graph
+            for n, attempts in G2_REGIMES:
+                for gen in ("package", "conductance"):
+                    jobs.append(dict(kind="reversible", affinity=0.0, attempts=attempts,
+                                     chain_seed=s, sample_seed=s, n_states=n, generator=gen))
+            if s < 50:  # power at the issue's target: 1 nat per cycle, 500 attempts
+                for gen in ("package", "conductance"):
+                    jobs.append(dict(kind="driven", affinity=1.0, attempts=500, chain_seed=s,
+                                     sample_seed=s, n_states=30, generator=gen))
+        for s in range(20):  # the power curve below the target, both generators
+            for aff, attempts in ((0.5, 500), (0.25, 500), (1.0, 200), (0.5, 200), (0.25, 200)):
+                for gen in ("package", "conductance"):
+                    jobs.append(dict(kind="driven", affinity=aff, attempts=attempts,
+                                     chain_seed=s, sample_seed=s, n_states=30, generator=gen))
     else:  # both targets of the issue first (so a stopped run has both), then the curves
         for s in range(55):  # 110 reversible datasets: the false-positive target needs 100+
             for c in range(2):  # two graphs: each new graph costs a compilation
@@ -209,12 +227,13 @@ def plan(full: bool, rules: str = "all") -> list[dict]:
 
 
 def decide_g2(counts, seed: int = 0) -> dict:
-    """The G² rule only (reversible MLE and its bootstrap: no sampling)."""
+    """The G² rule only (reversible MLE and the exact conditional p-value: no NUTS)."""
     start = time.perf_counter()
-    g2 = likelihood_ratio_test(counts, bootstrap=BOOTSTRAP, seed=seed)
+    g2 = likelihood_ratio_test(counts, samples=G2_SAMPLES, seed=seed)
     p = g2["p_value"]
     nan = float("nan")
-    return {"g2_p_chi2": g2["p_value_chi2"], "g2_boot_mean": g2["bootstrap_mean_statistic"],
+    return {"g2_p_chi2": g2["p_value_chi2"], "g2_null_mean": g2["null_mean_statistic"],
+            "g2_support_df": g2["df_support"], "g2_ess": g2["effective_samples"],
             "n_states": counts.n_states, "n_cycles": g2["df"], "g2": g2["statistic"],
             "g2_df": g2["df"], "g2_p": p, "log_bf": nan, "log_bf_se": nan, "elpd_diff": nan,
             "elpd_diff_se": nan, "bf": "", "loo": "",
@@ -225,16 +244,25 @@ def decide_g2(counts, seed: int = 0) -> dict:
 def make_counts(job: dict):
     n = job["n_states"]
     seed = 1000 + job["chain_seed"]
-    if job["kind"] == "reversible":
+    aff = None if job["kind"] == "reversible" else job["affinity"]
+    if job.get("generator", "package") == "conductance":
+        # unlike the package's chains: log-normal conductances, degree 3, varied escapes,
+        # states renamed and reordered at random
+        chain = conductance_chain(n, affinity=aff, seed=seed)
+        counts = sample_counts(chain, attempts_per_source=job["attempts"],
+                               seed=job["sample_seed"])  # fmt: skip
+        return relabel_counts(counts, seed=seed)
+    if aff is None:
         chain = reversible_chain(n, seed=seed)
     else:
-        chain = driven_chain(n, affinity=job["affinity"], seed=seed)
+        chain = driven_chain(n, affinity=aff, seed=seed)
     return sample_counts(chain, attempts_per_source=job["attempts"], seed=job["sample_seed"])
 
 
 def job_key(row) -> tuple:
     return (row["kind"], float(row["affinity"]), int(row["attempts"]), int(row["chain_seed"]),
-            int(row["sample_seed"]))  # fmt: skip
+            int(row["sample_seed"]), int(row["n_states"]),
+            row.get("generator") or "package")  # fmt: skip
 
 
 def run(jobs, engine: Engine, out: Path | None = None, log=print, max_jobs=None) -> list[dict]:
@@ -282,7 +310,7 @@ def read_rows(path: Path) -> list[dict]:
         rows = list(csv.DictReader(fh))
     for r in rows:
         for k in ("affinity", "log_bf", "log_bf_se", "elpd_diff", "elpd_diff_se", "g2_p",
-                  "g2_p_chi2", "g2_boot_mean"):  # fmt: skip
+                  "g2_p_chi2", "g2_null_mean"):  # fmt: skip
             r[k] = float(r[k]) if r.get(k) not in ("", "None", None) else float("nan")
         r["attempts"] = int(r["attempts"])
     return rows
@@ -299,6 +327,8 @@ def summarise(rows, g2_rows=()) -> list[dict]:
             out.setdefault((float(r["affinity"]), int(r["attempts"])), []).append(r)
         return out
 
+    if g2_rows:  # the G² columns of this table: the 30-state datasets (the other regimes have
+        g2_rows = [r for r in g2_rows if int(r["n_states"]) == 30]  # their own table)
     full, g2 = grouped(rows), grouped(g2_rows or rows)
     table = []
     for key in sorted(set(full) | set(g2)):
@@ -328,7 +358,7 @@ def markdown(table) -> str:
     lines = [
         "| affinity (nats/cycle) | attempts/source | BF datasets | BF > log 10: non-rev / "
         "< -log 10: rev / undecided | LOO: non-rev / rev / undecided | G² datasets | "
-        "G² bootstrap p < 0.05 (95% CI) | G² chi² p < 0.05 (95% CI) |",
+        "G² conditional p < 0.05 (95% CI) | G² chi² p < 0.05 (95% CI) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for e in table:
@@ -351,6 +381,41 @@ def markdown(table) -> str:
     return "\n".join(lines) + "\n"
 
 
+def g2_table(g2_rows) -> str:
+    """The G² pass by regime and generator: size (reversible) and power (driven)."""
+    groups: dict = {}
+    for r in g2_rows:
+        key = (r["kind"], float(r["affinity"]), int(r["n_states"]), int(r["attempts"]),
+               r.get("generator") or "package")  # fmt: skip
+        groups.setdefault(key, []).append(r)
+    lines = [
+        "| truth | states × attempts/source | generator | datasets | with a testable cycle | "
+        "testable df (median; support-graph cycles) | conditional p < 0.05 (95% CI) | "
+        "chi² p < 0.05 (95% CI) | effective tables (median) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key in sorted(groups, key=lambda k: (k[0] != "reversible", k[1], -k[3], k[2], k[4])):
+        rs = groups[key]
+        tested = [r for r in rs if r["g2_p"] == r["g2_p"]]
+        n = len(tested)
+
+        def rate(col, rs=tested, n=n):
+            if not n:
+                return "–"
+            share = sum(r[col] < 0.05 for r in rs) / n
+            lo, hi = wilson(share, n)
+            return f"{share:.1%} ({lo:.0%}–{hi:.0%})"
+
+        df = np.median([int(r["g2_df"]) for r in rs])
+        sdf = np.median([int(r["g2_support_df"] or 0) for r in rs])
+        ess = [float(r["g2_ess"]) for r in tested if r.get("g2_ess") not in ("", None)]
+        truth = "reversible" if key[0] == "reversible" else f"driven, {key[1]:g} nat/cycle"
+        lines.append(f"| {truth} | {key[2]} × {key[3]} | {key[4]} | {len(rs)} | {n} | "
+                     f"{df:g} ({sdf:g}) | {rate('g2_p')} | {rate('g2_p_chi2')} | "
+                     f"{np.median(ess) if ess else float('nan'):.0f} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def figure(table, path: Path) -> None:
     import matplotlib
 
@@ -358,7 +423,7 @@ def figure(table, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), sharey=True)
-    titles = {"bf": "log BF > log 10", "loo": "LOO diff > 2 se", "g2": "G² bootstrap p < 0.05"}
+    titles = {"bf": "log BF > log 10", "loo": "LOO diff > 2 se", "g2": "G² conditional p < 0.05"}
     for ax, rule in zip(axes, RULES, strict=True):
         for n, marker in zip(sorted({e["attempts"] for e in table}), "os^", strict=False):
             pts = sorted(
@@ -371,7 +436,8 @@ def figure(table, path: Path) -> None:
             x = [p[0] for p in pts]
             y = [p[1] for p in pts]
             err = np.array([wilson(p[1], p[2]) for p in pts]).T
-            ax.errorbar(x, y, yerr=[np.array(y) - err[0], err[1] - np.array(y)], marker=marker,
+            yerr = np.clip([np.array(y) - err[0], err[1] - np.array(y)], 0, 1)  # rounding
+            ax.errorbar(x, y, yerr=yerr, marker=marker,
                         capsize=3, label=f"{n} attempts/source")  # fmt: skip
         ax.axhline(0.05, color="grey", lw=0.8, ls=":")
         ax.axhline(0.9, color="grey", lw=0.8, ls="--")
@@ -429,6 +495,10 @@ def main(argv=None) -> int:
     table = summarise(rows, g2_rows)
     text = markdown(table)
     (out / f"{stem}_table.md").write_text(text)
+    if g2_rows:
+        g2_text = g2_table(g2_rows)
+        (out / f"{stem}_g2_table.md").write_text(g2_text)
+        text += "\n" + g2_text
     figure(table, out / f"{stem}_power.png")
     print(text)
     return 0

@@ -1,5 +1,8 @@
-"""The G² test's reversible MLE (batched fixed point, limits at infinity) and its bootstrap."""
+"""The G² test: the reversible MLE (batched fixed point, limits at infinity), the exact
+conditional p-value (against full enumeration of small fibers), testable cycles, and size on
+sparse data unlike the package's own generator."""
 
+import itertools
 import json
 import warnings
 
@@ -18,9 +21,16 @@ from detailed_balance.lrt import (
     likelihood_ratio_test,
     reversible_mle,
     simulate_counts,
+    strong_class_edges,
 )
 from detailed_balance.modeldata import build_model_data
-from detailed_balance.synthetic import driven_chain, reversible_chain, sample_counts
+from detailed_balance.synthetic import (
+    conductance_chain,
+    driven_chain,
+    relabel_counts,
+    reversible_chain,
+    sample_counts,
+)
 
 
 def _map_log_lik(counts) -> float:
@@ -74,41 +84,187 @@ def test_batch_equals_one_table_at_a_time():
         data, arc[3], rest[3]))  # fmt: skip
 
 
-def test_bootstrap_size_and_power_on_sparse_chains():
-    # Sparse 10-state data (40 attempts per source): the rejection rate of reversible datasets
-    # at 5% must be near 5%, and a driven chain must be rejected.
-    rejected, p_values = 0, []
-    for s in range(30):
-        counts = sample_counts(reversible_chain(10, seed=s), attempts_per_source=40, seed=s)
-        res = likelihood_ratio_test(counts, bootstrap=199, seed=s)
-        if res["p_value"] is None:
+def _fiber(counts):
+    """Every table with the observed sufficient statistics, by brute force, and the observed one.
+
+    Tables are the a -> b counts ``x`` of the support edges (b -> a holds ``total - x``); kept
+    when every source's count of moves is the observed one. Returns (tables, total, observed).
+    """
+    data = build_model_data(counts)
+    n_e = data.n_edges
+    a, b = data.arc_source[:n_e], data.arc_target[:n_e]
+    fwd, bwd = data.arc_count[:n_e], data.arc_count[n_e:]
+    total = fwd + bwd
+
+    def moves(x):
+        return np.bincount(a, x, data.n_states) + np.bincount(b, total - x, data.n_states)
+
+    target = moves(fwd)
+    assert np.prod(total + 1.0) < 300_000  # keep the brute force small
+    tables = [x for x in itertools.product(*[range(t + 1) for t in total])
+              if np.array_equal(moves(np.array(x)), target)]  # fmt: skip
+    return np.array(tables), total, fwd
+
+
+def _exact_p(counts) -> tuple[float, int]:
+    """Exact conditional p-value of G² and the dimension of the fiber, by enumeration."""
+    from scipy.special import gammaln, xlogy
+
+    x, total, obs = _fiber(counts)
+    log_w = -np.sum(gammaln(x + 1) + gammaln(total - x + 1), axis=1)  # P ∝ Π 1/C!
+    w = np.exp(log_w - log_w.max())
+    stat = np.sum(xlogy(x, x) + xlogy(total - x, total - x), axis=1)  # G²/2 + const
+    t_obs = np.sum(xlogy(obs, obs) + xlogy(total - obs, total - obs))
+    p = float(w[stat >= t_obs - 1e-9].sum() / w.sum())
+    dim = int(np.linalg.matrix_rank(x - x[0])) if len(x) > 1 else 0
+    return p, dim
+
+
+SMALL_TABLES = {
+    # K4 with counts 1-3 and two arcs seen one way (inside one strongly connected class)
+    "k4": (["A", "B", "A", "C", "A", "D", "B", "C", "C", "B", "D", "C", "D", "A", "A"],
+           ["B", "A", "C", "A", "D", "A", "C", "B", "D", "D", "B", "A", "C", "C", None],
+           [3, 1, 2, 2, 1, 2, 2, 1, 1, 2, 1, 1, 2, 1, 4]),
+    # a one-way triangle A->B->C->A: one testable cycle, every arc seen one way
+    "one-way triangle": (["A", "B", "C", "A", "B"], ["B", "C", "A", None, "A"], [3, 2, 3, 2, 1]),
+    # two classes {A,B,C} and {D,E,F} joined by arcs seen one way (C->D, B->E): the two
+    # cycles through them are not testable; each class has one testable cycle
+    "two classes": (["A", "B", "C", "B", "C", "A", "C", "B", "D", "E", "F", "E", "D", "F"],
+                    ["B", "C", "A", "A", "B", "C", "D", "E", "E", "F", "D", "D", "F", "E"],
+                    [2, 2, 1, 1, 2, 1, 1, 2, 2, 1, 2, 1, 1, 2]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_TABLES))
+def test_conditional_p_and_df_match_full_enumeration(name):
+    counts = TransitionCounts.from_records(*SMALL_TABLES[name])
+    p_exact, dim = _exact_p(counts)
+    res = likelihood_ratio_test(counts, samples=1999, seed=1)
+    assert res["df"] == dim > 0  # testable cycles = dimension of the fiber
+    assert abs(res["p_value"] - p_exact) < 4 * res["p_value_se"] + 1 / 2000
+    assert res["effective_samples"] > 1000
+
+
+def test_df_counts_only_testable_cycles_on_random_tables():
+    # random small tables on K4 / K5 with many zero cells: df = fiber dimension, every time
+    rng = np.random.default_rng(0)
+    checked = 0
+    for _ in range(60):
+        n = int(rng.integers(4, 6))
+        pairs = [(i, j) for i in range(n) for j in range(n) if i != j]
+        c = rng.poisson(0.7, len(pairs))
+        src = [chr(65 + i) for (i, _), k in zip(pairs, c, strict=True) if k]
+        tgt = [chr(65 + j) for (_, j), k in zip(pairs, c, strict=True) if k]
+        counts = [int(k) for k in c if k]
+        if len(counts) < 3:
             continue
-        p_values.append(res["p_value"])
-        rejected += res["p_value"] < 0.05
-        assert res["p_value"] == res["p_value_bootstrap"]
-        assert 0 < res["p_value_bootstrap_se"] < 0.04
-    assert len(p_values) >= 25
-    assert rejected / len(p_values) <= 0.15
-    assert 0.35 < np.mean(p_values) < 0.65  # roughly uniform under the null
-    driven = sample_counts(driven_chain(10, affinity=2.0, seed=1), attempts_per_source=200, seed=1)
-    res = likelihood_ratio_test(driven, bootstrap=199, seed=0)
-    assert res["p_value"] < 0.01 and res["p_value_chi2"] < 0.01
+        tc = TransitionCounts.from_records(src, tgt, counts)
+        data = build_model_data(tc)
+        if np.prod(data.arc_count[: data.n_edges] + data.arc_count[data.n_edges :] + 1.0) > 1e5:
+            continue
+        assert strong_class_edges(data)[1] == _exact_p(tc)[1]
+        checked += 1
+    assert checked >= 30
 
 
-def test_chi2_only_when_asked():
+def _sparse_reversible(k: int):
+    """Sparse data unlike the package's chains: log-normal conductances, relabelled states."""
+    chain = conductance_chain(14, degree=3.5, seed=k)
+    return relabel_counts(sample_counts(chain, attempts_per_source=12, seed=k), seed=k)
+
+
+def test_size_on_sparse_reversible_tables():
+    p = []
+    for k in range(40):
+        res = likelihood_ratio_test(_sparse_reversible(k), samples=199, sweeps=200, seed=k)
+        if res["p_value"] is not None:
+            p.append(res["p_value"])
+    assert len(p) >= 25
+    assert np.mean(np.array(p) < 0.05) <= 0.15
+    assert np.mean(p) > 0.35  # not piled up near 0, as the bootstrap's were on sparse data
+
+
+@pytest.mark.slow
+def test_size_on_sparse_reversible_tables_large():
+    p = []
+    for k in range(200):
+        res = likelihood_ratio_test(_sparse_reversible(1000 + k), samples=499, seed=k)
+        if res["p_value"] is not None:
+            p.append(res["p_value"])
+    rate = np.mean(np.array(p) < 0.05)
+    assert len(p) >= 150 and 0.01 <= rate <= 0.09
+
+
+def test_short_chains_keep_the_size():
+    # Besag-Clifford: the p-value is exact however short the chains (mixing costs power only)
+    p = [likelihood_ratio_test(_sparse_reversible(500 + k), samples=99, sweeps=2,
+                               seed=k)["p_value"] for k in range(30)]  # fmt: skip
+    p = [v for v in p if v is not None]
+    assert np.mean(np.array(p) < 0.05) <= 0.15
+
+
+def test_driven_cycles_are_rejected():
+    for chain in (driven_chain(10, affinity=1.5, seed=1), conductance_chain(12, affinity=1.5)):
+        res = likelihood_ratio_test(sample_counts(chain, attempts_per_source=300, seed=1),
+                                    samples=199, sweeps=200)  # fmt: skip
+        assert res["p_value"] <= 0.01 and res["p_value_chi2"] < 0.01
+        assert res["null_mean_statistic"] < res["statistic"] / 2
+
+
+def test_relabelling_leaves_statistic_and_df_unchanged():
+    counts = sample_counts(conductance_chain(20, seed=3), attempts_per_source=30, seed=3)
+    base = likelihood_ratio_test(counts, samples=999, sweeps=300, seed=0)
+    for k in range(3):
+        res = likelihood_ratio_test(relabel_counts(counts, seed=k), samples=999, sweeps=300,
+                                    seed=k)
+        assert res["statistic"] == pytest.approx(base["statistic"], abs=1e-7)
+        assert (res["df"], res["df_support"]) == (base["df"], base["df_support"])
+        assert abs(res["p_value"] - base["p_value"]) < 4 * np.hypot(
+            res["p_value_se"], base["p_value_se"])  # fmt: skip
+
+
+def test_cycles_through_one_way_arcs_are_not_a_test():
+    # Gemini-like: the support graph has cycles, but every cycle passes through a transition seen
+    # one way only with no way back; only A <-> B is seen both ways.
+    c = TransitionCounts.from_records(
+        ["A", "B", "A", "B", "C", "A", "D", "B", "C", "A"],
+        ["B", "A", "C", "C", "D", "D", "E", "E", None, None],
+        [5, 4, 3, 2, 6, 1, 2, 1, 3, 2],
+    )
+    res = likelihood_ratio_test(c)
+    assert res["df_support"] > 0 and res["df"] == 0
+    assert res["p_value"] is None and res["statistic"] is None
+    assert res["note"].startswith("no testable cycle") and "one way" in res["note"]
+
+
+def test_tree_support_is_not_a_test():
+    c = TransitionCounts.from_records(["A", "B", "B", "C"], ["B", "A", "C", "B"], [5, 3, 4, 2])
+    res = likelihood_ratio_test(c)
+    assert res["df"] == 0 and res["p_value"] is None and "tree" in res["note"]
+
+
+def test_chi2_only_when_asked_and_bootstrap_on_request():
     counts = sample_counts(driven_chain(6, affinity=1.0, seed=0), attempts_per_source=100, seed=0)
-    res = likelihood_ratio_test(counts, bootstrap=0)
-    assert res["p_value"] == res["p_value_chi2"] and res["p_value_bootstrap"] is None
+    res = likelihood_ratio_test(counts, samples=0)
+    assert res["p_value"] == res["p_value_chi2"] and res["p_value_se"] is None
+    boot = likelihood_ratio_test(counts, samples=99, method="bootstrap")
+    assert boot["method"] == "bootstrap" and "anticonservative" in boot["note"]
 
 
-@pytest.mark.parametrize("bad", [-1, 2.5, True])
-def test_bad_bootstrap_size_is_one_clear_error(bad):
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"samples": -1}, "G² samples"), ({"samples": 2.5}, "G² samples"),
+     ({"samples": True}, "G² samples"), ({"method": "perm"}, "unknown G² method"),
+     ({"sweeps": 0}, "G² sweeps")],
+)  # fmt: skip
+def test_bad_settings_are_one_clear_error(kwargs, match):
     counts = sample_counts(driven_chain(6, affinity=1.0, seed=0), attempts_per_source=50, seed=0)
-    with pytest.raises(FitError, match="bootstrap must be a whole number of replicates >= 0"):
-        likelihood_ratio_test(counts, bootstrap=bad)
+    with pytest.raises(FitError, match=match):
+        likelihood_ratio_test(counts, **kwargs)
 
 
-def test_cli_bootstrap_flag_reaches_the_test(tmp_path, capsys):
+@pytest.mark.slow
+def test_cli_g2_samples_flag_reaches_the_test(tmp_path, capsys):
     from detailed_balance.cli import main
     from detailed_balance.formats import write_counts
 
@@ -117,9 +273,16 @@ def test_cli_bootstrap_flag_reaches_the_test(tmp_path, capsys):
         sample_counts(driven_chain(6, affinity=1.0, seed=0), attempts_per_source=80, seed=0), path
     )
     args = ["compare", str(path), "--models", "reversible", "--draws", "100", "--warmup", "100"]
-    assert main([*args, "--sensitivity", "--bootstrap", "0", "--json"]) == 0
+    assert main([*args, "--sensitivity", "--g2-samples", "0", "--json"]) == 0
     lrt = json.loads(capsys.readouterr().out)["likelihood_ratio_test"]
-    assert lrt["bootstrap"] == 0 and lrt["p_value_bootstrap"] is None
+    assert lrt["samples"] == 0 and lrt["p_value_se"] is None
     assert lrt["p_value"] == pytest.approx(lrt["p_value_chi2"])
-    assert main([*args, "--sensitivity", "--bootstrap", "-3"]) != 0
-    assert "bootstrap must be a whole number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["-3", "2.5", "many"])
+def test_cli_bad_g2_samples_fails_at_parse_time(bad, capsys):
+    from detailed_balance.cli import main
+
+    with pytest.raises(SystemExit):  # before the counts file is even read
+        main(["compare", "no-such-file.csv", "--g2-samples", bad])
+    assert "--g2-samples: must be a whole number >= 0" in capsys.readouterr().err

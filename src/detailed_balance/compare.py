@@ -195,7 +195,7 @@ def compare(
     chains: int | None = None,
     seed: int = 0,
     lrt: bool = True,
-    bootstrap: int = 999,
+    g2_samples: int = 999,
     progress: bool = False,
 ) -> ComparisonResult:
     """Compare the models of the ladder on ``counts`` and decide detailed balance.
@@ -214,7 +214,7 @@ def compare(
         the hierarchical-normal prior is added as an alternative to the GP (and vice versa).
     draws, warmup, chains, seed, progress : NUTS settings (see :func:`inference.fit`).
     lrt : run the G² likelihood-ratio test.
-    bootstrap : parametric-bootstrap replicates for the G² p-value (0: the chi² approximation).
+    g2_samples : tables drawn for the exact conditional G² p-value (0: the chi² approximation).
 
     Returns
     -------
@@ -339,7 +339,7 @@ def compare(
                 "per cell, or influential cells)"
             )
     table = pd.DataFrame(rows)
-    test = likelihood_ratio_test(counts, rest=rest, bootstrap=bootstrap, seed=seed) if lrt else {}
+    test = likelihood_ratio_test(counts, rest=rest, samples=g2_samples, seed=seed) if lrt else {}
     sens_rows = [_sens_row("main", 1.0, prior, evid, tree)]
     alternatives = [(f"scale ×{m:.3g}", m, _scaled(prior, m)) for m in sensitivity_scales]
     if features is not None:
@@ -457,7 +457,9 @@ def write_verdict(result: ComparisonResult) -> str:
             reject = lrt["p_value"] < 0.05
             parts.append(
                 f"The likelihood-ratio test gives G² = {lrt['statistic']:.1f} on "
-                f"{lrt['df']} df, {_lrt_p(lrt)}: "
+                f"{lrt['df']} df, {_lrt_p(lrt)}"
+                + (f" ({lrt['note']})" if lrt.get("note") else "")
+                + ": "
                 + (
                     "reversibility is rejected at the 5% level."
                     if reject
@@ -476,16 +478,20 @@ def write_verdict(result: ComparisonResult) -> str:
 
 
 def _lrt_p(lrt: dict) -> str:
-    """The G² p-value with what it is: bootstrap (with its Monte Carlo se) and chi²."""
-    chi2 = f"chi² approximation p = {lrt['p_value_chi2']:.3g}"
-    if lrt.get("p_value_bootstrap") is None:
+    """The G² p-value with what it is (exact conditional or bootstrap, Monte Carlo se) and chi²."""
+    chi2 = f"chi² approximation p = {lrt['p_value_chi2']:.3g} on {lrt['df']} df"
+    if not lrt.get("samples"):
         return f"p = {lrt['p_value']:.3g} ({chi2})"
-    b, p = lrt["bootstrap"], lrt["p_value_bootstrap"]
-    if p <= 1.0 / (b + 1) + 1e-12:  # no replicate reached the observed G²
+    b, p = lrt["samples"], lrt["p_value"]
+    if p <= 1.0 / (b + 1) + 1e-12:  # no sampled table reached the observed G²
         value = f"p ≤ {p:.2g}"
     else:
-        value = f"p = {p:.3g} ± {lrt['p_value_bootstrap_se']:.2g}"
-    return f"{value} (parametric bootstrap, {b} replicates; {chi2})"
+        value = f"p = {p:.3g} ± {lrt['p_value_se']:.2g}"
+    if lrt.get("method", "conditional") == "conditional":
+        what = f"exact conditional test, {b} tables"
+    else:
+        what = f"parametric bootstrap, {b} replicates, anticonservative on sparse data"
+    return f"{value} ({what}; {chi2})"
 
 
 def format_markdown(result: ComparisonResult) -> str:
@@ -511,7 +517,9 @@ def format_markdown(result: ComparisonResult) -> str:
         if lrt.get("p_value") is not None:
             lines.append(
                 f"Likelihood-ratio (G²) test of reversibility: G² = {lrt['statistic']:.2f}, "
-                f"df = {lrt['df']} (independent cycles), {_lrt_p(lrt)}"
+                f"df = {lrt['df']} (testable independent cycles, of {lrt['df_support']} in the "
+                f"support graph), {_lrt_p(lrt)}"
+                + (f". Note: {lrt['note']}" if lrt.get("note") else "")
             )
         else:
             lines.append(f"Likelihood-ratio (G²) test: not applicable ({lrt.get('note')})")

@@ -340,3 +340,63 @@ def _to_counts(chain: SyntheticChain, src, tgt, *, all_states: bool) -> Transiti
     seen = np.arange(n) if all_states else np.unique(np.concatenate([s, t[t >= 0]]))
     targets = np.where(t >= 0, labels[np.maximum(t, 0)], None)
     return TransitionCounts.from_records(labels[s], targets, cnt, states=labels[seen].tolist())
+
+
+# ---- an independent generator and relabelling (for calibration on data unlike the above) -------
+def conductance_chain(
+    n_states: int,
+    *,
+    degree: float = 3,
+    spread: float = 1.0,
+    move: tuple[float, float] = (0.2, 0.9),
+    affinity=None,
+    seed: int = 0,
+) -> SyntheticChain:
+    """A reversible chain built unlike :func:`reversible_chain`: T(b<-a) = x_ab / m_a.
+
+    Symmetric conductances ``x_ab ~ LogNormal(0, spread)`` on a connected random graph of mean
+    degree ``degree``; per-state masses ``m_a`` chosen so each state moves with a probability
+    drawn uniformly from ``move`` (so escapes vary from state to state). Detailed balance holds
+    with ``π ∝ m``, i.e. V = −log m (heavy-tailed, not Gaussian, and tied to the degree).
+    ``affinity`` (nats per fundamental cycle of ``graph.fundamental_cycles``) drives it as
+    :func:`driven_chain` does, by ``exp(±A/2)`` on each chord's arcs.
+    """
+    _check_setup(n_states, 0.0, degree, 0.0)
+    rng = np.random.default_rng(seed)
+    a, b = random_graph(n_states, degree, rng)
+    x = rng.lognormal(0.0, spread, len(a))
+    basis = fundamental_cycles(n_states, a, b)
+    drive = np.zeros(len(a))
+    if affinity is not None:
+        drive[basis.chords] = np.broadcast_to(np.asarray(affinity, float), (basis.n_cycles,)) / 2
+    src, tgt = np.concatenate([a, b]), np.concatenate([b, a])
+    w = np.concatenate([x * np.exp(drive), x * np.exp(-drive)])
+    moving = rng.uniform(*move, n_states)
+    m = np.bincount(src, weights=w, minlength=n_states) / moving
+    prob = w / m[src]
+    order = np.lexsort((tgt, src))
+    src, tgt, prob = src[order], tgt[order], prob[order]
+    esc = 1.0 - np.bincount(src, weights=prob, minlength=n_states)
+    V = -np.log(m)
+    digits = len(str(n_states - 1))
+    states = tuple(f"s{i:0{digits}d}" for i in range(n_states))
+    aff = drive[basis.chords] * 2
+    return SyntheticChain(states, src, tgt, prob, np.clip(esc, 0.0, 1.0), V - V.mean(), (a, b), aff)
+
+
+def relabel_counts(counts: TransitionCounts, seed: int = 0) -> TransitionCounts:
+    """The same counts under random state names in a random order (for invariance checks)."""
+    rng = np.random.default_rng(seed)
+    n = counts.n_states
+    names = np.array([f"q{v:08x}" for v in rng.choice(16**8, n, replace=False)], dtype=object)
+    order = rng.permutation(n)
+    src = names[counts.source].tolist() + names[np.arange(n)].tolist() * 2
+    tgt = names[counts.target].tolist() + names[np.arange(n)].tolist() + [None] * n
+    cnt = counts.count.tolist() + counts.self_count.tolist() + counts.rejected.tolist()
+    keep = [k for k, c in enumerate(cnt) if c > 0]
+    return TransitionCounts.from_records(
+        [src[k] for k in keep],
+        [tgt[k] for k in keep],
+        [cnt[k] for k in keep],
+        states=names[order].tolist(),
+    )

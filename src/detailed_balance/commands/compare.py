@@ -8,6 +8,19 @@ from ._options import add_sampler_options
 MODELS = ("unconstrained", "reversible", "nonreversible")
 
 
+def _whole_number(text: str) -> int:
+    """argparse type: an integer >= 0 (so a bad --g2-samples fails at parse time)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
+    return value
+
+
 def configure(parser) -> None:
     parser.add_argument(
         "counts",
@@ -48,11 +61,11 @@ def configure(parser) -> None:
     )
     parser.add_argument("--no-lrt", action="store_true", help="skip the G² likelihood-ratio test")
     parser.add_argument(
-        "--bootstrap",
-        type=int,
+        "--g2-samples",
+        type=_whole_number,
         default=999,
-        metavar="B",
-        help="parametric-bootstrap replicates for the G² p-value (default 999; 0: chi² only)",
+        metavar="M",
+        help="tables drawn for the exact conditional G² p-value (default 999; 0: chi² only)",
     )
     parser.add_argument(
         "--no-rest", action="store_true", help="ignore self-replies and rejections (no escape)"
@@ -86,7 +99,7 @@ def run(args) -> int:
         chains=args.chains,
         seed=args.seed,
         lrt=not args.no_lrt,
-        bootstrap=args.bootstrap,
+        g2_samples=args.g2_samples,
     )
     payload = result.to_dict()
     payload["counts"] = str(args.counts)
