@@ -31,7 +31,7 @@ from detailed_balance.testing.server import LoopbackServer
 MODEL = "loopback-model"
 
 
-def bench_async(server, agent, attempts, concurrency, out, processes=1) -> dict:
+def bench_async(server, agent, attempts, concurrency, out, processes=1, loop="asyncio") -> dict:
     cfg = RunConfig(
         agent=agent.name,
         template_hash=agent.template_hash(),
@@ -49,9 +49,24 @@ def bench_async(server, agent, attempts, concurrency, out, processes=1) -> dict:
         progress=False,
         processes=processes,
     )
-    result = collector.run(out)
+    if loop == "uvloop":
+        import asyncio
+
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    try:
+        result = collector.run(out)
+    finally:
+        asyncio_policy_reset()
     assert result.attempts_done == attempts, result.summary()
     return {"wall_s": result.wall_s, "cpu_s": result.cpu_s, "done": result.attempts_done}
+
+
+def asyncio_policy_reset() -> None:
+    import asyncio
+
+    asyncio.set_event_loop_policy(None)
 
 
 def bench_threads(server, agent, attempts, concurrency) -> dict:
@@ -86,6 +101,10 @@ def main(argv=None) -> int:
     p.add_argument("--latency", type=float, default=0.2)
     p.add_argument("--repeats", type=int, default=3, help="runs per client (median reported)")
     p.add_argument("--json", help="also write the numbers here")
+    p.add_argument("--processes", type=int, nargs="+", default=[1, 2],
+                   help="collector rows: worker processes of each")  # fmt: skip
+    p.add_argument("--uvloop", action="store_true", help="also each collector row on uvloop")
+    p.add_argument("--no-threads", action="store_true", help="skip the thread-pool row")
     args = p.parse_args(argv)
     agent = AnimalAgent()
     ideal = args.attempts * args.latency / args.concurrency
@@ -93,15 +112,21 @@ def main(argv=None) -> int:
     with LoopbackServer(latency=args.latency) as server, tempfile.TemporaryDirectory() as tmp:
         bench_async(server, agent, 64, 8, os.path.join(tmp, "warmup.jsonl"))  # imports, sockets
         for rep in range(args.repeats):  # interleaved, so slow spells of the machine hit all rows
-            for name, processes in (("async collector (AsyncOpenAI + log)", 1),
-                                    ("async collector, processes=2", 2)):  # fmt: skip
-                out = os.path.join(tmp, f"run{rep}-{processes}.jsonl")
-                runs.setdefault(name, []).append(
-                    bench_async(server, agent, args.attempts, args.concurrency, out, processes)
+            for processes in args.processes:
+                for loop in ("asyncio", "uvloop") if args.uvloop else ("asyncio",):
+                    name = "async collector (AsyncOpenAI + log)"
+                    name += f", processes={processes}" if processes > 1 else ""
+                    name += ", uvloop" if loop == "uvloop" else ""
+                    out = os.path.join(tmp, f"run{rep}-{processes}-{loop}.jsonl")
+                    runs.setdefault(name, []).append(
+                        bench_async(
+                            server, agent, args.attempts, args.concurrency, out, processes, loop
+                        )
+                    )
+            if not args.no_threads:
+                runs.setdefault("thread pool of sync OpenAI client", []).append(
+                    bench_threads(server, agent, args.attempts, args.concurrency)
                 )
-            runs.setdefault("thread pool of sync OpenAI client", []).append(
-                bench_threads(server, agent, args.attempts, args.concurrency)
-            )
     print(
         f"{args.attempts} attempts, latency {args.latency:g} s, concurrency {args.concurrency}: "
         f"ideal {ideal:.2f} s (the floor with whole rounds is "

@@ -15,9 +15,8 @@ import time
 import pytest
 
 from detailed_balance.cli import main
-from detailed_balance.collect import AnimalAgent, Collector, RunConfig
+from detailed_balance.collect import MAX_REPLY_CHARS, AnimalAgent, Collector, RunConfig
 from detailed_balance.collect import log as log_module
-from detailed_balance.collect.collector import MAX_REPLY_CHARS
 from detailed_balance.collect.log import AttemptLog, json_line
 from detailed_balance.collect.safety import (
     RETRY_AFTER_MAX,

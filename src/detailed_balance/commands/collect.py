@@ -143,10 +143,12 @@ def configure(parser) -> None:
         help="start the offline LLM (llama.cpp + gemma-3-270m) on 127.0.0.1 for this run",
     )
     parser.add_argument("--model", help="model name (default with --local: gemma3-270m)")
+    from ..collect import DESIGNS
+
     parser.add_argument(
         "--design",
-        default="discovered",
-        choices=["discovered", "budget", "trajectory"],
+        default=DESIGNS[0],
+        choices=DESIGNS,
         help="source choice: uniform over discovered states (the paper's), round-robin "
         "over --sources, or chains (default: discovered)",
     )
@@ -232,8 +234,7 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from ..collect import Collector, LocalServer, RunConfig, load_agent
-    from ..collect.collector import Interrupted, state_problem
+    from ..collect import Collector, Interrupted, LocalServer, RunConfig, load_agent, state_problem
     from ..collect.local import LOCAL_MODEL
     from ..collect.log import check_log, refuse_if_locked
     from ..collect.safety import check_endpoints
