@@ -4,18 +4,17 @@
 
 Compares, in one run and against the same server process:
 - the async collector (``Collector``: AsyncOpenAI, bounded concurrency, attempt log written and
-  flushed per attempt), in one process and with ``processes=2`` (requests in two forked worker
-  processes; design, log and accounting in the parent), and
+  flushed per attempt), on asyncio's event loop and (``--uvloop``) on uvloop's, and
 - a thread pool of the synchronous ``openai.OpenAI`` client (the paper's approach), doing the same
   requests and the same parsing, writing nothing.
 Reports wall time against the ideal ``attempts * latency / concurrency`` and the client's CPU time
-per attempt (with workers: the parent's and theirs; the server runs in its own process and is not
-counted).
+per attempt (the server runs in its own process and is not counted).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import os
@@ -31,7 +30,7 @@ from detailed_balance.testing.server import LoopbackServer
 MODEL = "loopback-model"
 
 
-def bench_async(server, agent, attempts, concurrency, out, processes=1, loop="asyncio") -> dict:
+def bench_async(server, agent, attempts, concurrency, out, loop="asyncio") -> dict:
     cfg = RunConfig(
         agent=agent.name,
         template_hash=agent.template_hash(),
@@ -47,26 +46,17 @@ def bench_async(server, agent, attempts, concurrency, out, processes=1, loop="as
         [server.base_url],
         concurrency=concurrency,
         progress=False,
-        processes=processes,
     )
-    if loop == "uvloop":
-        import asyncio
-
+    if loop == "uvloop":  # uvloop is not a dependency: only this benchmark row needs it
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
         result = collector.run(out)
     finally:
-        asyncio_policy_reset()
+        asyncio.set_event_loop_policy(None)
     assert result.attempts_done == attempts, result.summary()
     return {"wall_s": result.wall_s, "cpu_s": result.cpu_s, "done": result.attempts_done}
-
-
-def asyncio_policy_reset() -> None:
-    import asyncio
-
-    asyncio.set_event_loop_policy(None)
 
 
 def bench_threads(server, agent, attempts, concurrency) -> dict:
@@ -101,8 +91,6 @@ def main(argv=None) -> int:
     p.add_argument("--latency", type=float, default=0.2)
     p.add_argument("--repeats", type=int, default=3, help="runs per client (median reported)")
     p.add_argument("--json", help="also write the numbers here")
-    p.add_argument("--processes", type=int, nargs="+", default=[1, 2],
-                   help="collector rows: worker processes of each")  # fmt: skip
     p.add_argument("--uvloop", action="store_true", help="also each collector row on uvloop")
     p.add_argument("--no-threads", action="store_true", help="skip the thread-pool row")
     args = p.parse_args(argv)
@@ -112,17 +100,14 @@ def main(argv=None) -> int:
     with LoopbackServer(latency=args.latency) as server, tempfile.TemporaryDirectory() as tmp:
         bench_async(server, agent, 64, 8, os.path.join(tmp, "warmup.jsonl"))  # imports, sockets
         for rep in range(args.repeats):  # interleaved, so slow spells of the machine hit all rows
-            for processes in args.processes:
-                for loop in ("asyncio", "uvloop") if args.uvloop else ("asyncio",):
-                    name = "async collector (AsyncOpenAI + log)"
-                    name += f", processes={processes}" if processes > 1 else ""
-                    name += ", uvloop" if loop == "uvloop" else ""
-                    out = os.path.join(tmp, f"run{rep}-{processes}-{loop}.jsonl")
-                    runs.setdefault(name, []).append(
-                        bench_async(
-                            server, agent, args.attempts, args.concurrency, out, processes, loop
-                        )
-                    )
+            for loop in ("asyncio", "uvloop") if args.uvloop else ("asyncio",):
+                name = "async collector (AsyncOpenAI + log)" + (
+                    ", uvloop" if loop == "uvloop" else ""
+                )
+                out = os.path.join(tmp, f"run{rep}-{loop}.jsonl")
+                runs.setdefault(name, []).append(
+                    bench_async(server, agent, args.attempts, args.concurrency, out, loop)
+                )
             if not args.no_threads:
                 runs.setdefault("thread pool of sync OpenAI client", []).append(
                     bench_threads(server, agent, args.attempts, args.concurrency)

@@ -3,7 +3,7 @@
 The collector is split into private modules, one idea each, re-exported here: ``_config``
 (:class:`RunConfig`, :class:`RunResult`), ``_designs`` (:data:`DESIGNS`: which source each
 attempt starts from), ``_requests`` (one attempt's HTTP request, retries and reply parsing),
-``_pool`` (``processes > 1``) and ``_collector`` (:class:`Collector`, the run loop). The public
+and ``_collector`` (:class:`Collector`, the run loop). The public
 modules ``agents``, ``log``, ``safety``, ``local``, ``logprob`` and ``dataset`` are used as they
 are. The attempt record's fields are in :mod:`detailed_balance.attempts`.
 """

@@ -1,7 +1,7 @@
 """The async collector: agent + OpenAI-compatible endpoint(s) -> attempt log.
 
 The run loop: opens the log, replays it into the design (:mod:`._designs`), keeps ``concurrency``
-attempts in flight (:mod:`._requests`, or the worker processes of :mod:`._pool`), appends each
+attempts in flight (:mod:`._requests`), appends each
 record to the log as it ends, keeps the accounting and the progress bar, and stops cleanly on a
 fatal error, too many errors in a row, or SIGINT/SIGTERM (the log always whole).
 """
@@ -9,10 +9,8 @@ fatal error, too many errors in a row, or SIGINT/SIGTERM (the log always whole).
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
 import signal
-import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -20,7 +18,6 @@ from collections.abc import Sequence
 from ..errors import CollectionError
 from ._config import RunConfig, RunResult
 from ._designs import Design, check_design
-from ._pool import Pool
 from ._requests import Fatal, Requests
 from .agents import Agent
 from .log import AttemptLog
@@ -65,13 +62,6 @@ class Collector:
         Cost per million prompt / completion tokens, for the cost line.
     progress : bool
         Show a tqdm bar (rate, errors, tokens).
-    processes : int
-        Worker processes for the requests (:meth:`run` only; :meth:`arun` runs in the caller's
-        loop). Each is forked before the event loop starts and runs ``concurrency // processes``
-        (plus one for the first ``concurrency % processes``) requests at once with its own
-        clients; everything else stays in this process. Helps when the client's CPU per request,
-        not the server, limits the rate (many requests in flight, short latency). Needs the
-        ``fork`` start method; elsewhere one process is used, with a warning.
     """
 
     def __init__(
@@ -91,17 +81,14 @@ class Collector:
         progress: bool = True,
         max_consecutive_errors: int | None = None,
         fsync_every: float = 1.0,
-        processes: int = 1,
         allow_insecure_key: bool = False,
         handle_signals: bool = False,
     ):
         check_design(config.design)
         if not base_urls:
             raise CollectionError("give at least one --base-url")
-        if concurrency < 1 or config.attempts < 0 or config.chains < 1 or processes < 1:
-            raise CollectionError(
-                "concurrency, chains and processes must be >= 1 and attempts >= 0"
-            )
+        if concurrency < 1 or config.attempts < 0 or config.chains < 1:
+            raise CollectionError("concurrency and chains must be >= 1 and attempts >= 0")
         if not (timeout > 0 and backoff >= 0 and backoff_cap >= 0) or max_retries < 0:
             raise CollectionError("timeout must be > 0, backoff >= 0 and max_retries >= 0")
         self.agent, self.config = agent, config
@@ -112,15 +99,6 @@ class Collector:
         self.progress, self.fsync_every = progress, fsync_every
         self.max_consecutive_errors = max_consecutive_errors or max(10, 2 * concurrency)
         self.handle_signals = handle_signals
-        self.processes = min(processes, concurrency)
-        if self.processes > 1 and "fork" not in multiprocessing.get_all_start_methods():
-            print(
-                "warning: several collection processes need the 'fork' start method, which this "
-                "platform lacks; using one process",
-                file=sys.stderr,
-            )
-            self.processes = 1
-        self._pool: Pool | None = None
         key = os.environ.get(api_key_env)
         check_endpoints(self.base_urls, key_set=bool(key), allow_insecure=allow_insecure_key)
         if not key:
@@ -145,22 +123,7 @@ class Collector:
     # ---- public entry points -----------------------------------------------------------------
     def run(self, out: str, *, resume: bool = False) -> RunResult:
         """Collect into ``out`` (resuming it when asked); returns a :class:`RunResult`."""
-        if self.processes == 1:
-            return asyncio.run(self.arun(out, resume=resume))
-        import openai  # noqa: F401  (imported once here, so the forked workers start in ms)
-
-        t0, c0 = time.perf_counter(), time.process_time()
-        # forked now: before the event loop and its threads exist
-        self._pool = Pool(self._requests, self.processes, self.concurrency)
-        try:
-            result = asyncio.run(self.arun(out, resume=resume))
-        finally:
-            pool, self._pool = self._pool, None
-            pool.close()
-        # this process from before the fork to after the join, plus the workers' own CPU
-        result.wall_s = time.perf_counter() - t0
-        result.cpu_s = time.process_time() - c0 + pool.cpu_s
-        return result
+        return asyncio.run(self.arun(out, resume=resume))
 
     async def arun(self, out: str, *, resume: bool = False) -> RunResult:
         cfg = self.config
@@ -168,9 +131,9 @@ class Collector:
             out, cfg.to_dict(), uuid.uuid4().hex[:12], resume=resume, fsync_every=self.fsync_every
         )
         self._log = log
-        pool, requests = self._pool, self._requests
+        requests = self._requests
         try:
-            requests.open(1 if pool is not None else self.concurrency)
+            requests.open(self.concurrency)
         except BaseException:
             log.close()
             raise
@@ -185,7 +148,7 @@ class Collector:
         handled = self._catch_signals() if self.handle_signals else []
         try:
             try:
-                await requests.preflight(  # here, before any worker gets work
+                await requests.preflight(
                     "nothing was written" if log.created else f"the log {log.path} is intact"
                 )
             except (CollectionError, asyncio.CancelledError):
@@ -202,26 +165,18 @@ class Collector:
                     total=cfg.attempts, initial=cfg.attempts - todo, unit="att", dynamic_ncols=True
                 )
             self._bar = bar
-            # With workers, a few attempts more than ``concurrency`` are handed out: each worker
-            # keeps them queued and starts one the moment a request of its own ends (in flight
-            # are still ``concurrency``), so no round trip to this process sits between the two.
-            outstanding = self.concurrency + (pool.lookahead if pool is not None else 0)
-            self._sem = asyncio.Semaphore(outstanding)
-            if pool is not None:
-                pool.attach(asyncio.get_running_loop(), log.run_id, result)
+            self._sem = asyncio.Semaphore(self.concurrency)
             if self._design.name == "trajectory":
                 workers = [self._chain_worker(c) for c in range(cfg.chains)]
             else:
                 self._pending = sorted(set(range(cfg.attempts)) - self._done, reverse=True)
-                n = min(outstanding, max(1, len(self._pending)))
+                n = min(self.concurrency, max(1, len(self._pending)))
                 workers = [self._worker() for _ in range(n)]
             await asyncio.gather(*workers)
         except asyncio.CancelledError:
             if self._interrupted is None:
                 raise
         finally:
-            if pool is not None:
-                pool.detach()
             if bar is not None:
                 bar.close()
             log.close()
@@ -314,14 +269,9 @@ class Collector:
             if self._fatal is not None:
                 return None
             try:
-                if self._pool is None:
-                    rec = await self._requests.call(k, source)
-                else:  # the same call, in a worker process
-                    rec = await self._pool.call(k, source)
+                rec = await self._requests.call(k, source)
             except Fatal as exc:
                 self._stop(CollectionError(f"{exc} (the log {self._log.path} is intact)"))
-                return None
-            if rec is None:  # a worker dropped it unstarted: the run is stopping
                 return None
             try:
                 self._log.append(rec)
@@ -334,8 +284,6 @@ class Collector:
     def _stop(self, exc: BaseException) -> None:
         """Start no more attempts; ``exc`` is raised when those in flight have ended."""
         self._fatal = exc
-        if self._pool is not None:
-            self._pool.drain()  # the workers drop the attempts they hold queued, unstarted
 
     def _account(self, rec: dict) -> None:
         r = self._result

@@ -112,6 +112,16 @@ def _url(text: str) -> str:
     return text
 
 
+class _Removed(argparse.Action):
+    """An option that was removed: one line saying so (exit 2), not argparse's "unrecognized"."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(
+            f"{option_string} was removed: one process collects as fast (measured in "
+            "benchmarks/README.md, collection throughput); drop the option"
+        )
+
+
 def _one_line_error(parser, command: str = "collect"):
     """argparse prints the usage (30 lines here) before its error: one line is enough."""
 
@@ -165,17 +175,7 @@ def configure(parser) -> None:
     parser.add_argument(
         "--concurrency", type=_int(1, 65536), default=8, help="requests in flight (default 8)"
     )
-    parser.add_argument(
-        "--processes",
-        type=_int(1, 256),
-        default=1,
-        metavar="N",
-        help="run the HTTP requests in N forked worker processes, each with its own event loop "
-        "and clients and a share of --concurrency; the design, the log and the counts stay in "
-        "this process. Helps when the client's own CPU per request is the limit (many requests "
-        "in flight, short latency, e.g. a fast local server); needs fork (Linux), else 1 "
-        "(default 1)",
-    )
+    parser.add_argument("--processes", nargs="?", action=_Removed, help=argparse.SUPPRESS)
     parser.add_argument("--temperature", type=_float(0.0), default=1.0)
     parser.add_argument("--top-p", type=_float(0.0, 1.0, above=True))
     parser.add_argument("--max-tokens", type=_int(1), help="default: the agent's")
@@ -305,7 +305,6 @@ def run(args) -> int:
             config,
             base_urls,
             concurrency=args.concurrency,
-            processes=args.processes,
             api_key_env=args.api_key_env,
             timeout=args.timeout,
             max_retries=args.max_retries,
