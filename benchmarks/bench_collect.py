@@ -7,8 +7,9 @@ Compares, in one run and against the same server process:
   flushed per attempt), on asyncio's event loop and (``--uvloop``) on uvloop's, and
 - a thread pool of the synchronous ``openai.OpenAI`` client (the paper's approach), doing the same
   requests and the same parsing, writing nothing.
-Reports wall time against the ideal ``attempts * latency / concurrency`` and the client's CPU time
-per attempt (the server runs in its own process and is not counted).
+Reports wall time against the ideal ``attempts * latency / concurrency``, the client's CPU time
+per attempt (the server runs in its own process and is not counted), and the server process's CPU
+per attempt of the async rows (from /proc, Linux only).
 """
 
 from __future__ import annotations
@@ -51,12 +52,28 @@ def bench_async(server, agent, attempts, concurrency, out, loop="asyncio") -> di
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    s0 = server_cpu_s(server)
     try:
         result = collector.run(out)
     finally:
         asyncio.set_event_loop_policy(None)
     assert result.attempts_done == attempts, result.summary()
-    return {"wall_s": result.wall_s, "cpu_s": result.cpu_s, "done": result.attempts_done}
+    return {
+        "wall_s": result.wall_s,
+        "cpu_s": result.cpu_s,
+        "server_cpu_s": server_cpu_s(server) - s0,
+        "done": result.attempts_done,
+    }
+
+
+def server_cpu_s(server) -> float:
+    """CPU seconds the server process has used so far (Linux /proc; NaN elsewhere)."""
+    try:
+        with open(f"/proc/{server.proc.pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bench_threads(server, agent, attempts, concurrency) -> dict:
@@ -119,17 +136,21 @@ def main(argv=None) -> int:
         f"{args.repeats} runs per client; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
         f"Python {sys.version.split()[0]}\n"
     )
-    print("| client | wall (s), median of runs | vs ideal | each run (s) | CPU per attempt (ms) |")
-    print("|---|---|---|---|---|")
+    print(
+        "| client | wall (s), median of runs | vs ideal | each run (s) | CPU per attempt (ms) "
+        "| server CPU per attempt (ms) |"
+    )
+    print("|---|---|---|---|---|---|")
     rows = {}
     for name, rs in runs.items():
         walls = [r["wall_s"] for r in rs]
         wall = statistics.median(walls)
         cpu = 1e3 * statistics.median(r["cpu_s"] for r in rs) / args.attempts
+        scpu = 1e3 * statistics.median(r.get("server_cpu_s", math.nan) for r in rs) / args.attempts
         rows[name] = {"wall_s": wall, "vs_ideal": wall / ideal, "cpu_ms_per_attempt": cpu,
                       "runs": rs}  # fmt: skip
         each = ", ".join(f"{w:.2f}" for w in walls)
-        print(f"| {name} | {wall:.2f} | {wall / ideal:.3f} | {each} | {cpu:.2f} |")
+        print(f"| {name} | {wall:.2f} | {wall / ideal:.3f} | {each} | {cpu:.2f} | {scpu:.2f} |")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"ideal_s": ideal, **vars(args), "rows": rows}, fh, indent=1)

@@ -1,6 +1,7 @@
 """A loopback OpenAI-compatible server with scripted behaviour and a known reversible kernel.
 
-It is a real HTTP server in its own process, bound to 127.0.0.1, for tests and benchmarks::
+It is a real HTTP server (aiohttp.web) in its own process, bound to 127.0.0.1, for tests and
+benchmarks::
 
     with LoopbackServer(latency=0.2) as server:
         ...  # point any OpenAI client at server.base_url
@@ -34,10 +35,13 @@ import json
 import math
 import random
 import re
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+
+from aiohttp import web  # the HTTP layer; the replies, faults and kernel are this module's
 
 INVALID_REPLY = "unicorn"  # not an animal of the built-in agent's vocabulary: an invalid rejection
 GARBAGE_REPLY = "{{ %% ### }}"
@@ -160,29 +164,15 @@ class _State:
         }
 
 
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    307: "Temporary Redirect",
-    401: "Unauthorized",
-    404: "Not Found",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-}
+Reply = tuple[int, bytes, dict]  # status, JSON body (possibly broken on purpose), extra headers
 
 
-def _response(status: int, payload, headers: dict | None = None) -> bytes:
+def _response(status: int, payload, headers: dict | None = None) -> Reply:
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    lines = [
-        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
-        "Content-Type: application/json",
-        f"Content-Length: {len(body)}",
-        *(f"{k}: {v}" for k, v in (headers or {}).items()),
-    ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    return status, body, headers or {}
 
 
-def _hostile(st: _State, fault: str, auth: str, req: dict) -> bytes | None:
+def _hostile(st: _State, fault: str, auth: str, req: dict) -> Reply | None:
     """The reply of a hostile fault kind, or None when ``fault`` is not one."""
     model = req.get("model")
     common = {"id": "cmpl-h", "object": "text_completion", "created": 0, "model": model}
@@ -226,11 +216,11 @@ def _hostile(st: _State, fault: str, auth: str, req: dict) -> bytes | None:
     return None
 
 
-def _not_found(path: str) -> bytes:
+def _not_found(path: str) -> Reply:
     return _response(404, {"error": {"message": f"no route {path}", "type": "not_found"}})
 
 
-def _handle_get(st: _State, path: str) -> bytes:
+def _handle_get(st: _State, path: str) -> Reply:
     if path.rstrip("/").endswith("/models"):
         data = [
             {"id": m, "object": "model", "created": 0, "owned_by": "loopback"}
@@ -245,7 +235,7 @@ def _handle_get(st: _State, path: str) -> bytes:
     return _not_found(path)
 
 
-async def _handle_post(st: _State, path: str, body: bytes, auth: str = "") -> bytes | tuple | None:
+async def _handle_post(st: _State, path: str, body: bytes, auth: str = "") -> Reply | tuple | None:
     """The reply to a POST, None to drop the connection, or ``("trickle", reply)``."""
     script = st.script
     try:
@@ -324,58 +314,54 @@ async def _handle_post(st: _State, path: str, body: bytes, auth: str = "") -> by
     return ("trickle", reply) if fault == "trickle" else reply
 
 
-async def _serve_connection(st: _State, reader, writer) -> None:
-    """HTTP/1.1 with keep-alive: one request after another on a connection until it closes."""
-    try:
-        for _ in range(1_000_000):  # bounded; a client reconnects after this many requests
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-                return
-            request_line, *header_lines = head.decode("latin-1").split("\r\n")
-            method, path, _version = request_line.split(" ", 2)
-            headers = {}
-            for line in header_lines:
-                if ":" in line:
-                    k, v = line.split(":", 1)
-                    headers[k.strip().lower()] = v.strip()
-            body = await reader.readexactly(int(headers.get("content-length") or 0))
-            if method == "GET":
-                reply = _handle_get(st, path)
-            elif method == "POST":
-                reply = await _handle_post(st, path, body, headers.get("authorization", ""))
-            else:
-                reply = _response(404, {"error": {"message": f"no method {method}"}})
-            if reply is None:  # a scripted drop: close without a response
-                return
-            if isinstance(reply, tuple):  # trickle: the head at once, then a byte at a time
-                reply = reply[1]
-                cut = reply.index(b"\r\n\r\n") + 4
-                writer.write(reply[:cut])
-                for i in range(cut, len(reply)):
-                    await writer.drain()
-                    await asyncio.sleep(st.script.trickle_interval)
-                    writer.write(reply[i : i + 1])
-                reply = b""
-            writer.write(reply)
-            await writer.drain()
-            if headers.get("connection", "").lower() == "close":
-                return
-    except (ConnectionError, asyncio.IncompleteReadError, ValueError):
-        return
-    finally:
-        writer.close()
+_STATE = web.AppKey("state", _State)
+
+
+async def _handle(request: web.Request) -> web.StreamResponse:
+    """Every route: GET (models, stats, health), POST (completions); scripted faults included."""
+    st = request.app[_STATE]
+    if request.method == "GET":
+        reply = _handle_get(st, request.path_qs)
+    elif request.method == "POST":
+        body = await request.read()
+        reply = await _handle_post(st, request.path, body, request.headers.get("Authorization", ""))
+    else:
+        reply = _response(404, {"error": {"message": f"no method {request.method}"}})
+    if reply is None:  # a scripted drop: close the connection without a response
+        request.transport.close()
+        raise asyncio.CancelledError  # aiohttp ends a cancelled handler quietly, sending nothing
+    if reply[0] == "trickle":  # the head at once, then the body a byte at a time
+        status, body, headers = reply[1]
+        resp = web.StreamResponse(status=status, headers=headers)
+        resp.content_type = "application/json"
+        resp.content_length = len(body)
+        await resp.prepare(request)
+        for i in range(len(body)):
+            await asyncio.sleep(st.script.trickle_interval)
+            await resp.write(body[i : i + 1])
+        await resp.write_eof()
+        return resp
+    status, body, headers = reply
+    return web.Response(status=status, body=body, headers=headers, content_type="application/json")
 
 
 async def serve(script: Script, port: int = 0, ready=print) -> None:
     """Serve ``script`` on 127.0.0.1 (only) until cancelled; ``ready`` gets the bound port."""
-    st = _State(script)
-    server = await asyncio.start_server(
-        lambda r, w: _serve_connection(st, r, w), "127.0.0.1", port, backlog=1024
-    )
-    async with server:
-        ready(server.sockets[0].getsockname()[1])
-        await server.serve_forever()
+    app = web.Application(client_max_size=2**26)  # no practical limit on request bodies
+    app[_STATE] = _State(script)
+    app.router.add_route("*", "/{tail:.*}", _handle)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    try:
+        await web.SockSite(runner, sock, backlog=1024).start()
+        ready(sock.getsockname()[1])
+        await asyncio.Event().wait()  # until cancelled
+    finally:
+        await runner.cleanup()
+        sock.close()
 
 
 class LoopbackServer:
