@@ -16,8 +16,6 @@ Examples
 "a 'transition' attempt without a target state"
 """
 
-from __future__ import annotations
-
 import datetime as _dt
 import re
 from typing import Any, Literal, NotRequired, TypedDict
