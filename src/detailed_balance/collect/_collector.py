@@ -1,9 +1,9 @@
 """The async collector: agent + OpenAI-compatible endpoint(s) -> attempt log.
 
 The run loop: opens the log, replays it into the design (:mod:`._designs`), keeps ``concurrency``
-attempts in flight (:mod:`._requests`), appends each
-record to the log as it ends, keeps the accounting and the progress bar, and stops cleanly on a
-fatal error, too many errors in a row, or SIGINT/SIGTERM (the log always whole).
+attempts in flight (:mod:`._requests`), appends each record to the log as it ends, keeps the
+accounting and the progress bar, and stops cleanly on a fatal error, too many errors in a row, or
+SIGINT/SIGTERM (the log always whole).
 """
 
 from __future__ import annotations
