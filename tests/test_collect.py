@@ -3,7 +3,6 @@ designs, several endpoints, logprob kernels, and recovery of the server's known 
 
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -493,163 +492,8 @@ def test_shipped_dataset_is_what_the_docs_say():
     assert run["config"]["template_hash"] == AnimalAgent().template_hash()
 
 
-# ---- processes > 1: requests in forked workers, design/log/accounting in the parent ----------
-
-
-def no_workers_left(timeout=5.0):
-    """True once this process has no live multiprocessing children (joined workers included)."""
-    import multiprocessing
-
-    deadline = time.monotonic() + timeout
-    while multiprocessing.active_children() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return multiprocessing.active_children() == []
-
-
-def test_processes_2_collects_each_attempt_once_same_replies_as_one_process(tmp_path):
-    sources = ("cat", "dog", "fox")
-    with LoopbackServer(latency=0.01) as server:
-        one = run_collector(server, tmp_path / "1.jsonl", 120, design="budget", sources=sources)
-        two = run_collector(
-            server, tmp_path / "2.jsonl", 120, design="budget", sources=sources, processes=2
-        )
-        disc = run_collector(server, tmp_path / "d.jsonl", 120, concurrency=5, processes=2)
-    assert no_workers_left()
-    by_id = {}
-    for name in ("1", "2", "d"):
-        recs = attempts_of(tmp_path / f"{name}.jsonl")
-        assert sorted(r["attempt"] for r in recs) == list(range(120))  # each exactly once
-        run_id = json.loads((tmp_path / f"{name}.jsonl").read_text().splitlines()[0])["run_id"]
-        assert {r["run_id"] for r in recs} == {run_id}
-        by_id[name] = {r["attempt"]: r for r in recs}
-    # the server's replies are seeded by the request seed: the same record for each attempt id
-    for k in range(120):
-        a, b = by_id["1"][k], by_id["2"][k]
-        assert (a["source"], a["target"], a["outcome"]) == (b["source"], b["target"], b["outcome"])
-    assert two.outcomes == one.outcomes and two.new_attempts == one.new_attempts == 120
-    assert (two.prompt_tokens, two.completion_tokens) == (one.prompt_tokens, one.completion_tokens)
-    assert two.attempts_done == 120 and two.cpu_s > 0
-    # discovered design: sources are discovered states, and the counts match the log
-    recs = by_id["d"].values()
-    assert disc.attempts_done == 120 and sum(disc.outcomes.values()) == 120
-    assert disc.outcomes == {o: sum(r["outcome"] == o for r in recs) for o in disc.outcomes}
-    assert disc.states == len({"dog"} | {r["target"] for r in recs if r["outcome"] == "transition"})
-    assert {r["source"] for r in recs} <= {"dog"} | {r["target"] for r in recs}
-
-
-def test_processes_2_retries_recover_from_faults(tmp_path):
-    faults = {"429": 0.2, "500": 0.1, "drop": 0.05}
-    with LoopbackServer(faults=faults, retry_after=0.01) as server:
-        result = run_collector(server, tmp_path / "r.jsonl", 100, max_retries=10, processes=2)
-        stats = server.stats()
-    assert no_workers_left()
-    assert result.attempts_done == 100 and result.errors == 0
-    assert set(stats["faults"]) == set(faults)
-    assert result.retries == sum(stats["faults"].values())  # the workers' retries, all counted
-    assert sorted(r["attempt"] for r in attempts_of(tmp_path / "r.jsonl")) == list(range(100))
-
-
-def test_processes_2_fatal_errors_leave_no_worker_processes(tmp_path, capsys):
-    with LoopbackServer() as server:
-        # caught by the preflight in the parent (the CLI, with --processes)
-        argv = collect_args(server, tmp_path / "a.jsonl", "--attempts", "3", "--processes", "2")
-        argv[argv.index(MODEL)] = "gpt-imaginary"
-        assert main(argv) == 2
-        assert "'gpt-imaginary' is not served" in capsys.readouterr().err
-        assert no_workers_left() and not (tmp_path / "a.jsonl").exists()
-    with LoopbackServer(models=[]) as server:  # lists no models: the 404 comes from a worker
-        with pytest.raises(CollectionError, match="served there.*the log .* is intact"):
-            run_collector(server, tmp_path / "b.jsonl", 40, processes=2)
-    assert no_workers_left()
-    assert attempts_of(tmp_path / "b.jsonl") == []
-
-
-def test_processes_2_trajectory_chains_are_valid(tmp_path):
-    with LoopbackServer(latency=0.005) as server:
-        result = run_collector(
-            server,
-            tmp_path / "t.jsonl",
-            60,
-            design="trajectory",
-            sources=("cat", "lion"),
-            chains=4,
-            processes=2,
-        )
-    assert no_workers_left() and result.attempts_done == 60
-    recs = attempts_of(tmp_path / "t.jsonl")
-    assert sorted(r["attempt"] for r in recs) == list(range(60))
-    by_id = {r["attempt"]: r for r in recs}
-    assert [by_id[c]["source"] for c in range(4)] == ["cat", "lion", "cat", "lion"]
-    for k in range(4, 60):
-        prev = by_id[k - 4]
-        expect = prev["target"] if prev["outcome"] in ("transition", "self") else prev["source"]
-        assert by_id[k]["source"] == expect
-
-
-def start_cli_with_two_workers(server, out, args, stderr=subprocess.DEVNULL):
-    """Start ``collect`` as a process, wait for 40 log lines; the process and its worker pids."""
-    argv = [sys.executable, "-m", "detailed_balance.cli", *collect_args(server, out, *args)]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if out.exists() and out.read_bytes().count(b"\n") > 40:
-            break
-        time.sleep(0.02)
-    children = f"/proc/{proc.pid}/task/{proc.pid}/children"
-    if not os.path.exists(children):
-        proc.kill()
-        pytest.skip("no /proc/PID/task/PID/children on this system")
-    with open(children) as fh:
-        workers = [int(p) for p in fh.read().split()]
-    assert len(workers) == 2
-    return proc, workers
-
-
-def test_processes_2_sigkill_of_the_parent_ends_workers_and_resume_is_exact(tmp_path):
-    out = tmp_path / "run.jsonl"
-    args = ("--attempts", "300", "--concurrency", "8", "--processes", "2")
-    with LoopbackServer(latency=0.03) as server:
-        proc, workers = start_cli_with_two_workers(server, out, args)
-        proc.send_signal(signal.SIGKILL)  # the parent only: the workers must see EOF and exit
-        proc.wait(10)
-        before = attempts_of(out)
-        assert 40 <= len(before) < 300
-        for pid in workers:  # gone (or a zombie of the reaper) within a few seconds
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                try:
-                    with open(f"/proc/{pid}/stat") as fh:
-                        if fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                            break
-                except FileNotFoundError:
-                    break
-                time.sleep(0.05)
-            else:
-                pytest.fail(f"worker {pid} outlived its killed parent")
-        assert main(collect_args(server, out, *args, "--resume")) == 0
-    assert no_workers_left()
-    records = attempts_of(out)
-    assert sorted(r["attempt"] for r in records if r["outcome"] != "error") == list(range(300))
-    assert records[: len(before)] == before
-
-
-def test_processes_2_a_worker_killed_mid_run_stops_the_run_cleanly(tmp_path):
-    out = tmp_path / "run.jsonl"
-    args = ("--attempts", "400", "--concurrency", "8", "--processes", "2")
-    with LoopbackServer(latency=0.03) as server:
-        proc, workers = start_cli_with_two_workers(server, out, args, stderr=subprocess.PIPE)
-        os.kill(workers[0], signal.SIGKILL)
-        _, err = proc.communicate(timeout=30)
-        assert proc.returncode == 2
-        assert f"worker process {workers[0]} ended" in err and "--resume" in err and "intact" in err
-        assert not os.path.exists(f"/proc/{workers[1]}")  # the other one was stopped and joined
-        assert main(collect_args(server, out, *args, "--resume")) == 0
-    records = attempts_of(out)
-    assert sorted(r["attempt"] for r in records if r["outcome"] != "error") == list(range(400))
-
-
-def test_processes_2_a_stopped_run_starts_no_request_it_does_not_log(tmp_path):
-    """After max_consecutive_errors the workers drop the attempts queued for them."""
+def test_a_stopped_run_starts_no_request_it_does_not_log(tmp_path):
+    """After max_consecutive_errors no new request starts; every request made is logged."""
     with LoopbackServer(faults={"500": 1.0}, latency=0.01) as server:
         with pytest.raises(CollectionError, match="in a row failed"):
             run_collector(
@@ -658,8 +502,6 @@ def test_processes_2_a_stopped_run_starts_no_request_it_does_not_log(tmp_path):
                 300,
                 max_retries=0,
                 max_consecutive_errors=10,
-                processes=2,
             )
         requests = server.stats()["requests"]
-    assert no_workers_left()
     assert 10 <= requests == len(attempts_of(tmp_path / "r.jsonl")) < 40

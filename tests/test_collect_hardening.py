@@ -15,9 +15,8 @@ import time
 import pytest
 
 from detailed_balance.cli import main
-from detailed_balance.collect import AnimalAgent, Collector, RunConfig
+from detailed_balance.collect import MAX_REPLY_CHARS, AnimalAgent, Collector, RunConfig
 from detailed_balance.collect import log as log_module
-from detailed_balance.collect.collector import MAX_REPLY_CHARS
 from detailed_balance.collect.log import AttemptLog, json_line
 from detailed_balance.collect.safety import (
     RETRY_AFTER_MAX,
@@ -504,7 +503,7 @@ BAD_OPTIONS = [
     ["--logprobs", "-1"],
     ["--concurrency", "0"],
     ["--concurrency", "-4"],
-    ["--processes", "0"],
+    ["--processes", "2"],  # removed: one line saying so
     ["--chains", "0"],
     ["--timeout", "0"],
     ["--timeout", "-1"],
@@ -584,20 +583,18 @@ def test_resume_of_a_finished_run_starts_no_server(tmp_path, capsys):
 
 # ---- signals --------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "sig, code, processes",
-    [
-        (signal.SIGTERM, 143, 1),
-        pytest.param(signal.SIGINT, 130, 1, marks=pytest.mark.slow),
-        pytest.param(signal.SIGTERM, 143, 2, marks=pytest.mark.slow),
-        pytest.param(signal.SIGINT, 130, 2, marks=pytest.mark.slow),
-    ],
+    "sig, code",
+    [(signal.SIGTERM, 143), pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow)],
 )
-def test_a_signal_ends_collect_with_one_line_and_a_whole_log(tmp_path, sig, code, processes):
+def test_a_signal_ends_collect_with_one_line_and_a_whole_log(tmp_path, sig, code):
     out = tmp_path / "r.jsonl"
     with ThreadedLoopbackServer(latency=0.05) as s:
-        argv = [sys.executable, "-m", "detailed_balance.cli",
-                *collect_args(s.base_url, out, "--attempts", "200", "--concurrency", "16",
-                              "--processes", str(processes))]  # fmt: skip
+        argv = [
+            sys.executable,
+            "-m",
+            "detailed_balance.cli",
+            *collect_args(s.base_url, out, "--attempts", "200", "--concurrency", "16"),
+        ]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (
@@ -665,3 +662,9 @@ def test_the_key_never_survives_redaction(before, after):
     redact = Redactor(KEY)
     for text in (before + KEY + after, f"{before}Bearer {KEY}{after}"):
         assert KEY not in redact.message(text) and KEY not in redact.exact(text)
+
+
+def test_the_removed_processes_option_says_so_in_one_line(capsys):
+    assert run_cli(["collect", "--processes", "2", "--attempts", "3", "--out", "x.jsonl"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--processes was removed" in err

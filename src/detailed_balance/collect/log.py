@@ -11,6 +11,7 @@ without a disk round trip per attempt). Records are strict JSON: a non-finite fl
 A run holds an exclusive advisory lock (``flock``) on its log from opening to closing, so a second
 collector on the same file (fresh or ``--resume``) is refused, naming the process that holds it.
 The run's configuration is the first line; resuming with another configuration is refused.
+The record's fields are :class:`detailed_balance.attempts.AttemptRecord`.
 Counting is done by :func:`detailed_balance.formats.read_attempt_log`.
 """
 
@@ -25,6 +26,7 @@ import time
 import warnings
 from pathlib import Path
 
+from ..attempts import attempt_problem
 from ..errors import CollectionError
 
 # The one call that writes records (a name of its own, so tests can inject short writes).
@@ -62,30 +64,11 @@ def read_log_records(path: str | Path) -> tuple[dict | None, list[dict]]:
         if kind == "run":
             run = obj
         elif kind == "attempt":
-            problem = _attempt_problem(obj)
+            problem = attempt_problem(obj)
             if problem:
                 raise CollectionError(f"{path}, line {lineno}: {problem}; cannot resume this log")
             records.append(obj)
     return run, records
-
-
-_OUTCOMES = ("transition", "self", "invalid", "unparseable", "error")
-
-
-def _attempt_problem(rec: dict) -> str | None:
-    """What makes an attempt record unusable for resuming (None when it is fine)."""
-    k = rec.get("attempt")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-        return f"attempt id {k!r} is not a non-negative integer"
-    if rec.get("outcome") not in _OUTCOMES:
-        return f"unknown outcome {rec.get('outcome')!r}"
-    if not isinstance(rec.get("source"), str) or not rec["source"]:
-        return "attempt without a source state"
-    if rec["outcome"] in ("transition", "self") and not (
-        isinstance(rec.get("target"), str) and rec["target"]
-    ):
-        return f"a {rec['outcome']!r} attempt without a target state"
-    return None
 
 
 def _describe_difference(old: dict, new: dict) -> str:

@@ -112,6 +112,16 @@ def _url(text: str) -> str:
     return text
 
 
+class _Removed(argparse.Action):
+    """An option that was removed: one line saying so (exit 2), not argparse's "unrecognized"."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(
+            f"{option_string} was removed: one process collects as fast (measured in "
+            "benchmarks/README.md, collection throughput); drop the option"
+        )
+
+
 def _one_line_error(parser, command: str = "collect"):
     """argparse prints the usage (30 lines here) before its error: one line is enough."""
 
@@ -143,10 +153,12 @@ def configure(parser) -> None:
         help="start the offline LLM (llama.cpp + gemma-3-270m) on 127.0.0.1 for this run",
     )
     parser.add_argument("--model", help="model name (default with --local: gemma3-270m)")
+    from ..collect import DESIGNS
+
     parser.add_argument(
         "--design",
-        default="discovered",
-        choices=["discovered", "budget", "trajectory"],
+        default=DESIGNS[0],
+        choices=DESIGNS,
         help="source choice: uniform over discovered states (the paper's), round-robin "
         "over --sources, or chains (default: discovered)",
     )
@@ -163,17 +175,7 @@ def configure(parser) -> None:
     parser.add_argument(
         "--concurrency", type=_int(1, 65536), default=8, help="requests in flight (default 8)"
     )
-    parser.add_argument(
-        "--processes",
-        type=_int(1, 256),
-        default=1,
-        metavar="N",
-        help="run the HTTP requests in N forked worker processes, each with its own event loop "
-        "and clients and a share of --concurrency; the design, the log and the counts stay in "
-        "this process. Helps when the client's own CPU per request is the limit (many requests "
-        "in flight, short latency, e.g. a fast local server); needs fork (Linux), else 1 "
-        "(default 1)",
-    )
+    parser.add_argument("--processes", nargs="?", action=_Removed, help=argparse.SUPPRESS)
     parser.add_argument("--temperature", type=_float(0.0), default=1.0)
     parser.add_argument("--top-p", type=_float(0.0, 1.0, above=True))
     parser.add_argument("--max-tokens", type=_int(1), help="default: the agent's")
@@ -232,8 +234,7 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from ..collect import Collector, LocalServer, RunConfig, load_agent
-    from ..collect.collector import Interrupted, state_problem
+    from ..collect import Collector, Interrupted, LocalServer, RunConfig, load_agent, state_problem
     from ..collect.local import LOCAL_MODEL
     from ..collect.log import check_log, refuse_if_locked
     from ..collect.safety import check_endpoints
@@ -304,7 +305,6 @@ def run(args) -> int:
             config,
             base_urls,
             concurrency=args.concurrency,
-            processes=args.processes,
             api_key_env=args.api_key_env,
             timeout=args.timeout,
             max_retries=args.max_retries,

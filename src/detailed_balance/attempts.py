@@ -1,0 +1,152 @@
+"""The attempt record: one line of the attempt log, as the collector writes it and readers read it.
+
+A log is JSON Lines: a first ``{"kind": "run", "run_id": ..., "config": {...}}`` line per
+session, then one :class:`AttemptRecord` per attempt. This module is the one place that says
+which fields a record has, which a reader needs, what the outcomes mean and what a state name may
+be; the collector (``detailed_balance.collect``) writes records with :func:`attempt_record`, and
+readers check them with :func:`attempt_problem`. It imports nothing of the package, so any stage
+may use it.
+
+Examples
+--------
+>>> rec = attempt_record("r1", 0, "cat", outcome="transition", target="dog", model="m")
+>>> rec["outcome"], rec["target"], attempt_problem(rec)
+('transition', 'dog', None)
+>>> attempt_problem({**rec, "target": None})
+"a 'transition' attempt without a target state"
+"""
+
+import datetime as _dt
+import re
+from typing import Any, Literal, NotRequired, TypedDict
+
+#: What an attempt ended in. ``transition``: the reply named another state; ``self``: it named
+#: the source; ``invalid``: a parsed reply that is not an allowed state (a rejection);
+#: ``unparseable``: no state could be read (a rejection); ``error``: no reply after retries
+#: (not an attempt: the collector retries it on ``--resume``, readers do not count it).
+OUTCOMES = ("transition", "self", "invalid", "unparseable", "error")
+Outcome = Literal["transition", "self", "invalid", "unparseable", "error"]
+
+#: Fields a reader of counts needs (``target`` too for ``transition``); every other field is
+#: information about the call. Resuming a run needs ``attempt`` as well (:func:`attempt_problem`).
+REQUIRED = ("source", "outcome")
+
+
+class AttemptRecord(TypedDict):
+    """One attempt, as a line of the attempt log (all keys present, except ``truncated``)."""
+
+    kind: Literal["attempt"]
+    run_id: str  # the session that made the call; (run_id, attempt) is unique, the last wins
+    attempt: int  # the attempt id, fixed by the design (a non-negative integer)
+    source: str  # the state the prompt started from
+    target: str | None  # the state the reply named (``transition``/``self``), else None
+    outcome: Outcome
+    reason: str | None  # why a rejection or an error, in words
+    raw: str | None  # the reply text (None for ``error``), at most MAX_REPLY_CHARS
+    model: str
+    temperature: float
+    template_hash: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    timestamp: str  # ISO 8601, UTC, milliseconds
+    logprobs: Any  # the server's logprobs object when asked for, else None
+    truncated: NotRequired[bool]  # present (True) when ``raw`` was cut to MAX_REPLY_CHARS
+
+
+# A reply longer than this (characters) is stored cut to it, flagged ``"truncated": true``, and is
+# an ``unparseable`` rejection: agents' replies are a few tokens, and parsing megabytes with a
+# user's regular expression could take minutes.
+MAX_REPLY_CHARS = 16384
+# What a state name may not be (the readers refuse it too): longer than 4096 characters, or
+# holding a control character, a line/paragraph separator or a lone surrogate.
+MAX_STATE_CHARS = 4096
+_BAD_STATE_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def state_problem(state: str) -> str | None:
+    """Why ``state`` cannot be a state name (None when it can).
+
+    >>> state_problem("cat") is None, state_problem("a\\nb")
+    (True, "state 'a\\\\nb' contains the control character '\\\\n'")
+    """
+    if len(state) > MAX_STATE_CHARS:
+        return f"state of {len(state)} characters is longer than {MAX_STATE_CHARS}"
+    bad = _BAD_STATE_CHAR.search(state)
+    if bad:
+        return f"state {state[:40]!r} contains the control character {bad.group()!r}"
+    return None
+
+
+def attempt_record(
+    run_id: str,
+    attempt: int,
+    source: str,
+    *,
+    outcome: Outcome = "error",
+    target: str | None = None,
+    reason: str | None = None,
+    raw: str | None = None,
+    model: str = "",
+    temperature: float = 1.0,
+    template_hash: str = "",
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    latency_s: float = 0.0,
+    timestamp: str | None = None,
+    logprobs: Any = None,
+) -> AttemptRecord:
+    """An :class:`AttemptRecord` with every field, in the log's field order.
+
+    ``timestamp`` defaults to now (UTC, milliseconds).
+    """
+    return {
+        "kind": "attempt",
+        "run_id": run_id,
+        "attempt": attempt,
+        "source": source,
+        "target": target,
+        "outcome": outcome,
+        "reason": reason,
+        "raw": raw,
+        "model": model,
+        "temperature": temperature,
+        "template_hash": template_hash,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "latency_s": latency_s,
+        "timestamp": timestamp or _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds"),
+        "logprobs": logprobs,
+    }
+
+
+def attempt_problem(rec: dict) -> str | None:
+    """What makes ``rec`` unusable as an attempt record (None when it is fine).
+
+    Checks what resuming a run needs: a non-negative integer id (not a boolean), a known
+    outcome, a non-empty source, and a target for ``transition`` and ``self``.
+    """
+    k = rec.get("attempt")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        return f"attempt id {k!r} is not a non-negative integer"
+    if rec.get("outcome") not in OUTCOMES:
+        return f"unknown outcome {rec.get('outcome')!r}"
+    if not isinstance(rec.get("source"), str) or not rec["source"]:
+        return "attempt without a source state"
+    if rec["outcome"] in ("transition", "self") and not (
+        isinstance(rec.get("target"), str) and rec["target"]
+    ):
+        return f"a {rec['outcome']!r} attempt without a target state"
+    return None
+
+
+__all__ = [
+    "MAX_REPLY_CHARS",
+    "MAX_STATE_CHARS",
+    "OUTCOMES",
+    "REQUIRED",
+    "AttemptRecord",
+    "attempt_problem",
+    "attempt_record",
+    "state_problem",
+]
