@@ -84,7 +84,12 @@ class FieldPrior:
     lengthscale : float
         GP lengthscale ~ LogNormal(log(lengthscale), 1), in feature units.
     cycle_scale : float
-        tau ~ HalfNormal(cycle_scale) for the cycle affinities (non-reversible model).
+        tau ~ HalfNormal(cycle_scale), the scale of the circulating edge flow of the
+        non-reversible model (nats per edge; see :func:`cycle_flow`): a cycle of L edges has
+        prior affinity sd ``tau * sqrt(L)`` given tau.
+    cycle_tail : {"normal", "cauchy"}
+        tau ~ HalfNormal(cycle_scale) (default) or tau ~ HalfCauchy(cycle_scale), a
+        heavier-tailed scale mixture on the same cycle space.
     jitter : float
         Added to the GP covariance's diagonal.
     """
@@ -96,7 +101,12 @@ class FieldPrior:
     edge_trend_scale: float = 1.0
     lengthscale: float = 1.0
     cycle_scale: float = 1.0
+    cycle_tail: str = "normal"
     jitter: float = 1e-6
+
+    def __post_init__(self):
+        if self.cycle_tail not in ("normal", "cauchy"):
+            raise ValueError(f"unknown cycle_tail {self.cycle_tail!r} (use 'normal' or 'cauchy')")
 
 
 def latent_field(data, prior: FieldPrior):
@@ -175,3 +185,22 @@ def record_potentials(phi, arc_logit, log_z, data):
 
 def row_log_normaliser_without_rest(arc_logit, data):
     return row_log_normaliser(arc_logit, data._replace(has_rest=False))
+
+
+def cycle_flow(data, prior: FieldPrior):
+    """The non-reversible model's edge flow ``f = tau Q w`` on the cycle space (E,).
+
+    ``Q`` (E, C) is an orthonormal basis of the cycle space of the support graph
+    (``graph.CycleSpace.flow_basis``) and ``w ~ N(0, I_C)`` (site ``flow_z``), so ``f`` is
+    ``N(0, tau² P)`` with ``P`` the projector on the cycle space: isotropic, with no gradient
+    part (that would duplicate phi), and the same for any basis, so for any naming or order of
+    the states. Per-cycle scales would not be: they depend on the basis. Given tau, every unit
+    cycle-space direction has sd tau and a cycle of L edges has affinity sd ``tau sqrt(L)``.
+    """
+    q = jnp.asarray(data.cycles.flow_basis())
+    if prior.cycle_tail == "normal":
+        tau = numpyro.sample("tau", dist.HalfNormal(prior.cycle_scale))
+    else:  # "cauchy" (checked by FieldPrior)
+        tau = numpyro.sample("tau", dist.HalfCauchy(prior.cycle_scale))
+    w = numpyro.sample("flow_z", dist.Normal(0.0, 1.0).expand([q.shape[1]]).to_event(1))
+    return tau * (q @ w)

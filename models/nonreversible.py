@@ -1,16 +1,22 @@
-"""Non-reversible chain in the same family: the reversible model plus a cycle term.
+"""Non-reversible chain in the same family: the reversible model plus a circulating edge flow.
 
-logit p_i(j) = s_ij − phi_j + theta_c/2 · sign for arcs on the chord of independent cycle c
-(a fundamental cycle basis of the support graph). The sum of log T(j←i)/T(i←j) around cycle c is
-exactly theta_c, recorded as ``cycle_affinity``; theta = 0 is the reversible model.
+logit p_i(j) = s_ij − phi_j ± f_e/2 on the arc i→j of edge e (+ along e's a→b orientation), with
+the flow f in the cycle space of the support graph (divergence-free: the gradient part of any
+flow is a potential difference, already in phi). Its prior is isotropic there,
+``f = tau Q w``, ``w ~ N(0, I)``, ``Q`` an orthonormal basis of the cycle space: the same
+distribution for every basis, so for every naming and order of the states (Hodge decomposition,
+as in HodgeRank; see ``_common.cycle_flow``). The sum of log T(j←i)/T(i←j) around a cycle is the
+signed sum of f along it, recorded as ``cycle_affinity`` for the fundamental cycles of
+``graph.fundamental_cycles``; f = 0 is the reversible model.
 """
 
+import jax
 import jax.numpy as jnp
 import numpyro
-import numpyro.distributions as dist
 
 from ._common import (
     FieldPrior,
+    cycle_flow,
     edge_term,
     latent_field,
     observe_rows,
@@ -54,12 +60,12 @@ def nonreversible(data, *, prior: FieldPrior | None = None, full: bool = False):
     u = edge_term(data, prior, phi)
     arc_logit = reversible_logits(phi, u, data)
     if data.n_chords > 0:
-        tau = numpyro.sample("tau", dist.HalfNormal(prior.cycle_scale))
-        z = numpyro.sample("theta_z", dist.Normal(0.0, 1.0).expand([data.n_chords]).to_event(1))
-        theta = numpyro.deterministic("cycle_affinity", tau * z)
-        on_chord = jnp.asarray(data.arc_chord) >= 0
-        arc_logit = arc_logit + jnp.where(
-            on_chord, 0.5 * data.arc_chord_sign * theta[jnp.maximum(data.arc_chord, 0)], 0.0
+        flow = cycle_flow(data, prior)
+        arc_logit = arc_logit + 0.5 * jnp.concatenate([flow, -flow])  # arcs a→b, then b→a
+        space = data.cycles
+        affinity = jax.ops.segment_sum(
+            space.sign * flow[space.edge], space.cycle_id, num_segments=space.n_cycles
         )
+        numpyro.deterministic("cycle_affinity", affinity)
     log_z = observe_rows(arc_logit, data, full=full)
     record_potentials(phi, arc_logit, log_z, data)

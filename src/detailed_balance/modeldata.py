@@ -13,7 +13,7 @@ import numpy as np
 
 from .counts import TransitionCounts
 from .errors import FitError
-from .graph import fundamental_cycles
+from .graph import CycleSpace
 
 
 class ModelData(NamedTuple):
@@ -31,8 +31,6 @@ class ModelData(NamedTuple):
     arc_target: np.ndarray  # (2E,)
     arc_edge: np.ndarray  # (2E,) undirected edge of each arc
     arc_count: np.ndarray  # (2E,)
-    arc_chord: np.ndarray  # (2E,) chord (independent cycle) index of the arc's edge, or -1
-    arc_chord_sign: np.ndarray  # (2E,) +1 along the cycle's orientation, -1 against, 0 off-chord
     rest_count: np.ndarray  # (S,) self + rejected per source
     attempts: np.ndarray  # (S,)
     gauge_group: np.ndarray  # (S,) support-graph component
@@ -40,6 +38,7 @@ class ModelData(NamedTuple):
     features: np.ndarray | None  # (S, F) state features for the GP prior
     cell_arc: np.ndarray  # observed arc cells (count > 0)
     cell_rest: np.ndarray  # sources with rest count > 0 (empty when has_rest is False)
+    cycles: CycleSpace  # cycle space of the support graph's edge flows (n_chords = its dimension)
 
 
 GAUGE = (
@@ -159,13 +158,7 @@ def build_model_data(
     arc_source = np.concatenate([a, b])
     arc_target = np.concatenate([b, a])
     arc_edge = np.concatenate([np.arange(n_edges), np.arange(n_edges)])
-    basis = fundamental_cycles(n, a, b)
-    chord_of_edge = np.full(n_edges, -1)
-    chord_of_edge[basis.chords] = np.arange(basis.n_cycles)
-    arc_chord = chord_of_edge[arc_edge]
-    # each cycle walks its chord a -> b, so the a->b arc carries +theta, b->a carries -theta
-    direction = np.concatenate([np.ones(n_edges), -np.ones(n_edges)])
-    arc_chord_sign = np.where(arc_chord >= 0, direction, 0.0)
+    cycles = CycleSpace(n, a, b)
     arc_count = lookup(arc_source, arc_target)
     rest_count = counts.self_count + counts.rejected if rest else np.zeros(n, dtype=np.int64)
     group, weight, _ = gauge_reference(counts)
@@ -174,14 +167,12 @@ def build_model_data(
     return ModelData(
         n_states=n,
         n_edges=n_edges,
-        n_chords=basis.n_cycles,
+        n_chords=cycles.n_cycles,
         has_rest=rest,
         arc_source=arc_source,
         arc_target=arc_target,
         arc_edge=arc_edge,
         arc_count=arc_count,
-        arc_chord=arc_chord,
-        arc_chord_sign=arc_chord_sign,
         rest_count=rest_count,
         attempts=counts.attempts,
         gauge_group=group,
@@ -189,4 +180,5 @@ def build_model_data(
         features=features,
         cell_arc=np.flatnonzero(arc_count > 0),
         cell_rest=np.flatnonzero(rest_count > 0) if rest else np.zeros(0, dtype=np.int64),
+        cycles=cycles,
     )

@@ -1,0 +1,257 @@
+"""The non-reversible model's prior on the cycle space: exact invariance to the names and order of
+the states, no gradient part, the reversible model nested at zero flow, and coverage of the
+affinity intervals (slow)."""
+
+import json
+import warnings
+
+import jax
+import numpy as np
+import pytest
+from detailed_balance.models import MODELS
+from detailed_balance.models._common import FieldPrior
+from numpyro import handlers
+from numpyro.infer.util import log_density
+
+from detailed_balance import TransitionCounts, _arviz, graph
+from detailed_balance.errors import FitError
+from detailed_balance.inference import fit  # noqa: F401  (also configures JAX: x64)
+from detailed_balance.modeldata import build_model_data
+from detailed_balance.synthetic import driven_chain, reversible_chain, sample_counts
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+PRIOR = FieldPrior()
+
+
+def relabel(counts: TransitionCounts, pos: np.ndarray) -> TransitionCounts:
+    """The same counts with old state ``k`` renamed and moved to index ``pos[k]``."""
+    names = np.array([f"r{p:03d}" for p in pos], dtype=object)
+    n = counts.n_states
+    src = np.concatenate([names[counts.source], names, names])
+    tgt = np.concatenate([names[counts.target], names, np.full(n, None, dtype=object)])
+    cnt = np.concatenate([counts.count, counts.self_count, counts.rejected])
+    keep = cnt > 0
+    out = TransitionCounts.from_records(src[keep], tgt[keep], cnt[keep], states=sorted(names))
+    assert [out.states.index(names[k]) for k in range(n)] == pos.tolist()
+    return out
+
+
+def two_components() -> TransitionCounts:
+    # a driven-looking square with a diagonal, a one-way arc, and a separate triangle
+    rows = [("a", "b", 9), ("b", "c", 7), ("c", "d", 8), ("d", "a", 6), ("b", "a", 2),
+            ("c", "b", 3), ("d", "c", 1), ("a", "d", 2), ("a", "c", 4), ("d", "e", 2),
+            ("x", "y", 5), ("y", "z", 4), ("z", "x", 6), ("y", "x", 1), ("x", None, 3)]  # fmt: skip
+    s, t, c = zip(*rows, strict=True)
+    return TransitionCounts.from_records(s, t, c)
+
+
+DATASETS = {
+    "driven": lambda: sample_counts(driven_chain(10, affinity=1.0, seed=3), attempts_per_source=60,
+                                    seed=3),  # fmt: skip
+    "sparse driven": lambda: sample_counts(driven_chain(20, affinity=1.5, seed=4),
+                                           attempts_per_source=8, seed=4),  # fmt: skip
+    "reversible": lambda: sample_counts(reversible_chain(12, seed=5), attempts_per_source=100,
+                                        seed=5),  # fmt: skip
+    "two components": two_components,
+}
+
+
+def incidence(data) -> np.ndarray:
+    a, b = data.arc_source[: data.n_edges], data.arc_target[: data.n_edges]
+    B = np.zeros((data.n_states, data.n_edges))
+    B[a, np.arange(data.n_edges)] = 1.0
+    B[b, np.arange(data.n_edges)] = -1.0
+    return B
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_flow_basis_spans_exactly_the_cycle_space(name):
+    data = build_model_data(DATASETS[name]())
+    space = data.cycles
+    Q = space.flow_basis()
+    B = incidence(data)
+    assert Q.shape == (data.n_edges, data.n_chords) and data.n_chords > 0
+    np.testing.assert_allclose(Q.T @ Q, np.eye(data.n_chords), atol=1e-12)
+    # the projector Q Q^T is the one onto ker B computed independently: no gradient part left
+    projector = np.eye(data.n_edges) - np.linalg.pinv(B) @ B
+    np.testing.assert_allclose(Q @ Q.T, projector, atol=1e-10)
+    # a pure gradient flow (a potential difference) has no component there and zero affinity
+    g = B.T @ np.random.default_rng(0).normal(size=data.n_states)
+    assert np.abs(Q.T @ g).max() < 1e-10 and np.abs(space.affinity(g)).max() < 1e-10
+    # each fundamental cycle is in the space; its affinity has prior variance tau² x its length
+    Z = space.cycle_matrix()
+    np.testing.assert_allclose(Q @ (Q.T @ Z), Z, atol=1e-10)
+    np.testing.assert_allclose(np.diag(Z.T @ Q @ Q.T @ Z), np.abs(Z).sum(axis=0))
+
+
+def prior_draw(data, seed: int) -> dict:
+    """A point of the parameter space (any point will do: the identities are exact)."""
+    rng = np.random.default_rng(seed)
+    phi = rng.normal(0.0, 1.0, data.n_states)
+    return {
+        "sigma_phi": np.asarray(1.1), "phi_raw": phi - phi.mean(), "mu_u": np.asarray(-1.0),
+        "beta_u": np.asarray(-0.5), "sigma_u": np.asarray(0.7),
+        "u_z": rng.normal(0.0, 1.0, data.n_edges), "tau": np.asarray(1.3),
+        "flow_z": rng.normal(0.0, 1.0, data.n_chords),
+    }  # fmt: skip
+
+
+def corresponding(params: dict, data, data2, pos: np.ndarray) -> dict:
+    """The parameters of the relabelled model that give the same chain."""
+    a, b = data.arc_source[: data.n_edges], data.arc_target[: data.n_edges]
+    a2, b2 = data2.arc_source[: data2.n_edges], data2.arc_target[: data2.n_edges]
+    edge2 = {(int(x), int(y)): e for e, (x, y) in enumerate(zip(a2, b2, strict=True))}
+    pa, pb = pos[a], pos[b]
+    to = np.array([edge2[(int(min(x, y)), int(max(x, y)))] for x, y in zip(pa, pb, strict=True)])
+    sign = np.where(pa < pb, 1.0, -1.0)
+    out = dict(params)
+    out["phi_raw"] = np.empty_like(params["phi_raw"])
+    out["phi_raw"][pos] = params["phi_raw"]
+    out["u_z"] = np.empty_like(params["u_z"])
+    out["u_z"][to] = params["u_z"]
+    flow = data.cycles.flow_basis() @ params["flow_z"]
+    flow2 = np.empty_like(flow)
+    flow2[to] = sign * flow
+    out["flow_z"] = data2.cycles.flow_basis().T @ flow2
+    return out, flow, flow2
+
+
+def joint(data, model="nonreversible"):
+    """log prior x likelihood of ``model`` on ``data`` as a function of its parameters (jitted:
+    one compile, where op-by-op evaluation recompiles for every new dataset)."""
+    fn = jax.jit(lambda p: log_density(MODELS[model], (data,), {"prior": PRIOR}, p)[0])
+    return lambda params: float(fn(params))
+
+
+@pytest.mark.parametrize("name", [
+    "sparse driven", "two components",
+    pytest.param("driven", marks=pytest.mark.slow),
+    pytest.param("reversible", marks=pytest.mark.slow),
+])  # fmt: skip
+def test_log_density_is_unchanged_when_states_are_renamed_and_reordered(name):
+    counts = DATASETS[name]()
+    data = build_model_data(counts)
+    rng = np.random.default_rng(1)
+    params = prior_draw(data, 0)
+    ref = joint(data)(params)
+    moved_basis = 0
+    for _ in range(2):
+        pos = rng.permutation(counts.n_states)
+        data2 = build_model_data(relabel(counts, pos))
+        params2, flow, flow2 = corresponding(params, data, data2, pos)
+        # same chain, same prior density (the map between parameters is orthogonal: Jacobian 1),
+        # so the evidence, an integral of this density, is the same too
+        density2 = joint(data2)
+        assert density2(params2) == pytest.approx(ref, abs=1e-8)
+        # not by accident: the density does move with the flow, and a prior iid on the
+        # fundamental cycles' affinities (the old model) would see different values here
+        assert abs(density2({**params2, "flow_z": 2 * params2["flow_z"]}) - ref) > 1e-3
+        old = np.sum(data.cycles.affinity(flow) ** 2)
+        old2 = np.sum(data2.cycles.affinity(flow2) ** 2)
+        moved_basis += abs(old - old2) > 1e-3
+    if name != "two components":  # five states: few relabellings move its basis
+        assert moved_basis > 0
+
+
+@pytest.mark.parametrize("name", ["sparse driven", "two components"])
+def test_zero_flow_is_the_reversible_model(name):
+    import numpyro.distributions as dist
+
+    data = build_model_data(DATASETS[name]())
+    params = prior_draw(data, 2)
+    zero = {**params, "flow_z": np.zeros(data.n_chords)}
+    shared = {k: v for k, v in params.items() if k not in ("tau", "flow_z")}
+    extra = float(dist.HalfNormal(PRIOR.cycle_scale).log_prob(params["tau"])) + float(
+        dist.Normal(0.0, 1.0).log_prob(0.0) * data.n_chords
+    )
+    nonrev, rev = joint(data), joint(data, "reversible")(shared)
+    assert nonrev(zero) - extra == pytest.approx(rev, abs=1e-9)
+    assert abs(nonrev(params) - extra - rev) > 1e-3
+
+
+def test_recorded_affinity_is_the_signed_sum_of_log_ratios_around_each_cycle():
+    data = build_model_data(DATASETS["sparse driven"]())
+    params = prior_draw(data, 3)
+    def sites(p):
+        model = handlers.substitute(handlers.seed(MODELS["nonreversible"], 0), p)
+        trace = handlers.trace(model).get_trace(data, prior=PRIOR, full=True)
+        return trace["log_p_arc"]["value"], trace["cycle_affinity"]["value"]
+
+    lp, affinity = map(np.asarray, jax.jit(sites)(params))
+    e = data.n_edges
+    log_ratio = lp[:e] - lp[e:]  # log T(b<-a) - log T(a<-b) per edge
+    basis = graph.fundamental_cycles(data.n_states, data.arc_source[:e], data.arc_target[:e])
+    sums = [sum(sign * log_ratio[edge] for edge, sign in cycle) for cycle in basis.cycles]
+    np.testing.assert_allclose(affinity, sums, atol=1e-10)
+    assert np.abs(sums).max() > 0.1
+
+
+def test_a_cycle_space_too_large_for_a_dense_basis_is_one_clear_error(monkeypatch):
+    counts = DATASETS["driven"]()
+    monkeypatch.setattr(graph, "MAX_FLOW_BASIS_ENTRIES", 50)
+    with pytest.raises(FitError, match=r"cycle-space basis would be \d+ edges x \d+ cycles"):
+        build_model_data(counts).cycles.flow_basis()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(FitError, match="cycle-space basis"):
+            fit(counts, "nonreversible", method="map")
+    assert build_model_data(counts).n_chords > 0  # the other models never build it
+
+
+def test_unknown_cycle_tail_is_refused():
+    with pytest.raises(ValueError, match="unknown cycle_tail 'student'"):
+        FieldPrior(cycle_tail="student")
+
+
+# ---- slow: NUTS fits ----------------------------------------------------------------------------
+def affinity_draws(idata) -> np.ndarray:
+    d = np.asarray(_arviz.group(idata, "posterior")["cycle_affinity"].values)
+    return d.reshape(-1, d.shape[-1])
+
+
+@pytest.mark.slow
+def test_bridge_evidence_is_unchanged_when_a_driven_dataset_is_relabelled():
+    from detailed_balance.compare import model_evidence
+
+    counts = sample_counts(driven_chain(8, affinity=1.0, seed=7), attempts_per_source=80, seed=7)
+    rng = np.random.default_rng(7)
+    evid = []
+    for pos in (np.arange(counts.n_states), rng.permutation(counts.n_states)):
+        c = relabel(counts, pos)
+        idata = fit(c, "nonreversible", draws=1000, warmup=500, chains=2, seed=1)
+        post = _arviz.group(idata, "posterior")
+        names = json.loads(_arviz.attrs(idata)["latent_sites"])
+        assert "flow_z" in names
+        samples = {k: np.asarray(post[k].values) for k in names}
+        ev, _ = model_evidence("nonreversible", build_model_data(c), PRIOR, samples)
+        assert ev.converged, ev.note
+        evid.append(ev)
+    assert abs(evid[0].log_z - evid[1].log_z) < 2 * np.hypot(evid[0].se, evid[1].se) + 0.05
+
+
+@pytest.mark.slow
+def test_affinity_intervals_cover_on_driven_chains():
+    # uniform drive, per-cycle drive of random sign and size, and states relabelled (so the
+    # fitted fundamental cycles are not the generator's)
+    n_cycles = graph.CycleSpace(12, *driven_chain(12, seed=2).edges).n_cycles
+    drive = np.random.default_rng(2).normal(0.0, 1.0, n_cycles)
+    cases = [
+        (driven_chain(10, affinity=1.0, seed=1), None),
+        (driven_chain(12, affinity=drive, seed=2), None),
+        (driven_chain(12, affinity=1.0, seed=3), np.random.default_rng(3).permutation(12)),
+    ]
+    inside = []
+    for chain, pos in cases:
+        counts = sample_counts(chain, attempts_per_source=400, seed=4)
+        original = chain.index_of(counts.states)
+        if pos is not None:
+            counts, original = relabel(counts, pos), original[np.argsort(pos)]
+        data = build_model_data(counts)
+        e = data.n_edges
+        t = chain.dense()
+        a, b = original[data.arc_source[:e]], original[data.arc_target[:e]]
+        truth = data.cycles.affinity(np.log(t[a, b]) - np.log(t[b, a]))
+        idata = fit(counts, "nonreversible", draws=500, warmup=500, chains=2, seed=4)
+        lo, hi = _arviz.hdi(affinity_draws(idata), 0.94)
+        inside += ((lo <= truth) & (truth <= hi)).tolist()
+    assert np.mean(inside) >= 0.85, np.mean(inside)
