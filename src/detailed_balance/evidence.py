@@ -1,10 +1,17 @@
 """Log evidence (marginal likelihood) of the models of the ladder.
 
-* :func:`log_evidence_dirichlet`: exact, closed form, for the unconstrained (Dirichlet-row) model.
+* :func:`log_evidence_dirichlet`: exact, closed form, for the unconstrained (Dirichlet-row) model;
+  :func:`dirichlet_posterior_draws`: that model's exact posterior (a test bed for the others).
 * :func:`bridge_sampling`: numerical, for any model, from posterior draws: the iterative
   Meng & Wong (1996) bridge estimator with a Gaussian proposal fitted to the draws in NumPyro's
-  unconstrained space (as R's ``bridgesampling``, Gronau et al. 2020), with its Monte Carlo
-  standard error from the Frühwirth-Schnatter (2004) formula (autocorrelation-aware).
+  unconstrained space (as R's ``bridgesampling``, Gronau et al. 2020), fitted to each half of the
+  draws in turn; its error is the Frühwirth-Schnatter (2004) error plus the spread of the two
+  halves, and it refuses when proposal and posterior do not overlap.
+* :func:`annealed_evidence`: numerical, for any model, without draws: annealed importance
+  sampling from the Laplace fit (``laplace-ais``), for where bridge sampling refuses.
+* :func:`pareto_khat`: the PSIS tail diagnostic of a set of importance weights.
+
+Failures are ``Evidence(converged=False, note=...)``, never a bare number.
 
 Likelihood convention (``models/_common.py``): every attempt is one categorical draw from its
 source's row over (support neighbours + rest); no multinomial coefficient.
