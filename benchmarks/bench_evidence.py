@@ -128,7 +128,7 @@ def part_agree(args) -> None:
             dim = int(ev.note.split(" unconstrained dimensions")[0].split()[-1]) if ev.note else 0
             se = math.hypot(ev.se, br.se)
             z = (ev.log_z - br.log_z) / se if ev.converged and br.converged else np.nan
-            ais = f"{ev.log_z:.2f} ± {ev.se:.2f}" if ev.converged else "refused"
+            ais = f"{ev.log_z:.2f} ± {ev.se:.2f}" if ev.converged else f"refused ({ev.note[:60]})"
             bri = f"{br.log_z:.2f} ± {br.se:.2f}" if br.converged else f"refused ({br.note})"
             print(f"| {name} | {n_states} | {dim} | {ais} | {bri} | {fmt(z)} | {t_ais:.0f} |",
                   flush=True)  # fmt: skip
