@@ -158,6 +158,7 @@ def test_pareto_khat_recovers_known_tail_shapes():
         assert abs(pareto_khat(log_w) - k) < 0.1
     assert pareto_khat(rng.normal(size=20000)) < 0.3  # log-normal weights of sd 1: light
     assert np.isnan(pareto_khat(np.zeros(10)))  # too few weights for a tail
+    assert pareto_khat(np.append(np.zeros(99), 1000.0)) == np.inf  # one weight e^1000 times more
 
 
 def _log_gamma_case(dim: int, shape: float, seed: int):

@@ -413,7 +413,10 @@ def pareto_khat(log_w: np.ndarray) -> float:
     m = int(min(0.2 * n, 3 * np.sqrt(n)))
     if m < 5:
         return float("nan")
-    tail = np.expm1(x[-m:] - x[-m - 1])  # exceedances over the threshold, in its units
+    with np.errstate(over="ignore"):
+        tail = np.expm1(x[-m:] - x[-m - 1])  # exceedances over the threshold, in its units
+    if not np.isfinite(tail[-1]):
+        return float("inf")  # weights spanning > e^709: as heavy a tail as can be
     if tail[-1] <= 0:
         return 0.0  # all tail weights equal: no tail at all
     return _gpd_shape(tail)
