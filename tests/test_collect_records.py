@@ -12,11 +12,15 @@ from detailed_balance.attempts import (
     AttemptRecord,
     attempt_problem,
     attempt_record,
+    record_problem,
     state_problem,
 )
 from detailed_balance.cli import main
 from detailed_balance.collect import DESIGNS, AnimalAgent, Collector, RunConfig
-from detailed_balance.formats import read_attempt_log
+from detailed_balance.counts import check_state_names
+from detailed_balance.errors import DataError
+from detailed_balance.formats import read_attempt_log, write_attempt_log
+from detailed_balance.synthetic import reversible_chain, sample_counts
 from detailed_balance.testing.server import ThreadedLoopbackServer
 
 FIELDS = set(typing.get_type_hints(AttemptRecord))
@@ -90,8 +94,53 @@ def test_state_names_that_readers_refuse_are_refused():
         assert state_problem(bad)
 
 
+def test_readers_and_the_collector_share_one_state_name_rule():
+    """counts.check_state_names (readers) says no exactly when attempts.state_problem does."""
+    names = ["red fox", "x^2 + 1", "猫", "a\x00b", "a\tb", "a\x85b", "a\u2029b", "b\udfff", 3, None]
+    names += ["x" * 4096, "x" * 4097]
+    for name in names:
+        refused = state_problem(name) is not None
+        try:
+            check_state_names([name], file="t.csv")
+            raised = False
+        except DataError as exc:
+            raised = True
+            assert state_problem(name) in str(exc)
+        assert raised == refused, name
+
+
+def test_the_synthetic_log_writer_writes_records_of_the_schema(tmp_path):
+    counts = sample_counts(reversible_chain(4, seed=1), attempts_per_source=15, seed=2)
+    path = tmp_path / "s.jsonl"
+    write_attempt_log(counts, path)
+    recs = [json.loads(line) for line in path.read_text().splitlines()[1:]]
+    assert len(recs) == 60 and all(set(r) == ALWAYS for r in recs)
+    assert all(attempt_problem(r) is None for r in recs)
+    back = read_attempt_log(path)
+    assert back.states == counts.states and back.rejected.tolist() == counts.rejected.tolist()
+
+
+def test_a_reader_needs_less_than_a_resume():
+    """Hand-written logs may omit the id or the target of ``self``; resuming needs both."""
+    rec = {"source": "cat", "outcome": "self"}
+    assert record_problem(rec) is None
+    assert "not a non-negative integer" in attempt_problem(rec)
+    assert "without a target" in attempt_problem({**rec, "attempt": 0})
+    assert "differs from its source" in record_problem({**rec, "target": "dog"})
+
+
 def test_the_cli_offers_exactly_the_designs(capsys):
     with pytest.raises(SystemExit):
         main(["collect", "--design", "nope", "--attempts", "1", "--out", "x.jsonl"])
     err = capsys.readouterr().err
     assert all(repr(d) in err for d in DESIGNS) and DESIGNS[0] == RunConfig.design
+
+
+def test_the_synthetic_sampler_uses_the_collect_designs():
+    from detailed_balance import synthetic
+
+    assert synthetic.DESIGNS is DESIGNS
+    chain = reversible_chain(4, seed=0)
+    for design in DESIGNS:  # every collection design can be simulated
+        counts = sample_counts(chain, design=design, total_attempts=40, start=0, seed=1)
+        assert total(counts) == 40

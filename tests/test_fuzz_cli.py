@@ -325,3 +325,47 @@ def test_signal_during_report_ends_with_one_line_and_no_partial_file(
     left = [q.name for q in out.rglob("*") if q.is_file()] if out.exists() else []
     assert "index.md" not in left and not [n for n in left if n.endswith(".tmp")], left
     assert os.path.exists(counts)
+
+
+# ---- agent files (TOML) with a wrong type in a field: one line naming the file and the field ----
+GOOD_AGENT = 'prompt = "{state} ->"\nseeds = ["dog"]\n'
+BAD_AGENT_FIELDS = [
+    ("max_tokens = [1]", "'max_tokens' must be a positive integer"),
+    ("max_tokens = 0", "'max_tokens' must be a positive integer"),
+    ("max_tokens = true", "'max_tokens' must be a positive integer"),
+    ('max_tokens = "16"', "'max_tokens' must be a positive integer"),
+    ("canonical = 3", "'canonical' must be a list of text"),
+    ('canonical = "strip"', "'canonical' must be a list of text"),
+    ("stop = 5", "'stop' must be a list of text"),
+    ("stop = [1, 2]", "'stop' must be a list of text"),
+    ("vocabulary = {a = 1}", "'vocabulary' must be a list of text"),
+    ("letter_sum = 1.5", "'letter_sum' must be an integer"),
+    ("name = 7", "'name' must be text"),
+    ("system = [\"a\"]", "'system' must be text"),
+    ("parse = 1", "'parse' must be text"),
+    ("valid = false", "'valid' must be text"),
+    ("reply = 2024-01-01", "'reply' must be text"),
+    ("api = 1", "'api' must be text"),
+]
+
+
+@pytest.mark.parametrize("line,message", BAD_AGENT_FIELDS, ids=[b[0] for b in BAD_AGENT_FIELDS])
+def test_an_agent_file_field_of_the_wrong_type_is_one_line(tmp_path, capsys, line, message):
+    agent = tmp_path / "agent.toml"
+    agent.write_text(GOOD_AGENT + line + "\n")
+    out = tmp_path / "r.jsonl"
+    argv = ["collect", "--agent", str(agent), "--base-url", "http://127.0.0.1:9/v1"]
+    argv += ["--model", "m", "--out", str(out), "--attempts", "3"]
+    err = one_line_error(*run_main(argv, capsys))
+    assert str(agent) in err and message in err, err
+    assert not out.exists()
+
+
+def test_the_good_agent_file_of_these_cases_loads(tmp_path):
+    """The cases above fail because of their one bad line, not the rest of the file."""
+    from detailed_balance.collect import TemplateAgent
+
+    path = tmp_path / "agent.toml"
+    path.write_text(GOOD_AGENT + "max_tokens = 8\ncanonical = [\"strip\", \"lower\"]\n")
+    agent = TemplateAgent.from_toml(path)
+    assert agent.max_tokens == 8 and agent.seeds == ("dog",) and agent.steps == ("strip", "lower")

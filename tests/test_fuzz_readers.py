@@ -19,7 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detailed_balance.counts import MAX_COUNT, MAX_STATE_CHARS, TransitionCounts
+from detailed_balance.attempts import MAX_STATE_CHARS
+from detailed_balance.counts import MAX_COUNT, TransitionCounts
 from detailed_balance.errors import DataError
 from detailed_balance.formats import NATIVE_VERSION, json_safe, read_counts, to_json, write_counts
 
@@ -222,6 +223,9 @@ BAD = [
     ("words-null", "w.json", "null", "holds an object", False),
     ("words-nul-key", "w.json", '{"A\\u0000": ["B"]}', "control character", True),
     ("words-newline-word", "w.json", '{"A": ["B\\nC"]}', "control character", True),
+    # a lone surrogate (legal as a JSON escape) cannot be written back as UTF-8
+    ("words-lone-surrogate", "w.json", '{"A": ["B\\ud800"]}', "control character", True),
+    ("log-lone-surrogate", "l.jsonl", rec(target="B\ud800"), "control character", True),
     ("words-empty-key", "w.json", '{"": ["B"]}', "empty source", True),
     ("words-trailing-garbage", "w.json", '{"A": ["B"]} x', "malformed JSON", False),
     ("words-not-utf8", "w.json", b'{"A": ["\xff"]}', "not UTF-8", False),
@@ -503,7 +507,7 @@ def _name_ok(s: str) -> bool:
     """What the readers accept as a state name (an independent statement of the rule)."""
     import unicodedata
 
-    bad = (unicodedata.category(ch) == "Cc" or ch in "\u2028\u2029" for ch in s)
+    bad = (unicodedata.category(ch) in ("Cc", "Cs") or ch in "\u2028\u2029" for ch in s)
     return s != "" and len(s) <= MAX_STATE_CHARS and not any(bad)
 
 

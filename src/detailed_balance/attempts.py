@@ -4,7 +4,8 @@ A log is JSON Lines: a first ``{"kind": "run", "run_id": ..., "config": {...}}``
 session, then one :class:`AttemptRecord` per attempt. This module is the one place that says
 which fields a record has, which a reader needs, what the outcomes mean and what a state name may
 be; the collector (``detailed_balance.collect``) writes records with :func:`attempt_record`, and
-readers check them with :func:`attempt_problem`. It imports nothing of the package, so any stage
+readers check them with :func:`record_problem` (the collector's resume with
+:func:`attempt_problem`). It imports nothing of the package, so any stage
 may use it.
 
 Examples
@@ -58,20 +59,30 @@ class AttemptRecord(TypedDict):
 # an ``unparseable`` rejection: agents' replies are a few tokens, and parsing megabytes with a
 # user's regular expression could take minutes.
 MAX_REPLY_CHARS = 16384
-# What a state name may not be (the readers refuse it too): longer than 4096 characters, or
-# holding a control character, a line/paragraph separator or a lone surrogate.
+# What a state name may not be (the one rule: the collector's replies and every reader of counts,
+# through ``counts.check_state_names``): not text, longer than 4096 characters, or holding a
+# control character (C0, C1), a line/paragraph separator or a lone surrogate. A NUL or newline
+# would merge or split states downstream (numpy drops trailing NULs) and break every table; a lone
+# surrogate cannot be written as UTF-8.
 MAX_STATE_CHARS = 4096
 _BAD_STATE_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
-def state_problem(state: str) -> str | None:
+def state_problem(state) -> str | None:
     """Why ``state`` cannot be a state name (None when it can).
 
     >>> state_problem("cat") is None, state_problem("a\\nb")
     (True, "state 'a\\\\nb' contains the control character '\\\\n'")
+    >>> state_problem(3)
+    'state 3 is not text'
     """
+    if not isinstance(state, str):
+        return f"state {state!r} is not text"
     if len(state) > MAX_STATE_CHARS:
-        return f"state of {len(state)} characters is longer than {MAX_STATE_CHARS}"
+        return (
+            f"state {state[:40]!r}... is {len(state):,} characters long "
+            f"(the limit is {MAX_STATE_CHARS:,})"
+        )
     bad = _BAD_STATE_CHAR.search(state)
     if bad:
         return f"state {state[:40]!r} contains the control character {bad.group()!r}"
@@ -120,24 +131,45 @@ def attempt_record(
     }
 
 
+def record_problem(rec: dict) -> str | None:
+    """What makes ``rec`` unusable for counting (None when it is fine).
+
+    Checks the :data:`REQUIRED` fields, as every reader of counts needs them: a known outcome, a
+    non-empty source, a target for ``transition``, and for ``self`` no target other than the
+    source. The id is not checked (hand-written logs may use text ids or none).
+
+    >>> record_problem({"source": "cat", "outcome": "self"}) is None
+    True
+    >>> record_problem({"source": "cat", "outcome": "self", "target": "dog"})
+    "a 'self' attempt whose target differs from its source"
+    """
+    outcome = rec.get("outcome")
+    if not isinstance(outcome, str) or outcome not in OUTCOMES:
+        return f"unknown outcome {outcome!r} (use {', '.join(OUTCOMES)})"
+    source = rec.get("source")
+    if not isinstance(source, str) or not source:
+        return "attempt without a source state"
+    target = rec.get("target")
+    if outcome == "transition" and not (isinstance(target, str) and target):
+        return "a 'transition' attempt without a target state"
+    if outcome == "self" and target is not None and target != source:
+        return "a 'self' attempt whose target differs from its source"
+    return None
+
+
 def attempt_problem(rec: dict) -> str | None:
     """What makes ``rec`` unusable as an attempt record (None when it is fine).
 
-    Checks what resuming a run needs: a non-negative integer id (not a boolean), a known
-    outcome, a non-empty source, and a target for ``transition`` and ``self``.
+    Checks what resuming a run needs, on top of :func:`record_problem`: a non-negative integer
+    id (not a boolean) and, for ``self``, the target the collector writes.
     """
     k = rec.get("attempt")
     if isinstance(k, bool) or not isinstance(k, int) or k < 0:
         return f"attempt id {k!r} is not a non-negative integer"
-    if rec.get("outcome") not in OUTCOMES:
-        return f"unknown outcome {rec.get('outcome')!r}"
-    if not isinstance(rec.get("source"), str) or not rec["source"]:
-        return "attempt without a source state"
-    if rec["outcome"] in ("transition", "self") and not (
-        isinstance(rec.get("target"), str) and rec["target"]
-    ):
-        return f"a {rec['outcome']!r} attempt without a target state"
-    return None
+    problem = record_problem(rec)
+    if problem is None and rec["outcome"] == "self" and rec.get("target") is None:
+        problem = "a 'self' attempt without a target state"
+    return problem
 
 
 __all__ = [
@@ -148,5 +180,6 @@ __all__ = [
     "AttemptRecord",
     "attempt_problem",
     "attempt_record",
+    "record_problem",
     "state_problem",
 ]

@@ -7,20 +7,17 @@ Every reader (CSV table, attempt log, native file, the paper's JSON layouts) end
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 import numpy as np
 
+from .attempts import state_problem
 from .errors import DataError
 from .graph import component_labels, undirected_edges
 
 MAX_COUNT = 2**53  # every count, and the total: the models and kernels compute in float64
-MAX_STATE_CHARS = 4096  # a state is a short canonical string (a word, an expression)
 _TOO_LARGE = f"is too large (the limit is 2^53 = {MAX_COUNT:,}, the largest exact in float64)"
-# C0 and C1 controls (NUL, newline, escape...) and the Unicode line/paragraph separators
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True, eq=False)
@@ -407,9 +404,9 @@ def _exact_count(v) -> tuple[int, str]:
 def check_state_names(names, file: str | None = None, row_of=None) -> None:
     r"""Raise a :class:`DataError` for the first name that cannot be a state.
 
-    A state name is text of at most ``MAX_STATE_CHARS`` characters without control characters:
-    a NUL or newline would merge or split states downstream (numpy drops trailing NULs) and break
-    every table. ``row_of(name)``, if given, names the row of a bad one.
+    The rule is :func:`detailed_balance.attempts.state_problem`, the one the collector applies
+    to replies: text of at most ``MAX_STATE_CHARS`` characters without control characters, line
+    separators or lone surrogates. ``row_of(name)``, if given, names the row of a bad one.
 
     Examples
     --------
@@ -419,16 +416,6 @@ def check_state_names(names, file: str | None = None, row_of=None) -> None:
     detailed_balance.errors.DataError: t.csv: state 'A\x00' contains the control character '\x00'
     """
     for name in names:
-        problem = None
-        if not isinstance(name, str):
-            problem = f"state {name!r} is not text"
-        elif len(name) > MAX_STATE_CHARS:
-            problem = (
-                f"state {name[:40]!r}... is {len(name):,} characters long "
-                f"(the limit is {MAX_STATE_CHARS:,})"
-            )
-        elif _CONTROL.search(name):
-            char = _CONTROL.search(name).group()
-            problem = f"state {name!r} contains the control character {char!r}"
+        problem = state_problem(name)
         if problem:
             raise DataError(problem, file=file, row=row_of(name) if row_of else None)

@@ -377,26 +377,16 @@ class TemplateAgent:
             raise DataError(f"cannot read agent file: {exc.strerror}", file=path) from None
         except tomllib.TOMLDecodeError as exc:
             raise DataError(f"not valid TOML: {exc}", file=path) from None
-        known = {
-            "name",
-            "prompt",
-            "api",
-            "system",
-            "seeds",
-            "stop",
-            "max_tokens",
-            "parse",
-            "canonical",
-            "valid",
-            "vocabulary",
-            "letter_sum",
-            "reply",
-        }
+        known = set(_TOML_KEYS)
         unknown = sorted(set(cfg) - known)
         if unknown:
             raise DataError(
                 f"unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}", file=path
             )
+        for key, value in cfg.items():
+            problem = _toml_type_problem(key, value)
+            if problem:
+                raise DataError(problem, file=path)
         if "prompt" not in cfg or "{state}" not in str(cfg["prompt"]):
             raise DataError("'prompt' is required and must contain {state}", file=path)
         api = cfg.get("api", "completion")
@@ -438,6 +428,43 @@ class TemplateAgent:
             if agent.parse(s).state != s:
                 raise DataError(f"seed {s!r} is not a valid state of this agent", file=path)
         return cls(**{**agent.__dict__, "seeds": seeds})
+
+
+# What each key of an agent file holds (checked before use: a wrong type is one line naming the
+# file and the key, never a TypeError from deep inside).
+_TOML_KEYS = {
+    "name": "text",
+    "prompt": "text",
+    "api": "text",
+    "system": "text",
+    "seeds": "a list of text",
+    "stop": "a list of text",
+    "max_tokens": "a positive integer",
+    "parse": "text",
+    "canonical": "a list of text",
+    "valid": "text",
+    "vocabulary": "a list of text",
+    "letter_sum": "an integer",
+    "reply": "text",
+}
+
+
+def _toml_type_problem(key: str, value) -> str | None:
+    """Why ``value`` cannot be the agent file's ``key`` (None when it can)."""
+    kind = _TOML_KEYS[key]
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    if kind == "text":
+        ok = isinstance(value, str)
+    elif kind == "a list of text":
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    elif kind == "a positive integer":
+        ok = is_int and value > 0
+    else:
+        ok = is_int
+    if ok:
+        return None
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    return f"'{key}' must be {kind}, not {shown}"
 
 
 BUILTIN = {"words": WordSumAgent, "animals": AnimalAgent}

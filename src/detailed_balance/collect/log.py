@@ -20,7 +20,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
-import math
 import os
 import time
 import warnings
@@ -43,7 +42,7 @@ def read_log_records(path: str | Path) -> tuple[dict | None, list[dict]]:
     an error naming its row.
     """
     from ..errors import DataError
-    from ..formats import _parse_lines
+    from ..formats import parse_json_lines
 
     path = str(path)
     try:
@@ -54,7 +53,7 @@ def read_log_records(path: str | Path) -> tuple[dict | None, list[dict]]:
             f"cannot read the attempt log {path}: {exc.strerror or exc}"
         ) from None
     try:
-        linenos, values, _ = _parse_lines(lines, path, skip_bad_last=False)
+        linenos, values, _ = parse_json_lines(lines, path, skip_bad_last=False)
     except (DataError, RecursionError) as exc:
         reason = exc if isinstance(exc, DataError) else f"{path}: a line is nested too deeply"
         raise CollectionError(f"{reason}; cannot resume this log") from None
@@ -105,23 +104,14 @@ def check_log(path: str, config: dict, *, resume: bool) -> tuple[dict | None, li
     return run, records
 
 
-def _finite(obj):
-    """``obj`` with every non-finite float replaced by None (JSON has no NaN or infinity)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
-
-
 def json_line(obj) -> bytes:
     """One strict-JSON line (UTF-8, newline-terminated); NaN and infinities become ``null``."""
     try:
         text = json.dumps(obj, ensure_ascii=False, allow_nan=False)
     except ValueError:  # a non-finite float somewhere (e.g. in logprobs a server sent)
-        text = json.dumps(_finite(obj), ensure_ascii=False, allow_nan=False)
+        from ..formats import json_safe  # the one NaN -> null rule (imported only when needed)
+
+        text = json.dumps(json_safe(obj), ensure_ascii=False, allow_nan=False)
     # a lone surrogate (a reply may hold the JSON escape of one) stays an escape: valid UTF-8
     return (text + "\n").encode("utf-8", "backslashreplace")
 
