@@ -2,6 +2,12 @@
 
 import pytest
 
+import detailed_balance
+
+# as the CLI does, before any JAX computation: two parallel NUTS chains and float64 throughout
+# (importing the package configures nothing); no compilation cache written from tests
+detailed_balance.configure(chains=2, cache=False)
+
 
 @pytest.fixture
 def write(tmp_path):

@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_module", None):
         parser.print_help()
         return 0
+    from .runtime import configure
+
+    configure()  # before any JAX computation: parallel chains, float64, compilation cache
     try:
         return int(_load(args._module).run(args) or 0)
     except DetailedBalanceError as exc:

@@ -1,9 +1,9 @@
 """Fit the model ladder to transition counts: NUTS, MAP or SVI, returning an ArviZ object.
 
-Importing this module configures JAX for the whole process, before JAX initialises:
-
-- one host device per CPU core, so NUTS chains run in parallel (``chain_method="parallel"``);
-- 64-bit floats, so MAP fits are exact to ~1e-9 and exactness checks hold to float precision.
+Fits compute in 64-bit floats (locally: ``jax.enable_x64`` around each call, so MAP fits are
+exact to ~1e-9 and exactness checks hold to float precision) whatever the process's JAX set-up.
+Importing this module changes no global JAX state: NUTS chains run in parallel only after
+:func:`detailed_balance.configure` (the CLI calls it), otherwise one after another.
 
 Every fit is self-contained: the counts travel in ``constant_data`` (see :func:`counts_from_fit`),
 the prior, gauge and convergence diagnostics in the attributes.
@@ -11,29 +11,26 @@ the prior, gauge and convergence diagnostics in the attributes.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
 import warnings
 from dataclasses import asdict
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import numpyro
+from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
 
-numpyro.set_host_device_count(os.cpu_count() or 1)  # only effective before JAX initialises
-numpyro.enable_x64()
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn  # noqa: E402
-
-from . import _arviz  # noqa: E402
-from .counts import TransitionCounts  # noqa: E402
-from .errors import DataError, FitError  # noqa: E402
-from .kernel import TransitionKernel  # noqa: E402
-from .modeldata import GAUGE, ModelData, build_model_data, gauge_reference  # noqa: E402
-from .models import MODELS  # noqa: E402
-from .models._common import FieldPrior  # noqa: E402
+from . import _arviz
+from .counts import TransitionCounts
+from .errors import DataError, FitError
+from .kernel import TransitionKernel
+from .modeldata import GAUGE, ModelData, build_model_data, gauge_reference
+from .models import MODELS
+from .models._common import FieldPrior
 
 METHODS = ("nuts", "map", "svi")
 HDI_PROB = 0.94
@@ -54,11 +51,27 @@ class ConvergenceWarning(UserWarning):
     """The sampler or optimiser may not have converged (R-hat, ESS, divergences, optimiser)."""
 
 
+class PerformanceWarning(UserWarning):
+    """A fit runs slower than it could (e.g. chains one after another for want of devices)."""
+
+
 class IdentifiabilityWarning(UserWarning):
     """Some potentials are bounded by the prior only, or fixed in separate gauges."""
 
 
+def _float64(fn):
+    """Run ``fn`` with 64-bit floats enabled (locally: the process's setting is left alone)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with jax.enable_x64(True):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 # ---- the public API ---------------------------------------------------------------------------
+@_float64
 def fit(
     counts: TransitionCounts,
     model: str = "reversible",
@@ -173,6 +186,7 @@ def counts_from_fit(idata) -> TransitionCounts:
     )
 
 
+@_float64
 def posterior_kernel(idata, counts: TransitionCounts | None = None) -> TransitionKernel:
     """Posterior draws of log T(target ← source) on the model's arcs (draws axis first).
 
@@ -360,6 +374,14 @@ def _run_nuts(model_fn, draws, warmup, chains, seed, progress, target_accept):
     from numpyro.infer import MCMC, NUTS
 
     parallel = chains <= jax.local_device_count()
+    if not parallel and chains > 1:
+        warnings.warn(
+            f"NUTS runs its {chains} chains one after another: JAX has "
+            f"{jax.local_device_count()} CPU device(s). Call detailed_balance.configure() before "
+            "the first JAX computation to run them in parallel",
+            PerformanceWarning,
+            stacklevel=4,
+        )
     mcmc = MCMC(
         NUTS(model_fn, target_accept_prob=target_accept),
         num_warmup=warmup,
@@ -387,7 +409,7 @@ def _run_nuts(model_fn, draws, warmup, chains, seed, progress, target_accept):
         "energy": np.asarray(extra["energy"]),
         "step_size": np.asarray(extra["adapt_state.step_size"]),
     }
-    return latent, stats, {}
+    return latent, stats, {"chain_method": mcmc.chain_method}
 
 
 def _unconstrained_start(model_fn, seed):
@@ -555,8 +577,8 @@ def _diagnose(posterior, stats, method, chains, seconds, extra, counts) -> dict:
             )
         if min_ess < ESS_PER_CHAIN_MIN * chains:
             out["warnings"].append(
-                f"bulk ESS down to {min_ess:.0f} < {ESS_PER_CHAIN_MIN} per chain "
-                f"(worst: {_names(poorest)}); "
+                f"bulk ESS down to {min_ess:.0f} < {ESS_PER_CHAIN_MIN * chains} "
+                f"({ESS_PER_CHAIN_MIN} per chain × {chains} chains; worst: {_names(poorest)}); "
                 "draw more"
             )
         if divergences:
@@ -740,6 +762,7 @@ __all__ = [
     "ConvergenceWarning",
     "FieldPrior",
     "IdentifiabilityWarning",
+    "PerformanceWarning",
     "check_features",
     "counts_from_fit",
     "fit",
