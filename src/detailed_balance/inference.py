@@ -623,7 +623,7 @@ def _diagnose(posterior, stats, method, chains, seconds, extra, counts) -> dict:
     elif not extra.get("optimizer_converged", True):
         out["warnings"].append(f"MAP optimiser stopped early: {extra['optimizer_message']}")
     for w in out["warnings"]:
-        warnings.warn(w, ConvergenceWarning, stacklevel=3)
+        warnings.warn(w, ConvergenceWarning, stacklevel=4)
     return out
 
 
@@ -652,6 +652,7 @@ def _names(items) -> str:
 
 
 def _warn_identifiability(counts: TransitionCounts) -> None:
+    # stacklevel 4: warn, this function, fit, the _float64 wrapper -> the caller of fit
     idle = np.flatnonzero(counts.attempts == 0)
     if len(idle):
         example = ", ".join(repr(counts.states[i]) for i in idle[:3])
@@ -659,7 +660,7 @@ def _warn_identifiability(counts: TransitionCounts) -> None:
             f"{len(idle)} state(s) have no attempts ({example}{', ...' if len(idle) > 3 else ''}): "
             "their potential is bounded by the prior only (unidentified)",
             IdentifiabilityWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     _, _, identified = gauge_reference(counts)
     loose = [counts.states[i] for i in np.flatnonzero(~identified & (counts.attempts > 0))]
@@ -670,7 +671,7 @@ def _warn_identifiability(counts: TransitionCounts) -> None:
             f"support component ({example}): seen one way only, their potential is bounded by the "
             "prior (identified: false in the summary)",
             IdentifiabilityWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     groups = _gauge_groups(counts)
     if len(groups) > 1:
@@ -685,7 +686,7 @@ def _warn_identifiability(counts: TransitionCounts) -> None:
             f"(V differences between components are not identified): {parts}"
             + ("; ..." if len(groups) > 5 else ""),
             IdentifiabilityWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 
