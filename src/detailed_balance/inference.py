@@ -110,8 +110,8 @@ def fit(
     draws, warmup, chains, seed, progress
         Sampler settings; ``chains`` defaults to the number of CPU cores (at least 2).
     precision : {"float32", "float64"}, optional
-        Floats of the NUTS trajectories. Default: float32 for the normal field prior (about twice
-        as fast per step on a CPU, same step size and ESS; see ``benchmarks/bench_scale.py``),
+        Floats of the NUTS trajectories. Default: float32 for the normal field prior (1.1–2.3×
+        faster per fit here, same step size and ESS; see ``docs/readme/bench-fit.md``),
         float64 for the GP prior (its Cholesky factor needs it). Whatever the choice, draws are
         stored as float64 and the deterministic sites and log-likelihoods are recomputed from
         them in float64.
