@@ -117,7 +117,7 @@ def machine() -> str:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (
         f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"jax {jax.__version__} (x64), load average {load:.1f} at start"
+        f"jax {jax.__version__}, load average {load:.1f} at start"
     )
 
 
@@ -133,6 +133,9 @@ def main() -> None:
     args = parser.parse_args()
     sizes = args.sizes or ([30, 100] if args.quick else [30, 300, 3000])
     draws, warmup, steps = (300, 300, 3000) if args.quick else (1000, 1000, 5000)
+    import detailed_balance
+
+    detailed_balance.configure(chains=2)  # parallel chains, float64, compilation cache
     print(machine(), flush=True)
     rows = []
     for n in sizes:

@@ -55,6 +55,27 @@ def test_posterior_sd_shrinks_with_attempts():
     assert sd[0] > 1.4 * sd[1] > 1.4 * 1.4 * sd[2], sd
 
 
+@pytest.mark.slow
+def test_float32_trajectories_give_the_float64_posterior():
+    """NUTS in float32 (the default) samples the same posterior as in float64: V means agree
+    within 4 Monte Carlo standard errors, sds within 15%; stored draws are float64."""
+    counts = sample_counts(reversible_chain(15, seed=3), attempts_per_source=150, seed=3)
+    fits = {
+        p: fit(counts, draws=1000, warmup=500, chains=2, seed=1, precision=p)
+        for p in ("float32", "float64")
+    }
+    V = {p: draws_of(f, "V") for p, f in fits.items()}
+    assert V["float32"].dtype == np.float64
+    post = _arviz.group(fits["float32"], "posterior")["V"]
+    _, ess = _arviz.rhat_ess(post.to_dataset())
+    sd = V["float64"].std(axis=0)
+    mcse = sd * np.sqrt(2 / np.asarray(ess["V"]))
+    diff = np.abs(V["float32"].mean(axis=0) - V["float64"].mean(axis=0))
+    assert np.all(diff < 4 * mcse + 1e-9), (diff / mcse).max()
+    np.testing.assert_allclose(V["float32"].std(axis=0), sd, rtol=0.15)
+    assert json.loads(_arviz.attrs(fits["float32"])["diagnostics"])["precision"] == "float32"
+
+
 def test_unidentified_state_is_flagged_and_wide():
     _, counts, idata = main_fit()
     s = summarise(idata)
@@ -201,3 +222,52 @@ def test_cli_fit_and_summary_with_a_nonconverged_fit(tmp_path, capsys):
     assert main(args + ["--prior", "flat"]) == 2
     assert "flat prior is improper" in capsys.readouterr().err
     assert main(["summary", str(tmp_path / "missing.nc")]) == 2
+
+
+# ---- JAX set-up: nothing global on import; the CLI configures parallel chains ------------------
+def _clean_env(tmp_path):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
+    env["DETAILED_BALANCE_JAX_CACHE"] = str(tmp_path / "jax-cache")
+    return env
+
+
+def test_import_changes_no_global_jax_state(tmp_path):
+    import subprocess
+    import sys
+
+    code = """
+import jax
+import detailed_balance
+from detailed_balance import inference, least_action, models  # noqa: F401
+from detailed_balance.synthetic import reversible_chain, sample_counts
+counts = sample_counts(reversible_chain(5, seed=1), attempts_per_source=40, seed=1)
+idata = inference.fit(counts, method="map")  # float64 inside the fit only
+v = inference._arviz.group(idata, "posterior")["V"].values
+print(jax.config.jax_enable_x64, jax.device_count(), v.dtype)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=_clean_env(tmp_path), capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "1", "float64"]
+
+
+@pytest.mark.slow
+def test_cli_runs_two_parallel_chains_and_caches_compilations(tmp_path):
+    import subprocess
+    import sys
+
+    from detailed_balance.formats import write_counts
+
+    counts = sample_counts(reversible_chain(6, seed=5), attempts_per_source=80, seed=5)
+    write_counts(counts, tmp_path / "c.csv")
+    out = tmp_path / "fit.nc"
+    cmd = [sys.executable, "-m", "detailed_balance.cli", "fit", str(tmp_path / "c.csv"),
+           "--out", str(out), "--quiet", "--draws", "20", "--warmup", "20"]  # fmt: skip
+    done = subprocess.run(cmd, env=_clean_env(tmp_path), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    diagnostics = json.loads(_arviz.attrs(_arviz.from_netcdf(out))["diagnostics"])
+    assert diagnostics["chain_method"] == "parallel"
+    assert any((tmp_path / "jax-cache").iterdir())  # compiled programs kept for the next run

@@ -65,6 +65,18 @@ def test_exact_detailed_balance_gives_the_true_potential_draw_by_draw(K):
     assert res.grad_norm.max() < 1e-12
 
 
+def test_single_kernel_is_solved_alone_and_matches_the_batched_path():
+    # one kernel runs as a batch of one (no padding to 8 copies); the same kernel as two draws of
+    # a posterior runs the batched, warm-started path: same V and S_min
+    k = sample_counts(reversible_chain(30, seed=4), attempts_per_source=50, seed=4).kernel()
+    one = minimise_action(k)
+    draws = np.stack([k.log_prob] * 2)
+    two = minimise_action(TransitionKernel(k.states, k.source, k.target, draws))
+    assert one.V.shape == (30,) and one.converged
+    np.testing.assert_allclose(two.V, np.stack([one.V] * 2), atol=1e-10)
+    np.testing.assert_allclose(two.S_min, one.S_min, rtol=1e-12)
+
+
 def test_reversible_model_equilibrium_potential_equals_least_action():
     # Draws of the reversible model (prior predictive: every draw obeys detailed balance on all
     # 2E arcs with escapes); V_LA of each draw's kernel must be that draw's V, in modeldata's

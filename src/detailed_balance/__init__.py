@@ -6,6 +6,8 @@ Song, Cao, Luo & Zhu, "Detailed balance in large language model-driven agents", 
 
 The heavy entry points (``fit``, ``compare``, ``minimise_action``, ``read_counts``, ...) are
 imported on first use, so ``import detailed_balance`` and the CLI's ``--help`` stay fast.
+Importing changes no global JAX state; call :func:`configure` once (parallel chains, float64,
+a persistent compilation cache), as the ``detailed-balance`` command does.
 """
 
 from importlib import import_module
@@ -17,6 +19,7 @@ from .kernel import TransitionKernel
 __version__ = "0.1.0"
 
 _LAZY = {
+    "configure": "runtime",
     "fit": "inference",
     "summarise": "inference",
     "posterior_kernel": "inference",

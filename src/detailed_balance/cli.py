@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_module", None):
         parser.print_help()
         return 0
+    from .runtime import configure
+
+    configure()  # before any JAX computation: parallel chains, float64, compilation cache
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     previous_hook, sys.unraisablehook = sys.unraisablehook, _redeliver_swallowed

@@ -1,9 +1,9 @@
 """Fit the model ladder to transition counts: NUTS, MAP or SVI, returning an ArviZ object.
 
-Importing this module configures JAX for the whole process, before JAX initialises:
-
-- one host device per CPU core, so NUTS chains run in parallel (``chain_method="parallel"``);
-- 64-bit floats, so MAP fits are exact to ~1e-9 and exactness checks hold to float precision.
+Fits compute in 64-bit floats (locally: ``jax.enable_x64`` around each call, so MAP fits are
+exact to ~1e-9 and exactness checks hold to float precision) whatever the process's JAX set-up.
+Importing this module changes no global JAX state: NUTS chains run in parallel only after
+:func:`detailed_balance.configure` (the CLI calls it), otherwise one after another.
 
 Every fit is self-contained: the counts travel in ``constant_data`` (see :func:`counts_from_fit`),
 the prior, gauge and convergence diagnostics in the attributes.
@@ -11,29 +11,26 @@ the prior, gauge and convergence diagnostics in the attributes.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
 import warnings
 from dataclasses import asdict
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import numpyro
+from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
 
-numpyro.set_host_device_count(os.cpu_count() or 1)  # only effective before JAX initialises
-numpyro.enable_x64()
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn  # noqa: E402
-
-from . import _arviz  # noqa: E402
-from .counts import TransitionCounts  # noqa: E402
-from .errors import DataError, FitError  # noqa: E402
-from .kernel import TransitionKernel  # noqa: E402
-from .modeldata import GAUGE, ModelData, build_model_data, gauge_reference  # noqa: E402
-from .models import MODELS  # noqa: E402
-from .models._common import FieldPrior  # noqa: E402
+from . import _arviz
+from .counts import TransitionCounts
+from .errors import DataError, FitError
+from .kernel import TransitionKernel
+from .modeldata import GAUGE, ModelData, build_model_data, gauge_reference
+from .models import MODELS
+from .models._common import FieldPrior
 
 METHODS = ("nuts", "map", "svi")
 HDI_PROB = 0.94
@@ -54,11 +51,27 @@ class ConvergenceWarning(UserWarning):
     """The sampler or optimiser may not have converged (R-hat, ESS, divergences, optimiser)."""
 
 
+class PerformanceWarning(UserWarning):
+    """A fit runs slower than it could (e.g. chains one after another for want of devices)."""
+
+
 class IdentifiabilityWarning(UserWarning):
     """Some potentials are bounded by the prior only, or fixed in separate gauges."""
 
 
+def _float64(fn):
+    """Run ``fn`` with 64-bit floats enabled (locally: the process's setting is left alone)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with jax.enable_x64(True):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 # ---- the public API ---------------------------------------------------------------------------
+@_float64
 def fit(
     counts: TransitionCounts,
     model: str = "reversible",
@@ -74,6 +87,7 @@ def fit(
     progress: bool = False,
     svi_steps: int = 5000,
     target_accept: float = 0.8,
+    precision: str | None = None,
 ):
     """Fit one model of the ladder and return an ArviZ object (InferenceData or DataTree).
 
@@ -95,6 +109,12 @@ def fit(
         Model self-replies and rejections as a ``rest`` category of every row (the escape).
     draws, warmup, chains, seed, progress
         Sampler settings; ``chains`` defaults to the number of CPU cores (at least 2).
+    precision : {"float32", "float64"}, optional
+        Floats of the NUTS trajectories. Default: float32 for the normal field prior (1.1–2.3×
+        faster per fit here, same step size and ESS; see ``docs/readme/bench-fit.md``),
+        float64 for the GP prior (its Cholesky factor needs it). Whatever the choice, draws are
+        stored as float64 and the deterministic sites and log-likelihoods are recomputed from
+        them in float64.
 
     Returns
     -------
@@ -136,6 +156,9 @@ def fit(
     if draws < 1 or warmup < 0:
         raise FitError("draws must be >= 1 and warmup >= 0")
     prior = _resolve_prior(prior, features, method, model)
+    precision = precision or ("float64" if prior.kind == "gp" else "float32")
+    if precision not in ("float32", "float64"):
+        raise FitError(f"unknown precision {precision!r} (use 'float32' or 'float64')")
     x = check_features(features, counts) if features is not None else None
     data = build_model_data(counts, rest=rest, features=x)
     _warn_identifiability(counts)
@@ -145,16 +168,19 @@ def fit(
     start = time.perf_counter()
     if method == "nuts":
         chains = chains or max(2, os.cpu_count() or 1)
-        latent, stats, extra = _run_nuts(
-            model_fn, draws, warmup, chains, seed, progress, target_accept
-        )
+        sample_fn = model_fn if precision == "float64" else _bind(model, _narrow(data), prior)
+        with jax.enable_x64(precision == "float64"):
+            latent, stats, extra = _run_nuts(
+                sample_fn, draws, warmup, chains, seed, progress, target_accept
+            )
+        extra["precision"] = precision
     elif method == "map":
         chains, draws, warmup = 1, 1, 0
         latent, stats, extra = _run_map(model_fn, seed, int(np.sum(counts.attempts)))
     else:
         chains, warmup = 1, 0
         latent, stats, extra = _run_svi(model_fn, draws, svi_steps, seed, progress)
-    latent = {k: np.asarray(latent[k]) for k in latent_names}
+    latent = {k: np.asarray(latent[k], dtype=np.float64) for k in latent_names}
     seconds = time.perf_counter() - start
 
     sites, loglik, lp = _evaluate(model_fn, latent)
@@ -204,6 +230,7 @@ def counts_from_fit(idata) -> TransitionCounts:
     )
 
 
+@_float64
 def posterior_kernel(idata, counts: TransitionCounts | None = None) -> TransitionKernel:
     """Posterior draws of log T(target ← source) on the model's arcs (draws axis first).
 
@@ -412,6 +439,22 @@ def _bind(model: str, data: ModelData, prior: FieldPrior, full: bool = False):
     return model_fn
 
 
+def _narrow(data: ModelData) -> ModelData:
+    """A 32-bit copy of the model's arrays, for float32 sampling.
+
+    A copy, not only a cast: jax caches constants per numpy array, and one traced under float32
+    then reused under float64 fails (int32 + int64 index arithmetic, jax 0.10).
+    """
+
+    def narrow(x):
+        if not isinstance(x, np.ndarray):
+            return x
+        kind = {"f": np.float32, "i": np.int32}.get(x.dtype.kind)
+        return x.astype(kind) if kind else x.copy()
+
+    return ModelData(*(narrow(x) for x in data))
+
+
 def _initial_trace(model_fn, key):
     """Model trace at numpyro's default initial point (uniform in (-2, 2), unconstrained)."""
     from numpyro.handlers import seed, substitute, trace
@@ -436,6 +479,14 @@ def _run_nuts(model_fn, draws, warmup, chains, seed, progress, target_accept):
     from numpyro.infer import MCMC, NUTS
 
     parallel = chains <= jax.local_device_count()
+    if not parallel and chains > 1:
+        warnings.warn(
+            f"NUTS runs its {chains} chains one after another: JAX has "
+            f"{jax.local_device_count()} CPU device(s). Call detailed_balance.configure() before "
+            "the first JAX computation to run them in parallel",
+            PerformanceWarning,
+            stacklevel=4,
+        )
     mcmc = MCMC(
         NUTS(model_fn, target_accept_prob=target_accept),
         num_warmup=warmup,
@@ -456,14 +507,14 @@ def _run_nuts(model_fn, draws, warmup, chains, seed, progress, target_accept):
     latent = mcmc.get_samples(group_by_chain=True)
     extra = mcmc.get_extra_fields(group_by_chain=True)
     stats = {
-        "lp": -np.asarray(extra["potential_energy"]),
+        "lp": -np.asarray(extra["potential_energy"], dtype=np.float64),
         "diverging": np.asarray(extra["diverging"]),
         "n_steps": np.asarray(extra["num_steps"]),
         "acceptance_rate": np.asarray(extra["accept_prob"]),
-        "energy": np.asarray(extra["energy"]),
+        "energy": np.asarray(extra["energy"], dtype=np.float64),
         "step_size": np.asarray(extra["adapt_state.step_size"]),
     }
-    return latent, stats, {}
+    return latent, stats, {"chain_method": mcmc.chain_method}
 
 
 def _unconstrained_start(model_fn, seed):
@@ -631,8 +682,8 @@ def _diagnose(posterior, stats, method, chains, seconds, extra, counts) -> dict:
             )
         if min_ess < ESS_PER_CHAIN_MIN * chains:
             out["warnings"].append(
-                f"bulk ESS down to {min_ess:.0f} < {ESS_PER_CHAIN_MIN} per chain "
-                f"(worst: {_names(poorest)}); "
+                f"bulk ESS down to {min_ess:.0f} < {ESS_PER_CHAIN_MIN * chains} "
+                f"({ESS_PER_CHAIN_MIN} per chain × {chains} chains; worst: {_names(poorest)}); "
                 "draw more"
             )
         if divergences:
@@ -648,7 +699,7 @@ def _diagnose(posterior, stats, method, chains, seconds, extra, counts) -> dict:
     elif not extra.get("optimizer_converged", True):
         out["warnings"].append(f"MAP optimiser stopped early: {extra['optimizer_message']}")
     for w in out["warnings"]:
-        warnings.warn(w, ConvergenceWarning, stacklevel=3)
+        warnings.warn(w, ConvergenceWarning, stacklevel=4)
     return out
 
 
@@ -677,6 +728,7 @@ def _names(items) -> str:
 
 
 def _warn_identifiability(counts: TransitionCounts) -> None:
+    # stacklevel 4: warn, this function, fit, the _float64 wrapper -> the caller of fit
     idle = np.flatnonzero(counts.attempts == 0)
     if len(idle):
         example = ", ".join(repr(counts.states[i]) for i in idle[:3])
@@ -684,7 +736,7 @@ def _warn_identifiability(counts: TransitionCounts) -> None:
             f"{len(idle)} state(s) have no attempts ({example}{', ...' if len(idle) > 3 else ''}): "
             "their potential is bounded by the prior only (unidentified)",
             IdentifiabilityWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     _, _, identified = gauge_reference(counts)
     loose = [counts.states[i] for i in np.flatnonzero(~identified & (counts.attempts > 0))]
@@ -695,7 +747,7 @@ def _warn_identifiability(counts: TransitionCounts) -> None:
             f"support component ({example}): seen one way only, their potential is bounded by the "
             "prior (identified: false in the summary)",
             IdentifiabilityWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     groups = _gauge_groups(counts)
     if len(groups) > 1:
@@ -710,7 +762,7 @@ def _warn_identifiability(counts: TransitionCounts) -> None:
             f"(V differences between components are not identified): {parts}"
             + ("; ..." if len(groups) > 5 else ""),
             IdentifiabilityWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 
@@ -816,6 +868,7 @@ __all__ = [
     "ConvergenceWarning",
     "FieldPrior",
     "IdentifiabilityWarning",
+    "PerformanceWarning",
     "check_features",
     "counts_from_fit",
     "fit",

@@ -394,22 +394,24 @@ def minimise_action(
     block, comp, reference, direction, cross = _structure(n, src, tgt)
     inside = ~cross
     n_draws = len(w_all)
-    w_in, s_in_arc, t_in_arc, blk = _pad(w_all[:, inside], src[inside], tgt[inside], block)
+    # one kernel is solved alone: a batch of _BATCH copies would do _BATCH times the work
+    batch = 1 if n_draws == 1 else _BATCH
+    w_in, s_in_arc, t_in_arc, blk = _pad(w_all[:, inside], src[inside], tgt[inside], block, batch)
     with jax.enable_x64(True):
         solver = _solver(fn, len(blk), max_iter, tol)
         args = (s_in_arc, t_in_arc, blk, float(n))
-        v0 = np.zeros((_BATCH, len(blk)))
+        v0 = np.zeros((batch, len(blk)))
         if n_draws > 1:
             # warm start every draw at the minimiser for the posterior-mean kernel: a few Newton
             # steps then finish each draw
-            w_mean = np.broadcast_to(w_in[:n_draws].mean(axis=0), (_BATCH, w_in.shape[1]))
+            w_mean = np.broadcast_to(w_in[:n_draws].mean(axis=0), (batch, w_in.shape[1]))
             v0[:] = np.asarray(solver(w_mean, v0, *args)[0])[0]
-        batches = range(0, len(w_in), _BATCH)
+        batches = range(0, len(w_in), batch)
         if progress and len(batches) > 1:
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, desc="least action", unit="batch")
-        parts = [solver(w_in[b : b + _BATCH], v0, *args) for b in batches]
+        parts = [solver(w_in[b : b + batch], v0, *args) for b in batches]
         v_block, s_in, gnorm, iters, conv = (
             np.concatenate([np.asarray(p[k]) for p in parts])[:n_draws] for k in range(5)
         )
@@ -476,7 +478,7 @@ def _bucket(m: int) -> int:
     return -(-m // step) * step
 
 
-def _pad(w, src, tgt, block):
+def _pad(w, src, tgt, block, batch: int = _BATCH):
     """Pad arcs and states to a few sizes so data of similar size share one compiled solver, and
     draws to whole batches: extra arcs are zero-weight self-arcs (nothing in S or its
     derivatives), extra states sit alone in new blocks, extra draws repeat the last one (their
@@ -485,7 +487,7 @@ def _pad(w, src, tgt, block):
     # states: pad only small problems (padding states was measured to slow large ones ~4x)
     n_pad = _bucket(n) if n <= 64 else n
     new_blocks = block.max() + 1 + np.arange(n_pad - n)
-    w = np.pad(w, ((0, -d % _BATCH), (0, 0)), mode="edge")
+    w = np.pad(w, ((0, -d % batch), (0, 0)), mode="edge")
     w = np.pad(w, ((0, 0), (0, _bucket(m) - m)))
     # spread the padding self-arcs over all states: many scatter-adds into one index are slow
     extra = np.arange(_bucket(m) - m) % n_pad

@@ -1,0 +1,158 @@
+"""Benchmark: time to a posterior with min bulk ESS >= 400 at 100 to 3,000 states, vs deeptime.
+
+Synthetic reversible chains (``synthetic.reversible_chain(n, seed=0)``, ~4 neighbours per state),
+200 attempts per source. For each size, in the same process:
+
+- ``fit`` (the reversible model, NUTS, 2 chains in parallel) with ``draws`` per chain doubling
+  from ``--draws`` until the min bulk ESS of log pi reaches 400 (capped by ``--max-draws``): the
+  time of the run that reached it, compilation included;
+- deeptime's ``BayesianMSM(reversible=True)`` on the dense count matrix with self-replies and
+  rejections on the diagonal (the escape as staying put, so both estimate the same pi); its samples
+  are dense matrices, so it draws at most ``1e9 / (8 n^2)`` of them (memory), and none above
+  ``--deeptime-max`` states;
+- with ``--old``: the reference NUTS settings of ``bench_fit.py`` (1,000 + 1,000 draws) where it
+  finishes.
+
+ESS is the min over states of the bulk ESS of log pi (pi ∝ exp(-V), normalised): the quantity both
+samplers share, on the same states (deeptime keeps only its largest connected set and drops states
+seen one way; our min over all states is printed too). ESS/s is that over wall-clock seconds;
+"vs deeptime" is our ESS/s over deeptime's. Also printed: min bulk ESS of V (the gauge-fixed
+potential, every state) for the 3,000-state target; the draws double until both reach 400.
+
+The log-evidence columns are filled by ``log_z_columns`` (a hook for the evidence benchmark).
+
+Usage::
+
+    python benchmarks/bench_scale.py                 # 100, 300, 1000, 3000 states
+    python benchmarks/bench_scale.py --sizes 100 300 --old
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+
+import numpy as np
+
+TARGET_ESS = 400
+
+
+def min_ess(draws: np.ndarray) -> float:
+    """Min over the last axis of the bulk ESS of (chains, draws, k) values."""
+    import xarray as xr
+
+    from detailed_balance import _arviz
+
+    ds = xr.Dataset({"x": (("chain", "draw", "k"), draws)})
+    _, ess = _arviz.rhat_ess(ds)
+    return float(np.nanmin(ess["x"]))
+
+
+def log_pi(V: np.ndarray) -> np.ndarray:
+    """log pi with pi ∝ exp(-V), normalised over the last axis (one support component here)."""
+    x = -V - np.max(-V, axis=-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+
+
+def ours(counts, draws, max_draws, keep=None, label="NUTS", warmup=None, **kw) -> dict:
+    """Fit with ``draws`` per chain, doubling until min ESS >= 400 (log pi and V) or the cap."""
+    from detailed_balance import _arviz
+    from detailed_balance.inference import fit
+
+    while True:
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            idata = fit(counts, draws=draws, warmup=warmup or draws, seed=0, **kw)
+        seconds = time.perf_counter() - start
+        V = np.asarray(_arviz.group(idata, "posterior")["V"].values, dtype=float)
+        ess_pi, ess_v = min_ess(log_pi(V)), min_ess(V)
+        # on the states deeptime keeps (its largest connected set), normalised over them
+        ess_kept = min_ess(log_pi(V[..., keep])) if keep is not None else ess_pi
+        diag = json.loads(_arviz.attrs(idata)["diagnostics"])
+        row = {"method": label, "draws": draws, "seconds": round(seconds, 1),
+               "ess_log_pi": round(ess_pi), "ess_log_pi_kept": round(ess_kept),
+               "ess_V": round(ess_v), "ess_per_s": round(ess_kept / seconds, 2),
+               "max_rhat": diag.get("max_rhat"), "chain_method": diag.get("chain_method"),
+               "precision": diag.get("precision")}  # fmt: skip
+        print(row, flush=True)
+        if min(ess_pi, ess_v) >= TARGET_ESS or 2 * draws > max_draws:
+            return row
+        draws *= 2
+
+
+def deeptime(counts, max_samples: int = 1000) -> tuple[dict, np.ndarray]:
+    from deeptime.markov.msm import BayesianMSM
+
+    n = counts.n_states
+    samples = int(min(max_samples, 1e9 / (8 * n * n)))
+    dense = counts.dense().astype(float)
+    dense[np.arange(n), np.arange(n)] += counts.rejected
+    start = time.perf_counter()
+    post = BayesianMSM(n_samples=samples, reversible=True).fit(dense).fetch_model()
+    seconds = time.perf_counter() - start
+    keep = np.asarray(post.prior.count_model.state_symbols)
+    pi = np.array([s.stationary_distribution for s in post.samples])
+    ess = min_ess(np.log(pi)[None])
+    row = {"method": "deeptime BayesianMSM", "draws": samples, "seconds": round(seconds, 1),
+           "ess_log_pi": round(ess), "ess_log_pi_kept": round(ess),
+           "ess_per_s": round(ess / seconds, 2), "states_kept": len(keep)}  # fmt: skip
+    print(row, flush=True)
+    return row, keep
+
+
+def log_z_columns(counts) -> dict:
+    """Hook: time to log Z ± se for each model (the evidence benchmark fills this in)."""
+    return {}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100, 300, 1000, 3000])
+    parser.add_argument("--draws", type=int, default=500, help="first draws per chain")
+    parser.add_argument("--warmup", type=int, default=500, help="warm-up draws per chain")
+    parser.add_argument("--max-draws", type=int, default=4000)
+    parser.add_argument("--old", action="store_true", help="also the reference NUTS settings")
+    parser.add_argument("--deeptime-max", type=int, default=1000)
+    parser.add_argument("--json", default=None, help="also write the rows as JSON here")
+    args = parser.parse_args()
+
+    import detailed_balance
+    from detailed_balance.synthetic import reversible_chain, sample_counts
+
+    detailed_balance.configure(chains=2)
+    from bench_fit import machine
+
+    print(machine(), flush=True)
+    rows = []
+    for n in args.sizes:
+        counts = sample_counts(reversible_chain(n, seed=0), attempts_per_source=200, seed=0)
+        found, keep = {}, None
+        if n <= args.deeptime_max:
+            found["deeptime"], keep = deeptime(counts)
+        found["ours"] = ours(counts, args.draws, args.max_draws, keep, warmup=args.warmup)
+        if args.old and n <= 1000:
+            found["old"] = ours(counts, 1000, 1000, keep, label="NUTS float64, 1000+1000",
+                                precision="float64")  # fmt: skip
+        for key, row in found.items():
+            rows.append({"states": n, **row, **(log_z_columns(counts) if key == "ours" else {})})
+    print("\n| states | method | draws/chain | time (s) | min ESS log π (all / deeptime's) "
+          "| min ESS V | ESS/s | vs deeptime |")  # fmt: skip
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for n in args.sizes:
+        by = [r for r in rows if r["states"] == n]
+        dt = next((r for r in by if r["method"].startswith("deeptime")), None)
+        for r in by:
+            ratio = f"{r['ess_per_s'] / dt['ess_per_s']:.2f}×" if dt and dt["ess_per_s"] else "–"
+            print(f"| {n} | {r['method']} | {r['draws']} | {r['seconds']} | {r['ess_log_pi']} / "
+                  f"{r['ess_log_pi_kept']} | {r.get('ess_V', '–')} | {r['ess_per_s']} | "
+                  f"{ratio} |")  # fmt: skip
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine(), "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
