@@ -76,7 +76,7 @@ def test_cli_report_and_one_line_errors(counts_file, tmp_path, capsys):
     pot.write_text("state,V\n" + "".join(f"s{i:02d},{-i}\n" for i in range(14)))
     out = tmp_path / "cli"
     args = ["report", str(counts_file), "--out", str(out), "--no-compare", "--quiet"]
-    assert main([*args, "--draws", "64", "--potential", str(pot)]) == 0
+    assert main([*args, "--kernel-draws", "64", "--potential", str(pot)]) == 0
     assert "going downhill" in (out / "index.md").read_text()
     capsys.readouterr()
     bad = tmp_path / "bad.csv"
