@@ -66,9 +66,10 @@ class _Interrupts:
     program (``argv is None``): a caller in the same process keeps its ordinary exception.
     """
 
-    def __init__(self, command: str, outputs: list[Path]):
-        self.command = command
-        self.outputs = outputs
+    def __init__(self):
+        self.prog = "detailed-balance"  # "detailed-balance fit" once the command is known
+        self.outputs: list[Path] = []
+        self.armed = False  # raise KeyboardInterrupt in the main thread (once the work runs)
         self.unwound = threading.Event()
         self.fired = False
         self._read, self._write = socket.socketpair()
@@ -80,8 +81,14 @@ class _Interrupts:
         signal.signal(signal.SIGTERM, self._handler)
         threading.Thread(target=self._watch, daemon=True, name="interrupts").start()
 
+    def uninstall(self) -> None:
+        """Hand the signals back (to a command with its own interrupt handling)."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _terminate)
+
     def _handler(self, signum, frame):
-        if self.fired or self.unwound.is_set():  # already ending, or the work is done
+        if self.fired or self.unwound.is_set() or not self.armed:  # the watcher ends it
             return
         self.fired = True
         raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
@@ -99,7 +106,7 @@ class _Interrupts:
         except (OSError, ValueError):
             pass
         fresh = "\n" if sys.stderr.isatty() else ""  # below a progress bar left mid-line
-        print(f"{fresh}detailed-balance {self.command}: {what}", file=sys.stderr, flush=True)
+        print(f"{fresh}{self.prog}: {what}", file=sys.stderr, flush=True)
         os._exit(code)
 
 
@@ -175,6 +182,11 @@ def _load(module: str):
 
 
 def main(argv: list[str] | None = None) -> int:
+    main_thread = threading.current_thread() is threading.main_thread()
+    interrupts = None
+    if argv is None and main_thread:  # run as the program: from here on a signal ends it
+        interrupts = _Interrupts()
+        interrupts.install()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -184,12 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_module", None):
         parser.print_help()
         return 0
-    main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
-    interrupts = None
-    if argv is None and main_thread and args.command not in _OWN_INTERRUPTS:
-        interrupts = _Interrupts(args.command, _outputs(args))
-        interrupts.install()
+    if interrupts is not None and args.command in _OWN_INTERRUPTS:
+        interrupts.uninstall()
+        interrupts = None
+    elif interrupts is not None:
+        interrupts.prog, interrupts.outputs = f"detailed-balance {args.command}", _outputs(args)
+        signal.signal(signal.SIGTERM, interrupts._handler)
+        interrupts.armed = True
     previous_hook, sys.unraisablehook = sys.unraisablehook, _redeliver_swallowed
     previous_show, warnings.showwarning = warnings.showwarning, _show_warning
     try:
