@@ -111,7 +111,10 @@ def run_demo(
         core, "reversible", draws=DEMO_DRAWS, warmup=DEMO_DRAWS, seed=seed, progress=progress
     )
     with atomic_output(out / "fit.nc") as tmp:  # an interrupted demo leaves no partial fit
-        _arviz.to_netcdf(idata, tmp)
+        try:
+            _arviz.to_netcdf(idata, tmp)
+        finally:
+            Path(f"{tmp}.tmp").unlink(missing_ok=True)  # to_netcdf's own temporary file
     print(f"fit: {out / 'fit.nc'}")
     print("report: least action, diagnostics and the model comparison ...")
     index = build_report(
