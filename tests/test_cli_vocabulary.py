@@ -125,3 +125,19 @@ def test_warnings_are_one_line_naming_the_flag(capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("warning: 12 divergent")
     assert "--target-accept" in err and "warnings.warn" not in err  # no source line
+
+
+def test_the_readme_tour_shows_the_commands_make_tour_runs_with_their_output():
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("make_tour", root / "docs" / "make_tour.py")
+    tour = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tour)
+    block = (root / "README.md").read_text().split(tour.BEGIN, 1)[1].split(tour.END, 1)[0]
+    shown = [line[2:] for line in block.splitlines() if line.startswith("$ ")]
+    assert shown == tour.COMMANDS  # regenerate with: python docs/make_tour.py
+    for command in tour.COMMANDS:  # every command is followed by output, not pasted alone
+        after = block.split(f"$ {command}\n", 1)[1]
+        assert after.strip() and not after.startswith("$ ")
