@@ -87,7 +87,8 @@ def main() -> int:
     console, seconds = run_tour()
     new = head + render(console, seconds) + tail
     if args.check:
-        same = TIMING.sub("", new.split("(Output of")[0]) == TIMING.sub("", text.split("(Output of")[0])
+        old_block, new_block = (t.split("(Output of")[0] for t in (text, new))
+        same = TIMING.sub("", new_block) == TIMING.sub("", old_block)
         print("README tour output is up to date" if same else "README tour output is stale")
         return 0 if same else 1
     README.write_text(new, encoding="utf-8")
