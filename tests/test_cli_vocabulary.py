@@ -141,3 +141,16 @@ def test_the_readme_tour_shows_the_commands_make_tour_runs_with_their_output():
     for command in tour.COMMANDS:  # every command is followed by output, not pasted alone
         after = block.split(f"$ {command}\n", 1)[1]
         assert after.strip() and not after.startswith("$ ")
+
+
+def test_library_warnings_reach_the_user_as_one_line_each(tmp_path, capsys):
+    counts = tmp_path / "one_way.csv"  # seen one way only: the fit warns (identifiability)
+    counts.write_text("source,target,count\nA,B,3\nB,C,2\nA,,1\nC,,4\nB,,2\n")
+    fit = tmp_path / "f.nc"
+    assert main(["fit", str(counts), "--out", str(fit), "--method", "map", "--quiet"]) == 0
+    assert main(["summary", str(fit)]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines and all(line.startswith("warning: ") for line in lines), err
+    assert any("two-way" in line for line in lines)
+    assert "warnings.warn" not in err and "Warning:" not in err  # no Python warning format
