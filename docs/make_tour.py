@@ -28,11 +28,9 @@ BEGIN, END = "<!-- tour-output -->", "<!-- tour-output-end -->"
 
 # sizes chosen so the whole tour takes a few minutes on a busy 2-core machine
 COMMANDS = [
-    "detailed-balance counts src/detailed_balance/data/animals.jsonl.gz",
     "detailed-balance counts examples/data/word_task_synthetic.json --to tour/counts.csv",
     "detailed-balance fit tour/counts.csv --out tour/fit.nc --draws 500 --warmup 500 --quiet",
-    "detailed-balance summary tour/fit.nc",
-    "detailed-balance compare tour/counts.csv --draws 500 --warmup 500 --quiet",
+    "detailed-balance compare tour/counts.csv --draws 500 --warmup 500 --sensitivity --quiet",
     "detailed-balance report tour/fit.nc --out tour/report --no-compare --quiet",
 ]
 TIMING = re.compile(r"\d+(\.\d+)? s\b")  # seconds in the output vary from run to run
