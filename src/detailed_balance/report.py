@@ -615,7 +615,7 @@ def plot_landscape(a: Analysis, max_labels: int = 60):
     if every == 1:
         ax.set_xlabel(f"state (sorted by potential; {len(idx)} states)")
     else:
-        ax.set_xlabel(f"state (sorted by potential; every {every}th of {len(idx)} named)")
+        ax.set_xlabel(f"state (sorted by potential; one in {every} of {len(idx)} named)")
     ax.set_ylabel("potential V (nats, β = 1)")
     ax.set_title(f"Potential landscape (least action, K = {a.K})")
     ax.legend(frameon=False, loc="upper right")
