@@ -210,8 +210,10 @@ def test_cli_fit_and_summary_with_a_nonconverged_fit(tmp_path, capsys):
     out = tmp_path / "fit.nc"
     args = ["fit", str(tmp_path / "c.csv"), "--out", str(out), "--quiet"]
     assert main(args + ["--draws", "8", "--warmup", "8", "--chains", "2"]) == 0
-    printed = capsys.readouterr().out
-    assert re.search(r"warning: (R-hat|bulk ESS).*worst: \w+", printed), printed
+    captured = capsys.readouterr()
+    printed = captured.out
+    # warnings go to stderr, one line each, like every command's (issue 16)
+    assert re.search(r"warning: (R-hat|bulk ESS).*worst: \w+", captured.err), captured.err
     assert f"wrote {out}" in printed
     assert main(["summary", str(out), "--json"]) == 0
     s = json.loads(capsys.readouterr().out)

@@ -114,7 +114,7 @@ BAD_ARGS = [
     ("report-missing-nc", "report {d}/missing.nc --out {d}/r1", "no such file"),
     ("report-missing-csv", "report {d}/missing.csv --out {d}/r2", "no such file"),
     ("report-out-file", "report {d}/c.csv --out {d}/file.txt", "not a folder"),
-    ("report-draws", "report {d}/c.csv --out {d}/r3 --draws 0", "--draws"),
+    ("report-draws", "report {d}/c.csv --out {d}/r3 --draws 0", "--kernel-draws"),
     ("report-compare-draws", "report {d}/c.csv --out {d}/r4 --compare-draws -5", "--compare"),
     ("report-threshold-zero", "report {d}/c.csv --out {d}/r5 --threshold 0", "--threshold"),
     ("report-threshold-big", "report {d}/c.csv --out {d}/r6 --threshold 1.5", "≤ 1.0"),

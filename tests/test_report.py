@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -76,7 +77,7 @@ def test_cli_report_and_one_line_errors(counts_file, tmp_path, capsys):
     pot.write_text("state,V\n" + "".join(f"s{i:02d},{-i}\n" for i in range(14)))
     out = tmp_path / "cli"
     args = ["report", str(counts_file), "--out", str(out), "--no-compare", "--quiet"]
-    assert main([*args, "--draws", "64", "--potential", str(pot)]) == 0
+    assert main([*args, "--kernel-draws", "64", "--potential", str(pot)]) == 0
     assert "going downhill" in (out / "index.md").read_text()
     capsys.readouterr()
     bad = tmp_path / "bad.csv"
@@ -117,3 +118,115 @@ def test_report_on_one_way_data_flags_unbounded_potentials(tmp_path):
     assert "V is unbounded there" in text and "not clipped" in text
     assert "no pair seen" not in text  # said in the figure, not as a crash
     assert (tmp_path / "r" / "figures" / "pairwise.png").exists()
+
+
+# ---- issue 16: the report says everything, never "nan", compiles, and is whole or absent ------
+def test_notes_section_lists_the_fits_warnings_and_nothing_to_test_is_not_nan(tmp_path):
+    from detailed_balance import _arviz
+    from detailed_balance.formats import read_counts
+    from detailed_balance.inference import fit
+
+    path = tmp_path / "tiny.csv"  # one-way data: no pair, no cycle to test
+    path.write_text("source,target,count\nA,B,3\nB,C,2\nA,,1\nC,,4\nB,,2\n")
+    idata = fit(read_counts(path), "reversible", method="map")
+    diagnostics = json.loads(_arviz.attrs(idata)["diagnostics"])
+    diagnostics["warnings"] = ["R-hat up to 1.038 > 1.01 (worst: V[A])", "bulk ESS down to 89"]
+    idata.posterior.attrs["diagnostics"] = json.dumps(diagnostics)
+    _arviz.to_netcdf(idata, tmp_path / "fit.nc")
+    out = tmp_path / "r"
+    text = build_report(tmp_path / "fit.nc", out, draws=32, compare=False, progress=False)
+    text = text.read_text()
+    notes = text.split("## Notes", 1)[1]
+    assert "R-hat up to 1.038" in notes and "bulk ESS down to 89" in notes
+    assert "comparison was not run" in notes
+    assert "nan" not in text.lower().replace("nats", "")
+    assert "nothing to test" in text
+    numbers = json.loads((out / "report.json").read_text())
+    assert any("R-hat up to 1.038" in n for n in numbers["notes"])
+
+
+def test_figures_name_states_say_nothing_to_test_and_share_one_sigma(tmp_path):
+    from detailed_balance.formats import read_counts
+    from detailed_balance.report import (
+        analyse,
+        plot_landscape,
+        plot_loops,
+        plot_pairwise,
+        plot_potential_histogram,
+    )
+
+    path = tmp_path / "c.csv"
+    write_counts(sample_counts(reversible_chain(45, degree=4, seed=2), seed=2), path)
+    a = analyse(read_counts(path), None, draws=32)
+    ticks = [t.get_text() for t in plot_landscape(a).axes[0].get_xticklabels()]
+    assert len(ticks) == 45 and set(ticks) == set(a.counts.states)  # names, not ranks
+    legend = plot_potential_histogram(a).axes[0].get_legend().get_texts()[1].get_text()
+    assert f"σ = {a.width['sigma']:.2f}" in legend  # the σ of the text and tables
+    one_way = tmp_path / "one_way.csv"
+    one_way.write_text("source,target,count\nA,B,3\nB,C,2\nA,,1\nC,,4\nB,,2\n")
+    b = analyse(read_counts(one_way), None, draws=16)
+    for fig in (plot_pairwise(b), plot_loops(b)):
+        title = fig.axes[0].get_title()
+        assert "nan" not in title and "nothing to test" in title, title
+
+
+def test_a_failed_report_leaves_no_folder_and_no_temporary(counts_file, tmp_path, monkeypatch):
+    from detailed_balance import report
+
+    def broken(a):
+        raise RuntimeError("figure failed")
+
+    monkeypatch.setitem(report.FIGURES, "loops", (broken, "x"))
+    out = tmp_path / "r"
+    with pytest.raises(RuntimeError):
+        build_report(counts_file, out, draws=16, compare=False, progress=False)
+    assert list(tmp_path.iterdir()) == []  # no report folder, no hidden .r.*.tmp
+
+
+def test_a_new_report_replaces_the_old_and_keeps_other_files(counts_file, tmp_path):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep")
+    (out / "figures").mkdir()
+    (out / "figures" / "stale.png").write_bytes(b"old")
+    build_report(counts_file, out, draws=16, compare=False, progress=False)
+    assert (out / "mine.txt").read_text() == "keep" and (out / "index.md").exists()
+    assert not (out / "figures" / "stale.png").exists()
+    assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
+
+
+needs_tex = pytest.mark.skipif(
+    __import__("shutil").which("pdflatex") is None, reason="pdflatex not installed"
+)
+
+
+@needs_tex
+def test_pdflatex_compiles_wide_and_long_tables(tmp_path):
+    import subprocess
+
+    import pandas as pd
+
+    wide = pd.DataFrame(
+        {"model": ["unconstrained", "reversible", "nonreversible"]}
+        | {f"log BF ≈ col {i} < 1": [0.1 * i, np.nan, np.inf] for i in range(20)}
+    )
+    long = pd.DataFrame({"state": [f"state_{i} & $x^{i}$" for i in range(151)], "V": range(151)})
+    wide_tex, long_tex = to_latex(wide, "wide", "tab:w"), to_latex(long, "long ≈ < 1", "tab:l")
+    assert wide_tex.count("\\\\") == 21  # transposed: a header and one row per column
+    assert long_tex.count("\\begin{table}") == 4 and long_tex.count("(continued)") == 3
+    (tmp_path / "doc.tex").write_text(
+        "\\documentclass{article}\\usepackage{booktabs}\\begin{document}\n"
+        f"{wide_tex}\n{long_tex}\n\\end{{document}}\n"
+    )
+    r = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "doc.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    log = (tmp_path / "doc.log").read_text(errors="replace")
+    assert r.returncode == 0, log[-3000:]
+    assert "Overfull \\hbox" not in log or "tab:w" not in log
+    pages = int(re.search(r"Output written on doc.pdf \((\d+) page", log).group(1))
+    assert pages >= 4  # the 151 rows broke across pages

@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import shutil
 import signal
+import socket
 import sys
 import threading
+import warnings
+from pathlib import Path
 
 from .errors import DetailedBalanceError
 
@@ -36,12 +40,102 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{self.prog}: error: {message}")
 
 
+# commands that handle their own interrupts (collect flushes its log and stops its server)
+_OWN_INTERRUPTS = {"collect", "serve-local"}
+GRACE_SECONDS = 1.0  # how long an interrupted command may take to unwind before it is ended
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread like Ctrl-C so the same cleanup runs (status 143)."""
 
 
 def _terminate(signum, frame):
     raise Terminated
+
+
+class _Interrupts:
+    """Ctrl-C and SIGTERM end the command within about a second, always with 130/143.
+
+    Python runs a signal handler only between bytecodes, so while JAX compiles or samples the
+    KeyboardInterrupt waits (up to ~30 s) and unwinding through JAX's running computation, or
+    the interpreter's exit while its threads still run, sometimes crashes (SIGSEGV). Here the
+    signal also wakes a watcher thread at once (``signal.set_wakeup_fd``): it gives the main
+    thread ``GRACE_SECONDS`` to unwind (context managers delete their temporary files), then
+    removes any temporary output still there, prints the one line and leaves with
+    ``os._exit``, never through the interpreter's shutdown. Used only when ``main`` runs as the
+    program (``argv is None``): a caller in the same process keeps its ordinary exception.
+    """
+
+    def __init__(self):
+        self.prog = "detailed-balance"  # "detailed-balance fit" once the command is known
+        self.outputs: list[Path] = []
+        self.armed = False  # raise KeyboardInterrupt in the main thread (once the work runs)
+        self.unwound = threading.Event()
+        self.fired = False
+        self._read, self._write = socket.socketpair()
+        self._write.setblocking(False)
+
+    def install(self) -> None:
+        signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
+        signal.signal(signal.SIGINT, self._handler)
+        signal.signal(signal.SIGTERM, self._handler)
+        threading.Thread(target=self._watch, daemon=True, name="interrupts").start()
+
+    def uninstall(self) -> None:
+        """Hand the signals back (to a command with its own interrupt handling)."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _terminate)
+
+    def _handler(self, signum, frame):
+        if self.fired or self.unwound.is_set() or not self.armed:  # the watcher ends it
+            return
+        self.fired = True
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+    def _watch(self) -> None:
+        signum = 0
+        while signum not in (signal.SIGINT, signal.SIGTERM):  # other handlers share the fd
+            signum = self._read.recv(1)[0]
+        code, what = (143, "terminated") if signum == signal.SIGTERM else (130, "interrupted")
+        self.unwound.wait(GRACE_SECONDS)
+        for path in self.outputs:
+            _remove_temporaries(path)
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass
+        fresh = "\n" if sys.stderr.isatty() else ""  # below a progress bar left mid-line
+        print(f"{fresh}{self.prog}: {what}", file=sys.stderr, flush=True)
+        os._exit(code)
+
+
+def _remove_temporaries(path: Path) -> None:
+    """Delete the temporary files and folders an output's writer makes next to it
+    (``formats.atomic_output``'s ``.NAME.*.tmp``, the report's ``.DIR.*.tmp/``), and inside it
+    when it is a folder."""
+    candidates = list(path.parent.glob(f".{path.name}.*.tmp*"))
+    if path.is_dir():
+        candidates += list(path.glob(".*.tmp*")) + list(path.glob("*/.*.tmp*"))
+    for p in candidates:
+        try:
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        except OSError:
+            pass
+
+
+def _outputs(args: argparse.Namespace) -> list[Path]:
+    return [Path(v) for v in (getattr(args, "out", None), getattr(args, "to", None)) if v]
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Every warning a command shows: one line, ``warning: ...``, on stderr (no source line);
+    library deprecation notices are not the user's business."""
+    if issubclass(category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning)):
+        return
+    from .commands._options import warn
+
+    warn(message)
 
 
 def _redeliver_swallowed(unraisable) -> None:
@@ -62,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="detailed-balance",
         description="Does an LLM agent obey detailed balance? Collect, fit, compare, report.",
     )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {_version()}",
+        help="print the version and exit",
+    )  # fmt: skip
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -70,11 +168,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("detailed-balance")
+    except PackageNotFoundError:  # run from a source tree that was not installed
+        return "unknown"
+
+
 def _load(module: str):
     return importlib.import_module(f"detailed_balance.commands.{module}")
 
 
 def main(argv: list[str] | None = None) -> int:
+    main_thread = threading.current_thread() is threading.main_thread()
+    interrupts = None
+    if argv is None and main_thread:  # run as the program: from here on a signal ends it
+        interrupts = _Interrupts()
+        interrupts.install()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -87,9 +199,16 @@ def main(argv: list[str] | None = None) -> int:
     from .runtime import configure
 
     configure()  # before any JAX computation: parallel chains, float64, compilation cache
-    main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    if interrupts is not None and args.command in _OWN_INTERRUPTS:
+        interrupts.uninstall()
+        interrupts = None
+    elif interrupts is not None:
+        interrupts.prog, interrupts.outputs = f"detailed-balance {args.command}", _outputs(args)
+        signal.signal(signal.SIGTERM, interrupts._handler)
+        interrupts.armed = True
     previous_hook, sys.unraisablehook = sys.unraisablehook, _redeliver_swallowed
+    previous_show, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         code = int(_load(args._module).run(args) or 0)
         sys.stdout.flush()  # here, so a closed pipe is caught below, not at interpreter exit
@@ -98,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"detailed-balance {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
+        if interrupts is not None:  # the watcher prints the line and ends the process
+            interrupts.unwound.set()
+            threading.Event().wait()
         what, code = ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
         print(f"detailed-balance {args.command}: {what}", file=sys.stderr)
         return code
@@ -105,7 +227,10 @@ def main(argv: list[str] | None = None) -> int:
         _silence_stdout()
         return 0
     finally:
+        if interrupts is not None:  # a signal from now on: the watcher ends the process
+            interrupts.unwound.set()
         sys.unraisablehook = previous_hook
+        warnings.showwarning = previous_show
         if main_thread:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 

@@ -54,7 +54,9 @@ def demo_counts(counts: TransitionCounts, n_states: int = DEMO_STATES) -> Transi
     return core
 
 
-def run_demo(out, *, data=None, synthetic: bool = False, seed: int = 0) -> Path:
+def run_demo(
+    out, *, data=None, synthetic: bool = False, seed: int = 0, progress: bool = True
+) -> Path:
     """Run the whole flow and return the report folder.
 
     Counts, a reversible NUTS fit, the model comparison and the report, written under ``out``
@@ -69,6 +71,8 @@ def run_demo(out, *, data=None, synthetic: bool = False, seed: int = 0) -> Path:
     synthetic : bool
         Analyse a 30-state synthetic reversible chain instead (its truth is known).
     seed : int
+    progress : bool
+        Show the sampler's progress bars and the report's stages.
 
     Returns
     -------
@@ -76,7 +80,7 @@ def run_demo(out, *, data=None, synthetic: bool = False, seed: int = 0) -> Path:
         The report folder.
     """
     from . import _arviz
-    from .formats import read_counts, write_counts
+    from .formats import atomic_output, read_counts, write_counts
     from .inference import fit
     from .report import build_report
 
@@ -103,8 +107,14 @@ def run_demo(out, *, data=None, synthetic: bool = False, seed: int = 0) -> Path:
     )
     write_counts(core, out / "counts.csv")
     print("fitting the reversible model (NUTS) ...")
-    idata = fit(core, "reversible", draws=DEMO_DRAWS, warmup=DEMO_DRAWS, seed=seed, progress=True)
-    _arviz.to_netcdf(idata, out / "fit.nc")
+    idata = fit(
+        core, "reversible", draws=DEMO_DRAWS, warmup=DEMO_DRAWS, seed=seed, progress=progress
+    )
+    with atomic_output(out / "fit.nc") as tmp:  # an interrupted demo leaves no partial fit
+        try:
+            _arviz.to_netcdf(idata, tmp)
+        finally:
+            Path(f"{tmp}.tmp").unlink(missing_ok=True)  # to_netcdf's own temporary file
     print(f"fit: {out / 'fit.nc'}")
     print("report: least action, diagnostics and the model comparison ...")
     index = build_report(
@@ -113,6 +123,7 @@ def run_demo(out, *, data=None, synthetic: bool = False, seed: int = 0) -> Path:
         seed=seed,
         draws=DEMO_DRAWS,
         compare_kwargs={"draws": DEMO_DRAWS, "warmup": DEMO_DRAWS},
+        progress=progress,
     )
     verdict = _verdict(index)
     if verdict:

@@ -17,7 +17,11 @@ arXiv:2512.10047, for the least-action estimator and the diagnostics.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,7 +179,10 @@ def analyse(
         from . import _arviz
         from .inference import posterior_kernel
 
-        model = _arviz.attrs(idata)["model"]
+        attrs = _arviz.attrs(idata)
+        model = attrs["model"]
+        diagnostics = json.loads(attrs.get("diagnostics", "{}"))
+        notes += [f"fit ({model}, {attrs['method']}): {w}" for w in diagnostics.get("warnings", [])]
         kernel = posterior_kernel(idata, counts)
         keep = _thin(kernel.log_prob.shape[0], draws)
         kernel = type(kernel)(kernel.states, kernel.source, kernel.target, kernel.log_prob[keep])
@@ -463,24 +470,48 @@ def latex_escape(text: str) -> str:
     return _TEX_PATTERN.sub(lambda m: _TEX.get(m.group(), " "), text)
 
 
+LATEX_MAX_COLUMNS = 8  # wider tables are transposed (one row per column) to fit a page
+LATEX_ROWS_PER_FLOAT = 40  # longer tables continue in further floats, so they break across pages
+
+
 def to_latex(df, caption: str, label: str) -> str:
-    """A DataFrame as a booktabs LaTeX table (needs ``\\usepackage{booktabs}``); text is escaped."""
+    """A DataFrame as a booktabs LaTeX table (needs only ``\\usepackage{booktabs}``); text is
+    escaped.
+
+    A table wider than ``LATEX_MAX_COLUMNS`` is transposed (its columns become rows) and one
+    longer than ``LATEX_ROWS_PER_FLOAT`` rows is split into floats of that many rows, each with
+    the header and the same table number ("continued"), so it breaks across pages.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> tex = to_latex(pd.DataFrame({"state": list("ab"), "V": [0.5, -0.5]}), "V", "tab:v")
+    >>> tex.count(r"\\begin{table}"), r"\\label{tab:v}" in tex
+    (1, True)
+    """
+    if len(df.columns) > LATEX_MAX_COLUMNS:
+        first = str(df.columns[0])
+        df = df.set_index(df.columns[0]).T.reset_index()
+        df.columns = [first if i == 0 else str(c) for i, c in enumerate(df.columns)]
     cols = "l" + "r" * (len(df.columns) - 1)
-    lines = [
-        r"\begin{table}",
-        r"\centering",
-        rf"\caption{{{latex_escape(caption)}}}",
-        rf"\label{{{latex_escape(label)}}}",
-        rf"\begin{{tabular}}{{{cols}}}",
+    header = [
         r"\toprule",
         " & ".join(latex_escape(str(c)) for c in df.columns) + r" \\",
         r"\midrule",
     ]
-    lines += [
+    rows = [
         " & ".join(latex_escape(_fmt(v)) for v in row) + r" \\"
         for row in df.itertuples(index=False)
     ]
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    chunks = [rows[i : i + LATEX_ROWS_PER_FLOAT] for i in range(0, len(rows), LATEX_ROWS_PER_FLOAT)]
+    lines = []
+    for k, chunk in enumerate(chunks or [[]]):
+        if k == 0:
+            title = [rf"\caption{{{latex_escape(caption)}}}", rf"\label{{{latex_escape(label)}}}"]
+        else:  # the same number as the first part
+            title = [r"\addtocounter{table}{-1}", r"\caption[]{(continued)}"]
+        lines += [r"\begin{table}", r"\centering", *title, rf"\begin{{tabular}}{{{cols}}}"]
+        lines += [*header, *chunk, r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 
@@ -514,7 +545,7 @@ def _style():
     )
 
 
-def plot_landscape(a: Analysis, max_labels: int = 30):
+def plot_landscape(a: Analysis, max_labels: int = 60):
     """Posterior V_LA per state with its 94% HDI, states sorted by potential.
 
     Parameters
@@ -522,7 +553,8 @@ def plot_landscape(a: Analysis, max_labels: int = 30):
     a : Analysis
         From :func:`analyse`.
     max_labels : int
-        Name the states on the x axis when there are at most this many.
+        Name every state on the x axis when there are at most this many; beyond, every k-th
+        (the figure widens up to two columns; all names are in the potentials table).
 
     Returns
     -------
@@ -532,10 +564,10 @@ def plot_landscape(a: Analysis, max_labels: int = 30):
     """
     from . import _arviz
 
-    fig, ax = _figure(2.8)
     v = a.posterior.V
     ok = np.isfinite(v).all(axis=0)
     idx = np.flatnonzero(ok)
+    fig, ax = _figure(3.0, width=float(np.clip(0.1 * min(len(idx), 70), COLUMN_WIDTH, 7.0)))
     mean = v[:, idx].mean(0)
     lo, hi = _arviz.hdi(v[:, idx], HDI_PROB)
     order = np.argsort(-mean)
@@ -547,7 +579,10 @@ def plot_landscape(a: Analysis, max_labels: int = 30):
         fmt="o",
         color="C0",
         ecolor="C0",
+        mfc="none",  # a ring, so the model's V (a cross, equal under reversibility) shows inside
+        markersize=4.5,
         elinewidth=0.8,
+        zorder=3,
         label=f"V_LA, mean and {HDI_LABEL}",
     )
     if a.model_V is not None:
@@ -556,8 +591,8 @@ def plot_landscape(a: Analysis, max_labels: int = 30):
             a.model_V[:, idx].mean(0)[order],
             "x",
             color="C3",
-            zorder=3,
-            markersize=4,
+            zorder=4,
+            markersize=2.5,
             label=f"V ({a.model} model), mean",
         )
     if a.point is not None:
@@ -571,16 +606,36 @@ def plot_landscape(a: Analysis, max_labels: int = 30):
             markersize=6,
             label="V_LA on raw counts",
         )
-    if len(idx) <= max_labels:
-        names = [_short_label(a.counts.states[i]) for i in idx[order]]
-        ax.set_xticks(x, names, rotation=90, parse_math=False)
-        ax.set_xlabel("state (sorted by potential)")
+    every = int(np.ceil(len(idx) / max_labels)) if len(idx) else 1
+    names = [_short_label(a.counts.states[i]) for i in idx[order]]
+    ax.set_xticks(
+        x[::every], names[::every], rotation=90, parse_math=False,
+        fontsize=7 if len(idx) <= 30 else 5,
+    )  # fmt: skip
+    if every == 1:
+        ax.set_xlabel(f"state (sorted by potential; {len(idx)} states)")
     else:
-        ax.set_xlabel(f"state rank (sorted by potential; {len(idx)} states)")
+        ax.set_xlabel(f"state (sorted by potential; one in {every} of {len(idx)} named)")
     ax.set_ylabel("potential V (nats, β = 1)")
     ax.set_title(f"Potential landscape (least action, K = {a.K})")
     ax.legend(frameon=False, loc="upper right")
     return fig
+
+
+def _chi2_result(chi2_ndf, ndf: int, what: str = "df") -> str:
+    """A χ² result as text ("χ²/ndf = 1.23 (4 df)"); "nothing to test" when there is no degree
+    of freedom (never "nan" as a result)."""
+    if not ndf or not np.isfinite(chi2_ndf):
+        return f"nothing to test (0 {what})" if not ndf else f"χ² undefined ({ndf} {what})"
+    return f"χ²/ndf = {chi2_ndf:.2f} ({ndf} {what})"
+
+
+def _pairwise_result(p) -> str:
+    """Pearson r and χ²/ndf of the pairwise test, without "nan" when there is nothing to test."""
+    if not p.ndf and not len(p.f):
+        return "nothing to test (no pair seen ≥ 2 times each way)"
+    r = f"r = {p.pearson_r:.2f}, " if np.isfinite(p.pearson_r) else ""
+    return r + _chi2_result(p.chi2_ndf, p.ndf)
 
 
 def _short_label(name: str, limit: int = 24) -> str:
@@ -615,7 +670,7 @@ def plot_pairwise(a: Analysis):
     ax.set_aspect("equal")
     ax.set_xlabel("ΔV = V(f) − V(g) from least action (nats)")
     ax.set_ylabel("log T(g←f) / T(f←g) (nats)")
-    ax.set_title(f"Pairwise test: r = {p.pearson_r:.2f}, χ²/ndf = {p.chi2_ndf:.2f} ({p.ndf})")
+    ax.set_title(f"Pairwise test: {_pairwise_result(p)}")
     ax.legend(frameon=False, loc="upper left")
     return fig
 
@@ -654,7 +709,7 @@ def plot_loops(a: Analysis):
         ax.legend(frameon=False, loc="upper left")
     ax.set_xlabel("backward Σ log T around the cycle (nats)")
     ax.set_ylabel("forward Σ log T (nats)")
-    ax.set_title(f"3-cycle loop test: χ²/ndf = {t.chi2_ndf:.2f} ({t.ndf} cycles)")
+    ax.set_title(f"3-cycle loop test: {_chi2_result(t.chi2_ndf, t.ndf, 'cycles')}")
     return fig
 
 
@@ -726,16 +781,21 @@ def plot_potential_histogram(a: Analysis):
     ax.hist(
         v, bins=max(5, min(40, len(v) // 3)), density=True, color="C0", alpha=0.6, label="states"
     )
-    mu, sigma = v.mean(), v.std(ddof=1)
-    x = np.linspace(v.min() - sigma, v.max() + sigma, 200)
-    ax.plot(
-        x,
-        np.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi)),
-        color="C3",
-        label=f"Gaussian, σ = {sigma:.2f}\n(σ of the means)",
-    )
+    # the same σ as the text and the tables (diagnostics.gaussian_width: the posterior mean of
+    # the per-draw width), not the spread of the posterior means, which is smaller
     w = a.width
-    ax.set_title(f"S_min = {w.get('S_min', np.nan):.3f} vs K(0)/(√π σ) = {w['S_predicted']:.3f}")
+    mu, sigma = v.mean(), w["sigma"]
+    if np.isfinite(sigma) and sigma > 0:  # one state has no width
+        x = np.linspace(v.min() - sigma, v.max() + sigma, 200)
+        ax.plot(
+            x,
+            np.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi)),
+            color="C3",
+            label=f"Gaussian, σ = {sigma:.2f}\n(posterior mean width)",
+        )
+    s_min = w.get("S_min", np.nan)
+    s_text = f"S_min = {s_min:.3f} vs " if np.isfinite(s_min) else ""
+    ax.set_title(f"{s_text}K(0)/(√π σ) = {w['S_predicted']:.3f}")
     ax.set_xlabel("potential V_LA (nats, posterior mean per state)")
     ax.set_ylabel("density (1/nat)")
     ax.legend(frameon=False, loc="best")
@@ -879,8 +939,12 @@ def build_report(
     if out.exists() and not out.is_dir():
         raise DataError("exists and is not a folder (the report is a folder)", file=str(out))
     counts, idata = load_input(input_path)  # a bad input fails before any folder is made
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    (out / "tables").mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # built in a hidden sibling folder and moved into place at the end: an interrupted or
+    # failed report leaves nothing (the CLI's interrupt handler knows the .OUT.*.tmp name)
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    (work / "figures").mkdir()
+    (work / "tables").mkdir()
     stages = 6 + len(FIGURES) + (1 if compare else 0)
     bar = tqdm(total=stages, desc="report", disable=not progress, unit="step")
 
@@ -912,18 +976,38 @@ def build_report(
             for name, (fn, caption) in FIGURES.items():
                 step(f"figure {name}")
                 fig = fn(a)
-                save_figure(fig, out / "figures", name)
+                save_figure(fig, work / "figures", name)
                 figures[name] = caption.format(hdi=HDI_LABEL)
         step("tables")
-        tables = _write_tables(a, out / "tables")
-        _write_text(out / "report.json", to_json(_numbers(a), indent=1))
-        index = out / "index.md"
-        _write_text(
-            index, _index(a, Path(input_path), figures, tables)
-        )  # last: the report is whole
+        tables = _write_tables(a, work / "tables")
+        _write_text(work / "report.json", to_json(_numbers(a), indent=1))
+        _write_text(work / "index.md", _index(a, Path(input_path), figures, tables))
+        _publish(work, out)
     finally:  # an interrupt closes the bar before the one-line message
         bar.close()
-    return index
+        shutil.rmtree(work, ignore_errors=True)
+    return out / "index.md"
+
+
+def _publish(work: Path, out: Path) -> None:
+    """Move a finished report from ``work`` into ``out``: the whole folder at once when ``out``
+    is new; else entry by entry (``out`` may hold the user's other files), ``index.md`` last,
+    so an ``index.md`` is only ever next to the report it describes."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in (work, *work.rglob("*")):  # mkdtemp's folder is private (0700)
+        if p.is_dir():
+            os.chmod(p, 0o777 & ~umask)
+    if not out.exists():
+        os.replace(work, out)
+        return
+    (out / "index.md").unlink(missing_ok=True)
+    for entry in sorted(work.iterdir(), key=lambda p: p.name == "index.md"):
+        target = out / entry.name
+        if target.is_dir() and not target.is_symlink():
+            old = work / f".old-{entry.name}"
+            os.replace(target, old)  # removed with ``work``
+        os.replace(entry, target)
 
 
 def _run_compare(counts, seed, kwargs):
@@ -1005,7 +1089,7 @@ def _numbers(a: Analysis) -> dict:
         ],
         "diagnostics": diagnostics_table(a).to_dict(orient="records"),
         "equilibrium_gap": a.equilibrium_gap,
-        "notes": a.notes,
+        "notes": report_notes(a),
     }
     if a.comparison is not None:
         d["comparison"] = a.comparison.to_dict()
@@ -1080,19 +1164,40 @@ def _index(a: Analysis, input_path: Path, figures: dict, tables: dict) -> str:
         "",
         "## Diagnostics (the paper's, with error bars)",
         "",
-        f"- Pairwise: {len(p.f)} pairs seen ≥ 2 times each way; Pearson r = {p.pearson_r:.3f}; "
-        f"weighted χ²/ndf = {p.chi2_ndf:.2f} on {p.ndf} df (p = {p.p_value:.3g}); errors are "
-        "Poisson on the counts and posterior sd on ΔV; ndf subtracts the fitted V differences.",
-        f"- 3-cycles seen in all six directions: {a.triangles.ndf}; χ²/ndf = "
-        f"{a.triangles.chi2_ndf:.2f} (triplets share arcs, so this χ² is approximate).",
-        f"- Cycle basis of the two-way graph: {a.basis.ndf} independent cycles; joint χ²/ndf = "
-        f"{a.basis.chi2_ndf:.2f} (p = {a.basis.p_value:.3g}).",
-        f"- One-way pairs: {len(a.one_way.f)}; share whose least-action ΔV meets the bound implied "
-        f"by never seeing the reverse ({a.one_way.level:.0%} limit): "
-        f"{a.one_way.fraction_satisfied:.2f}.",
-        f"- Width of V across states σ = {w['sigma']:.2f} ± {w['sigma_sd']:.2f}; S_min = "
-        f"{w.get('S_min', float('nan')):.3f} against the paper's K(0)/(√π σ) = "
-        f"{w['S_predicted']:.3f}.",
+        f"- Pairwise: {len(p.f)} pairs seen ≥ 2 times each way; "
+        + (
+            f"Pearson r = {p.pearson_r:.3f}; weighted χ²/ndf = {p.chi2_ndf:.2f} on {p.ndf} df "
+            f"(p = {p.p_value:.3g}); errors are Poisson on the counts and posterior sd on ΔV; "
+            "ndf subtracts the fitted V differences."
+            if p.ndf and np.isfinite(p.chi2_ndf)
+            else "nothing to test."
+        ),
+        f"- 3-cycles seen in all six directions: {a.triangles.ndf}; "
+        + (
+            f"χ²/ndf = {a.triangles.chi2_ndf:.2f} (triplets share arcs, so this χ² is approximate)."
+            if a.triangles.ndf
+            else "nothing to test."
+        ),
+        f"- Cycle basis of the two-way graph: {a.basis.ndf} independent cycles; "
+        + (
+            f"joint χ²/ndf = {a.basis.chi2_ndf:.2f} (p = {a.basis.p_value:.3g})."
+            if a.basis.ndf
+            else "nothing to test (the two-way graph is a tree)."
+        ),
+        f"- One-way pairs: {len(a.one_way.f)}"
+        + (
+            f"; share whose least-action ΔV meets the bound implied by never seeing the reverse "
+            f"({a.one_way.level:.0%} limit): {a.one_way.fraction_satisfied:.2f}."
+            if len(a.one_way.f)
+            else "."
+        ),
+        f"- Width of V across states σ = {w['sigma']:.2f} ± {w['sigma_sd']:.2f}; "
+        + (
+            f"S_min = {w['S_min']:.3f} against "
+            if np.isfinite(w.get("S_min", np.nan))
+            else "S_min undefined; "
+        )
+        + f"the paper's K(0)/(√π σ) = {w['S_predicted']:.3f}.",
     ]
     if a.downhill is not None:
         d = a.downhill
@@ -1111,7 +1216,19 @@ def _index(a: Analysis, input_path: Path, figures: dict, tables: dict) -> str:
         "Table: [tables/diagnostics.md](tables/diagnostics.md) ([LaTeX](tables/diagnostics.tex)); "
         "all numbers: [report.json](report.json).",
     ]
-    if a.notes or a.counts.notes:
-        notes = (*a.counts.notes, *a.notes)
-        lines += ["", "## Notes", ""] + [f"- {markdown_escape(n)}" for n in notes]
+    notes = report_notes(a)
+    lines += ["", "## Notes", ""]
+    lines += [f"- {markdown_escape(n)}" for n in notes] if notes else ["None."]
     return "\n".join(lines) + "\n"
+
+
+def report_notes(a: Analysis) -> list[str]:
+    """Every warning and refusal behind the report, one sentence each: the data's notes, the
+    fit's (R-hat, ESS, divergences), least action's, and the comparison's (evidence that did
+    not converge, a Bayes factor withheld, a comparison not run or failed)."""
+    notes = [*a.counts.notes, *a.notes]
+    if a.comparison is not None:
+        notes += [f"comparison: {n}" for n in a.comparison.notes]
+    elif a.comparison_note:
+        notes.append(a.comparison_note[0].upper() + a.comparison_note[1:] + ".")
+    return notes

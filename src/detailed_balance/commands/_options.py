@@ -1,20 +1,73 @@
-"""Options shared by the commands that run the sampler (fit, compare)."""
+"""One vocabulary for every subcommand: the options shared by several commands, and warnings.
 
-from ._checks import input_file, integer, seed
+The same flag means the same thing wherever it appears: ``--quiet`` (no progress output),
+``--draws``/``--warmup``/``--chains``/``--target-accept``/``--seed`` (the NUTS sampler),
+``--prior-scale``/``--edge-scale``/``--lengthscale``/``--cycle-scale`` (the field prior). A
+command that takes a different kind of "draws" names it differently (``report --kernel-draws``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from ._checks import input_file, integer, positive, real, seed
+
+TARGET_ACCEPT = 0.8  # NumPyro's default, kept so a fit without the flag is unchanged
+
+# names the library uses in its messages -> the flag a user of the command line would set
+_FLAG_FOR = {
+    "target_accept": f"--target-accept (default {TARGET_ACCEPT})",
+}
 
 
-def add_sampler_options(parser) -> None:
-    """--draws, --warmup, --chains, --seed and --features, with one wording for every command."""
+def add_quiet_option(parser: argparse.ArgumentParser) -> None:
+    """``--quiet``: no progress output (``--no-progress`` is kept as a hidden alias)."""
     parser.add_argument(
-        "--draws", type=integer(1), default=1000, help="posterior draws per chain (default 1000)"
-    )
+        "--quiet", "--no-progress", dest="quiet", action="store_true",
+        help="no progress output (bars and stage lines)",
+    )  # fmt: skip
+    hide_alias(parser, "--no-progress")
+
+
+def hide_alias(parser: argparse.ArgumentParser, old: str) -> None:
+    """Keep an option's old spelling working (for existing scripts) but out of ``--help`` and
+    error messages, which name the current one."""
+    action = parser._option_string_actions[old]  # argparse has no public API for this
+    action.option_strings = [o for o in action.option_strings if o != old]
+
+
+def add_seed_option(parser: argparse.ArgumentParser) -> None:
+    """``--seed``: one definition for every command that draws random numbers."""
+    parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
+
+
+def add_sampler_options(parser: argparse.ArgumentParser, *, target_accept: bool = True) -> None:
+    """--draws, --warmup, --chains, --target-accept, --seed and --features, one wording for all.
+
+    ``target_accept=False`` leaves ``--target-accept`` out, for a command whose library function
+    does not take it yet.
+    """
     parser.add_argument(
-        "--warmup", type=integer(0), default=1000, help="warm-up steps per chain (default 1000)"
-    )
+        "--draws", type=integer(1), default=1000,
+        help="NUTS posterior draws per chain (default 1000)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--warmup", type=integer(0), default=1000,
+        help="NUTS warm-up steps per chain (default 1000)",
+    )  # fmt: skip
     parser.add_argument(
         "--chains", type=integer(1), default=None, help="chains (default: one per CPU core)"
     )
-    parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
+    if target_accept:
+        parser.add_argument(
+            "--target-accept", type=real(0.0, 1.0, open_low=True), default=TARGET_ACCEPT,
+            metavar="P",
+            help=f"NUTS target acceptance probability in (0, 1]; raise it (e.g. 0.95) when "
+            f"the fit reports divergences (default {TARGET_ACCEPT})",
+        )  # fmt: skip
+    add_seed_option(parser)
     parser.add_argument(
         "--features",
         metavar="FILE",
@@ -22,3 +75,61 @@ def add_sampler_options(parser) -> None:
         help="state features for a Gaussian-process prior: .npy (rows in state order) "
         "or .csv with a 'state' column",
     )
+
+
+def add_prior_options(parser: argparse.ArgumentParser, *, edge: bool = True) -> None:
+    """The field prior's scales (``edge=False`` leaves out ``--edge-scale``/``--lengthscale``
+    for a command whose library function does not take them)."""
+    parser.add_argument(
+        "--prior-scale", type=positive, default=3.0,
+        help="field scale: sigma_phi ~ HalfNormal(scale) (default 3)",
+    )  # fmt: skip
+    if edge:
+        parser.add_argument(
+            "--edge-scale", type=positive, default=3.0,
+            help="edge-term scale: sigma_u ~ HalfNormal(scale) (default 3)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--lengthscale", type=positive, default=1.0,
+            help="GP lengthscale prior median (default 1; with --features)",
+        )  # fmt: skip
+    parser.add_argument(
+        "--cycle-scale", type=positive, default=1.0,
+        help="cycle-term scale: tau ~ HalfNormal(scale) (default 1)",
+    )  # fmt: skip
+
+
+def field_prior(args: argparse.Namespace, features, kind: str | None = None):
+    """The :class:`~detailed_balance.inference.FieldPrior` the prior options describe."""
+    from ..inference import FieldPrior
+
+    kind = kind or ("gp" if features is not None else "normal")
+    extra = {}
+    for name in ("edge_scale", "lengthscale"):
+        if hasattr(args, name):
+            extra[name] = getattr(args, name)
+    return FieldPrior(kind=kind, scale=args.prior_scale, cycle_scale=args.cycle_scale, **extra)
+
+
+def warn(message: str) -> None:
+    """Print a warning as the commands all do: one line, ``warning: ...``, on stderr.
+
+    Library names in the message (``target_accept``) become the flag that sets them.
+    """
+    text = " ".join(str(message).split())
+    for name, flag in _FLAG_FOR.items():
+        text = re.sub(rf"\b{name}\b", flag, text)
+    print(f"warning: {text}", file=sys.stderr)
+
+
+def print_caught(caught) -> None:
+    """Print the user-facing warnings recorded by ``warnings.catch_warnings(record=True)``
+    (library deprecation noise is dropped)."""
+    seen = set()
+    for w in caught:
+        if not issubclass(w.category, UserWarning) or "FutureWarning" in w.category.__name__:
+            continue
+        if str(w.message) in seen:
+            continue
+        seen.add(str(w.message))
+        warn(w.message)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._checks import input_file, output_dir, positive
-from ._options import add_sampler_options
+from ._options import add_prior_options, add_quiet_option, add_sampler_options
 
 MODELS = ("unconstrained", "reversible", "nonreversible")
 
@@ -42,11 +42,9 @@ def configure(parser) -> None:
         type=output_dir,
         help="write comparison.json, comparison.md, models.csv and sensitivity.csv here",
     )
-    add_sampler_options(parser)
-    parser.add_argument(
-        "--prior-scale", type=positive, default=3.0, help="sigma_phi ~ HalfNormal(scale)"
-    )
-    parser.add_argument("--cycle-scale", type=positive, default=1.0, help="tau ~ HalfNormal(scale)")
+    # compare() does not take a target acceptance yet (compare.py)
+    add_sampler_options(parser, target_accept=False)
+    add_prior_options(parser)
     parser.add_argument(
         "--alpha", type=positive, default=1.0, help="Dirichlet concentration (unconstrained model)"
     )
@@ -70,6 +68,7 @@ def configure(parser) -> None:
     parser.add_argument(
         "--no-rest", action="store_true", help="ignore self-replies and rejections (no escape)"
     )
+    add_quiet_option(parser)
 
 
 def run(args) -> int:
@@ -77,15 +76,12 @@ def run(args) -> int:
 
     from ..compare import compare
     from ..formats import atomic_output, read_counts, to_json
-    from ..inference import FieldPrior, read_features
+    from ..inference import read_features
+    from ._options import field_prior
 
     counts = read_counts(args.counts)
     features = read_features(args.features, counts) if args.features else None
-    prior = FieldPrior(
-        kind="gp" if features is not None else "normal",
-        scale=args.prior_scale,
-        cycle_scale=args.cycle_scale,
-    )
+    prior = field_prior(args, features)
     result = compare(
         counts,
         models=tuple(args.models),
@@ -100,6 +96,7 @@ def run(args) -> int:
         seed=args.seed,
         lrt=not args.no_lrt,
         g2_samples=args.g2_samples,
+        progress=not args.quiet,
     )
     payload = result.to_dict()
     payload["counts"] = str(args.counts)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ._checks import input_file, output_file, positive
-from ._options import add_sampler_options
+from ._checks import input_file, output_file
+from ._options import add_prior_options, add_quiet_option, add_sampler_options
 
 
 def configure(parser) -> None:
@@ -27,7 +27,10 @@ def configure(parser) -> None:
         help="where to write the fit (netCDF)",
     )
     parser.add_argument(
-        "--method", default="nuts", choices=("nuts", "map", "svi"), help="default: nuts"
+        "--method",
+        default="nuts",
+        choices=("nuts", "map", "svi"),
+        help="NUTS sampling, MAP optimisation or SVI (default: nuts)",
     )
     add_sampler_options(parser)
     parser.add_argument(
@@ -36,20 +39,11 @@ def configure(parser) -> None:
         choices=("normal", "gp", "flat"),
         help="field prior (default: normal; gp with --features; flat for --method map only)",
     )
-    parser.add_argument(
-        "--prior-scale", type=positive, default=3.0, help="sigma_phi ~ HalfNormal(scale)"
-    )
-    parser.add_argument(
-        "--edge-scale", type=positive, default=3.0, help="sigma_u ~ HalfNormal(scale)"
-    )
-    parser.add_argument(
-        "--lengthscale", type=positive, default=1.0, help="GP lengthscale prior median"
-    )
-    parser.add_argument("--cycle-scale", type=positive, default=1.0, help="tau ~ HalfNormal(scale)")
+    add_prior_options(parser)
     parser.add_argument(
         "--no-rest", action="store_true", help="ignore self-replies and rejections (no escape)"
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet_option(parser)
 
 
 def run(args) -> int:
@@ -58,18 +52,13 @@ def run(args) -> int:
 
     from .. import _arviz
     from ..formats import atomic_output, read_counts
-    from ..inference import FieldPrior, fit, read_features, summarise
+    from ..inference import fit, read_features, summarise
+    from ._options import field_prior, print_caught
 
     counts = read_counts(args.counts)
     features = read_features(args.features, counts) if args.features else None
     kind = args.prior or ("gp" if features is not None else "normal")
-    prior = FieldPrior(
-        kind=kind,
-        scale=args.prior_scale,
-        edge_scale=args.edge_scale,
-        lengthscale=args.lengthscale,
-        cycle_scale=args.cycle_scale,
-    )
+    prior = field_prior(args, features, kind)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         idata = fit(
@@ -84,10 +73,9 @@ def run(args) -> int:
             chains=args.chains,
             seed=args.seed,
             progress=not args.quiet,
+            target_accept=args.target_accept,
         )
-    for w in caught:
-        if issubclass(w.category, UserWarning) and "FutureWarning" not in w.category.__name__:
-            print(f"warning: {w.message}")
+    print_caught(caught)
     with atomic_output(args.out) as tmp:  # an interrupted write leaves no partial fit
         try:
             _arviz.to_netcdf(idata, tmp)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ._checks import input_file, integer, output_dir, real, seed
+from ._checks import input_file, integer, output_dir, real
+from ._options import add_quiet_option, add_seed_option, hide_alias
 
 
 def configure(parser) -> None:
@@ -20,9 +21,12 @@ def configure(parser) -> None:
         help="least-action kernel K: exp(-x/2) (paper's main text) or log(1+e^-x) (default: exp)",
     )  # fmt: skip
     parser.add_argument(
-        "--draws", type=integer(1), default=1000,
-        help="posterior draws of T pushed through least action (default 1000)",
+        "--kernel-draws", "--draws", dest="kernel_draws", type=integer(1), default=1000,
+        metavar="N",
+        help="posterior draws of T pushed through least action (default 1000; not the "
+        "sampler's --draws)",
     )  # fmt: skip
+    hide_alias(parser, "--draws")  # its old name, which meant something else in fit/compare
     parser.add_argument(
         "--no-compare", action="store_true",
         help="skip the model comparison (NUTS fits of the ladder: the slow part)",
@@ -31,7 +35,8 @@ def configure(parser) -> None:
         "--compare-draws",
         type=integer(1),
         default=1000,
-        help="NUTS draws per chain for the comparison",
+        metavar="N",
+        help="NUTS draws (and warm-up steps) per chain for the comparison (default 1000)",
     )
     parser.add_argument(
         "--potential", metavar="CSV", type=input_file,
@@ -44,8 +49,8 @@ def configure(parser) -> None:
         default=0.05,
         help="strong transition: T > this (default 0.05)",
     )
-    parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_seed_option(parser)
+    add_quiet_option(parser)
 
 
 def run(args) -> int:
@@ -59,7 +64,7 @@ def run(args) -> int:
         args.input,
         args.out,
         K=args.kernel,
-        draws=args.draws,
+        draws=args.kernel_draws,
         seed=args.seed,
         compare=not args.no_compare,
         compare_kwargs={"draws": args.compare_draws, "warmup": args.compare_draws},
