@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from ._checks import input_file, output_dir, positive
+from ._checks import input_file, integer, output_dir, positive
 from ._options import add_prior_options, add_quiet_option, add_sampler_options
 
 MODELS = ("unconstrained", "reversible", "nonreversible")
-
-
-def _whole_number(text: str) -> int:
-    """argparse type: an integer >= 0 (so a bad --g2-samples fails at parse time)."""
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
-    return value
 
 
 def configure(parser) -> None:
@@ -60,7 +47,7 @@ def configure(parser) -> None:
     parser.add_argument("--no-lrt", action="store_true", help="skip the G² likelihood-ratio test")
     parser.add_argument(
         "--g2-samples",
-        type=_whole_number,
+        type=integer(0),
         default=999,
         metavar="M",
         help="tables drawn for the exact conditional G² p-value (default 999; 0: chi² only)",
