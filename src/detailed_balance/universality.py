@@ -148,6 +148,25 @@ def read_labels(path) -> dict:
     return out
 
 
+#: The shipped temperature series (``src/detailed_balance/data/``): the ``animals`` agent on the
+#: offline model (gemma-3-270m) with untruncated sampling, a budget design over 40 common sources;
+#: collected by ``benchmarks/collect_universality_series.py`` (see docs/readme/universality.md).
+SERIES = (
+    "universality-animals-T0.5.jsonl.gz",
+    "universality-animals-T1.0.jsonl.gz",
+    "universality-animals-T1.5.jsonl.gz",
+    "universality-animals-alt-T1.0.jsonl.gz",
+)
+
+
+def series_paths() -> list[Path]:
+    """Paths of the shipped series' attempt logs (T = 0.5, 1, 1.5, and another template at 1)."""
+    from importlib import resources
+
+    root = resources.files("detailed_balance") / "data"
+    return [Path(str(root / name)) for name in SERIES]
+
+
 # ---- synthetic truth -----------------------------------------------------------------------------
 def synthetic_joint(
     n_states: int = 20,
