@@ -153,3 +153,17 @@ def test_an_independent_field_is_rejected(tmp_path):
     assert shared["log_bf_vs_separate"] < -math.log(10)
     assert res["tau"]["hdi_low"] > 0.2
     assert (out / "fields.png").exists() and (out / "universality.md").exists()
+
+
+def test_shipped_series_is_an_untruncated_temperature_series_over_common_sources():
+    from detailed_balance.formats import read_counts
+    from detailed_balance.universality import series_paths
+
+    labels = [read_labels(p) for p in series_paths()]
+    assert [lab["temperature"] for lab in labels] == [0.5, 1.0, 1.5, 1.0]
+    assert all(lab["top_p"] == 1.0 for lab in labels)
+    assert all(lab["extra_body"] == {"top_k": 0, "min_p": 0} for lab in labels)
+    assert len({lab["template"] for lab in labels}) == 2  # the last one is another template
+    counts = [read_counts(p) for p in series_paths()]
+    assert all(int(c.attempts.sum()) >= 1000 for c in counts)
+    assert len(common_sources(counts)) == 40
