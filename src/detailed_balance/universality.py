@@ -948,7 +948,7 @@ def plot_fields(result: UniversalityResult):
         )
         grid = np.linspace(xm.min(), xm.max(), 2)
         ax.plot(grid, beta[k] * grid, "k--", lw=1, label=f"β = {beta[k]:.2f}")
-        ax.set_title(sep.labels[k], fontsize=8)
+        ax.set_title(sep.labels[k].replace(" (", "\n("), fontsize=7)
         ax.set_xlabel("shared field φ")
         if k == 0:
             ax.set_ylabel("own field φ_k (separate fit)")
