@@ -25,6 +25,7 @@ COMMANDS = {
     "summary": ("summary", "per-state potentials and diagnostics of a saved fit"),
     "compare": ("compare", "decide detailed balance: evidence, Bayes factors, LOO, G² test"),
     "report": ("report", "figures, tables and index.md for counts or a fit"),
+    "universality": ("universality", "do several datasets share one potential? (joint fit)"),
     "collect": ("collect", "collect transitions from an agent via an OpenAI-compatible endpoint"),
     "serve-local": ("serve_local", "serve the offline LLM (llama.cpp) on 127.0.0.1"),
     "demo": ("demo", "analyse the shipped dataset end to end"),

@@ -1,0 +1,27 @@
+"""One landscape: a single field phi over the union of states, scaled per dataset.
+
+Dataset k's field is ``beta_k * phi`` on its own states (beta_1 = 1 fixes the scale; beta_k acts
+as an inverse temperature), with its own edge terms, attempts and rejections. Sampling a
+quasi-symmetric chain at temperature T multiplies both its symmetric part and its field by 1/T,
+so this is "the same landscape at different temperatures" (Song et al., arXiv:2512.10047, ask
+whether the potential transcends models and prompts).
+"""
+
+from ._common import FieldPrior, latent_field
+from ._joint import dataset_rows, dataset_scales, dataset_scope
+
+
+def joint_shared(
+    joint,
+    *,
+    prior: FieldPrior | None = None,
+    full: bool = False,
+    beta_scale: float = 1.0,
+    **_,
+):
+    prior = prior or FieldPrior()
+    phi = latent_field(joint.union, prior)
+    beta = dataset_scales(len(joint.datasets), beta_scale)
+    for k, (data, index) in enumerate(zip(joint.datasets, joint.index, strict=True)):
+        with dataset_scope(k):
+            dataset_rows(data, beta[k] * phi[index], prior, full)
