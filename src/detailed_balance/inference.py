@@ -11,6 +11,7 @@ the prior, gauge and convergence diagnostics in the attributes.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import os
@@ -27,6 +28,7 @@ from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
 from . import _arviz
 from .counts import TransitionCounts
 from .errors import DataError, FitError
+from .graph import CycleSpace
 from .kernel import TransitionKernel
 from .modeldata import GAUGE, ModelData, build_model_data, gauge_reference
 from .models import MODELS
@@ -447,6 +449,12 @@ def _narrow(data: ModelData) -> ModelData:
     """
 
     def narrow(x):
+        if isinstance(x, CycleSpace):  # holds index arrays too (the non-reversible model)
+            space = copy.copy(x)
+            space.cycle_id, space.edge, space.sign = map(narrow, (x.cycle_id, x.edge, x.sign))
+            if x.n_cycles:
+                space._flow_basis = narrow(x.flow_basis())
+            return space
         if not isinstance(x, np.ndarray):
             return x
         kind = {"f": np.float32, "i": np.int32}.get(x.dtype.kind)
