@@ -273,3 +273,10 @@ def test_cli_runs_two_parallel_chains_and_caches_compilations(tmp_path):
     diagnostics = json.loads(_arviz.attrs(_arviz.from_netcdf(out))["diagnostics"])
     assert diagnostics["chain_method"] == "parallel"
     assert any((tmp_path / "jax-cache").iterdir())  # compiled programs kept for the next run
+
+
+def test_float32_nuts_with_a_progress_bar_runs():
+    """The progress bar is a host callback on another thread: float32 sampling must not break it."""
+    counts = sample_counts(reversible_chain(5, seed=3), attempts_per_source=40, seed=3)
+    idata = fit(counts, draws=30, warmup=30, chains=2, progress=True)
+    assert np.isfinite(np.asarray(_arviz.group(idata, "posterior")["V"])).all()

@@ -11,6 +11,7 @@ the prior, gauge and convergence diagnostics in the attributes.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
@@ -171,7 +172,7 @@ def fit(
     if method == "nuts":
         chains = chains or max(2, os.cpu_count() or 1)
         sample_fn = model_fn if precision == "float64" else _bind(model, _narrow(data), prior)
-        with jax.enable_x64(precision == "float64"):
+        with _x64_everywhere(precision == "float64"):
             latent, stats, extra = _run_nuts(
                 sample_fn, draws, warmup, chains, seed, progress, target_accept
             )
@@ -439,6 +440,23 @@ def _bind(model: str, data: ModelData, prior: FieldPrior, full: bool = False):
         return fn(data, prior=prior, full=full)
 
     return model_fn
+
+
+@contextlib.contextmanager
+def _x64_everywhere(enabled: bool):
+    """Set float64 on or off for the whole process while sampling, then restore it.
+
+    ``jax.enable_x64`` is thread-local, but numpyro's progress bar is a host callback that JAX
+    runs on another thread, which would check its int32 result under the global setting (int64)
+    and fail ("Incorrect output dtype for return value").
+    """
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", enabled)
+    try:
+        with jax.enable_x64(enabled):  # and on this thread, which may hold its own setting
+            yield
+    finally:
+        jax.config.update("jax_enable_x64", before)
 
 
 def _narrow(data: ModelData) -> ModelData:
