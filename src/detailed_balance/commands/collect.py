@@ -14,6 +14,7 @@ import signal
 import sys
 
 from ._checks import integer, real
+from ._options import add_quiet_option
 
 _received: list[int] = []  # signals that arrived outside the collector's event loop
 
@@ -117,8 +118,8 @@ def configure(parser) -> None:
         "--design",
         default=DESIGNS[0],
         choices=DESIGNS,
-        help="source choice: uniform over discovered states (the paper's), round-robin "
-        "over --sources, or chains (default: discovered)",
+        help="source choice: discovered (uniform over the states found so far; the paper's), "
+        "budget (round-robin over --sources) or trajectory (--chains walks) (default: discovered)",
     )
     parser.add_argument(
         "--attempts", type=integer(1), required=True, help="total attempts of the run"
@@ -127,7 +128,11 @@ def configure(parser) -> None:
         "--sources", help="comma-separated start states (default: the agent's seeds)"
     )
     parser.add_argument(
-        "--chains", type=integer(1), default=1, help="trajectory design: parallel chains"
+        "--chains",
+        type=integer(1),
+        default=1,
+        help="--design trajectory: how many walks of the agent run side by side (default 1); "
+        "not fit's sampler chains",
     )
     parser.add_argument(
         "--resume", action="store_true", help="continue an existing log (same configuration)"
@@ -136,11 +141,28 @@ def configure(parser) -> None:
         "--concurrency", type=integer(1, 65536), default=8, help="requests in flight (default 8)"
     )
     parser.add_argument("--processes", nargs="?", action=_Removed, help=argparse.SUPPRESS)
-    parser.add_argument("--temperature", type=real(0.0), default=1.0)
-    parser.add_argument("--top-p", type=real(0.0, 1.0, open_low=True))
-    parser.add_argument("--max-tokens", type=integer(1), help="default: the agent's")
     parser.add_argument(
-        "--seed", type=integer(0), default=0, help="design and per-request seeds (default 0)"
+        "--temperature",
+        type=real(0.0),
+        default=1.0,
+        help="sampling temperature sent with each request (default 1: the model's own "
+        "distribution)",
+    )
+    parser.add_argument(
+        "--top-p",
+        type=real(0.0, 1.0, open_low=True),
+        help="nucleus sampling: keep the most likely tokens up to this total probability, in "
+        "(0, 1] (default: the server's)",
+    )
+    parser.add_argument(
+        "--max-tokens", type=integer(1), help="longest reply, in tokens (default: the agent's)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=integer(0),
+        default=0,
+        help="collection seed: fixes the design's source choices and the seed sent with each "
+        "request (default 0); not fit's sampler seed",
     )
     parser.add_argument(
         "--extra-body",
@@ -190,7 +212,7 @@ def configure(parser) -> None:
         default=2,
         help="threads of the --local server (default 2)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_quiet_option(parser)
 
 
 def run(args) -> int:
@@ -270,7 +292,7 @@ def run(args) -> int:
             max_retries=args.max_retries,
             price_prompt=args.price_prompt,
             price_completion=args.price_completion,
-            progress=not args.no_progress,
+            progress=not args.quiet,
             allow_insecure_key=args.allow_insecure_key,
             handle_signals=True,
         )
