@@ -256,6 +256,18 @@ def test_resume_of_a_corrupted_log_is_one_line(tmp_path, server, capsys, change)
     assert out.read_bytes() == before
 
 
+def test_resume_of_a_log_with_a_line_nested_too_deeply_is_one_line(tmp_path, server, capsys):
+    out = tmp_path / "r.jsonl"
+    assert main(collect_args(server.base_url, out, "--attempts", "3")) == 0
+    lines = out.read_text().splitlines()
+    lines[2] = '{"kind": "attempt", "raw": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    out.write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    assert main(collect_args(server.base_url, out, "--attempts", "5", "--resume")) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert "row 3" in line and "nested too deeply" in line and "cannot resume" in line
+
+
 # ---- keys -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "url, loopback",
