@@ -31,4 +31,3 @@ def main() -> int:
     from detailed_balance.cli import main as cli_main
 
     return cli_main()
-
