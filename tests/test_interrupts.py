@@ -35,7 +35,7 @@ def _command(name: str, counts, out) -> tuple[list[str], list]:
         return ["fit", str(counts), "--out", str(out / "f.nc"), "--draws", "3000"], [out / "f.nc"]
     if name == "compare":
         args = ["compare", str(counts), "--out", str(out / "cmp"), "--draws", "300"]
-        return [*args, "--warmup", "300", "--bootstrap", "50"], [out / "cmp"]
+        return [*args, "--warmup", "300", "--g2-samples", "50"], [out / "cmp"]
     return ["report", str(counts), "--out", str(out / "rep"), "--compare-draws", "300"], [
         out / "rep"
     ]
