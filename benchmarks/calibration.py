@@ -34,7 +34,7 @@ import numpy as np
 from detailed_balance.models import MODELS
 from detailed_balance.models._common import FieldPrior
 
-from detailed_balance import inference  # noqa: F401  (configures JAX: devices, x64)
+import detailed_balance
 from detailed_balance.compare import likelihood_ratio_test, weighted_loo
 from detailed_balance.evidence import bridge_from_draws
 from detailed_balance.modeldata import build_model_data
@@ -465,6 +465,7 @@ def main(argv=None) -> int:
                         help="datasets per worker process (0: all in this process)")
     parser.add_argument("--max-jobs", type=int, help=argparse.SUPPRESS)  # a worker's share
     args = parser.parse_args(argv)
+    detailed_balance.configure()  # before any JAX work: the Engine's 2 chains run in parallel
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = "calibration_fast" if args.fast else "calibration"

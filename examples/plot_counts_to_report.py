@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import detailed_balance
 from detailed_balance.formats import read_counts, write_counts
 from detailed_balance.inference import fit, summarise
 from detailed_balance.report import (
@@ -45,6 +46,9 @@ ap = argparse.ArgumentParser(description="From a counts table to a fit, a report
 ap.add_argument("--out", default=HERE / "out" / "counts_to_report")
 ap.add_argument("--quick", action="store_true", help="short chains, no comparison")
 args = ap.parse_args()
+# as the command line does: NUTS chains in parallel (one CPU device each), float64, and a
+# compilation cache; once, before the first JAX computation
+detailed_balance.configure()
 out = Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
 

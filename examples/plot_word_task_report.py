@@ -25,6 +25,7 @@ import argparse
 import csv
 from pathlib import Path
 
+import detailed_balance
 from detailed_balance.diagnostics import loop_test
 from detailed_balance.formats import read_paper_words
 from detailed_balance.least_action import minimise_action
@@ -45,6 +46,7 @@ ap.add_argument("--out", default=HERE / "out" / "word_task")
 ap.add_argument("--compare", action="store_true", help="run the model comparison (slow)")
 ap.add_argument("--quick", action="store_true", help="200 posterior draws instead of 1000")
 args = ap.parse_args()
+detailed_balance.configure()  # with --compare: NUTS chains in parallel, as the CLI runs them
 draws = 200 if args.quick else 1000
 
 counts = read_paper_words(args.file)

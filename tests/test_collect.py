@@ -10,37 +10,14 @@ import time
 
 import numpy as np
 import pytest
+from _collecting import MODEL, attempts_of, collect_args, make_collector
 
 from detailed_balance.cli import main
-from detailed_balance.collect import AnimalAgent, Collector, RunConfig
+from detailed_balance.collect import AnimalAgent
 from detailed_balance.collect.logprob import score_kernel
 from detailed_balance.errors import CollectionError, DataError
 from detailed_balance.formats import read_attempt_log
 from detailed_balance.testing.server import LoopbackServer, Script
-
-MODEL = "loopback-model"
-
-
-def attempts_of(path):
-    """All attempt records of a log, in file order."""
-    with open(path) as fh:
-        return [r for r in map(json.loads, fh) if r["kind"] == "attempt"]
-
-
-def collect_args(server, out, *extra):
-    return [
-        "collect",
-        "--agent",
-        "animals",
-        "--base-url",
-        server.base_url,
-        "--model",
-        MODEL,
-        "--out",
-        str(out),
-        "--no-progress",
-        *extra,
-    ]
 
 
 def test_sigkill_then_resume_gives_each_attempt_once(tmp_path):
@@ -50,7 +27,7 @@ def test_sigkill_then_resume_gives_each_attempt_once(tmp_path):
             sys.executable,
             "-m",
             "detailed_balance.cli",
-            *collect_args(server, out, "--attempts", "200", "--concurrency", "8"),
+            *collect_args(server.base_url, out, "--attempts", "200", "--concurrency", "8"),
         ]
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
@@ -63,7 +40,11 @@ def test_sigkill_then_resume_gives_each_attempt_once(tmp_path):
         before = attempts_of(out)
         assert 40 <= len(before) < 200
         assert (
-            main(collect_args(server, out, "--attempts", "200", "--concurrency", "8", "--resume"))
+            main(
+                collect_args(
+                    server.base_url, out, "--attempts", "200", "--concurrency", "8", "--resume"
+                )
+            )
             == 0
         )
     records = attempts_of(out)
@@ -78,54 +59,28 @@ def test_sigkill_then_resume_gives_each_attempt_once(tmp_path):
 def test_resume_with_another_configuration_is_refused(tmp_path, capsys):
     out = tmp_path / "run.jsonl"
     with LoopbackServer() as server:
-        assert main(collect_args(server, out, "--attempts", "5")) == 0
+        assert main(collect_args(server.base_url, out, "--attempts", "5")) == 0
         before = out.read_bytes()
         code = main(
-            collect_args(server, out, "--attempts", "9", "--temperature", "0.5", "--resume")
+            collect_args(
+                server.base_url, out, "--attempts", "9", "--temperature", "0.5", "--resume"
+            )
         )
         assert code == 2
         err = capsys.readouterr().err
         assert "different configuration" in err and "temperature" in err
         assert out.read_bytes() == before
         # same configuration, more attempts: allowed (extends the run)
-        assert main(collect_args(server, out, "--attempts", "9", "--resume")) == 0
-        assert main(collect_args(server, out, "--attempts", "9")) == 2  # exists, no --resume
+        assert main(collect_args(server.base_url, out, "--attempts", "9", "--resume")) == 0
+        assert (
+            main(collect_args(server.base_url, out, "--attempts", "9")) == 2
+        )  # exists, no --resume
     assert sorted(r["attempt"] for r in attempts_of(out)) == list(range(9))
 
 
-def run_collector(
-    server,
-    out,
-    attempts=60,
-    *,
-    design="discovered",
-    sources=(),
-    chains=1,
-    concurrency=8,
-    timeout=5.0,
-    **kw,
-):
-    agent = AnimalAgent()
-    cfg = RunConfig(
-        agent=agent.name,
-        template_hash=agent.template_hash(),
-        api=agent.api,
-        model=MODEL,
-        attempts=attempts,
-        design=design,
-        sources=tuple(sources),
-        chains=chains,
-    )
-    return Collector(
-        agent,
-        cfg,
-        [server.base_url] if isinstance(server, LoopbackServer) else server,
-        concurrency=concurrency,
-        timeout=timeout,
-        backoff=0.01,
-        progress=False,
-        **kw,
-    ).run(str(out))
+def run_collector(server, out, attempts=60, **kw):
+    urls = server.base_url if isinstance(server, LoopbackServer) else server
+    return make_collector(urls, attempts, **kw).run(str(out))
 
 
 def test_retries_recover_from_429_500_drops_malformed_and_timeouts(tmp_path):
@@ -153,20 +108,22 @@ def test_exhausted_retries_are_errors_and_resume_redoes_them(tmp_path, capsys):
     out = tmp_path / "r.jsonl"
     with LoopbackServer(fail_first=3, fail_kind="500") as server:
         code = main(
-            collect_args(server, out, "--attempts", "3", "--concurrency", "1", "--max-retries", "0")
+            collect_args(
+                server.base_url, out, "--attempts", "3", "--concurrency", "1", "--max-retries", "0"
+            )
         )
         assert code == 1 and "--resume" in capsys.readouterr().err
         assert [r["outcome"] for r in attempts_of(out)] == ["error"] * 3
         with pytest.raises(DataError, match="no attempts"):  # errors are not attempts
             read_attempt_log(out)
-        assert main(collect_args(server, out, "--attempts", "3", "--resume")) == 0
+        assert main(collect_args(server.base_url, out, "--attempts", "3", "--resume")) == 0
     assert int(read_attempt_log(out).attempts.sum()) == 3
 
 
 def test_endpoint_down_clear_message_log_intact(tmp_path, capsys):
     out = tmp_path / "r.jsonl"
     with LoopbackServer() as server:
-        assert main(collect_args(server, out, "--attempts", "4")) == 0
+        assert main(collect_args(server.base_url, out, "--attempts", "4")) == 0
         dead = server.base_url
     before = out.read_bytes()
     argv = [
@@ -196,7 +153,7 @@ def test_endpoint_down_clear_message_log_intact(tmp_path, capsys):
 
 def test_unknown_model_clear_message(tmp_path, capsys):
     with LoopbackServer() as server:
-        argv = collect_args(server, tmp_path / "r.jsonl", "--attempts", "3")
+        argv = collect_args(server.base_url, tmp_path / "r.jsonl", "--attempts", "3")
         argv[argv.index(MODEL)] = "gpt-imaginary"
         assert main(argv) == 2
         assert server.stats()["requests"] == 0
@@ -217,7 +174,7 @@ def test_unwritable_log_fails_before_the_first_call(tmp_path, capsys, path):
     (tmp_path / "a-file").write_text("not a directory")
     with LoopbackServer() as server:
         try:  # a path that cannot be created is refused while parsing (SystemExit)
-            code = main(collect_args(server, path.format(tmp=tmp_path), "--attempts", "3"))
+            code = main(collect_args(server.base_url, path.format(tmp=tmp_path), "--attempts", "3"))
         except SystemExit as exc:
             code = exc.code
         assert code == 2
@@ -248,7 +205,11 @@ def test_key_required_for_remote_and_never_logged(tmp_path, capsys, monkeypatch)
     with LoopbackServer() as server:
         out = tmp_path / "k.jsonl"
         assert (
-            main(collect_args(server, out, "--attempts", "3", "--api-key-env", "MY_SECRET_KEY"))
+            main(
+                collect_args(
+                    server.base_url, out, "--attempts", "3", "--api-key-env", "MY_SECRET_KEY"
+                )
+            )
             == 0
         )
     assert b"sk-do-not-log-4242" not in out.read_bytes()
@@ -284,17 +245,8 @@ def test_trajectory_resume_continues_each_chain(tmp_path):
         run_collector(server, out, 20, design="trajectory", chains=2)
         lines = out.read_bytes().split(b"\n")
         out.write_bytes(b"\n".join(lines[:12]) + b"\n" + lines[12][:25])  # killed mid-line
-        agent = AnimalAgent()
-        cfg = RunConfig(
-            agent=agent.name,
-            template_hash=agent.template_hash(),
-            api=agent.api,
-            model=MODEL,
-            attempts=20,
-            design="trajectory",
-            chains=2,
-        )
-        Collector(agent, cfg, [server.base_url], progress=False).run(str(out), resume=True)
+        collector = make_collector(server.base_url, 20, design="trajectory", chains=2)
+        collector.run(str(out), resume=True)
     recs = attempts_of(out)
     assert sorted(r["attempt"] for r in recs) == list(range(20))
     by_id = {r["attempt"]: r for r in recs}
@@ -431,24 +383,7 @@ def test_server_binds_loopback_only():
 def test_endpoint_dies_mid_run_stops_with_message_and_resume_elsewhere(tmp_path, capsys):
     out = tmp_path / "r.jsonl"
     server = LoopbackServer(latency=0.01).start()
-    agent = AnimalAgent()
-    cfg = RunConfig(
-        agent=agent.name,
-        template_hash=agent.template_hash(),
-        api=agent.api,
-        model=MODEL,
-        attempts=3000,
-    )
-    collector = Collector(
-        agent,
-        cfg,
-        [server.base_url],
-        concurrency=4,
-        max_retries=1,
-        backoff=0.01,
-        progress=False,
-        timeout=2.0,
-    )
+    collector = make_collector(server.base_url, 3000, concurrency=4, max_retries=1, timeout=2.0)
     import threading
 
     def kill_when_under_way():  # the endpoint goes away mid-run
@@ -469,9 +404,8 @@ def test_endpoint_dies_mid_run_stops_with_message_and_resume_elsewhere(tmp_path,
         server.stop()
     done = {r["attempt"] for r in attempts_of(out) if r["outcome"] != "error"}
     assert 0 < len(done) < 3000
-    cfg = RunConfig(**{**cfg.__dict__, "attempts": len(done) + 20})
     with LoopbackServer() as other:  # another server (another URL): same run, resumed
-        result = Collector(agent, cfg, [other.base_url], progress=False).run(str(out), resume=True)
+        result = make_collector(other.base_url, len(done) + 20).run(str(out), resume=True)
     assert result.attempts_done == len(done) + 20
 
 

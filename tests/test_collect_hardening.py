@@ -13,9 +13,10 @@ import threading
 import time
 
 import pytest
+from _collecting import attempts_of, collect_args, make_collector
 
 from detailed_balance.cli import main
-from detailed_balance.collect import MAX_REPLY_CHARS, AnimalAgent, Collector, RunConfig
+from detailed_balance.collect import MAX_REPLY_CHARS
 from detailed_balance.collect import log as log_module
 from detailed_balance.collect.log import AttemptLog, json_line
 from detailed_balance.collect.safety import (
@@ -28,21 +29,7 @@ from detailed_balance.errors import CollectionError
 from detailed_balance.formats import read_attempt_log
 from detailed_balance.testing.server import LoopbackServer, ThreadedLoopbackServer
 
-MODEL = "loopback-model"
 KEY = "sk-hardening-SECRET-0123456789"
-
-
-def attempts_of(path):
-    """All attempt records of a log; every line must be strict JSON (no NaN, no torn line)."""
-
-    def no_constants(name):
-        raise AssertionError(f"bare {name} in the log")
-
-    with open(path, "rb") as fh:
-        data = fh.read()
-    assert not data or data.endswith(b"\n"), "the log ends in a partial line"
-    recs = [json.loads(line, parse_constant=no_constants) for line in data.splitlines()]
-    return [r for r in recs if r["kind"] == "attempt"]
 
 
 def each_once(path, n):
@@ -50,32 +37,8 @@ def each_once(path, n):
     return sorted(ids) == list(range(n))
 
 
-def collect_args(url, out, *extra):
-    return ["collect", "--agent", "animals", "--base-url", url, "--model", MODEL,
-            "--out", str(out), "--no-progress", *extra]  # fmt: skip
-
-
-def collector(url, attempts, *, concurrency=4, timeout=5.0, max_retries=3, logprobs=None, **kw):
-    agent = AnimalAgent()
-    cfg = RunConfig(
-        agent=agent.name,
-        template_hash=agent.template_hash(),
-        api=agent.api,
-        model=MODEL,
-        attempts=attempts,
-        logprobs=logprobs,
-    )
-    return Collector(
-        agent,
-        cfg,
-        [url],
-        concurrency=concurrency,
-        timeout=timeout,
-        max_retries=max_retries,
-        backoff=0.01,
-        progress=False,
-        **kw,
-    )
+def collector(url, attempts, *, concurrency=4, max_retries=3, **kw):
+    return make_collector(url, attempts, concurrency=concurrency, max_retries=max_retries, **kw)
 
 
 def one_line_error(err):
@@ -291,6 +254,18 @@ def test_resume_of_a_corrupted_log_is_one_line(tmp_path, server, capsys, change)
     assert main(collect_args(server.base_url, out, "--attempts", "5", "--resume")) == 2
     assert "line 3" in one_line_error(capsys.readouterr().err)
     assert out.read_bytes() == before
+
+
+def test_resume_of_a_log_with_a_line_nested_too_deeply_is_one_line(tmp_path, server, capsys):
+    out = tmp_path / "r.jsonl"
+    assert main(collect_args(server.base_url, out, "--attempts", "3")) == 0
+    lines = out.read_text().splitlines()
+    lines[2] = '{"kind": "attempt", "raw": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    out.write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    assert main(collect_args(server.base_url, out, "--attempts", "5", "--resume")) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert "row 3" in line and "nested too deeply" in line and "cannot resume" in line
 
 
 # ---- keys -----------------------------------------------------------------------------------

@@ -347,3 +347,15 @@ def test_resume_reader_shares_the_parser_but_not_its_tolerance(write):
     bad = "\n".join(LOG) + "\n{not json\n"
     with pytest.raises(CollectionError, match=r"bad\.jsonl, row 12: malformed JSON.*cannot resume"):
         read_log_records(write("bad.jsonl", bad))
+
+
+def test_json_lines_are_parsed_one_line_at_a_time():
+    """Three invalid lines that, joined into one array, read as three valid objects (a string
+    spanning lines, two values on one line) are refused, naming the first."""
+    from detailed_balance.formats import parse_json_lines
+
+    lines = [b'{"a": "}', b'{", "b": 1}', b'{"c": 1}, {"d": 2}']
+    with pytest.raises(DataError, match="row 1: malformed JSON line"):
+        parse_json_lines(lines, "x.jsonl", skip_bad_last=False)
+    good = [b' {"a": 1} \r', b"", b"[2]", '"é"'.encode()]
+    assert parse_json_lines(good, "x.jsonl") == ([1, 3, 4], [{"a": 1}, [2], "é"], [])

@@ -78,3 +78,20 @@ def test_twenty_ctrl_c_at_random_moments(counts, tmp_path):
     for k in range(20):
         name = ("fit", "compare", "report")[k % 3]
         _interrupt(name, counts, tmp_path / f"out{k}", delay=rng.uniform(STARTUP, 15.0))
+
+
+# what the installed console script runs (pyproject [project.scripts])
+ENTRY = [sys.executable, "-c", "from _detailed_balance_entry import main; raise SystemExit(main())"]
+
+
+@pytest.mark.parametrize("sig, code, what", [(signal.SIGINT, 130, "interrupted"),
+                                             (signal.SIGTERM, 143, "terminated")])  # fmt: skip
+def test_a_signal_while_the_package_imports_is_one_line(counts, sig, code, what):
+    """0.1 s in, the package is still importing (~0.5-1.5 s): before cli.main has its handlers."""
+    p = subprocess.Popen([*ENTRY, "counts", str(counts)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(0.1)
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == code, err
+    assert err == f"detailed-balance: {what}\n"

@@ -53,11 +53,12 @@ def test_wheel_lists_the_models_the_commands_and_the_entry_point(wheel):
         assert f"detailed_balance/commands/{module}.py" in names, (
             f"commands/{module}.py not in the wheel"
         )
+    assert "_detailed_balance_entry.py" in names  # the console script's module
     assert "detailed_balance/formats/__init__.py" in names  # a subpackage: in the packages list
     assert "detailed_balance/formats/_csv.py" in names and "detailed_balance/synthetic.py" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert (
-        "detailed-balance = detailed_balance.cli:main"
+        "detailed-balance = _detailed_balance_entry:main"
         in zipfile.ZipFile(wheel).read(entry).decode()
     )
 

@@ -23,6 +23,7 @@ class ModelData(NamedTuple):
     rest cell is one likelihood cell. Built by :func:`build_model_data`; the shapes are in the
     field comments of the source (S states, E edges).
     """
+
     n_states: int
     n_edges: int
     n_chords: int

@@ -1097,6 +1097,8 @@ def _numbers(a: Analysis) -> dict:
 
 
 def _finite(x):
+    """A potential for report.json: NaN as null, but ±inf as "+inf"/"-inf" (a runaway state's
+    direction, which ``formats.json_safe``'s null would lose)."""
     x = float(x)
     return x if np.isfinite(x) else (None if np.isnan(x) else ("+inf" if x > 0 else "-inf"))
 

@@ -54,9 +54,8 @@ def read_log_records(path: str | Path) -> tuple[dict | None, list[dict]]:
         ) from None
     try:
         linenos, values, _ = parse_json_lines(lines, path, skip_bad_last=False)
-    except (DataError, RecursionError) as exc:
-        reason = exc if isinstance(exc, DataError) else f"{path}: a line is nested too deeply"
-        raise CollectionError(f"{reason}; cannot resume this log") from None
+    except DataError as exc:  # strict parsing: deep nesting is a DataError too, never recursion
+        raise CollectionError(f"{exc}; cannot resume this log") from None
     run, records = None, []
     for lineno, obj in zip(linenos, values, strict=True):
         kind = obj.get("kind") if isinstance(obj, dict) else None

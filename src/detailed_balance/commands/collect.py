@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import signal
 import sys
+
+from ._checks import integer, real
+from ._options import add_quiet_option
 
 _received: list[int] = []  # signals that arrived outside the collector's event loop
 
@@ -25,39 +27,6 @@ def _interrupt(signum, frame):
 
 
 # ---- parse-time checks: each raises ArgumentTypeError with the problem in a few words --------
-def _int(low: int, high: int | None = None):
-    def check(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < low or (high is not None and value > high):
-            bound = f"between {low} and {high}" if high is not None else f">= {low}"
-            raise argparse.ArgumentTypeError(f"must be {bound}, not {value}")
-        return value
-
-    check.__name__ = "integer"
-    return check
-
-
-def _float(low: float = -math.inf, high: float = math.inf, *, above: bool = False):
-    def check(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
-        if value < low or value > high or (above and value == low):
-            lo = f"> {low:g}" if above else f">= {low:g}"
-            bound = lo if high == math.inf else f"{lo} and <= {high:g}"
-            raise argparse.ArgumentTypeError(f"must be {bound}, not {value:g}")
-        return value
-
-    check.__name__ = "number"
-    return check
-
-
 def _out_path(text: str) -> str:
     """A plain .jsonl path that is (or can be created as) a writable file."""
     if not text:
@@ -122,20 +91,10 @@ class _Removed(argparse.Action):
         )
 
 
-def _one_line_error(parser, command: str = "collect"):
-    """argparse prints the usage (30 lines here) before its error: one line is enough."""
-
-    def error(message: str):
-        parser.exit(2, f"detailed-balance {command}: error: {message}\n")
-
-    return error
-
-
 def configure(parser) -> None:
     parser.add_argument(
         "--agent", required=True, help="built-in agent (words, animals) or a TOML agent file"
     )
-    parser.error = _one_line_error(parser)
     parser.add_argument(
         "--out", required=True, type=_out_path, help="attempt log to write (plain .jsonl)"
     )
@@ -159,28 +118,51 @@ def configure(parser) -> None:
         "--design",
         default=DESIGNS[0],
         choices=DESIGNS,
-        help="source choice: uniform over discovered states (the paper's), round-robin "
-        "over --sources, or chains (default: discovered)",
+        help="source choice: discovered (uniform over the states found so far; the paper's), "
+        "budget (round-robin over --sources) or trajectory (--chains walks) (default: discovered)",
     )
-    parser.add_argument("--attempts", type=_int(1), required=True, help="total attempts of the run")
+    parser.add_argument(
+        "--attempts", type=integer(1), required=True, help="total attempts of the run"
+    )
     parser.add_argument(
         "--sources", help="comma-separated start states (default: the agent's seeds)"
     )
     parser.add_argument(
-        "--chains", type=_int(1), default=1, help="trajectory design: parallel chains"
+        "--chains",
+        type=integer(1),
+        default=1,
+        help="--design trajectory: how many walks of the agent run side by side (default 1); "
+        "not fit's sampler chains",
     )
     parser.add_argument(
         "--resume", action="store_true", help="continue an existing log (same configuration)"
     )
     parser.add_argument(
-        "--concurrency", type=_int(1, 65536), default=8, help="requests in flight (default 8)"
+        "--concurrency", type=integer(1, 65536), default=8, help="requests in flight (default 8)"
     )
     parser.add_argument("--processes", nargs="?", action=_Removed, help=argparse.SUPPRESS)
-    parser.add_argument("--temperature", type=_float(0.0), default=1.0)
-    parser.add_argument("--top-p", type=_float(0.0, 1.0, above=True))
-    parser.add_argument("--max-tokens", type=_int(1), help="default: the agent's")
     parser.add_argument(
-        "--seed", type=_int(0), default=0, help="design and per-request seeds (default 0)"
+        "--temperature",
+        type=real(0.0),
+        default=1.0,
+        help="sampling temperature sent with each request (default 1: the model's own "
+        "distribution)",
+    )
+    parser.add_argument(
+        "--top-p",
+        type=real(0.0, 1.0, open_low=True),
+        help="nucleus sampling: keep the most likely tokens up to this total probability, in "
+        "(0, 1] (default: the server's)",
+    )
+    parser.add_argument(
+        "--max-tokens", type=integer(1), help="longest reply, in tokens (default: the agent's)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=integer(0),
+        default=0,
+        help="collection seed: fixes the design's source choices and the seed sent with each "
+        "request (default 0); not fit's sampler seed",
     )
     parser.add_argument(
         "--extra-body",
@@ -189,7 +171,7 @@ def configure(parser) -> None:
         "for untruncated sampling on llama.cpp",
     )
     parser.add_argument(
-        "--logprobs", type=_int(0), help="store the top-K token logprobs of each reply (0: none)"
+        "--logprobs", type=integer(0), help="store the top-K token logprobs of each reply (0: none)"
     )
     parser.add_argument(
         "--api-key-env",
@@ -205,32 +187,32 @@ def configure(parser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=_float(0.0, 86400.0, above=True),
+        type=real(0.0, 86400.0, open_low=True),
         default=60.0,
         help="total seconds per request, reading the reply included (default 60); also the "
         "longest Retry-After honoured (at most 60 s)",
     )
     parser.add_argument(
-        "--max-retries", type=_int(0, 1000), default=6, help="retries per attempt (default 6)"
+        "--max-retries", type=integer(0, 1000), default=6, help="retries per attempt (default 6)"
     )
     parser.add_argument(
-        "--price-prompt", type=_float(0.0), default=0.0, help="cost per 1M prompt tokens"
+        "--price-prompt", type=real(0.0), default=0.0, help="cost per 1M prompt tokens"
     )
     parser.add_argument(
-        "--price-completion", type=_float(0.0), default=0.0, help="cost per 1M completion tokens"
+        "--price-completion", type=real(0.0), default=0.0, help="cost per 1M completion tokens"
     )
     parser.add_argument(
         "--local-port",
-        type=_int(1, 65535),
+        type=integer(1, 65535),
         help="port of the --local server (default: a free one)",
     )
     parser.add_argument(
         "--local-threads",
-        type=_int(1, 1024),
+        type=integer(1, 1024),
         default=2,
         help="threads of the --local server (default 2)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_quiet_option(parser)
 
 
 def run(args) -> int:
@@ -310,7 +292,7 @@ def run(args) -> int:
             max_retries=args.max_retries,
             price_prompt=args.price_prompt,
             price_completion=args.price_completion,
-            progress=not args.no_progress,
+            progress=not args.quiet,
             allow_insecure_key=args.allow_insecure_key,
             handle_signals=True,
         )

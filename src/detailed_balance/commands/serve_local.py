@@ -7,19 +7,18 @@ import sys
 
 
 def configure(parser) -> None:
-    from .collect import _float, _int, _one_line_error
+    from ._checks import integer, real
 
-    parser.error = _one_line_error(parser, "serve-local")
     parser.add_argument(
-        "--port", type=_int(1, 65535), default=8080, help="port on 127.0.0.1 (default 8080)"
+        "--port", type=integer(1, 65535), default=8080, help="port on 127.0.0.1 (default 8080)"
     )
     parser.add_argument(
-        "--threads", type=_int(1, 1024), default=2, help="generation threads (default 2)"
+        "--threads", type=integer(1, 1024), default=2, help="generation threads (default 2)"
     )
     parser.add_argument("--log", help="file for the llama.cpp server's output (default: discarded)")
     parser.add_argument(
         "--duration",
-        type=_float(0.0),
+        type=real(0.0),
         default=0.0,
         help="stop after this many seconds (default: run until Ctrl-C)",
     )
