@@ -845,7 +845,7 @@ def build_report(
         Posterior draws of T pushed through least action.
     seed : int
     compare : bool
-        Run :func:`detailed_balance.compare.compare` (NUTS fits of the model ladder: the slow
+        Run :func:`detailed_balance.compare` (NUTS fits of the model ladder: the slow
         part; ``compare_kwargs`` go to it). Without it (or if it fails) the report says so and
         stays usable.
     compare_kwargs : dict, optional
@@ -928,7 +928,7 @@ def build_report(
 
 def _run_compare(counts, seed, kwargs):
     try:
-        from .compare import compare
+        from .comparison import compare
     except ImportError as exc:  # keep the report usable without the comparison module
         return None, f"the model comparison is unavailable ({exc})"
     try:

@@ -75,7 +75,7 @@ def configure(parser) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from ..compare import compare
+    from ..comparison import compare
     from ..formats import atomic_output, read_counts, to_json
     from ..inference import FieldPrior, read_features
 
