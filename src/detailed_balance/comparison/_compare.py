@@ -244,7 +244,8 @@ def compare(
         reversible and non-reversible models are refitted (counts only); () to skip. With
         ``features`` the hierarchical-normal prior is added as an alternative to the GP.
     sensitivity : mapping label -> (mapping name -> fit), optional
-        Fits under other priors for :func:`prior_sensitivity` (fits only).
+        Fits under other priors for :func:`prior_sensitivity` (fits only), each with a
+        ``reversible`` fit; e.g. ``{"scale ×3": fit_ladder(counts, prior=scaled_prior(p, 3))}``.
     draws, warmup, chains, progress : NUTS settings of the shortcut (see :func:`fit`).
     seed : seed of the fits (shortcut), the evidence estimators and the G² test.
     lrt : run the G² likelihood-ratio test.
@@ -430,6 +431,9 @@ def _compare_fits(fits, others, multipliers, *, alpha, seed, lrt, g2_samples, no
     test = likelihood_ratio_test(counts, rest=rest, samples=g2_samples, seed=seed) if lrt else {}
     main_row = sensitivity_row("main", 1.0, prior, evid, tree)
     sens = pd.DataFrame([main_row])
+    if others and not multipliers:  # fits given: the field-scale ratio to the main prior
+        multipliers = {label: fit_prior(f["reversible"]).scale / prior.scale
+                       for label, f in others.items()}  # fmt: skip
     if others:  # the unconstrained evidence does not depend on the field prior: reuse it
         shared = {"unconstrained": evid["unconstrained"]} if "unconstrained" in evid else {}
         more = prior_sensitivity(others, multipliers=multipliers, alpha=alpha, seed=seed,
