@@ -69,7 +69,7 @@ def run(args) -> int:
         else:
             output_file(".nc", ".netcdf", ".h5")(args.out)
     except argparse.ArgumentTypeError as exc:
-        raise DataError(f"--out: {exc}") from None
+        raise DataError(f"argument --out: {exc}") from None
     counts = read_counts(args.counts)
     features = read_features(args.features, counts) if args.features else None
     kind = args.prior or ("gp" if features is not None else "normal")
