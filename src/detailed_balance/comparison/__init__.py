@@ -9,7 +9,6 @@ Markdown tables) and ``_compare`` (:class:`ComparisonResult`, :func:`compare`).
 """
 
 from ._compare import (
-    MODEL_ORDER,
     ComparisonResult,
     compare,
     fit_evidence,
@@ -43,7 +42,6 @@ from ._verdict import KASS_RAFTERY, format_markdown, kass_raftery, write_verdict
 
 __all__ = [
     "KASS_RAFTERY",
-    "MODEL_ORDER",
     "PARETO_K_BAD",
     "ComparisonResult",
     "Evidence",

@@ -28,7 +28,7 @@ from ._loo import PARETO_K_BAD, _weighted_se, fit_loo
 from ._sensitivity import prior_sensitivity, scaled_prior, sensitivity_row
 from ._verdict import format_markdown, write_verdict
 
-MODEL_ORDER = tuple(MODELS)
+MODEL_ORDER = tuple(MODELS)  # the ladder's order, read from models (the one place it is kept)
 
 
 def model_evidence(
