@@ -285,13 +285,16 @@ def compare(
 
     def ladder(p, which):
         feats = features if p.kind == "gp" else None
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            out = fit_ladder(counts, models=which, prior=p, features=feats, **nuts)
-        return out, [str(w.message) for w in caught]
+        out, msgs = {}, []
+        for name in which:  # one model at a time, so each warning names its model
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                out.update(fit_ladder(counts, models=[name], prior=p, features=feats, **nuts))
+            msgs += [f"{name}: {w.message}" for w in caught]
+        return out, msgs
 
     main, msgs = ladder(prior, names)
-    notes.extend(f"fit: {m}" for m in msgs)
+    notes.extend(msgs)
     alternatives = [(f"scale ×{m:.3g}", m, scaled_prior(prior, m)) for m in sensitivity_scales]
     if features is not None:
         other = FieldPrior() if prior.kind == "gp" else FieldPrior(kind="gp")
