@@ -27,7 +27,7 @@ import numpy as np
 from detailed_balance.models import MODELS
 
 from detailed_balance import inference  # noqa: F401  (configures JAX before it initialises)
-from detailed_balance.evidence import (
+from detailed_balance.comparison import (
     annealed_evidence,
     bridge_sampling,
     dirichlet_posterior_draws,
@@ -105,7 +105,7 @@ def part_scale(args) -> None:
 def part_agree(args) -> None:
     from detailed_balance.models._common import FieldPrior
 
-    from detailed_balance.compare import _latent_samples
+    from detailed_balance.comparison._compare import _latent_samples
 
     print("\n## Reversible and non-reversible models: laplace-ais against bridge on NUTS draws\n")
     print("| model | states | params | laplace-ais | bridge | difference / combined se | "

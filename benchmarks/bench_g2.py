@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from detailed_balance.lrt import likelihood_ratio_test
+from detailed_balance.comparison import likelihood_ratio_test
 from detailed_balance.synthetic import reversible_chain, sample_counts
 
 

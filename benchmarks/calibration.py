@@ -35,8 +35,7 @@ from detailed_balance.models import MODELS
 from detailed_balance.models._common import FieldPrior
 
 import detailed_balance
-from detailed_balance.compare import likelihood_ratio_test, weighted_loo
-from detailed_balance.evidence import bridge_from_draws
+from detailed_balance.comparison import bridge_from_draws, likelihood_ratio_test, weighted_loo
 from detailed_balance.modeldata import build_model_data
 from detailed_balance.synthetic import (
     conductance_chain,

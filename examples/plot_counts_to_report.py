@@ -17,8 +17,9 @@ From a counts table to a fit, a report and a verdict
 ``--quick`` uses short chains and skips the comparison (about a minute instead of several; the
 documentation builds it that way). The same from the shell::
 
-    detailed-balance fit counts.csv --model reversible --out fit.nc
-    detailed-balance report fit.nc --out report
+    detailed-balance fit counts.csv --model all --out fits/
+    detailed-balance compare fits/*.nc --out comparison/
+    detailed-balance report fits/reversible.nc --comparison comparison/comparison.json --out report
 """
 
 # %%
@@ -30,6 +31,7 @@ import argparse
 from pathlib import Path
 
 import detailed_balance
+from detailed_balance import compare, fit_ladder
 from detailed_balance.formats import read_counts, write_counts
 from detailed_balance.inference import fit, summarise
 from detailed_balance.report import (
@@ -89,9 +91,15 @@ least_action_posterior = plot_least_action_posterior(a)
 # %%
 # The report
 # ----------
-# Figures, tables and ``index.md``; without ``--quick`` it includes the model comparison.
+# Figures, tables and ``index.md``; without ``--quick`` it includes the model comparison of the
+# ladder's fits (the reversible fit above plus the other two models, each fitted once).
+comparison = None
+if not args.quick:
+    others = fit_ladder(counts, models=("unconstrained", "nonreversible"), draws=500,
+                        warmup=500, seed=0, progress=False)  # fmt: skip
+    comparison = compare({"reversible": idata, **others})
 index = build_report(
     out / "fit.nc", out / "report", K="exp", draws=n, compare=not args.quick,
-    compare_kwargs={"draws": 500, "warmup": 500}, progress=False,
+    comparison=comparison, progress=False,
 )  # fmt: skip
 print(f"report: {index}")

@@ -22,7 +22,7 @@ import argparse
 import matplotlib.pyplot as plt
 import numpy as np
 
-from detailed_balance.lrt import likelihood_ratio_test
+from detailed_balance.comparison import likelihood_ratio_test
 from detailed_balance.synthetic import driven_chain, sample_counts
 
 ap = argparse.ArgumentParser(description="The G² test on chains with a known answer.")

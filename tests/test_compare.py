@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from detailed_balance import inference  # noqa: F401  (configures JAX before it initialises)
-from detailed_balance.compare import (
+from detailed_balance.comparison import (
     free_log_likelihood,
     kass_raftery,
     likelihood_ratio_test,
@@ -122,7 +122,7 @@ def test_cli_compare_bad_input_one_line(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_compare_all_models_with_sensitivity():
-    from detailed_balance.compare import compare
+    from detailed_balance.comparison import compare
 
     counts = sample_counts(driven_chain(6, affinity=0.0, seed=5), attempts_per_source=200, seed=3)
     with warnings.catch_warnings():

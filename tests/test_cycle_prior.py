@@ -211,7 +211,7 @@ def affinity_draws(idata) -> np.ndarray:
 
 @pytest.mark.slow
 def test_bridge_evidence_is_unchanged_when_a_driven_dataset_is_relabelled():
-    from detailed_balance.compare import model_evidence
+    from detailed_balance.comparison import model_evidence
 
     counts = sample_counts(driven_chain(8, affinity=1.0, seed=7), attempts_per_source=80, seed=7)
     rng = np.random.default_rng(7)

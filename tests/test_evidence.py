@@ -8,8 +8,7 @@ import pytest
 from scipy.special import gammaln
 
 from detailed_balance import inference  # noqa: F401  (configures JAX before it initialises)
-from detailed_balance.counts import TransitionCounts
-from detailed_balance.evidence import (
+from detailed_balance.comparison import (
     Evidence,
     annealed_evidence,
     bridge_from_draws,
@@ -18,6 +17,7 @@ from detailed_balance.evidence import (
     log_evidence_dirichlet,
     pareto_khat,
 )
+from detailed_balance.counts import TransitionCounts
 from detailed_balance.modeldata import build_model_data
 from detailed_balance.synthetic import reversible_chain, sample_counts
 
@@ -90,7 +90,8 @@ def test_bridge_on_conjugate_gamma_poisson():
 @pytest.mark.parametrize("n_states,attempts", [(4, 30), (8, 100), (12, 300)])
 def test_bridge_reproduces_exact_unconstrained_evidence(n_states, attempts):
     """The issue's check: within the reported error and within 0.5 nats, three sizes."""
-    from detailed_balance.compare import _latent_samples, model_evidence
+    from detailed_balance.comparison import model_evidence
+    from detailed_balance.comparison._compare import _latent_samples
 
     counts = sample_counts(reversible_chain(n_states, seed=n_states), attempts_per_source=attempts)
     with warnings.catch_warnings():
@@ -247,7 +248,7 @@ def test_annealed_evidence_agrees_with_bridge_on_ladder_models(name):
     from detailed_balance.models import MODELS
     from detailed_balance.models._common import FieldPrior
 
-    from detailed_balance.compare import _latent_samples
+    from detailed_balance.comparison._compare import _latent_samples
 
     counts = sample_counts(reversible_chain(10, seed=10), attempts_per_source=50, seed=3)
     data = build_model_data(counts)
@@ -262,7 +263,7 @@ def test_annealed_evidence_agrees_with_bridge_on_ladder_models(name):
 
 
 def test_failed_evidence_is_not_printed_as_exact():
-    from detailed_balance.compare import _format_log_z
+    from detailed_balance.comparison._verdict import _format_log_z
 
     assert _format_log_z(float("nan"), float("nan"), "bridge") == "n/a (bridge failed, see notes)"
     assert _format_log_z(-12.0, 0.0, "exact (Dirichlet)") == "-12.00 (exact)"

@@ -14,15 +14,15 @@ from detailed_balance import (
     _arviz,
     inference,  # noqa: F401  (configures JAX before it initialises)
 )
-from detailed_balance.counts import TransitionCounts
-from detailed_balance.errors import FitError
-from detailed_balance.lrt import (
+from detailed_balance.comparison import (
     free_log_likelihood,
     likelihood_ratio_test,
     reversible_mle,
     simulate_counts,
     strong_class_edges,
 )
+from detailed_balance.counts import TransitionCounts
+from detailed_balance.errors import FitError
 from detailed_balance.modeldata import build_model_data
 from detailed_balance.synthetic import (
     conductance_chain,

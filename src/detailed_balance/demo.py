@@ -59,8 +59,11 @@ def run_demo(
 ) -> Path:
     """Run the whole flow and return the report folder.
 
-    Counts, a reversible NUTS fit, the model comparison and the report, written under ``out``
-    (what ``detailed-balance demo`` runs; about 2 minutes on 2 cores).
+    Counts, one NUTS fit of each model of the ladder (plus the reversible and non-reversible
+    models under two other prior scales, for the Bayes factor's prior sensitivity), the model
+    comparison of those fits and the report, written under ``out``: ``fits/<model>.nc``,
+    ``comparison.json`` and ``report/`` (what ``detailed-balance demo`` runs; a few minutes on
+    2 cores). Each fit runs once: the comparison and the report read the fits.
 
     Parameters
     ----------
@@ -80,8 +83,10 @@ def run_demo(
         The report folder.
     """
     from . import _arviz
-    from .formats import atomic_output, read_counts, write_counts
-    from .inference import fit
+    from .comparison import compare, scaled_prior
+    from .formats import atomic_output, read_counts, to_json, write_counts
+    from .inference import FieldPrior
+    from .ladder import fit_ladder
     from .report import build_report
 
     start = time.perf_counter()
@@ -106,26 +111,39 @@ def run_demo(
         f"({int(core.attempts.sum())} attempts; moves to other states count as escapes)"
     )
     write_counts(core, out / "counts.csv")
-    print("fitting the reversible model (NUTS) ...")
-    idata = fit(
-        core, "reversible", draws=DEMO_DRAWS, warmup=DEMO_DRAWS, seed=seed, progress=progress
-    )
-    with atomic_output(out / "fit.nc") as tmp:  # an interrupted demo leaves no partial fit
-        try:
-            _arviz.to_netcdf(idata, tmp)
-        finally:
-            Path(f"{tmp}.tmp").unlink(missing_ok=True)  # to_netcdf's own temporary file
-    print(f"fit: {out / 'fit.nc'}")
-    print("report: least action, diagnostics and the model comparison ...")
+    nuts = {"draws": DEMO_DRAWS, "warmup": DEMO_DRAWS, "seed": seed, "progress": progress}
+    print("fitting each model of the ladder once (NUTS) ...")
+    fits = fit_ladder(core, **nuts)
+    (out / "fits").mkdir(exist_ok=True)
+    for name, idata in fits.items():
+        with atomic_output(out / "fits" / f"{name}.nc") as tmp:  # no partial fit on interrupt
+            try:
+                _arviz.to_netcdf(idata, tmp)
+            finally:
+                Path(f"{tmp}.tmp").unlink(missing_ok=True)  # to_netcdf's own temporary file
+    print(f"fits: {out / 'fits'}/")
+    print("prior sensitivity: the reversible and non-reversible models at other prior scales ...")
+    others = {
+        f"scale ×{m:.3g}": fit_ladder(
+            core, models=("reversible", "nonreversible"), prior=scaled_prior(FieldPrior(), m),
+            **nuts,
+        )
+        for m in (1 / 3, 3.0)
+    }  # fmt: skip
+    print("model comparison of the stored fits (no refit) ...")
+    result = compare(fits, sensitivity=others, seed=seed)
+    with atomic_output(out / "comparison.json") as tmp:
+        tmp.write_text(to_json(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+    print("report: least action, diagnostics and the comparison ...")
     index = build_report(
-        out / "fit.nc",
+        out / "fits" / "reversible.nc",
         out / "report",
         seed=seed,
         draws=DEMO_DRAWS,
-        compare_kwargs={"draws": DEMO_DRAWS, "warmup": DEMO_DRAWS},
+        comparison=result,
         progress=progress,
     )
-    verdict = _verdict(index)
+    verdict = result.verdict
     if verdict:
         print(f"\nverdict: {verdict}\n")
     print(f"done in {time.perf_counter() - start:.0f} s")
@@ -139,12 +157,3 @@ def _print_summary(counts: TransitionCounts) -> None:
         f"({s['unique_transitions']} distinct), {s['rejected']} rejected, "
         f"largest two-way component {s['largest_two_way_component']} states"
     )
-
-
-def _verdict(index: Path) -> str:
-    """The verdict paragraph of the report, if the comparison ran."""
-    import json
-
-    numbers = json.loads((index.parent / "report.json").read_text())
-    comparison = numbers.get("comparison") or {}
-    return comparison.get("verdict", "") if isinstance(comparison, dict) else ""

@@ -885,6 +885,7 @@ def build_report(
     seed: int = 0,
     compare: bool = True,
     compare_kwargs: dict | None = None,
+    comparison=None,
     potential: Callable[[str], float] | None = None,
     threshold: float = 0.05,
     progress: bool = True,
@@ -905,10 +906,15 @@ def build_report(
         Posterior draws of T pushed through least action.
     seed : int
     compare : bool
-        Run :func:`detailed_balance.compare.compare` (NUTS fits of the model ladder: the slow
-        part; ``compare_kwargs`` go to it). Without it (or if it fails) the report says so and
-        stays usable.
+        Include the model comparison: ``comparison`` when given; otherwise, for a counts file
+        only, run :func:`detailed_balance.compare` on the counts (NUTS fits of the model ladder:
+        the slow part; ``compare_kwargs`` go to it). A fit is never refitted: without
+        ``comparison`` the report says none was given. If it fails the report says so and stays
+        usable.
     compare_kwargs : dict, optional
+    comparison : ComparisonResult or str or Path, optional
+        A comparison already made (:func:`detailed_balance.compare` on fits, or the
+        ``comparison.json`` that ``detailed-balance compare --out`` writes).
     potential : callable, optional
         ``state -> V``: adds the paper's downhill-fraction diagnostic.
     threshold : float
@@ -966,7 +972,9 @@ def build_report(
         )
         if compare:
             step("model comparison (NUTS fits; slow)")
-            a.comparison, a.comparison_note = _run_compare(counts, seed, compare_kwargs or {})
+            a.comparison, a.comparison_note = _run_compare(
+                counts, idata, comparison, seed, compare_kwargs or {}
+            )
         else:
             a.comparison_note = (
                 "the model comparison was not run (`--no-compare`, or compare=False)"
@@ -1010,11 +1018,26 @@ def _publish(work: Path, out: Path) -> None:
         os.replace(entry, target)
 
 
-def _run_compare(counts, seed, kwargs):
+def _run_compare(counts, idata, comparison, seed, kwargs):
+    """The comparison to show: the one given (object or file), else, for counts only, a new one.
+
+    A fit is never refitted here: the ladder's fits and their comparison come from
+    ``detailed-balance fit --model all`` and ``detailed-balance compare``.
+    """
     try:
-        from .compare import compare
+        from .comparison import ComparisonResult, compare, read_comparison
     except ImportError as exc:  # keep the report usable without the comparison module
         return None, f"the model comparison is unavailable ({exc})"
+    if isinstance(comparison, ComparisonResult):
+        return comparison, ""
+    if comparison is not None:
+        return read_comparison(comparison), ""  # a bad file is the user's error: one line
+    if idata is not None:
+        return None, (
+            "no comparison was given (this report does not refit; compare the fits with "
+            "`detailed-balance fit --model all` then `detailed-balance compare`, and pass "
+            "the comparison)"
+        )
     try:
         return compare(counts, seed=seed, **kwargs), ""
     except Exception as exc:  # a failed comparison must not lose the rest of the report

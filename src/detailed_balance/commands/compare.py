@@ -1,4 +1,5 @@
-"""CLI: ``detailed-balance compare COUNTS [--models ...] [--json] [--out DIR]``."""
+"""CLI: ``detailed-balance compare FIT.nc ... [--json] [--out DIR]`` compares stored fits (no
+sampler runs); ``detailed-balance compare COUNTS [--models ...]`` fits the ladder first."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ MODELS = ("unconstrained", "reversible", "nonreversible")
 def configure(parser) -> None:
     parser.add_argument(
         "counts",
-        metavar="COUNTS",
+        metavar="COUNTS | FIT.nc",
+        nargs="+",
         type=input_file,
-        help="counts file (.csv, .jsonl[.gz], .npz, .json)",
+        help="fits of the same counts, one per model (`fit --model all --out fits/`, then "
+        "fits/*.nc), or one counts file (.csv, .jsonl[.gz], .npz, .json) to fit then compare",
     )
     parser.add_argument(
         "--models",
@@ -58,15 +61,31 @@ def configure(parser) -> None:
     add_quiet_option(parser)
 
 
-def run(args) -> int:
-    from pathlib import Path
+FIT_SUFFIXES = (".nc", ".netcdf", ".h5")
 
-    from ..compare import compare
-    from ..formats import atomic_output, read_counts, to_json
+
+def _compare_fits(args):
+    """Compare stored fits (given as FIT.nc files): no sampler runs."""
+    from ..comparison import compare
+    from ..report import load_fit
+
+    fits = [load_fit(path)[1] for path in args.counts]
+    return compare(fits, alpha=args.alpha, seed=args.seed, lrt=not args.no_lrt,
+                   g2_samples=args.g2_samples)  # fmt: skip
+
+
+def run(args) -> int:
+    from ..comparison import compare
+    from ..errors import DataError
+    from ..formats import read_counts
     from ..inference import read_features
     from ._options import field_prior
 
-    counts = read_counts(args.counts)
+    if all(p.lower().endswith(FIT_SUFFIXES) for p in args.counts):
+        return _write(args, _compare_fits(args), {"fits": [str(p) for p in args.counts]})
+    if len(args.counts) > 1:
+        raise DataError("give one counts file, or fits (.nc) only")
+    counts = read_counts(args.counts[0])
     features = read_features(args.features, counts) if args.features else None
     prior = field_prior(args, features)
     result = compare(
@@ -85,8 +104,15 @@ def run(args) -> int:
         g2_samples=args.g2_samples,
         progress=not args.quiet,
     )
-    payload = result.to_dict()
-    payload["counts"] = str(args.counts)
+    return _write(args, result, {"counts": str(args.counts[0])})
+
+
+def _write(args, result, source: dict) -> int:
+    from pathlib import Path
+
+    from ..formats import atomic_output, to_json
+
+    payload = {**result.to_dict(), **source}
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,9 @@
-"""CLI: ``detailed-balance fit COUNTS --model reversible --out FIT.nc``."""
+"""CLI: ``detailed-balance fit COUNTS --model reversible --out FIT.nc`` (``--model all --out DIR``:
+one ``DIR/<model>.nc`` per model of the ladder, the input of ``detailed-balance compare``)."""
 
 from __future__ import annotations
 
-from ._checks import input_file, output_file
+from ._checks import input_file, output_dir, output_file
 from ._options import add_prior_options, add_quiet_option, add_sampler_options
 
 
@@ -16,15 +17,14 @@ def configure(parser) -> None:
     parser.add_argument(
         "--model",
         default="reversible",
-        choices=("reversible", "unconstrained", "nonreversible"),
-        help="hypothesis to fit (default: reversible)",
+        choices=("reversible", "unconstrained", "nonreversible", "all"),
+        help="hypothesis to fit (default: reversible; all: each model of the ladder once)",
     )
     parser.add_argument(
         "--out",
         required=True,
         metavar="FIT.nc",
-        type=output_file(".nc", ".netcdf", ".h5"),
-        help="where to write the fit (netCDF)",
+        help="where to write the fit (netCDF); with --model all a folder (one .nc per model)",
     )
     parser.add_argument(
         "--method",
@@ -47,23 +47,33 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
+    import argparse
     import warnings
     from pathlib import Path
 
-    from .. import _arviz
-    from ..formats import atomic_output, read_counts
-    from ..inference import fit, read_features, summarise
+    from ..errors import DataError
+    from ..formats import read_counts
+    from ..inference import read_features, summarise
+    from ..ladder import fit_ladder
+    from ..models import MODELS
     from ._options import field_prior, print_caught
 
+    try:  # checked here, not by argparse: a file or a folder depending on --model
+        if args.model == "all":
+            output_dir(args.out)
+        else:
+            output_file(".nc", ".netcdf", ".h5")(args.out)
+    except argparse.ArgumentTypeError as exc:
+        raise DataError(f"argument --out: {exc}") from None
     counts = read_counts(args.counts)
     features = read_features(args.features, counts) if args.features else None
     kind = args.prior or ("gp" if features is not None else "normal")
     prior = field_prior(args, features, kind)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        idata = fit(
+        fits = fit_ladder(
             counts,
-            args.model,
+            models=list(MODELS) if args.model == "all" else [args.model],
             method=args.method,
             prior=prior,
             features=features,
@@ -76,14 +86,30 @@ def run(args) -> int:
             target_accept=args.target_accept,
         )
     print_caught(caught)
-    with atomic_output(args.out) as tmp:  # an interrupted write leaves no partial fit
+    print(f"{counts!r}")
+    for name, idata in fits.items():
+        out = Path(args.out) / f"{name}.nc" if args.model == "all" else Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _write(idata, out)
+        _print_fit(summarise(idata), out)
+    return 0
+
+
+def _write(idata, path) -> None:
+    from pathlib import Path
+
+    from .. import _arviz
+    from ..formats import atomic_output
+
+    with atomic_output(path) as tmp:  # an interrupted write leaves no partial fit
         try:
             _arviz.to_netcdf(idata, tmp)
         finally:
             Path(f"{tmp}.tmp").unlink(missing_ok=True)  # to_netcdf's own temporary file
-    s = summarise(idata)
+
+
+def _print_fit(s: dict, path) -> None:
     d = s["diagnostics"]
-    print(f"{counts!r}")
     print(
         f"model {s['model']}, method {s['method']}, {s['chains']} chain(s) x {s['draws']} draw(s)"
     )
@@ -94,5 +120,4 @@ def run(args) -> int:
         )
     else:
         print(f"{d['fit_seconds']:.1f} s")
-    print(f"wrote {args.out}")
-    return 0
+    print(f"wrote {path}")

@@ -39,6 +39,11 @@ def configure(parser) -> None:
         help="NUTS draws (and warm-up steps) per chain for the comparison (default 1000)",
     )
     parser.add_argument(
+        "--comparison", metavar="JSON", type=input_file,
+        help="comparison.json from `detailed-balance compare FITS --out DIR` (a fit is never "
+        "refitted: without it the report of a fit has no comparison)",
+    )  # fmt: skip
+    parser.add_argument(
         "--potential", metavar="CSV", type=input_file,
         help="a CSV 'state,V' of a candidate potential (e.g. a formula): adds the share of "
         "strong transitions going downhill under it",
@@ -68,6 +73,7 @@ def run(args) -> int:
         seed=args.seed,
         compare=not args.no_compare,
         compare_kwargs={"draws": args.compare_draws, "warmup": args.compare_draws},
+        comparison=args.comparison,
         potential=potential,
         threshold=args.threshold,
         progress=not args.quiet,

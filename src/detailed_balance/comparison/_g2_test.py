@@ -39,9 +39,9 @@ import numpy as np
 from scipy import sparse
 from scipy.special import xlogy  # c log p, 0 where c == 0
 
-from .counts import TransitionCounts
-from .errors import FitError
-from .modeldata import ModelData, build_model_data
+from ..counts import TransitionCounts
+from ..errors import FitError
+from ..modeldata import ModelData, build_model_data
 
 TREE_NOTE = (
     "the support graph has no cycles: every Markov chain on a tree is reversible, so these data "

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, gammaln, logsumexp
 
-from .counts import TransitionCounts
-from .modeldata import ModelData, build_model_data
+from ..counts import TransitionCounts
+from ..modeldata import ModelData, build_model_data
 
 
 @dataclass(frozen=True)
@@ -430,6 +430,7 @@ def pareto_khat(log_w: np.ndarray) -> float:
 
     Examples
     --------
+    >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> round(pareto_khat(np.log(rng.pareto(1 / 0.8, 20000) + 1)), 1)  # true shape 0.8
     0.8

@@ -1,0 +1,79 @@
+"""Compare fitted models and decide detailed balance: evidence, G² test, LOO, verdict.
+
+:func:`compare` takes fits (one per model, e.g. from :func:`detailed_balance.fit_ladder`) and
+runs no sampler. One idea per private module, re-exported here: ``_evidence`` (log evidence:
+exact Dirichlet, bridge sampling, annealed importance sampling), ``_g2_test`` (the
+likelihood-ratio G² test of reversibility), ``_loo`` (PSIS-LOO per attempt), ``_sensitivity``
+(Bayes factors under other priors), ``_verdict`` (the Kass–Raftery scale, the verdict and the
+Markdown tables) and ``_compare`` (:class:`ComparisonResult`, :func:`compare`).
+"""
+
+from ._compare import (
+    ComparisonResult,
+    compare,
+    fit_evidence,
+    fit_model_data,
+    fit_prior,
+    model_evidence,
+    read_comparison,
+)
+from ._evidence import (
+    Evidence,
+    annealed_evidence,
+    bridge_from_draws,
+    bridge_sampling,
+    dirichlet_posterior_draws,
+    log_evidence_dirichlet,
+    pareto_khat,
+    unconstrained_draws,
+)
+from ._g2_test import (
+    conditional_test,
+    cycle_groups,
+    free_log_likelihood,
+    likelihood_ratio_test,
+    reversible_mle,
+    simulate_counts,
+    strong_class_edges,
+)
+from ._loo import PARETO_K_BAD, fit_loo, weighted_loo
+from ._sensitivity import prior_sensitivity, scaled_prior
+from ._verdict import KASS_RAFTERY, format_markdown, kass_raftery, write_verdict
+
+__all__ = [
+    "KASS_RAFTERY",
+    "PARETO_K_BAD",
+    "ComparisonResult",
+    "Evidence",
+    "annealed_evidence",
+    "bridge_from_draws",
+    "bridge_sampling",
+    "compare",
+    "conditional_test",
+    "cycle_groups",
+    "dirichlet_posterior_draws",
+    "fit_evidence",
+    "fit_loo",
+    "fit_model_data",
+    "fit_prior",
+    "format_markdown",
+    "free_log_likelihood",
+    "kass_raftery",
+    "likelihood_ratio_test",
+    "log_evidence_dirichlet",
+    "model_evidence",
+    "pareto_khat",
+    "prior_sensitivity",
+    "read_comparison",
+    "reversible_mle",
+    "scaled_prior",
+    "simulate_counts",
+    "strong_class_edges",
+    "unconstrained_draws",
+    "weighted_loo",
+    "write_verdict",
+]
+
+# The functions live in private modules, where doctest's finder does not look from here: list
+# them so their docstring examples run as this package's.
+__test__ = {name: globals()[name] for name in __all__ if callable(globals()[name])}

@@ -1,0 +1,473 @@
+"""The comparison of fitted models: evidence, Bayes factors, PSIS-LOO, the G² test, a verdict.
+
+:func:`compare` takes fits (one per model of the ladder, as :func:`detailed_balance.fit` returns
+or ``load_fit`` reads them) and runs no sampler: it rebuilds each model's data and prior from the
+fit's stored counts and attributes, computes the log evidence from the stored posterior draws
+(exact for the unconstrained model, bridge sampling otherwise, annealed importance sampling from
+the Laplace fit where the bridge refuses), PSIS-LOO from the stored log-likelihood, and the G²
+test from the counts. Given counts instead, it fits the ladder first (the shortcut).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from ..counts import TransitionCounts
+from ..errors import FitError
+from ..modeldata import ModelData, build_model_data
+from ..models import MODELS
+from ._evidence import Evidence, annealed_evidence, bridge_sampling, log_evidence_dirichlet
+from ._g2_test import TREE_NOTE, likelihood_ratio_test
+from ._loo import PARETO_K_BAD, _weighted_se, fit_loo
+from ._sensitivity import prior_sensitivity, scaled_prior, sensitivity_row
+from ._verdict import format_markdown, write_verdict
+
+MODEL_ORDER = tuple(MODELS)  # the ladder's order, read from models (the one place it is kept)
+
+
+def model_evidence(
+    name: str, data: ModelData, prior, samples: dict, *, alpha: float = 1.0, seed: int = 0
+) -> tuple[Evidence, Evidence | None]:
+    """(evidence, bridge check) of one fitted model of the ladder.
+
+    Unconstrained: the exact Dirichlet evidence, with bridge sampling on the fit's draws as a
+    check of the numerical path. Reversible and non-reversible: bridge sampling on the draws
+    where its proposal overlaps the posterior, otherwise annealed importance sampling from the
+    Laplace fit (``laplace-ais``, which needs no draws and scales to thousands of parameters);
+    ``Evidence.method`` says which, and the note says why bridge sampling was not used.
+    """
+
+    kwargs = {"data": data} if name == "unconstrained" else {"data": data, "prior": prior}
+    if name == "unconstrained":
+        kwargs["alpha"] = alpha
+    bridge = bridge_sampling(MODELS[name], kwargs, samples, seed=seed)
+    if name == "unconstrained":
+        exact = Evidence(log_evidence_dirichlet(data, alpha), 0.0, "exact (Dirichlet)")
+        return exact, bridge
+    if bridge.converged:
+        return bridge, None
+    ais = annealed_evidence(MODELS[name], kwargs, seed=seed)
+    return replace(ais, note=f"{ais.note}; bridge sampling refused: {bridge.note}"), None
+
+
+
+def _latent_samples(idata) -> dict:
+    from .. import _arviz
+
+    post = _arviz.group(idata, "posterior")
+    names = json.loads(_arviz.attrs(idata)["latent_sites"])
+    return {k: np.asarray(post[k].values) for k in names}
+
+
+# ---- what a fit stores -------------------------------------------------------------------------
+def fit_prior(idata):
+    """The field prior a fit was made with (stored as JSON in its attributes)."""
+    from .. import _arviz
+    from ..inference import FieldPrior
+
+    return FieldPrior(**json.loads(_arviz.attrs(idata)["prior"]))
+
+
+def fit_model_data(idata) -> ModelData:
+    """The :class:`ModelData` a fit was made from, rebuilt from its stored counts and settings."""
+    from .. import _arviz
+    from ..inference import counts_from_fit
+
+    cd = _arviz.group(idata, "constant_data")
+    features = np.asarray(cd["features"].values) if "features" in cd else None
+    rest = bool(int(_arviz.attrs(idata)["rest"]))
+    return build_model_data(counts_from_fit(idata), rest=rest, features=features)
+
+
+def is_tree(idata) -> bool:
+    """Whether the support graph of a fit's counts has no cycles (every chain is reversible)."""
+    return fit_model_data(idata).n_chords == 0
+
+
+def fit_evidence(idata, *, alpha: float = 1.0, seed: int = 0) -> tuple[Evidence, Evidence | None]:
+    """:func:`model_evidence` of a fit, from its stored draws (no sampler runs)."""
+    from .. import _arviz
+
+    name = _arviz.attrs(idata)["model"]
+    return model_evidence(
+        name, fit_model_data(idata), fit_prior(idata), _latent_samples(idata),
+        alpha=alpha, seed=seed,
+    )  # fmt: skip
+
+
+# ---- the comparison ----------------------------------------------------------------------------
+@dataclass
+class ComparisonResult:
+    """Outcome of :func:`compare`: a table per model, the G² test, prior sensitivity, a verdict.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per model: log evidence with its Monte Carlo se, log Bayes factor against the
+        reversible model, PSIS-LOO, Pareto k and the NUTS diagnostics (see the compare page).
+    lrt : dict
+        The G² likelihood-ratio test (:func:`detailed_balance.lrt.likelihood_ratio_test`).
+    sensitivity : pandas.DataFrame
+        The Bayes factors recomputed under other prior scales.
+    verdict : str
+        One plain-language paragraph (:func:`write_verdict`).
+    notes : list of str
+        What went wrong or is unreliable (an evidence that did not converge, bad Pareto k).
+    settings : dict
+        The arguments the comparison ran with.
+    """
+    table: object  # pandas.DataFrame, one row per model
+    lrt: dict
+    sensitivity: object  # pandas.DataFrame
+    verdict: str
+    notes: list = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-able dict with the same numbers as the tables (NaN -> None)."""
+        return {
+            "models": _records(self.table),
+            "likelihood_ratio_test": {k: _clean(v) for k, v in self.lrt.items()},
+            "sensitivity": _records(self.sensitivity),
+            "verdict": self.verdict,
+            "notes": list(self.notes),
+            "settings": self.settings,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ComparisonResult:
+        """The result written by :meth:`to_dict` (e.g. read back from ``comparison.json``)."""
+        import pandas as pd
+
+        def frame(records):
+            return pd.DataFrame([{k: np.nan if v is None else v for k, v in r.items()}
+                                 for r in records])  # fmt: skip
+
+        lrt = {k: v for k, v in (d.get("likelihood_ratio_test") or {}).items()}
+        return cls(frame(d["models"]), lrt, frame(d.get("sensitivity") or []),
+                   d.get("verdict", ""), list(d.get("notes") or []),
+                   dict(d.get("settings") or {}))  # fmt: skip
+
+    def to_markdown(self) -> str:
+        """The table, the G² row, the sensitivity table and the verdict as Markdown."""
+        return format_markdown(self)
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+
+
+def _clean(v):
+    if isinstance(v, (float, np.floating)):
+        return float(v) if np.isfinite(v) else None
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.bool_,)):
+        return bool(v)
+    return v
+
+
+def _records(df) -> list[dict]:
+    return [{k: _clean(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
+
+
+def read_comparison(path) -> ComparisonResult:
+    """Read a comparison written by ``detailed-balance compare --out`` (``comparison.json``).
+
+    Parameters
+    ----------
+    path : str or Path
+        ``comparison.json`` or the folder holding it.
+
+    Returns
+    -------
+    ComparisonResult
+    """
+    from pathlib import Path
+
+    from ..errors import DataError
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "comparison.json"
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"cannot read the comparison: {exc}", file=str(path)) from None
+    if not isinstance(d, dict) or not isinstance(d.get("models"), list):
+        raise DataError("not a comparison (no 'models' table)", file=str(path))
+    return ComparisonResult.from_dict(d)
+
+
+def compare(
+    fits,
+    models=MODEL_ORDER,
+    *,
+    prior=None,
+    features: np.ndarray | None = None,
+    rest: bool = True,
+    alpha: float = 1.0,
+    sensitivity_scales=(1 / 3, 3.0),
+    sensitivity: Mapping[str, Mapping[str, object]] | None = None,
+    draws: int = 1000,
+    warmup: int = 1000,
+    chains: int | None = None,
+    seed: int = 0,
+    lrt: bool = True,
+    g2_samples: int = 999,
+    progress: bool = False,
+) -> ComparisonResult:
+    """Compare fitted models of the ladder and decide detailed balance (no sampler runs).
+
+    Parameters
+    ----------
+    fits : mapping name -> fit, or iterable of fits, or TransitionCounts
+        Fits of the same counts, one per model (what :func:`detailed_balance.fit_ladder`
+        returns, or fits read with ``load_fit``); each fit's model is read from the fit itself
+        and a ``reversible`` fit is required (every Bayes factor is against it). Given
+        :class:`TransitionCounts` instead, the ladder is fitted first with NUTS (the shortcut;
+        ``models``, ``prior``, ``features``, ``rest``, ``sensitivity_scales``, ``draws``,
+        ``warmup``, ``chains`` and ``progress`` apply to that path only).
+    models : names from :data:`detailed_balance.models.MODELS` (counts only); "reversible" is
+        always fitted.
+    prior : FieldPrior, optional
+        Prior of the reversible and non-reversible models (counts only; default: hierarchical
+        normal, or the GP prior when ``features`` are given).
+    alpha : Dirichlet concentration of the unconstrained model's evidence.
+    sensitivity_scales : multipliers of every prior scale (field, edge, cycle) at which the
+        reversible and non-reversible models are refitted (counts only); () to skip. With
+        ``features`` the hierarchical-normal prior is added as an alternative to the GP.
+    sensitivity : mapping label -> (mapping name -> fit), optional
+        Fits under other priors for :func:`prior_sensitivity` (fits only), each with a
+        ``reversible`` fit; e.g. ``{"scale ×3": fit_ladder(counts, prior=scaled_prior(p, 3))}``.
+    draws, warmup, chains, progress : NUTS settings of the shortcut (see :func:`fit`).
+    seed : seed of the fits (shortcut), the evidence estimators and the G² test.
+    lrt : run the G² likelihood-ratio test.
+    g2_samples : tables drawn for the exact conditional G² p-value (0: the chi² approximation).
+
+    Returns
+    -------
+    ComparisonResult
+
+    Examples
+    --------
+    >>> import detailed_balance as db
+    >>> from detailed_balance.synthetic import reversible_chain, sample_counts
+    >>> counts = sample_counts(reversible_chain(4, seed=0), attempts_per_source=100, seed=0)
+    >>> fits = db.fit_ladder(counts, draws=200, warmup=200, chains=1)  # doctest: +SKIP
+    >>> db.compare(fits).table["model"].tolist()  # doctest: +SKIP
+    ['unconstrained', 'reversible', 'nonreversible']
+    """
+    if not isinstance(fits, TransitionCounts):
+        return _compare_fits(
+            _by_model(fits), sensitivity or {}, {}, alpha=alpha, seed=seed, lrt=lrt,
+            g2_samples=g2_samples, notes=[],
+        )  # fmt: skip
+    from ..inference import FieldPrior
+    from ..ladder import fit_ladder
+
+    counts = fits
+    unknown = [m for m in models if m not in MODEL_ORDER]
+    if unknown:
+        raise FitError(f"unknown model(s) {unknown} (use {', '.join(MODEL_ORDER)})")
+    names = [m for m in MODEL_ORDER if m in set(models) | {"reversible"}]
+    if prior is None:
+        prior = FieldPrior(kind="gp") if features is not None else FieldPrior()
+    nuts = dict(method="nuts", rest=rest, draws=draws, warmup=warmup, chains=chains, seed=seed,
+                progress=progress)  # fmt: skip
+    notes: list[str] = []
+
+    def ladder(p, which):
+        feats = features if p.kind == "gp" else None
+        out, msgs = {}, []
+        for name in which:  # one model at a time, so each warning names its model
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                out.update(fit_ladder(counts, models=[name], prior=p, features=feats, **nuts))
+            msgs += [f"{name}: {w.message}" for w in caught]
+        return out, msgs
+
+    main, msgs = ladder(prior, names)
+    notes.extend(msgs)
+    alternatives = [(f"scale ×{m:.3g}", m, scaled_prior(prior, m)) for m in sensitivity_scales]
+    if features is not None:
+        other = FieldPrior() if prior.kind == "gp" else FieldPrior(kind="gp")
+        alternatives.append((f"{other.kind} prior", 1.0, other))
+    others, multipliers = {}, {}
+    for label, mult, p in alternatives:
+        others[label] = ladder(p, [m for m in ("reversible", "nonreversible") if m in names])[0]
+        multipliers[label] = mult
+    return _compare_fits(
+        main, others, multipliers, alpha=alpha, seed=seed, lrt=lrt, g2_samples=g2_samples,
+        notes=notes,
+    )  # fmt: skip
+
+
+def _by_model(fits) -> dict:
+    """Model name -> fit, read from each fit's own attributes; one fit per model."""
+    from .. import _arviz
+
+    items = fits.values() if isinstance(fits, Mapping) else fits
+    if not isinstance(items, Iterable):
+        raise FitError("compare takes fits (a mapping or list of fits) or TransitionCounts")
+    out = {}
+    for idata in items:
+        try:
+            name = _arviz.attrs(idata)["model"]
+        except (KeyError, TypeError, AttributeError):
+            raise FitError("not a fit of detailed_balance.fit (no 'model' attribute)") from None
+        if name in out:
+            raise FitError(f"two fits of the {name} model: compare takes one fit per model")
+        out[name] = idata
+    if "reversible" not in out:
+        raise FitError("compare needs a fit of the reversible model (Bayes factors are against it)")
+    return {name: out[name] for name in MODEL_ORDER if name in out}
+
+
+def _same_counts(fits: dict) -> TransitionCounts:
+    """The counts shared by all fits (a comparison of fits of other data means nothing)."""
+    from .. import _arviz
+    from ..inference import counts_from_fit
+
+    ref = counts_from_fit(fits["reversible"])
+    rest = _arviz.attrs(fits["reversible"])["rest"]
+    for name, idata in fits.items():
+        c = counts_from_fit(idata)
+        same = c.states == ref.states and all(
+            np.array_equal(getattr(c, k), getattr(ref, k))
+            for k in ("source", "target", "count", "self_count", "rejected")
+        )
+        if not same or _arviz.attrs(idata)["rest"] != rest:
+            raise FitError(f"the {name} fit was made from other counts (or settings) than the "
+                           "reversible fit: compare fits of the same data")  # fmt: skip
+    return ref
+
+
+def _compare_fits(fits, others, multipliers, *, alpha, seed, lrt, g2_samples, notes):
+    import pandas as pd
+
+    from .. import _arviz
+
+    counts = _same_counts(fits)
+    ref_attrs = _arviz.attrs(fits["reversible"])
+    rest = bool(int(ref_attrs["rest"]))
+    prior = fit_prior(fits["reversible"])
+    data = fit_model_data(fits["reversible"])
+    names = list(fits)
+    tree = data.n_chords == 0
+    if tree:
+        notes.append(TREE_NOTE + "; Bayes factors here compare priors only")
+    settings = {
+        "draws": int(ref_attrs["draws"]),
+        "warmup": int(ref_attrs["warmup"]),
+        "chains": int(ref_attrs["chains"]),
+        "seed": seed,
+        "rest": rest,
+        "alpha": alpha,
+        "prior": asdict(prior),
+        "n_cycles": int(data.n_chords),
+        "n_states": int(data.n_states),
+        "n_edges": int(data.n_edges),
+        "attempts": int(np.sum(counts.attempts)),
+    }
+    evid, checks, loos, diag = {}, {}, {}, {}
+    for name in names:
+        idata = fits[name]
+        ev, check = fit_evidence(idata, alpha=alpha, seed=seed)
+        evid[name], checks[name] = ev, check
+        diag[name] = json.loads(_arviz.attrs(idata)["diagnostics"])
+        loos[name] = fit_loo(idata)
+        notes.extend(_evidence_notes(name, ev, check))
+
+    best = max(names, key=lambda m: loos[m]["elpd"])
+    rows = []
+    for name in names:
+        ev, ref = evid[name], evid["reversible"]
+        ok = ev.converged and ref.converged
+        log_bf = ev.log_z - ref.log_z if ok else np.nan
+        bf_se = math.hypot(ev.se, ref.se) if ok else np.nan
+        if name == "reversible":
+            log_bf, bf_se = 0.0, 0.0
+        if name == "nonreversible" and tree:
+            log_bf, bf_se = np.nan, np.nan  # identical models: no cycle term exists
+        lo = loos[name]
+        diff = loos[best]["elpd_i"] - lo["elpd_i"]
+        vs_rev = lo["elpd_i"] - loos["reversible"]["elpd_i"]
+        check = checks[name]
+        rows.append(
+            {
+                "model": name,
+                "log_z": ev.log_z if ev.converged else np.nan,
+                "log_z_se": ev.se if ev.converged else np.nan,
+                "evidence_method": ev.method,
+                "bridge_check": check.log_z if check is not None and check.converged else np.nan,
+                "bridge_check_se": check.se if check is not None and check.converged else np.nan,
+                "log_bf_vs_reversible": log_bf,
+                "log_bf_se": bf_se,
+                "elpd_loo": lo["elpd"],
+                "elpd_se": lo["se"],
+                "p_loo": lo["p_loo"],
+                "elpd_diff": loos[best]["elpd"] - lo["elpd"],
+                "elpd_diff_se": 0.0 if name == best else _weighted_se(diff, lo["weights"]),
+                "elpd_vs_reversible": lo["elpd"] - loos["reversible"]["elpd"],
+                "elpd_vs_reversible_se": _weighted_se(vs_rev, lo["weights"]),
+                "pareto_k_max": lo["k_max"],
+                "pareto_k_bad_attempts": lo["bad_attempts"],
+                "attempts": lo["n_attempts"],
+                "max_rhat": diag[name].get("max_rhat"),
+                "divergences": diag[name].get("divergences"),
+            }
+        )
+        if lo["bad_attempts"]:
+            notes.append(
+                f"{name}: Pareto k > {PARETO_K_BAD} for {lo['bad_attempts']} of "
+                f"{lo['n_attempts']} attempts: LOO is unreliable there (too few attempts "
+                "per cell, or influential cells)"
+            )
+    table = pd.DataFrame(rows)
+    test = likelihood_ratio_test(counts, rest=rest, samples=g2_samples, seed=seed) if lrt else {}
+    main_row = sensitivity_row("main", 1.0, prior, evid, tree)
+    sens = pd.DataFrame([main_row])
+    if others and not multipliers:  # fits given: the field-scale ratio to the main prior
+        multipliers = {label: fit_prior(f["reversible"]).scale / prior.scale
+                       for label, f in others.items()}  # fmt: skip
+    if others:  # the unconstrained evidence does not depend on the field prior: reuse it
+        shared = {"unconstrained": evid["unconstrained"]} if "unconstrained" in evid else {}
+        more = prior_sensitivity(others, multipliers=multipliers, alpha=alpha, seed=seed,
+                                 evidences={label: shared for label in others})  # fmt: skip
+        sens = pd.concat([sens, more], ignore_index=True)
+    result = ComparisonResult(table, test, sens, "", notes, settings)
+    result.verdict = write_verdict(result)
+    return result
+
+
+def _evidence_notes(name: str, ev: Evidence, check: Evidence | None) -> list[str]:
+    notes = []
+    if not ev.converged:
+        notes.append(f"{name}: evidence did not converge ({ev.method}): {ev.note}")
+    elif ev.method == "laplace-ais":
+        notes.append(
+            f"{name}: evidence by {ev.method} ({ev.note}); this estimator is validated "
+            "against exact evidences on the unconstrained model only: on the hierarchical "
+            "models it can under-estimate log Z when its annealing does not mix, so treat "
+            "this Bayes factor as provisional"
+        )
+    if check is not None and not check.converged:
+        notes.append(
+            f"{name}: the bridge-sampling check of the exact evidence was refused "
+            f"({check.note}); the numerical evidences are unchecked on these data"
+        )
+    if check is not None and check.converged and abs(check.log_z - ev.log_z) > max(
+        3 * check.se, 0.5
+    ):
+        notes.append(
+            f"{name}: bridge estimate {check.log_z:.2f} ± {check.se:.2f} disagrees with "
+            f"the exact evidence {ev.log_z:.2f}: the numerical evidences may be biased"
+        )
+    return notes

@@ -1,0 +1,97 @@
+"""How much the Bayes factors move with the prior, from fits made under other priors."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import replace
+
+import numpy as np
+
+SCALES = ("scale", "edge_scale", "edge_mean_scale", "edge_trend_scale", "cycle_scale")
+
+
+def scaled_prior(prior, multiplier: float):
+    """The prior with every scale (field, edges, cycles) multiplied by ``multiplier``.
+
+    Examples
+    --------
+    >>> from detailed_balance.inference import FieldPrior
+    >>> scaled_prior(FieldPrior(), 3.0).scale == 3 * FieldPrior().scale
+    True
+    """
+    return replace(
+        prior, **{k: getattr(prior, k) * multiplier for k in SCALES if hasattr(prior, k)}
+    )
+
+
+def prior_sensitivity(
+    ladders: Mapping[str, Mapping[str, object]],
+    *,
+    multipliers: Mapping[str, float] | None = None,
+    alpha: float = 1.0,
+    seed: int = 0,
+    evidences: Mapping[str, Mapping[str, object]] | None = None,
+):
+    """Bayes factors against the reversible model under each prior, one row per prior.
+
+    Parameters
+    ----------
+    ladders : mapping label -> (mapping model name -> fit)
+        Fits of the same counts under several field priors (e.g. ``{"main": fits,
+        "scale ×3": other_fits}``); each needs a ``reversible`` fit. A model missing from a
+        ladder takes its evidence from the first ladder that has it (the unconstrained model's
+        evidence does not depend on the field prior).
+    multipliers : mapping label -> float, optional
+        The prior-scale multiplier of each label, shown in the table (default 1.0).
+    alpha, seed : the unconstrained model's Dirichlet concentration; the evidence seed.
+    evidences : mapping label -> (mapping model name -> Evidence), optional
+        Evidences already computed (:func:`detailed_balance.comparison.compare` passes its own),
+        so no estimate is made twice.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``prior``, ``kind``, ``scale_multiplier``, ``field_scale``, ``cycle_scale``,
+        ``log_bf_nonreversible`` (and ``_se``), ``log_bf_unconstrained`` (and ``_se``).
+    """
+    import pandas as pd
+
+    from ._compare import fit_evidence, fit_prior, is_tree
+
+    multipliers = dict(multipliers or {})
+    known = {label: dict(ev) for label, ev in (evidences or {}).items()}
+    rows, shared = [], {}
+    for label, fits in ladders.items():
+        ev = known.get(label, {})
+        for name, idata in fits.items():
+            if name not in ev:
+                ev[name] = fit_evidence(idata, alpha=alpha, seed=seed)[0]
+        for name, value in ev.items():
+            shared.setdefault(name, value)
+        ev = {**shared, **ev}
+        ref = fits["reversible"]
+        rows.append(
+            sensitivity_row(label, multipliers.get(label, 1.0), fit_prior(ref), ev, is_tree(ref))
+        )
+    return pd.DataFrame(rows)
+
+
+def sensitivity_row(label: str, mult: float, prior, evid: dict, tree: bool) -> dict:
+    """One row of :func:`prior_sensitivity` from the evidences of one prior's ladder."""
+    row = {
+        "prior": label,
+        "kind": prior.kind,
+        "scale_multiplier": mult,
+        "field_scale": prior.scale,
+        "cycle_scale": prior.cycle_scale,
+    }
+    ref = evid["reversible"]
+    for name in ("nonreversible", "unconstrained"):
+        if name not in evid:
+            continue
+        ev = evid[name]
+        ok = ev.converged and ref.converged and not (tree and name == "nonreversible")
+        row[f"log_bf_{name}"] = ev.log_z - ref.log_z if ok else np.nan
+        row[f"log_bf_{name}_se"] = math.hypot(ev.se, ref.se) if ok else np.nan
+    return row
