@@ -13,7 +13,7 @@ its own attempts, rejections and support graph) are fitted jointly under three h
 
 :func:`compare_universality` fits all three and reports, with 94% HDIs: beta_k, tau, the
 correlation of the datasets' fields over their common identified states, the per-state departures
-delta_k, log Bayes factors (bridge sampling, :func:`detailed_balance.evidence.bridge_sampling`,
+delta_k, log Bayes factors (bridge sampling, :func:`detailed_balance.comparison.bridge_sampling`,
 with Monte Carlo errors) and PSIS-LOO over attempts, and the slope of log beta_k against log T_k
 when sampling temperatures are known (-1 if temperature acts as an inverse temperature).
 
@@ -443,7 +443,7 @@ def joint_evidence(fit: JointFit, *, seed: int = 0):
     evidence (bridge sampling in each dataset's own, smaller, parameter space), errors added in
     quadrature. ``shared``/``pooled``: one bridge over all parameters.
     """
-    from .evidence import Evidence, bridge_sampling
+    from .comparison import Evidence, bridge_sampling
     from .models import MODELS
 
     reversible = MODELS["reversible"]
@@ -475,16 +475,16 @@ def joint_evidence(fit: JointFit, *, seed: int = 0):
 
 
 def _loo(fit: JointFit) -> dict:
-    from .compare import weighted_loo
+    from .comparison import weighted_loo
 
     return weighted_loo(fit.loglik, fit.cell_count)
 
 
 def _loo_diff(a: dict, b: dict) -> tuple[float, float]:
     """elpd(a) - elpd(b) over the same attempts, with its standard error."""
-    from .compare import _weighted_se
+    from .comparison import weighted_se
 
-    return a["elpd"] - b["elpd"], _weighted_se(a["elpd_i"] - b["elpd_i"], a["weights"])
+    return a["elpd"] - b["elpd"], weighted_se(a["elpd_i"] - b["elpd_i"], a["weights"])
 
 
 # ---- summaries -----------------------------------------------------------------------------------

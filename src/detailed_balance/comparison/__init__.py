@@ -36,7 +36,7 @@ from ._g2_test import (
     simulate_counts,
     strong_class_edges,
 )
-from ._loo import PARETO_K_BAD, fit_loo, weighted_loo
+from ._loo import PARETO_K_BAD, fit_loo, weighted_loo, weighted_se
 from ._sensitivity import prior_sensitivity, scaled_prior
 from ._verdict import KASS_RAFTERY, format_markdown, kass_raftery, write_verdict
 
@@ -71,6 +71,7 @@ __all__ = [
     "strong_class_edges",
     "unconstrained_draws",
     "weighted_loo",
+    "weighted_se",
     "write_verdict",
 ]
 

@@ -24,7 +24,7 @@ from ..modeldata import ModelData, build_model_data
 from ..models import MODELS
 from ._evidence import Evidence, annealed_evidence, bridge_sampling, log_evidence_dirichlet
 from ._g2_test import TREE_NOTE, likelihood_ratio_test
-from ._loo import PARETO_K_BAD, _weighted_se, fit_loo
+from ._loo import PARETO_K_BAD, fit_loo, weighted_se
 from ._sensitivity import prior_sensitivity, scaled_prior, sensitivity_row
 from ._verdict import format_markdown, write_verdict
 
@@ -112,7 +112,7 @@ class ComparisonResult:
         One row per model: log evidence with its Monte Carlo se, log Bayes factor against the
         reversible model, PSIS-LOO, Pareto k and the NUTS diagnostics (see the compare page).
     lrt : dict
-        The G² likelihood-ratio test (:func:`detailed_balance.lrt.likelihood_ratio_test`).
+        The G² likelihood-ratio test (:func:`detailed_balance.comparison.likelihood_ratio_test`).
     sensitivity : pandas.DataFrame
         The Bayes factors recomputed under other prior scales.
     verdict : str
@@ -414,9 +414,9 @@ def _compare_fits(fits, others, multipliers, *, alpha, seed, lrt, g2_samples, no
                 "elpd_se": lo["se"],
                 "p_loo": lo["p_loo"],
                 "elpd_diff": loos[best]["elpd"] - lo["elpd"],
-                "elpd_diff_se": 0.0 if name == best else _weighted_se(diff, lo["weights"]),
+                "elpd_diff_se": 0.0 if name == best else weighted_se(diff, lo["weights"]),
                 "elpd_vs_reversible": lo["elpd"] - loos["reversible"]["elpd"],
-                "elpd_vs_reversible_se": _weighted_se(vs_rev, lo["weights"]),
+                "elpd_vs_reversible_se": weighted_se(vs_rev, lo["weights"]),
                 "pareto_k_max": lo["k_max"],
                 "pareto_k_bad_attempts": lo["bad_attempts"],
                 "attempts": lo["n_attempts"],

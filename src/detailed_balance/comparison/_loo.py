@@ -38,7 +38,7 @@ def weighted_loo(loglik_cell: np.ndarray, cell_count: np.ndarray) -> dict:
     n = w.sum()
     return {
         "elpd": float(np.sum(w * e)),
-        "se": _weighted_se(e, w),
+        "se": weighted_se(e, w),
         "p_loo": float(np.sum(w * (lppd - e))),
         "elpd_i": e,
         "pareto_k": k,
@@ -49,8 +49,28 @@ def weighted_loo(loglik_cell: np.ndarray, cell_count: np.ndarray) -> dict:
     }
 
 
-def _weighted_se(values: np.ndarray, weights: np.ndarray) -> float:
-    """ArviZ's sqrt(n var(elpd_i)) over attempts, each cell's value counted ``weight`` times."""
+def weighted_se(values: np.ndarray, weights: np.ndarray) -> float:
+    """Standard error of a sum of pointwise values, each counted ``weight`` times.
+
+    ArviZ's ``sqrt(n var(elpd_i))`` over attempts, without replicating cells.
+
+    Parameters
+    ----------
+    values : ndarray
+        One value per cell (e.g. an elpd difference per observed count cell).
+    weights : ndarray
+        How many attempts each cell stands for.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(weighted_se(np.array([0.0, 1.0]), np.array([2.0, 2.0])), 6)
+    1.0
+    """
     n = weights.sum()
     mean = np.sum(weights * values) / n
     return float(np.sqrt(n * np.sum(weights * (values - mean) ** 2) / n))
