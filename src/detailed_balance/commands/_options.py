@@ -77,9 +77,11 @@ def add_sampler_options(parser: argparse.ArgumentParser, *, target_accept: bool 
     )
 
 
-def add_prior_options(parser: argparse.ArgumentParser, *, edge: bool = True) -> None:
-    """The field prior's scales (``edge=False`` leaves out ``--edge-scale``/``--lengthscale``
-    for a command whose library function does not take them)."""
+def add_prior_options(
+    parser: argparse.ArgumentParser, *, edge: bool = True, cycle: bool = True
+) -> None:
+    """The field prior's scales (``edge=False`` leaves out ``--edge-scale``/``--lengthscale``,
+    ``cycle=False`` leaves out ``--cycle-scale``, for a command whose models have no such term)."""
     parser.add_argument(
         "--prior-scale", type=positive, default=3.0,
         help="field scale: sigma_phi ~ HalfNormal(scale) (default 3)",
@@ -93,10 +95,11 @@ def add_prior_options(parser: argparse.ArgumentParser, *, edge: bool = True) -> 
             "--lengthscale", type=positive, default=1.0,
             help="GP lengthscale prior median (default 1; with --features)",
         )  # fmt: skip
-    parser.add_argument(
-        "--cycle-scale", type=positive, default=1.0,
-        help="cycle-term scale: tau ~ HalfNormal(scale) (default 1)",
-    )  # fmt: skip
+    if cycle:
+        parser.add_argument(
+            "--cycle-scale", type=positive, default=1.0,
+            help="cycle-term scale: tau ~ HalfNormal(scale) (default 1)",
+        )  # fmt: skip
 
 
 def field_prior(args: argparse.Namespace, features, kind: str | None = None):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ._options import add_sampler_options
+from ._checks import output_dir, positive
+from ._options import add_prior_options, add_sampler_options
 
 
 def configure(parser) -> None:
@@ -34,17 +35,17 @@ def configure(parser) -> None:
         help="restrict every dataset to the states with attempts in all of them "
         "(moves elsewhere become escapes)",
     )
-    parser.add_argument("--out", metavar="DIR", help="write universality.json/.md and figures")
+    parser.add_argument(
+        "--out", metavar="DIR", type=output_dir, help="write universality.json/.md and figures"
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument(
-        "--beta-scale", type=float, default=1.0, help="log beta_k ~ Normal(0, scale) (default 1)"
+        "--beta-scale", type=positive, default=1.0, help="log beta_k ~ Normal(0, scale) (default 1)"
     )
     parser.add_argument(
-        "--tau-scale", type=float, default=1.0, help="tau ~ HalfNormal(scale) (default 1)"
+        "--tau-scale", type=positive, default=1.0, help="tau ~ HalfNormal(scale) (default 1)"
     )
-    parser.add_argument(
-        "--prior-scale", type=float, default=3.0, help="sigma_phi ~ HalfNormal(scale)"
-    )
+    add_prior_options(parser, edge=False, cycle=False)
     parser.add_argument(
         "--no-rest", action="store_true", help="ignore self-replies and rejections (no escape)"
     )
