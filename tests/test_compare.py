@@ -102,7 +102,7 @@ def test_cli_compare_table_json_and_verdict(tmp_path, capsys):
     assert nr["log_bf_vs_reversible"] == pytest.approx(nr["log_z"] - rows["reversible"]["log_z"])
     assert nr["elpd_vs_reversible"] > 2 * nr["elpd_vs_reversible_se"]
     assert saved["likelihood_ratio_test"]["p_value"] < 0.05
-    assert "in favour of a violation of detailed balance" in saved["verdict"]
+    assert "favours a violation of detailed balance" in saved["verdict"]
     import pandas as pd
 
     table = pd.read_csv(tmp_path / "out" / "models.csv").set_index("model")
@@ -152,3 +152,43 @@ def test_fast_calibration():
     assert driven["bf"] == driven["loo"] == driven["g2_pick"] == "nonrev"
     table = cal.summarise(rows)
     assert {e["affinity"] for e in table} == {0.0, 2.0}
+
+
+def _verdict_of(log_bf, log_bf_se, elpd, elpd_se, log_z_alt=-10.0, lrt=None):
+    """write_verdict on a hand-made comparison table (no fit)."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from detailed_balance.comparison import write_verdict
+
+    table = pd.DataFrame(
+        {
+            "model": ["reversible", "nonreversible"],
+            "log_z": [-12.0, log_z_alt],
+            "log_bf_vs_reversible": [0.0, log_bf],
+            "log_bf_se": [0.0, log_bf_se],
+            "elpd_vs_reversible": [0.0, elpd],
+            "elpd_vs_reversible_se": [0.0, elpd_se],
+            "pareto_k_bad_attempts": [0, 0],
+        }
+    )
+    result = SimpleNamespace(
+        table=table, settings={"n_cycles": 3}, sensitivity=pd.DataFrame(), lrt=lrt
+    )
+    return write_verdict(result)
+
+
+def test_verdict_sentences_match_the_numbers():
+    against = _verdict_of(-1.4, 0.2, -0.5, 0.8)
+    assert "log BF = -1.4 ± 0.2 (nonreversible vs reversible) favours detailed balance" in against
+    assert "Evidence for detailed balance means" in against  # the caveat, only here
+    driven = _verdict_of(5.0, 0.3, 9.0, 2.0)
+    assert "favours a violation" in driven and "Evidence for detailed balance" not in driven
+    assert "z = 4.5 > 2" in driven
+    unclear = _verdict_of(0.2, 0.3, 0.94, 0.92)
+    assert "inconclusive" in unclear and "Evidence for detailed balance" not in unclear
+    assert "z = 1.0 ≤ 2" in unclear  # 0.94 vs 0.92 is not 'prefers'
+    failed = _verdict_of(np.nan, np.nan, 0.0, 1.0, log_z_alt=np.nan)
+    assert "evidence of the nonreversible model could not be estimated" in failed
+    assert "reversible model and" not in failed  # names only the model that failed

@@ -43,6 +43,7 @@ def write_verdict(result) -> str:
     parts = []
     tree = result.settings.get("n_cycles", 1) == 0
     alt = "nonreversible" if "nonreversible" in t.index else "unconstrained"
+    favours_balance = False  # the closing caveat is about evidence *for* detailed balance
     if tree:
         parts.append(
             "The support graph has no cycles: every Markov chain on a tree is reversible, "
@@ -52,9 +53,11 @@ def write_verdict(result) -> str:
     elif alt in t.index:
         x, se = t.loc[alt, "log_bf_vs_reversible"], t.loc[alt, "log_bf_se"]
         if not np.isfinite(x):
+            failed = [m for m in (alt, "reversible") if not np.isfinite(t.loc[m, "log_z"])]
+            which = " and ".join(f"the {m} model" for m in failed) or "one model"
             parts.append(
-                f"The evidence of the {alt} or reversible model did not converge, so no "
-                "Bayes factor is reported (see the notes)."
+                f"The evidence of {which} could not be estimated, so no Bayes factor is "
+                "reported (see the notes)."
             )
         elif abs(x) <= 2 * se:
             parts.append(
@@ -63,10 +66,11 @@ def write_verdict(result) -> str:
             )
         else:
             side = "detailed balance" if x < 0 else "a violation of detailed balance"
+            favours_balance = x < 0
             cautious = abs(x) - 2 * se
             parts.append(
-                f"log BF = {_pm(abs(x), se)} in favour of {side} ({alt} vs reversible; "
-                f"{kass_raftery(cautious)} on the Kass–Raftery scale, judged at its "
+                f"log BF = {_pm(x, se)} ({alt} vs reversible) favours {side} "
+                f"({kass_raftery(cautious)} on the Kass–Raftery scale, judged at its "
                 "lower 2-se end)."
             )
         sens = result.sensitivity
@@ -81,13 +85,16 @@ def write_verdict(result) -> str:
     if alt in t.index and "reversible" in t.index:
         d = -t.loc[alt, "elpd_vs_reversible"]
         se = t.loc[alt, "elpd_vs_reversible_se"]
+        z = abs(d) / se if se > 0 else np.inf
         if abs(d) > 2 * se:
             win = "the reversible model" if d > 0 else f"the {alt} model"
-            parts.append(f"PSIS-LOO prefers {win} by {abs(d):.1f} ± {se:.1f} elpd.")
+            parts.append(
+                f"PSIS-LOO prefers {win} by {abs(d):.2f} ± {se:.2f} elpd (z = {z:.1f} > 2)."
+            )
         else:
             parts.append(
                 f"PSIS-LOO does not separate the reversible and {alt} models "
-                f"(difference {abs(d):.1f} ± {se:.1f} elpd, within 2 se)."
+                f"(difference {abs(d):.2f} ± {se:.2f} elpd, z = {z:.1f} ≤ 2)."
             )
         if t["pareto_k_bad_attempts"].sum() > 0:
             parts.append("Some Pareto k exceed 0.7, so LOO is unreliable for those cells.")
@@ -108,7 +115,7 @@ def write_verdict(result) -> str:
             )
         elif not tree:
             parts.append(f"The likelihood-ratio test is unavailable: {lrt.get('note')}.")
-    if not tree:
+    if favours_balance:
         parts.append(
             "Evidence for detailed balance means the reversible model predicts these "
             "counts at least as well with fewer parameters; it bounds, not excludes, "
