@@ -1,6 +1,7 @@
 """Evidence: the exact Dirichlet evidence against an independent oracle, and bridge sampling
 against closed forms (a conjugate Gamma-Poisson model and the Dirichlet model itself)."""
 
+import os
 import warnings
 
 import numpy as np
@@ -268,3 +269,31 @@ def test_failed_evidence_is_not_printed_as_exact():
     assert _format_log_z(float("nan"), float("nan"), "bridge") == "n/a (bridge failed, see notes)"
     assert _format_log_z(-12.0, 0.0, "exact (Dirichlet)") == "-12.00 (exact)"
     assert _format_log_z(-12.0, 0.25, "laplace-ais") == "-12.00 ± 0.25 (laplace-ais)"
+
+
+def test_bridge_runs_in_float64_without_configure():
+    """A Python user who never calls configure() (float32 process) still gets the exact evidence."""
+    import subprocess
+    import sys
+
+    code = """
+import jax, numpy as np
+from detailed_balance.comparison import (
+    bridge_sampling, dirichlet_posterior_draws, log_evidence_dirichlet)
+from detailed_balance.modeldata import build_model_data
+from detailed_balance.models import MODELS
+from detailed_balance.synthetic import reversible_chain, sample_counts
+assert not jax.config.jax_enable_x64
+data = build_model_data(sample_counts(reversible_chain(6, seed=1), attempts_per_source=200))
+ev = bridge_sampling(MODELS["unconstrained"], {"data": data},
+                     dirichlet_posterior_draws(data, 1.0, chains=2, draws=1000, seed=0))
+exact = log_evidence_dirichlet(data)
+assert ev.converged and abs(ev.log_z - exact) < max(3 * ev.se, 0.05), (ev, exact)
+assert not jax.config.jax_enable_x64
+print("ok")
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

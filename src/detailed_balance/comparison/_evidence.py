@@ -233,10 +233,12 @@ def bridge_sampling(
     samples : dict site -> (chains, draws, ...) constrained posterior draws (e.g. an ArviZ
         posterior's variables as numpy arrays); every latent sample site must be present.
     """
-    z, log_density = unconstrained_draws(model, model_kwargs, samples, seed=seed)
-    return bridge_from_draws(
-        z, log_density, seed=seed, n_proposal=n_proposal, max_iter=max_iter, tol=tol, warp3=warp3
-    )
+    with _x64():  # the log densities of thousands of draws: float32 would bias log Z
+        z, log_density = unconstrained_draws(model, model_kwargs, samples, seed=seed)
+        return bridge_from_draws(
+            z, log_density, seed=seed, n_proposal=n_proposal, max_iter=max_iter, tol=tol,
+            warp3=warp3,
+        )
 
 
 def bridge_from_draws(
