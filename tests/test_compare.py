@@ -90,9 +90,12 @@ def test_cli_compare_table_json_and_verdict(tmp_path, capsys):
         warnings.simplefilter("ignore")
         code = main(["compare", str(path), "--models", "reversible", "nonreversible",
                      "--sensitivity", "--draws", "300", "--warmup", "200", "--json",
-                     "--out", str(tmp_path / "out")])  # fmt: skip
+                     "--target-accept", "0.85", "--out", str(tmp_path / "out")])  # fmt: skip
     assert code == 0
-    printed = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    assert "fit 1/2: reversible (main prior)" in captured.err  # staged progress
+    assert "fit 2/2: nonreversible (main prior)" in captured.err
+    printed = json.loads(captured.out)
     saved = json.loads((tmp_path / "out" / "comparison.json").read_text())
     assert printed == saved
     rows = {r["model"]: r for r in saved["models"]}

@@ -32,8 +32,7 @@ def configure(parser) -> None:
         type=output_dir,
         help="write comparison.json, comparison.md, models.csv and sensitivity.csv here",
     )
-    # compare() does not take a target acceptance yet (compare.py)
-    add_sampler_options(parser, target_accept=False)
+    add_sampler_options(parser)
     add_prior_options(parser)
     parser.add_argument(
         "--alpha", type=positive, default=1.0, help="Dirichlet concentration (unconstrained model)"
@@ -103,6 +102,7 @@ def run(args) -> int:
         lrt=not args.no_lrt,
         g2_samples=args.g2_samples,
         progress=not args.quiet,
+        target_accept=args.target_accept,
     )
     return _write(args, result, {"counts": str(args.counts[0])})
 

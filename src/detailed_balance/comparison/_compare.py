@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -222,6 +223,7 @@ def compare(
     lrt: bool = True,
     g2_samples: int = 999,
     progress: bool = False,
+    target_accept: float = 0.8,
 ) -> ComparisonResult:
     """Compare fitted models of the ladder and decide detailed balance (no sampler runs).
 
@@ -246,7 +248,8 @@ def compare(
     sensitivity : mapping label -> (mapping name -> fit), optional
         Fits under other priors for :func:`prior_sensitivity` (fits only), each with a
         ``reversible`` fit; e.g. ``{"scale ×3": fit_ladder(counts, prior=scaled_prior(p, 3))}``.
-    draws, warmup, chains, progress : NUTS settings of the shortcut (see :func:`fit`).
+    draws, warmup, chains, progress, target_accept : NUTS settings of the shortcut (see
+        :func:`fit`); with ``progress`` each fit is announced on stderr ("fit 3/7: ...").
     seed : seed of the fits (shortcut), the evidence estimators and the G² test.
     lrt : run the G² likelihood-ratio test.
     g2_samples : tables drawn for the exact conditional G² p-value (0: the chi² approximation).
@@ -280,13 +283,22 @@ def compare(
     if prior is None:
         prior = FieldPrior(kind="gp") if features is not None else FieldPrior()
     nuts = dict(method="nuts", rest=rest, draws=draws, warmup=warmup, chains=chains, seed=seed,
-                progress=progress)  # fmt: skip
+                progress=progress, target_accept=target_accept)  # fmt: skip
     notes: list[str] = []
+    alternatives = [(f"scale ×{m:.3g}", m, scaled_prior(prior, m)) for m in sensitivity_scales]
+    if features is not None:
+        other = FieldPrior() if prior.kind == "gp" else FieldPrior(kind="gp")
+        alternatives.append((f"{other.kind} prior", 1.0, other))
+    sensitive = [m for m in ("reversible", "nonreversible") if m in names]
+    stage, n_stages = [0], len(names) + len(alternatives) * len(sensitive)
 
-    def ladder(p, which):
+    def ladder(p, which, label="main prior"):
         feats = features if p.kind == "gp" else None
         out, msgs = {}, []
         for name in which:  # one model at a time, so each warning names its model
+            stage[0] += 1
+            if progress:
+                print(f"fit {stage[0]}/{n_stages}: {name} ({label})", file=sys.stderr, flush=True)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 out.update(fit_ladder(counts, models=[name], prior=p, features=feats, **nuts))
@@ -295,13 +307,9 @@ def compare(
 
     main, msgs = ladder(prior, names)
     notes.extend(msgs)
-    alternatives = [(f"scale ×{m:.3g}", m, scaled_prior(prior, m)) for m in sensitivity_scales]
-    if features is not None:
-        other = FieldPrior() if prior.kind == "gp" else FieldPrior(kind="gp")
-        alternatives.append((f"{other.kind} prior", 1.0, other))
     others, multipliers = {}, {}
     for label, mult, p in alternatives:
-        others[label] = ladder(p, [m for m in ("reversible", "nonreversible") if m in names])[0]
+        others[label] = ladder(p, sensitive, label)[0]
         multipliers[label] = mult
     return _compare_fits(
         main, others, multipliers, alpha=alpha, seed=seed, lrt=lrt, g2_samples=g2_samples,
