@@ -16,9 +16,8 @@ correlation of the datasets' fields over their common identified states, the per
 delta_k, log Bayes factors (bridge sampling, :func:`detailed_balance.comparison.bridge_sampling`,
 with Monte Carlo errors) and PSIS-LOO over attempts, and the slope of log beta_k against log T_k
 when sampling temperatures are known (-1 if temperature acts as an inverse temperature).
+For example, a joint fit on synthetic data:
 
-Examples
---------
 >>> from detailed_balance.universality import synthetic_joint, fit_joint
 >>> counts, truth = synthetic_joint(n_states=10, betas=(1.0, 0.5), attempts_per_source=100)
 >>> fit = fit_joint(counts, model="shared", method="map")
