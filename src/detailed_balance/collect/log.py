@@ -135,7 +135,7 @@ def json_line(obj) -> bytes:
     Parameters
     ----------
     obj : object
-        A JSON-ready value (numpy values allowed).
+        A JSON-serialisable value (non-finite floats allowed).
 
     Returns
     -------
