@@ -22,6 +22,22 @@ def joint_pooled(
     tau_scale: float = 1.0,
     **_,
 ):
+    """Partially pooled landscapes: ``phi_k = beta_k (phi + delta_k)`` (a NumPyro model).
+
+    Parameters
+    ----------
+    joint : JointData
+        The datasets' arrays (``universality.build_joint_data``).
+    prior : FieldPrior, optional
+        Field and edge prior of every dataset; default ``FieldPrior()``.
+    full : bool
+        Include the multinomial coefficient in the likelihood (off: the convention every evidence
+        in this package uses).
+    beta_scale : float
+        ``log beta_k ~ Normal(0, beta_scale)`` for k >= 2 (beta_1 = 1).
+    tau_scale : float
+        ``tau ~ HalfNormal(tau_scale)``.
+    """
     prior = prior or FieldPrior()
     phi = latent_field(joint.union, prior)
     beta = dataset_scales(len(joint.datasets), beta_scale)

@@ -11,6 +11,18 @@ from .reversible import reversible
 
 
 def joint_separate(joint, *, prior: FieldPrior | None = None, full: bool = False, **_):
+    """Separate landscapes: an independent reversible field per dataset (a NumPyro model).
+
+    Parameters
+    ----------
+    joint : JointData
+        The datasets' arrays (``universality.build_joint_data``).
+    prior : FieldPrior, optional
+        Field and edge prior of every dataset; default ``FieldPrior()``.
+    full : bool
+        Include the multinomial coefficient in the likelihood (off: the convention every evidence
+        in this package uses).
+    """
     prior = prior or FieldPrior()
     for k, data in enumerate(joint.datasets):
         with dataset_scope(k):

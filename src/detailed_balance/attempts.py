@@ -71,6 +71,18 @@ _BAD_STATE_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 def state_problem(state) -> str | None:
     """Why ``state`` cannot be a state name (None when it can).
 
+    Parameters
+    ----------
+    state : object
+        A candidate state name.
+
+    Returns
+    -------
+    str or None
+        The problem, one sentence; None for a valid name.
+
+    Examples
+    --------
     >>> state_problem("cat") is None, state_problem("a\\nb")
     (True, "state 'a\\\\nb' contains the control character '\\\\n'")
     >>> state_problem(3)
@@ -110,6 +122,38 @@ def attempt_record(
     """An :class:`AttemptRecord` with every field, in the log's field order.
 
     ``timestamp`` defaults to now (UTC, milliseconds).
+
+    Parameters
+    ----------
+    run_id : str
+        The run's id.
+    attempt : int
+        The attempt's id within the run.
+    source : str
+        The prompt's state.
+    outcome : {"transition", "self", "invalid", "unparseable", "error"}
+        What the reply was.
+    target : str, optional
+        The reply's state.
+    reason : str, optional
+        Why the reply was invalid or failed.
+    raw : str, optional
+        The raw reply text.
+    model, temperature, template_hash
+        The sampling settings.
+    prompt_tokens, completion_tokens : int
+        Token usage.
+    latency_s : float
+        Request time in seconds.
+    timestamp : str, optional
+        ISO 8601 time.
+    logprobs : object, optional
+        Token log probabilities, when the server returned them.
+
+    Returns
+    -------
+    AttemptRecord
+        A dict in the log's field order.
     """
     return {
         "kind": "attempt",
@@ -138,6 +182,18 @@ def record_problem(rec: dict) -> str | None:
     non-empty source, a target for ``transition``, and for ``self`` no target other than the
     source. The id is not checked (hand-written logs may use text ids or none).
 
+    Parameters
+    ----------
+    rec : dict
+        One parsed log record.
+
+    Returns
+    -------
+    str or None
+        The problem, one sentence; None for a usable record.
+
+    Examples
+    --------
     >>> record_problem({"source": "cat", "outcome": "self"}) is None
     True
     >>> record_problem({"source": "cat", "outcome": "self", "target": "dog"})
@@ -162,6 +218,16 @@ def attempt_problem(rec: dict) -> str | None:
 
     Checks what resuming a run needs, on top of :func:`record_problem`: a non-negative integer
     id (not a boolean) and, for ``self``, the target the collector writes.
+
+    Parameters
+    ----------
+    rec : dict
+        One parsed log record.
+
+    Returns
+    -------
+    str or None
+        The problem, one sentence; None for a usable record.
     """
     k = rec.get("attempt")
     if isinstance(k, bool) or not isinstance(k, int) or k < 0:

@@ -408,6 +408,15 @@ def check_state_names(names, file: str | None = None, row_of=None) -> None:
     to replies: text of at most ``MAX_STATE_CHARS`` characters without control characters, line
     separators or lone surrogates. ``row_of(name)``, if given, names the row of a bad one.
 
+    Parameters
+    ----------
+    names : iterable of str
+        The state names to check.
+    file : str, optional
+        File named in the error message.
+    row_of : callable, optional
+        ``name -> row number`` named in the error message.
+
     Examples
     --------
     >>> check_state_names(["CAT", "x^2 + 1"])

@@ -164,8 +164,14 @@ def pairwise_test(
     V : (S,) or (draws, S) potential; draws give ΔV a posterior mean and sd.
     kernel : optional draws of T (e.g. :func:`unconstrained_posterior_kernel`); y then has
         posterior errors instead of Poisson ones.
+    min_count : int
+        Transitions needed each way for a pair to be used.
     fitted : V was estimated from these counts: ndf = pairs − (states − components) of the
         graph of used pairs. Use False for an external V (a formula, the truth).
+
+    Returns
+    -------
+    PairwiseTest
     """
     f, g = counts.two_way_edges()
     count = _counts_lookup(counts)
@@ -231,6 +237,16 @@ def _two_way_with(counts: TransitionCounts, min_count: int):
 def triangles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """All 3-cycles (i < j < k) of an undirected graph given as edges a < b: (T, 3) array.
 
+    Parameters
+    ----------
+    a, b : (E,) int arrays
+        Undirected edges with ``a < b``.
+
+    Returns
+    -------
+    (T, 3) int array
+        Each triangle's nodes ``i < j < k``.
+
     Examples
     --------
     >>> import numpy as np
@@ -266,11 +282,19 @@ def loop_test(
 
     Parameters
     ----------
+    counts : TransitionCounts
+        The data.
     cycles : "triangles" (the paper's 3-cycle test) or "basis" (a fundamental cycle basis of the
         two-way graph, :func:`detailed_balance.graph.fundamental_cycles`: independent cycles of
         any length, tested jointly with their covariance).
     kernel : optional posterior draws of T (e.g. :func:`unconstrained_posterior_kernel`) for
         posterior errors; default Poisson errors from the counts.
+    min_count : int
+        Transitions needed on every arc of a cycle, each way.
+
+    Returns
+    -------
+    LoopTest
     """
     a, b = _two_way_with(counts, min_count)
     if cycles == "triangles":
@@ -502,6 +526,20 @@ def majority_vote_prob(p, n: int, M: int):
 
     = P(Binomial(M, p) ≥ n) = I_p(n, M − n + 1), the regularised incomplete beta function.
     For small p it is ≈ C(M, n) pⁿ, so log-ratios scale by n: V → ≈ nV.
+
+    Parameters
+    ----------
+    p : float or array
+        Single-draw probability of the state.
+    n : int
+        Votes needed, ``1 <= n <= M``.
+    M : int
+        Number of draws.
+
+    Returns
+    -------
+    float or array
+        The probability, same shape as ``p``.
 
     Examples
     --------

@@ -16,6 +16,16 @@ from scipy.sparse.csgraph import connected_components
 def undirected_edges(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unique undirected edges ``(a, b)``, ``a < b``, from directed pairs (self-pairs dropped).
 
+    Parameters
+    ----------
+    source, target : (M,) int arrays
+        Directed pairs ``source -> target``.
+
+    Returns
+    -------
+    a, b : (E,) int arrays
+        The edges, ``a < b``, sorted.
+
     Examples
     --------
     >>> a, b = undirected_edges(np.array([0, 1, 1, 2, 3]), np.array([1, 0, 2, 0, 4]))
@@ -32,6 +42,18 @@ def undirected_edges(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray
 
 def component_labels(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Connected-component label of every node of an undirected graph (isolated nodes alone).
+
+    Parameters
+    ----------
+    n : int
+        Number of nodes.
+    a, b : (E,) int arrays
+        Undirected edges.
+
+    Returns
+    -------
+    (n,) int array
+        Component label of each node, numbered from 0.
 
     Examples
     --------
@@ -70,6 +92,18 @@ def fundamental_cycles(n: int, a: np.ndarray, b: np.ndarray) -> CycleBasis:
     """Fundamental cycle basis from a BFS spanning forest: one cycle per chord.
 
     The number of cycles is ``E - n + (number of components)``, the dimension of the cycle space.
+
+    Parameters
+    ----------
+    n : int
+        Number of nodes.
+    a, b : (E,) int arrays
+        Undirected edges with ``a < b``.
+
+    Returns
+    -------
+    CycleBasis
+        One cycle per chord, each walking its chord a→b.
 
     Examples
     --------

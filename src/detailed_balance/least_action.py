@@ -59,6 +59,16 @@ class KernelError(DetailedBalanceError, ValueError):
 def k_exp(x):
     """K(x) = exp(−x/2), the paper's main-text kernel.
 
+    Parameters
+    ----------
+    x : float or array
+        Argument of K.
+
+    Returns
+    -------
+    float or array
+        ``exp(-x/2)``.
+
     Examples
     --------
     >>> float(k_exp(0.0))
@@ -71,6 +81,16 @@ def k_exp(x):
 
 def k_softplus(x):
     """K(x) = log(1 + e^{−x}), the kernel of the paper's released code (a Bradley–Terry loss).
+
+    Parameters
+    ----------
+    x : float or array
+        Argument of K.
+
+    Returns
+    -------
+    float or array
+        ``log(1 + exp(-x))``.
 
     Examples
     --------
@@ -86,7 +106,20 @@ KERNELS: dict[str, Callable] = {"exp": k_exp, "softplus": k_softplus}
 
 
 def resolve_kernel(K: str | Callable) -> tuple[str, Callable]:
-    """Name and function of K: ``"exp"``, ``"softplus"`` or a checked jax-differentiable K."""
+    """Name and function of K: ``"exp"``, ``"softplus"`` or a checked jax-differentiable K.
+
+    Parameters
+    ----------
+    K : "exp", "softplus" or callable
+        A kernel name or a jax-differentiable K(x) (checked by :func:`check_kernel`).
+
+    Returns
+    -------
+    name : str
+        The kernel's name (a callable's ``__name__``, else ``"custom"``).
+    func : callable
+        K itself.
+    """
     if isinstance(K, str):
         if K not in KERNELS:
             raise KernelError(f"unknown kernel {K!r} (use 'exp', 'softplus' or a function)")
@@ -529,6 +562,20 @@ def equilibrium_discrepancy(result: LeastActionResult, V, group, weight) -> floa
     Under a reversible model (detailed balance exact on every arc, both directions present)
     this is zero up to the solver's precision: the consistency check of the least-action
     estimator against the model's equilibrium potential ``V`` (same draws axis as ``result.V``).
+
+    Parameters
+    ----------
+    result : LeastActionResult
+        Least-action potentials (one kernel or per draw).
+    V : (S,) or (draws, S) array
+        The model's equilibrium potential.
+    group, weight : (S,) arrays
+        The gauge both potentials are centred in (see :func:`minimise_action`).
+
+    Returns
+    -------
+    float
+        The largest absolute difference.
     """
     from .modeldata import apply_gauge
 
@@ -540,7 +587,22 @@ def equilibrium_discrepancy(result: LeastActionResult, V, group, weight) -> floa
 
 
 def action(kernel: TransitionKernel, V: np.ndarray, K: str | Callable = "exp") -> np.ndarray:
-    """S[V; T] on every arc (numpy; for checks and plots). ``V`` is (S,) or (draws, S)."""
+    """S[V; T] on every arc (numpy; for checks and plots). ``V`` is (S,) or (draws, S).
+
+    Parameters
+    ----------
+    kernel : TransitionKernel
+        log T on sparse arcs (optionally with a draws axis).
+    V : (S,) or (draws, S) array
+        The potential.
+    K : "exp", "softplus" or callable
+        The kernel of the action, as in :func:`minimise_action`.
+
+    Returns
+    -------
+    () or (draws,) array
+        ``sum(T * K(V[source] - V[target])) / n_states`` over the arcs.
+    """
     import jax
 
     _, fn = resolve_kernel(K)

@@ -80,7 +80,20 @@ FIT_SUFFIXES = (".nc", ".netcdf", ".h5")
 
 
 def load_input(path) -> tuple[TransitionCounts, object | None]:
-    """Counts and (for a ``.nc`` fit) the ArviZ object."""
+    """Counts and (for a ``.nc`` fit) the ArviZ object.
+
+    Parameters
+    ----------
+    path : str or Path
+        A counts file in any readable format, or a fit (``.nc``).
+
+    Returns
+    -------
+    counts : TransitionCounts
+        The data.
+    fit : InferenceData or DataTree or None
+        The ArviZ object of a fit, None for plain counts.
+    """
     p = Path(path)
     if p.suffix in FIT_SUFFIXES:
         return load_fit(p)
@@ -93,6 +106,18 @@ def load_fit(path) -> tuple[TransitionCounts, object]:
     """A fit written by ``detailed-balance fit``: its counts and the ArviZ object.
 
     Anything else (a missing file, another netCDF, damaged arrays) is one :class:`DataError`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The fit's netCDF file.
+
+    Returns
+    -------
+    counts : TransitionCounts
+        The data stored with the fit.
+    fit : InferenceData or DataTree
+        The ArviZ object.
     """
     from . import _arviz
     from .inference import counts_from_fit
@@ -244,7 +269,18 @@ def analyse(
 
 # ---- tables ------------------------------------------------------------------------------------
 def potential_table(a: Analysis):
-    """Per state: attempts, V_LA on raw counts, posterior mean and 94% HDI (and the model's V)."""
+    """Per state: attempts, V_LA on raw counts, posterior mean and 94% HDI (and the model's V).
+
+    Parameters
+    ----------
+    a : Analysis
+        The analysis of one data set.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per state, highest mean V_LA first.
+    """
     import pandas as pd
 
     from . import _arviz
@@ -282,7 +318,18 @@ def potential_table(a: Analysis):
 
 
 def diagnostics_table(a: Analysis):
-    """One row per diagnostic: value, error and what it means."""
+    """One row per diagnostic: value, error and what it means.
+
+    Parameters
+    ----------
+    a : Analysis
+        The analysis of one data set.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``diagnostic``, ``value``, ``error``, ``note``.
+    """
     import pandas as pd
 
     s = np.asarray(a.posterior.S_min)
@@ -376,6 +423,16 @@ def markdown_escape(text: str) -> str:
     ``&``, ``<``, ``>`` become HTML entities; ``\ ` * _ [ ] | ~`` are backslash-escaped;
     line breaks become spaces (a newline would end the table row).
 
+    Parameters
+    ----------
+    text : str
+        Any text.
+
+    Returns
+    -------
+    str
+        The escaped text.
+
     Examples
     --------
     >>> print(markdown_escape("a|b <img src=x> *c*"))
@@ -391,7 +448,18 @@ _LINE_BREAK = re.compile("\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
 
 
 def to_markdown(df) -> str:
-    """A DataFrame as a GitHub Markdown table (no extra dependency); text is escaped."""
+    """A DataFrame as a GitHub Markdown table (no extra dependency); text is escaped.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+
+    Returns
+    -------
+    str
+        The Markdown table.
+    """
     head = "| " + " | ".join(markdown_escape(str(c)) for c in df.columns) + " |"
     sep = "|" + "|".join("---" for _ in df.columns) + "|"
     body = [
@@ -462,6 +530,16 @@ def latex_escape(text: str) -> str:
     r"""Text as literal LaTeX (text mode): no character can start a command, group, math or
     comment, so a state name can never change what a ``.tex`` file does.
 
+    Parameters
+    ----------
+    text : str
+        Any text.
+
+    Returns
+    -------
+    str
+        The escaped text.
+
     Examples
     --------
     >>> print(latex_escape(r"\input{x} 50% $a_b$ ~^"))
@@ -481,6 +559,20 @@ def to_latex(df, caption: str, label: str) -> str:
     A table wider than ``LATEX_MAX_COLUMNS`` is transposed (its columns become rows) and one
     longer than ``LATEX_ROWS_PER_FLOAT`` rows is split into floats of that many rows, each with
     the header and the same table number ("continued"), so it breaks across pages.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    caption : str
+        Caption (escaped).
+    label : str
+        LaTeX label of the table.
+
+    Returns
+    -------
+    str
+        The LaTeX source of one or more ``table`` floats.
 
     Examples
     --------
@@ -866,7 +958,22 @@ FIGURES = {
 
 
 def save_figure(fig, directory: Path, name: str) -> list[Path]:
-    """Write ``name.png`` (200 dpi) and ``name.pdf``."""
+    """Write ``name.png`` (200 dpi) and ``name.pdf``.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    directory : Path
+        Output directory.
+    name : str
+        File name without extension.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / f"{name}.png", directory / f"{name}.pdf"]
     for path in paths:
@@ -1250,7 +1357,18 @@ def _index(a: Analysis, input_path: Path, figures: dict, tables: dict) -> str:
 def report_notes(a: Analysis) -> list[str]:
     """Every warning and refusal behind the report, one sentence each: the data's notes, the
     fit's (R-hat, ESS, divergences), least action's, and the comparison's (evidence that did
-    not converge, a Bayes factor withheld, a comparison not run or failed)."""
+    not converge, a Bayes factor withheld, a comparison not run or failed).
+
+    Parameters
+    ----------
+    a : Analysis
+        The analysis of one data set.
+
+    Returns
+    -------
+    list of str
+        The notes.
+    """
     notes = [*a.counts.notes, *a.notes]
     if a.comparison is not None:
         notes += [f"comparison: {n}" for n in a.comparison.notes]

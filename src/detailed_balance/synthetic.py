@@ -81,6 +81,20 @@ def random_graph(
 
     A random recursive tree makes it connected; uniform random extra edges fill up to
     ``n * degree / 2`` edges (capped at the complete graph).
+
+    Parameters
+    ----------
+    n_states : int
+        Number of states.
+    degree : float
+        Target mean degree.
+    rng : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    a, b : (E,) int arrays
+        Endpoints of each undirected edge, ``a < b``, sorted.
     """
     n = n_states
     perm = rng.permutation(n)
@@ -164,6 +178,26 @@ def reversible_chain(
     degree ``degree``; ``V ~ Normal(0, width)`` unless ``potential`` is given; the single global
     constant ``c`` leaves every state an escape probability of at least ``escape``.
 
+    Parameters
+    ----------
+    n_states : int
+        Number of states (at least 2).
+    potential : (S,) array_like, optional
+        The potential; centred to mean zero. Drawn from ``Normal(0, width)`` if None.
+    width : float
+        Standard deviation of the random potential.
+    degree : float
+        Mean degree of the proposal graph (at least 1).
+    escape : float
+        Lower bound on every state's escape probability, in ``[0, 1)``.
+    seed : int
+        Seed of the graph and the potential.
+
+    Returns
+    -------
+    SyntheticChain
+        The chain with its true potential (``cycle_affinity`` all zero).
+
     Examples
     --------
     Every arc obeys detailed balance with the chain's potential,
@@ -192,6 +226,20 @@ def driven_chain(
 
     Every cycle of ``graph.fundamental_cycles(S, *chain.edges)`` has affinity
     ``sum log T(fwd)/T(bwd) = affinity`` nats (a scalar, or one value per cycle).
+
+    Parameters
+    ----------
+    n_states : int
+        Number of states (at least 2).
+    affinity : float or (C,) array_like
+        Affinity in nats of each fundamental cycle.
+    width, degree, escape, seed, potential
+        As in :func:`reversible_chain`.
+
+    Returns
+    -------
+    SyntheticChain
+        The chain; ``V`` is the potential of its gradient part.
 
     Examples
     --------
@@ -239,13 +287,19 @@ def sample_counts(
 
     Parameters
     ----------
+    chain : SyntheticChain
+        The true chain to sample from.
     design : {"budget", "discovered", "trajectory"}
         ``"budget"``: every state gets ``attempts_per_source`` attempts (or ``total_attempts``
         spread evenly). ``"discovered"`` (the paper's): each attempt's source is drawn uniformly
         from the states discovered so far, starting from one seed state. ``"trajectory"``: one
         walk; a move goes to its target, an escape stays put.
+    attempts_per_source : int
+        Attempts per state when ``total_attempts`` is None.
     total_attempts : int, optional
         Total attempts; defaults to ``attempts_per_source * n_states``.
+    seed : int
+        Seed of the draws.
     self_fraction : float
         Share of escapes recorded as self-transitions; the rest are rejections.
     start : int, optional
@@ -360,6 +414,26 @@ def conductance_chain(
     with ``π ∝ m``, i.e. V = −log m (heavy-tailed, not Gaussian, and tied to the degree).
     ``affinity`` (nats per fundamental cycle of ``graph.fundamental_cycles``) drives it as
     :func:`driven_chain` does, by ``exp(±A/2)`` on each chord's arcs.
+
+    Parameters
+    ----------
+    n_states : int
+        Number of states (at least 2).
+    degree : float
+        Mean degree of the proposal graph.
+    spread : float
+        Log-scale standard deviation of the conductances.
+    move : (float, float)
+        Range of each state's total move probability.
+    affinity : float or (C,) array_like, optional
+        Drive in nats per fundamental cycle; None for a reversible chain.
+    seed : int
+        Seed of the graph, conductances and masses.
+
+    Returns
+    -------
+    SyntheticChain
+        The chain with ``V = -log m`` (mean zero).
     """
     _check_setup(n_states, 0.0, degree, 0.0)
     rng = np.random.default_rng(seed)
@@ -385,7 +459,20 @@ def conductance_chain(
 
 
 def relabel_counts(counts: TransitionCounts, seed: int = 0) -> TransitionCounts:
-    """The same counts under random state names in a random order (for invariance checks)."""
+    """The same counts under random state names in a random order (for invariance checks).
+
+    Parameters
+    ----------
+    counts : TransitionCounts
+        The counts to relabel.
+    seed : int
+        Seed of the new names and their order.
+
+    Returns
+    -------
+    TransitionCounts
+        The same transitions under names ``q<8 hex digits>``.
+    """
     rng = np.random.default_rng(seed)
     n = counts.n_states
     names = np.array([f"q{v:08x}" for v in rng.choice(16**8, n, replace=False)], dtype=object)

@@ -16,9 +16,8 @@ correlation of the datasets' fields over their common identified states, the per
 delta_k, log Bayes factors (bridge sampling, :func:`detailed_balance.comparison.bridge_sampling`,
 with Monte Carlo errors) and PSIS-LOO over attempts, and the slope of log beta_k against log T_k
 when sampling temperatures are known (-1 if temperature acts as an inverse temperature).
+For example, a joint fit on synthetic data:
 
-Examples
---------
 >>> from detailed_balance.universality import synthetic_joint, fit_joint
 >>> counts, truth = synthetic_joint(n_states=10, betas=(1.0, 0.5), attempts_per_source=100)
 >>> fit = fit_joint(counts, model="shared", method="map")
@@ -69,7 +68,17 @@ class JointData(NamedTuple):
 
 
 def union_counts(counts_list) -> TransitionCounts:
-    """The datasets' counts summed over the union of their states."""
+    """The datasets' counts summed over the union of their states.
+
+    Parameters
+    ----------
+    counts_list : sequence of TransitionCounts
+        One per dataset; states matched by label.
+
+    Returns
+    -------
+    TransitionCounts
+    """
     src, tgt, cnt = [], [], []
     for c in counts_list:
         labels = np.asarray(c.states, dtype=object)
@@ -85,13 +94,35 @@ def union_counts(counts_list) -> TransitionCounts:
 
 
 def common_sources(counts_list) -> list[str]:
-    """States that have attempts in every dataset, sorted."""
+    """States that have attempts in every dataset, sorted.
+
+    Parameters
+    ----------
+    counts_list : sequence of TransitionCounts
+        One per dataset; states matched by label.
+
+    Returns
+    -------
+    list of str
+    """
     sets = [{s for s, n in zip(c.states, c.attempts, strict=True) if n > 0} for c in counts_list]
     return sorted(set.intersection(*sets))
 
 
 def build_joint_data(counts_list, *, rest: bool = True) -> JointData:
-    """Arrays for the joint models; :class:`DataError` on fewer than two or disjoint datasets."""
+    """Arrays for the joint models; :class:`DataError` on fewer than two or disjoint datasets.
+
+    Parameters
+    ----------
+    counts_list : sequence of TransitionCounts
+        One per dataset; states matched by label.
+    rest : bool
+        Model self-replies and rejections as a ``rest`` category of every row.
+
+    Returns
+    -------
+    JointData
+    """
     counts_list = tuple(counts_list)
     if len(counts_list) < 2:
         raise DataError(f"a joint fit needs at least two datasets, got {len(counts_list)}")
@@ -121,6 +152,16 @@ def read_labels(path) -> dict:
     Returns ``{"name", "file"}`` plus ``model``, ``agent``, ``template``, ``temperature``,
     ``top_p``, ``extra_body`` when ``path`` is a log written by ``collect``; other files give
     only the name (the file's stem).
+
+    Parameters
+    ----------
+    path : str or Path
+        A dataset's file.
+
+    Returns
+    -------
+    dict
+        The labels.
     """
     path = Path(path)
     name = path.name
@@ -160,7 +201,12 @@ SERIES = (
 
 
 def series_paths() -> list[Path]:
-    """Paths of the shipped series' attempt logs (T = 0.5, 1, 1.5, and another template at 1)."""
+    """Paths of the shipped series' attempt logs (T = 0.5, 1, 1.5, and another template at 1).
+
+    Returns
+    -------
+    list of Path
+    """
     from importlib import resources
 
     root = resources.files("detailed_balance") / "data"
@@ -189,10 +235,32 @@ def synthetic_joint(
     field of the same width for ``k in independent``; rows are softmax(arc logits, rest = 0),
     with ``attempts_per_source`` attempts from every state (a budget design).
 
+    Parameters
+    ----------
+    n_states : int
+        Number of states of the union.
+    betas : sequence of float
+        beta_k of each dataset.
+    width, degree : float
+        Field sd and mean degree of each support graph.
+    attempts_per_source : int
+        Attempts from every state of every dataset.
+    edge_mean, edge_sd : float
+        Mean and sd of the edge terms.
+    independent : sequence of int
+        Datasets with their own field instead of the shared one.
+    drop : float
+        Fraction of states each dataset lacks.
+    seed : int
+        Seed of everything.
+
     Returns
     -------
-    counts : list of TransitionCounts; truth : dict with ``phi`` (union field), ``phi_k`` (list
-    of per-dataset fields over the union, NaN where absent), ``betas``, ``independent``.
+    counts : list of TransitionCounts
+        One per dataset.
+    truth : dict
+        ``phi`` (union field), ``phi_k`` (list of per-dataset fields over the union, NaN where
+        absent), ``betas``, ``independent``.
     """
     from .synthetic import random_graph
 
@@ -303,6 +371,10 @@ def fit_joint(
     beta_scale : log beta_k ~ Normal(0, beta_scale) for k >= 2.
     tau_scale : tau ~ HalfNormal(tau_scale) (pooled model).
     draws, warmup, chains, seed, progress, target_accept : NUTS settings.
+    rest : bool
+        Model self-replies and rejections as a ``rest`` category of every row.
+    joint : JointData, optional
+        Prebuilt arrays (from :func:`build_joint_data`), reused across models.
 
     Returns
     -------
@@ -442,6 +514,18 @@ def joint_evidence(fit: JointFit, *, seed: int = 0):
     ``separate``: the datasets share nothing, so log Z is the sum of each dataset's reversible
     evidence (bridge sampling in each dataset's own, smaller, parameter space), errors added in
     quadrature. ``shared``/``pooled``: one bridge over all parameters.
+
+    Parameters
+    ----------
+    fit : JointFit
+        A joint fit.
+    seed : int
+        Seed of the bridge sampler.
+
+    Returns
+    -------
+    Evidence
+        log Z with its Monte Carlo error.
     """
     from .comparison import Evidence, bridge_sampling
     from .models import MODELS
@@ -506,6 +590,16 @@ def field_correlations(fit: JointFit) -> list[dict]:
 
     Pearson correlation of ``d{j}_phi`` and ``d{k}_phi`` per posterior draw (posterior noise
     attenuates it: even identical landscapes give less than 1), with its 94% HDI.
+
+    Parameters
+    ----------
+    fit : JointFit
+        A joint fit.
+
+    Returns
+    -------
+    list of dict
+        One per pair of datasets: the correlation's posterior summary and 94% HDI.
     """
     joint, out = fit.joint, []
     for j in range(len(joint.datasets)):
@@ -530,7 +624,20 @@ def field_correlations(fit: JointFit) -> list[dict]:
 
 
 def departures(fit: JointFit, top: int = 10) -> list[dict]:
-    """Per dataset of a pooled fit: states whose departure delta_k has a 94% HDI excluding 0."""
+    """Per dataset of a pooled fit: states whose departure delta_k has a 94% HDI excluding 0.
+
+    Parameters
+    ----------
+    fit : JointFit
+        A ``pooled`` fit.
+    top : int
+        At most this many states per dataset.
+
+    Returns
+    -------
+    list of dict
+        One per departing state.
+    """
     from ._arviz import hdi
 
     out = []
@@ -566,6 +673,19 @@ def temperature_slope(beta_draws: np.ndarray, temperatures) -> dict | None:
 
     ``beta_draws`` is (draws, K); datasets whose temperature is None are left out. -1 means
     temperature acts as an inverse temperature on the field.
+
+    Parameters
+    ----------
+    beta_draws : (draws, K) array
+        Posterior draws of each dataset's beta.
+    temperatures : sequence of float or None
+        Each dataset's sampling temperature.
+
+    Returns
+    -------
+    dict or None
+        The slope's summary and 94% HDI, the datasets used and their temperatures; None when
+        fewer than two distinct positive temperatures are known.
     """
     t = np.array([np.nan if v is None else float(v) for v in temperatures])
     use = np.isfinite(t) & (t > 0)
@@ -792,7 +912,17 @@ def _iv(d: dict, digits: int = 2) -> str:
 
 
 def write_verdict(result: UniversalityResult) -> str:
-    """One paragraph: does one landscape explain the datasets, and how does temperature act?"""
+    """One paragraph: does one landscape explain the datasets, and how does temperature act?
+
+    Parameters
+    ----------
+    result : UniversalityResult
+        The result of the universality analysis.
+
+    Returns
+    -------
+    str
+    """
     shared = _row(result, "shared")
     parts = []
     bf, bf_se = shared["log_bf_vs_separate"], shared["log_bf_se"]
@@ -845,7 +975,17 @@ def _fmt(x, digits: int = 1) -> str:
 
 
 def format_markdown(result: UniversalityResult) -> str:
-    """The result as a Markdown section (tables with 94% HDIs, the verdict, notes)."""
+    """The result as a Markdown section (tables with 94% HDIs, the verdict, notes).
+
+    Parameters
+    ----------
+    result : UniversalityResult
+        The result of the universality analysis.
+
+    Returns
+    -------
+    str
+    """
     lines = ["## Universality: one potential across datasets?", "", result.verdict, ""]
     lines += [
         "| dataset | states | edges | attempts | identified | temperature |",
@@ -918,7 +1058,17 @@ def format_markdown(result: UniversalityResult) -> str:
 
 # ---- figures -------------------------------------------------------------------------------------
 def plot_fields(result: UniversalityResult):
-    """Each dataset's field (separate fit) against the shared field, with 94% HDIs."""
+    """Each dataset's field (separate fit) against the shared field, with 94% HDIs.
+
+    Parameters
+    ----------
+    result : UniversalityResult
+        The result of the universality analysis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import matplotlib.pyplot as plt
 
     from ._arviz import hdi
@@ -958,7 +1108,17 @@ def plot_fields(result: UniversalityResult):
 
 
 def plot_beta(result: UniversalityResult):
-    """β_k (shared model, 94% HDI) against 1/T_k, with the line β ∝ 1/T through the reference."""
+    """β_k (shared model, 94% HDI) against 1/T_k, with the line β ∝ 1/T through the reference.
+
+    Parameters
+    ----------
+    result : UniversalityResult
+        The result of the universality analysis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import matplotlib.pyplot as plt
 
     rows = result.beta["shared"]
@@ -990,7 +1150,20 @@ def plot_beta(result: UniversalityResult):
 
 
 def write_outputs(result: UniversalityResult, out_dir) -> dict:
-    """Write universality.json, universality.md and the figures (PNG and PDF) into ``out_dir``."""
+    """Write universality.json, universality.md and the figures (PNG and PDF) into ``out_dir``.
+
+    Parameters
+    ----------
+    result : UniversalityResult
+        The result of the universality analysis.
+    out_dir : str or Path
+        Output directory.
+
+    Returns
+    -------
+    dict
+        Path (as str) of each file written, by kind.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

@@ -104,6 +104,18 @@ _IRREGULAR_PLURALS = {
 def singular(word: str, vocabulary: frozenset[str] | None = None) -> str:
     """Fold an English plural to its singular; with a vocabulary, prefer a form it contains.
 
+    Parameters
+    ----------
+    word : str
+        A word.
+    vocabulary : frozenset of str, optional
+        Known words.
+
+    Returns
+    -------
+    str
+        The singular (the word itself when it is not a recognised plural).
+
     Examples
     --------
     >>> singular("wolves"), singular("mice")
@@ -138,7 +150,22 @@ _STEPS = ("strip", "lower", "upper", "collapse_spaces", "strip_punct", "singular
 
 
 def apply_steps(text: str, steps: tuple[str, ...], vocabulary: frozenset[str] | None = None) -> str:
-    """Apply canonicalisation steps in order (names in ``_STEPS``)."""
+    """Apply canonicalisation steps in order (names in ``_STEPS``).
+
+    Parameters
+    ----------
+    text : str
+        The reply text.
+    steps : tuple of str
+        Step names, applied in order.
+    vocabulary : frozenset of str, optional
+        Known words, for the ``singular`` step.
+
+    Returns
+    -------
+    str
+        The canonical text.
+    """
     for step in steps:
         if step == "strip":
             text = text.strip()
@@ -160,6 +187,15 @@ def apply_steps(text: str, steps: tuple[str, ...], vocabulary: frozenset[str] | 
 # ---- the word task (Song et al.) --------------------------------------------------------------
 def letter_sum(word: str) -> int:
     """Sum of letter values A=1 … Z=26 (non-letters count 0).
+
+    Parameters
+    ----------
+    word : str
+        A word.
+
+    Returns
+    -------
+    int
 
     Examples
     --------

@@ -40,6 +40,18 @@ def read_log_records(path: str | Path) -> tuple[dict | None, list[dict]]:
 
     A torn last line (no trailing newline, from a killed writer) is ignored; any other bad line is
     an error naming its row.
+
+    Parameters
+    ----------
+    path : str or Path
+        The attempt log.
+
+    Returns
+    -------
+    run : dict or None
+        The run line.
+    records : list of dict
+        The attempt records.
     """
     from ..errors import DataError
     from ..formats import parse_json_lines
@@ -80,6 +92,20 @@ def check_log(path: str, config: dict, *, resume: bool) -> tuple[dict | None, li
     """Check that ``path`` may be written (new) or resumed (same configuration).
 
     Returns the run line and attempt records of an existing log, or ``(None, [])`` for a new one.
+
+    Parameters
+    ----------
+    path : str
+        The attempt log.
+    config : dict
+        The run's configuration.
+    resume : bool
+        Whether an existing log may be resumed.
+
+    Returns
+    -------
+    run : dict or None
+    records : list of dict
     """
     if path.endswith(".gz"):
         raise CollectionError(f"{path}: write a plain .jsonl log (gzip it when the run is done)")
@@ -104,7 +130,17 @@ def check_log(path: str, config: dict, *, resume: bool) -> tuple[dict | None, li
 
 
 def json_line(obj) -> bytes:
-    """One strict-JSON line (UTF-8, newline-terminated); NaN and infinities become ``null``."""
+    """One strict-JSON line (UTF-8, newline-terminated); NaN and infinities become ``null``.
+
+    Parameters
+    ----------
+    obj : object
+        A JSON-serialisable value (non-finite floats allowed).
+
+    Returns
+    -------
+    bytes
+    """
     try:
         text = json.dumps(obj, ensure_ascii=False, allow_nan=False)
     except ValueError:  # a non-finite float somewhere (e.g. in logprobs a server sent)
@@ -116,7 +152,18 @@ def json_line(obj) -> bytes:
 
 
 def lock_holder(fd: int) -> str | None:
-    """The pid holding a ``flock`` on the file of ``fd``, from ``/proc/locks`` (Linux), or None."""
+    """The pid holding a ``flock`` on the file of ``fd``, from ``/proc/locks`` (Linux), or None.
+
+    Parameters
+    ----------
+    fd : int
+        An open file descriptor.
+
+    Returns
+    -------
+    str or None
+        The holder's pid.
+    """
     st = os.fstat(fd)
     inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
     try:
@@ -140,6 +187,11 @@ def refuse_if_locked(path: str) -> None:
 
     A probe for the command line, before it checks anything else: the run itself takes the lock
     when it opens the log (:class:`AttemptLog`).
+
+    Parameters
+    ----------
+    path : str
+        The attempt log.
     """
     try:
         fd = os.open(path, os.O_RDONLY)

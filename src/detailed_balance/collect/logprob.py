@@ -25,6 +25,19 @@ def continuation_logprob(logprobs, prompt_len: int, end: int) -> float:
 
     Refused when a token straddles the prompt's end (the tokeniser merged prompt and reply), as
     the reply's probability is then not a product of its own tokens.
+
+    Parameters
+    ----------
+    logprobs : object
+        The echoed completion's ``logprobs`` (with ``text_offset`` and ``token_logprobs``).
+    prompt_len : int
+        Characters of the prompt.
+    end : int
+        Character offset where the continuation ends.
+
+    Returns
+    -------
+    float
     """
     offsets = list(logprobs.text_offset)
     if prompt_len not in offsets:
@@ -61,6 +74,14 @@ def score_kernel(
         An OpenAI-compatible endpoint that echoes prompt logprobs.
     states : sequence of str
         Candidate targets (canonical states).
+    sources : sequence of str, optional
+        Sources to score; default ``states``.
+    api_key_env : str
+        Environment variable holding the API key.
+    concurrency : int
+        Requests in flight.
+    timeout : float
+        Seconds per request.
 
     Returns
     -------
@@ -141,6 +162,24 @@ def score_kernel_local(
     agent's stop strings, or end-of-text). llama.cpp's HTTP server computes echoed logprobs in
     slow Python loops over the whole vocabulary; in process, the prompt is evaluated once per
     source and each reply token by token (a few milliseconds each).
+
+    Parameters
+    ----------
+    agent : Agent
+        A completion agent.
+    states : sequence of str
+        Candidate targets (canonical states).
+    sources : sequence of str, optional
+        Sources to score; default ``states``.
+    model_path : str, optional
+        GGUF file; default the package's offline model.
+    n_threads : int
+        llama.cpp threads.
+
+    Returns
+    -------
+    TransitionKernel
+        As :func:`score_kernel`.
     """
     from .local import model_path as default_model_path
 

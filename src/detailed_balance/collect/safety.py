@@ -54,6 +54,15 @@ def _resolved_loopback(host: str) -> bool:
 def is_loopback(url: str) -> bool:
     """True when every address the host of ``url`` resolves to is a loopback address.
 
+    Parameters
+    ----------
+    url : str
+        An endpoint URL.
+
+    Returns
+    -------
+    bool
+
     Examples
     --------
     >>> is_loopback("http://127.1:8080/v1"), is_loopback("http://[::ffff:127.0.0.1]/v1")
@@ -69,7 +78,17 @@ def is_loopback(url: str) -> bool:
 
 
 def key_may_go_to(url: str) -> bool:
-    """True when a key may be sent to ``url``: https, or a host that resolves to loopback."""
+    """True when a key may be sent to ``url``: https, or a host that resolves to loopback.
+
+    Parameters
+    ----------
+    url : str
+        An endpoint URL.
+
+    Returns
+    -------
+    bool
+    """
     try:
         scheme = urlparse(url).scheme.lower()
     except ValueError:
@@ -78,7 +97,17 @@ def key_may_go_to(url: str) -> bool:
 
 
 def check_endpoints(urls: list[str], *, key_set: bool, allow_insecure: bool) -> None:
-    """Refuse URLs that are not http(s), and plain-http non-loopback URLs when a key is set."""
+    """Refuse URLs that are not http(s), and plain-http non-loopback URLs when a key is set.
+
+    Parameters
+    ----------
+    urls : list of str
+        The endpoints.
+    key_set : bool
+        Whether an API key will be sent.
+    allow_insecure : bool
+        Allow plain http to a non-loopback host even with a key.
+    """
     for url in urls:
         try:
             parsed = urlparse(url)
@@ -121,6 +150,18 @@ def retry_after_seconds(headers, cap: float = RETRY_AFTER_MAX) -> float | None:
     """The wait a reply's ``retry-after-ms`` / ``Retry-After`` asks for, capped at ``cap`` s.
 
     None when there is no usable value (absent, garbage, NaN, negative): the caller backs off.
+
+    Parameters
+    ----------
+    headers : mapping
+        The reply's headers.
+    cap : float
+        Longest wait, in seconds.
+
+    Returns
+    -------
+    float or None
+        Seconds to wait.
 
     Examples
     --------

@@ -42,6 +42,28 @@ def model_evidence(
     where its proposal overlaps the posterior, otherwise annealed importance sampling from the
     Laplace fit (``laplace-ais``, which needs no draws and scales to thousands of parameters);
     ``Evidence.method`` says which, and the note says why bridge sampling was not used.
+
+    Parameters
+    ----------
+    name : str
+        The model's name in the ladder.
+    data : ModelData
+        The arrays it was fitted to.
+    prior : FieldPrior
+        Its prior.
+    samples : dict
+        Site -> (chains, draws, ...) posterior draws.
+    alpha : float
+        Dirichlet concentration of the unconstrained model.
+    seed : int
+        Seed of the estimators.
+
+    Returns
+    -------
+    evidence : Evidence
+        The log evidence with its Monte Carlo error.
+    bridge_check : Evidence or None
+        Bridge sampling of the unconstrained model (its check); None for the others.
     """
 
     kwargs = {"data": data} if name == "unconstrained" else {"data": data, "prior": prior}
@@ -68,7 +90,17 @@ def _latent_samples(idata) -> dict:
 
 # ---- what a fit stores -------------------------------------------------------------------------
 def fit_prior(idata):
-    """The field prior a fit was made with (stored as JSON in its attributes)."""
+    """The field prior a fit was made with (stored as JSON in its attributes).
+
+    Parameters
+    ----------
+    idata : InferenceData or DataTree
+        A fit written by :func:`detailed_balance.fit`.
+
+    Returns
+    -------
+    FieldPrior
+    """
     from .. import _arviz
     from ..inference import FieldPrior
 
@@ -76,7 +108,17 @@ def fit_prior(idata):
 
 
 def fit_model_data(idata) -> ModelData:
-    """The :class:`ModelData` a fit was made from, rebuilt from its stored counts and settings."""
+    """The :class:`ModelData` a fit was made from, rebuilt from its stored counts and settings.
+
+    Parameters
+    ----------
+    idata : InferenceData or DataTree
+        A fit written by :func:`detailed_balance.fit`.
+
+    Returns
+    -------
+    ModelData
+    """
     from .. import _arviz
     from ..inference import counts_from_fit
 
@@ -92,7 +134,23 @@ def is_tree(idata) -> bool:
 
 
 def fit_evidence(idata, *, alpha: float = 1.0, seed: int = 0) -> tuple[Evidence, Evidence | None]:
-    """:func:`model_evidence` of a fit, from its stored draws (no sampler runs)."""
+    """:func:`model_evidence` of a fit, from its stored draws (no sampler runs).
+
+    Parameters
+    ----------
+    idata : InferenceData or DataTree
+        A fit written by :func:`detailed_balance.fit`.
+    alpha : float
+        Dirichlet concentration of the unconstrained model's exact evidence.
+    seed : int
+        Seed of the estimators.
+
+    Returns
+    -------
+    evidence : Evidence
+    bridge_check : Evidence or None
+        As in :func:`model_evidence`.
+    """
     from .. import _arviz
 
     name = _arviz.attrs(idata)["model"]
@@ -253,6 +311,10 @@ def compare(
     seed : seed of the fits (shortcut), the evidence estimators and the G² test.
     lrt : run the G² likelihood-ratio test.
     g2_samples : tables drawn for the exact conditional G² p-value (0: the chi² approximation).
+    features : (S, F) array, optional
+        State features: the field gets a GP prior over them (counts only).
+    rest : bool
+        Model self-replies and rejections as a ``rest`` category of every row (counts only).
 
     Returns
     -------

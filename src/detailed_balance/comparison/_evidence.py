@@ -128,9 +128,21 @@ def dirichlet_posterior_draws(
     :func:`log_evidence_dirichlet` this makes the unconstrained model an exact test bed for the
     numerical estimators (what NUTS would give at unlimited ESS).
 
+    Parameters
+    ----------
+    data : ModelData
+        The counts and their support graph.
+    alpha : float
+        Dirichlet concentration of every category.
+    chains, draws : int
+        Shape of the returned draws.
+    seed : int
+        Seed of the draws.
+
     Returns
     -------
-    dict with ``g_arc`` (chains, draws, 2E) and, with a rest category, ``g_rest`` (chains, draws, S)
+    dict
+        ``g_arc`` (chains, draws, 2E) and, with a rest category, ``g_rest`` (chains, draws, S).
     """
     rng = np.random.default_rng(seed)
     shape = (chains, draws)
@@ -161,12 +173,21 @@ def unconstrained_draws(model, model_kwargs: dict, samples: dict, *, seed: int =
 
     Parameters
     ----------
+    model : callable
+        The NumPyro model.
+    model_kwargs : dict
+        Its keyword arguments.
     samples : dict of site -> array (chains, draws, ...) in the constrained space.
+    seed : int
+        Seed of the model trace.
 
     Returns
     -------
-    z : (chains, draws, D) array, ``log_density`` : callable on (N, D) arrays returning the
-    log of prior × likelihood × Jacobian (minus NumPyro's potential energy), vectorised.
+    z : (chains, draws, D) array
+        The draws in the unconstrained space.
+    log_density : callable
+        On (N, D) arrays: the log of prior × likelihood × Jacobian (minus NumPyro's potential
+        energy), vectorised.
     """
     import jax
     import jax.numpy as jnp
@@ -232,6 +253,19 @@ def bridge_sampling(
     model, model_kwargs : the NumPyro model and its keyword arguments (``data``, ``prior``...).
     samples : dict site -> (chains, draws, ...) constrained posterior draws (e.g. an ArviZ
         posterior's variables as numpy arrays); every latent sample site must be present.
+    seed : int
+        Seed of the proposal draws.
+    n_proposal : int, optional
+        Number of proposal draws (default: as many as posterior draws in the bridge).
+    max_iter, tol : int, float
+        Limits of the fixed-point iteration.
+    warp3 : bool
+        Warp-III: bridge to the posterior symmetrised about its fitted mean.
+
+    Returns
+    -------
+    Evidence
+        log Z, its standard error, and ``converged=False`` with a note when refused.
     """
     with _x64():  # the log densities of thousands of draws: float32 would bias log Z
         z, log_density = unconstrained_draws(model, model_kwargs, samples, seed=seed)
@@ -264,6 +298,26 @@ def bridge_from_draws(
     first dimension where it falls below 1e-3 the estimate is off by 5-80 nats with no finite
     error). The Pareto k̂ of the weights posterior/proposal at the proposal draws is reported
     but not used: the bridge stays accurate well past k̂ > 0.7.
+
+    Parameters
+    ----------
+    z : (chains, draws, D) array
+        Unconstrained posterior draws.
+    log_density : callable
+        (N, D) -> (N,) log prior × likelihood × Jacobian.
+    seed : int
+        Seed of the proposal draws.
+    n_proposal : int, optional
+        Number of proposal draws (default: as many as posterior draws in the bridge).
+    max_iter, tol : int, float
+        Limits of the fixed-point iteration.
+    warp3 : bool
+        Warp-III: bridge to the posterior symmetrised about its fitted mean.
+
+    Returns
+    -------
+    Evidence
+        log Z, its standard error, and ``converged=False`` with a note when refused.
     """
     chains, draws, dim = z.shape
     half = draws // 2
@@ -429,6 +483,16 @@ def pareto_khat(log_w: np.ndarray) -> float:
     As in PSIS (Vehtari, Simpson, Gelman, Yao & Gabry 2024): the tail is the largest
     ``min(N/5, 3√N)`` weights, fitted by Zhang & Stephens (2009) with the weak prior of the
     ``loo`` package. k̂ < 0.5: finite variance; 0.5–0.7: usable, slower; > 0.7: unreliable.
+
+    Parameters
+    ----------
+    log_w : (N,) array
+        Log importance weights.
+
+    Returns
+    -------
+    float
+        k̂ (inf when the largest weights overflow: the heaviest tail).
 
     Examples
     --------

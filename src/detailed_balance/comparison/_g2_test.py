@@ -144,11 +144,14 @@ def reversible_mle(
         The support graph (arcs, edges); its counts are used unless others are given.
     arc_count, rest_count : array (2E,) and (S,), or (B, 2E) and (B, S), optional
         Count tables on the same graph (e.g. bootstrap replicates).
+    tol, max_iter : float, int
+        Convergence tolerance and iteration limit of the fixed-point iteration.
 
     Returns
     -------
-    dict with ``log_lik`` (B,) or scalar, ``p_arc`` (.., 2E) and ``p_rest`` (.., S) (fitted
-    transition probabilities), ``iterations`` (the most any table needed) and ``converged``.
+    dict
+        ``log_lik`` (B,) or scalar, ``p_arc`` (.., 2E) and ``p_rest`` (.., S) (fitted
+        transition probabilities), ``iterations`` (the most any table needed) and ``converged``.
     """
     arc = np.asarray(data.arc_count if arc_count is None else arc_count, dtype=float)
     rest = np.asarray(data.rest_count if rest_count is None else rest_count, dtype=float)
@@ -235,6 +238,13 @@ def strong_class_edges(data: ModelData, arc_count=None) -> tuple[np.ndarray, int
     An edge is testable when both its states lie in one strongly connected class of the observed
     transitions (arcs with count > 0); every other arc is fixed on the whole fiber. The df is the
     dimension of the fiber: Σ over classes (edges inside − states inside + 1).
+
+    Parameters
+    ----------
+    data : ModelData
+        The support graph and its counts.
+    arc_count : (2E,) array, optional
+        Other arc counts on the same graph.
 
     Returns
     -------
@@ -351,10 +361,21 @@ def cycle_groups(
     cycles share no edge, so one step can move all of a group's cycles independently. Built
     from the graph alone, never from the counts: the same moves for every table of a fiber.
 
+    Parameters
+    ----------
+    n : int
+        Number of nodes.
+    a, b : (E,) int arrays
+        Undirected edges.
+    trees : int
+        Number of random spanning forests.
+    seed : int
+        Seed of the forests and the packing.
+
     Returns
     -------
-    list of (edge, sign, start): a group's edges (cycle after cycle), their orientations (±1)
-    and where each cycle starts.
+    list of (edge, sign, start)
+        A group's edges (cycle after cycle), their orientations (±1) and where each cycle starts.
     """
     rng = np.random.default_rng(seed)
     lookup = _edge_index(n, a, b)

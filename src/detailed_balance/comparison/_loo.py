@@ -18,6 +18,18 @@ def weighted_loo(loglik_cell: np.ndarray, cell_count: np.ndarray) -> dict:
 
     Returns ``elpd``, ``se``, ``p_loo``, per-cell per-attempt ``elpd_i`` and ``pareto_k``,
     ``n_attempts``, ``k_max`` and ``bad_attempts`` (attempts whose cell has k > 0.7).
+
+    Parameters
+    ----------
+    loglik_cell : (chains, draws, cells) array
+        ``count * log p`` of each cell per draw.
+    cell_count : (cells,) array
+        Attempts in each cell.
+
+    Returns
+    -------
+    dict
+        The keys above.
     """
     import xarray as xr
 
@@ -78,7 +90,18 @@ def weighted_se(values: np.ndarray, weights: np.ndarray) -> float:
 
 
 def fit_loo(idata) -> dict:
-    """:func:`weighted_loo` of a fit, from its stored log-likelihood and cell counts."""
+    """:func:`weighted_loo` of a fit, from its stored log-likelihood and cell counts.
+
+    Parameters
+    ----------
+    idata : InferenceData or DataTree
+        A fit written by :func:`detailed_balance.fit`.
+
+    Returns
+    -------
+    dict
+        As :func:`weighted_loo`.
+    """
     from .. import _arviz
 
     ll = np.asarray(_arviz.group(idata, "log_likelihood")["y"].values)

@@ -14,6 +14,17 @@ SCALES = ("scale", "edge_scale", "edge_mean_scale", "edge_trend_scale", "cycle_s
 def scaled_prior(prior, multiplier: float):
     """The prior with every scale (field, edges, cycles) multiplied by ``multiplier``.
 
+    Parameters
+    ----------
+    prior : FieldPrior
+        The prior to scale.
+    multiplier : float
+        The factor.
+
+    Returns
+    -------
+    FieldPrior
+
     Examples
     --------
     >>> from detailed_balance.inference import FieldPrior

@@ -18,6 +18,16 @@ KASS_RAFTERY = (
 def kass_raftery(log_bf: float) -> str:
     """Kass–Raftery category of ``|log BF|`` (natural log).
 
+    Parameters
+    ----------
+    log_bf : float
+        A log Bayes factor.
+
+    Returns
+    -------
+    str
+        ``"not worth more than a bare mention"``, ``"positive"``, ``"strong"`` or ``"very strong"``.
+
     Examples
     --------
     >>> kass_raftery(2.0), kass_raftery(-6.0)
@@ -38,7 +48,17 @@ def _pm(x, se, digits=1) -> str:
 
 
 def write_verdict(result) -> str:
-    """One plain-language paragraph that never overstates (Kass–Raftery on the cautious end)."""
+    """One plain-language paragraph that never overstates (Kass–Raftery on the cautious end).
+
+    Parameters
+    ----------
+    result : ComparisonResult
+        The comparison.
+
+    Returns
+    -------
+    str
+    """
     t = result.table.set_index("model")
     parts = []
     tree = result.settings.get("n_cycles", 1) == 0
@@ -151,7 +171,17 @@ def _format_log_z(log_z: float, se: float, method: str) -> str:
 
 
 def format_markdown(result) -> str:
-    """Markdown tables (models, G², sensitivity) and the verdict."""
+    """Markdown tables (models, G², sensitivity) and the verdict.
+
+    Parameters
+    ----------
+    result : ComparisonResult
+        The comparison.
+
+    Returns
+    -------
+    str
+    """
     t = result.table
     lines = [
         "| model | log Z | log BF vs reversible | elpd LOO | elpd diff | p_loo | Pareto k max "

@@ -15,7 +15,19 @@ CSV_COLUMNS = ("source", "target", "count")
 
 
 def read_counts_csv(path, *, states=None) -> TransitionCounts:
-    """Read a ``source,target,count`` table (columns in any order; blank lines ignored)."""
+    """Read a ``source,target,count`` table (columns in any order; blank lines ignored).
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file.
+    states : sequence of str, optional
+        State order (may add states never seen); default: the labels sorted.
+
+    Returns
+    -------
+    TransitionCounts
+    """
     file = str(path)
     try:
         text = read_bytes(path).decode("utf-8-sig")
@@ -79,6 +91,13 @@ def write_counts_csv(counts: TransitionCounts, path) -> None:
     """Write the counts table: per source (in state order) its moves, then self, then rejected.
 
     A state with no attempts and no incoming transition cannot be expressed in a CSV and is lost.
+
+    Parameters
+    ----------
+    counts : TransitionCounts
+        The counts to write.
+    path : str or Path
+        The CSV file (written atomically).
     """
     n = counts.n_states
     states = np.arange(n)

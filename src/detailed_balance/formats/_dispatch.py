@@ -17,7 +17,20 @@ WRITE_FORMATS = ("csv", "npz")
 
 
 def detect_format(path, format: str | None = None) -> str:
-    """The format name of ``path``: ``format`` if given, else from the extension."""
+    """The format name of ``path``: ``format`` if given, else from the extension.
+
+    Parameters
+    ----------
+    path : str or Path
+        The input file.
+    format : str, optional
+        An explicit format, one of ``READ_FORMATS``.
+
+    Returns
+    -------
+    str
+        The format name.
+    """
     if format is not None:
         if format not in READ_FORMATS:
             raise DataError(f"unknown format {format!r} (use one of {', '.join(READ_FORMATS)})")

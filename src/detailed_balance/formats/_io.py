@@ -47,6 +47,16 @@ def atomic_output(path):
     An interrupted or failed writer never leaves a partial file under ``path``. The file gets the
     usual permissions (0666 minus the umask), not the private 0600 of a temporary file.
 
+    Parameters
+    ----------
+    path : str or Path
+        The file to write.
+
+    Yields
+    ------
+    Path
+        The temporary file to write to.
+
     Examples
     --------
     >>> import pathlib, tempfile

@@ -17,6 +17,16 @@ def json_safe(obj):
     """``obj`` made strict-JSON ready: numpy scalars and arrays as plain Python values, every
     non-finite float (NaN, ±inf) as ``None`` (JSON ``null``), tuples as lists.
 
+    Parameters
+    ----------
+    obj : object
+        Nested dicts, lists, tuples, numpy values and scalars.
+
+    Returns
+    -------
+    object
+        The same structure of plain Python values.
+
     Examples
     --------
     >>> import numpy as np
@@ -40,6 +50,18 @@ def to_json(obj, **kwargs) -> str:
     """``json.dumps`` of :func:`json_safe` (``obj``): strict JSON, never a bare ``NaN``.
 
     Objects JSON does not know (paths, dates) are written as their ``str``.
+
+    Parameters
+    ----------
+    obj : object
+        The value to write.
+    **kwargs
+        Passed to :func:`json.dumps` (e.g. ``indent``).
+
+    Returns
+    -------
+    str
+        The JSON text.
 
     Examples
     --------
@@ -109,6 +131,24 @@ def parse_json_lines(
     Each line is read with duplicate keys refused and nesting bounded. A bad last line (an
     interrupted write) is skipped with a warning and a note when ``skip_bad_last``; any other bad
     line is a :class:`DataError` naming it.
+
+    Parameters
+    ----------
+    lines : list of bytes
+        The file's lines.
+    file : str
+        File name for messages.
+    skip_bad_last : bool
+        Skip (with a note) a malformed last line instead of raising.
+
+    Returns
+    -------
+    linenos : list of int
+        1-based line number of each value.
+    values : list
+        The parsed values.
+    notes : list of str
+        What was skipped.
 
     Examples
     --------

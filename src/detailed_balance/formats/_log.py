@@ -158,6 +158,17 @@ def write_attempt_log(
 
     Moves become ``transition``, self counts ``self``, rejections ``invalid``; fields a real
     collection records (model, tokens, timestamps) are filled with neutral values.
+
+    Parameters
+    ----------
+    counts : TransitionCounts
+        The counts to expand.
+    path : str or Path
+        The JSON Lines file.
+    run_id : str
+        Run id written on every line.
+    seed : int
+        Seed of the random order.
     """
     n = counts.n_states
     everyone = np.arange(n)

@@ -16,7 +16,15 @@ NATIVE_VERSION = "detailed-balance-counts/1"
 
 
 def write_native(counts: TransitionCounts, path) -> None:
-    """Lossless native file: states in order, the sparse arrays and the notes."""
+    """Lossless native file: states in order, the sparse arrays and the notes.
+
+    Parameters
+    ----------
+    counts : TransitionCounts
+        The counts to write.
+    path : str or Path
+        The ``.npz`` file.
+    """
     arrays = {
         "format": np.array(NATIVE_VERSION),
         "states": np.array(counts.states, dtype=str),
@@ -32,7 +40,17 @@ def write_native(counts: TransitionCounts, path) -> None:
 
 
 def read_native(path) -> TransitionCounts:
-    """Read a native npz file, checking every array (row = arc number, 1-based)."""
+    """Read a native npz file, checking every array (row = arc number, 1-based).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.npz`` file.
+
+    Returns
+    -------
+    TransitionCounts
+    """
     file = str(path)
     raw = read_bytes(path)
     try:

@@ -19,6 +19,19 @@ def read_paper_words(path, *, invalid: str = INVALID_PLACEHOLDER, data=None) -> 
     A generation matching ``invalid`` (a regular expression; the paper writes ``INVALID00``...)
     is a rejection, not a state; a repeat of the prompt word is a self-transition. Row = entry
     number in the object (1-based). Use ``counts.kernel("escape")`` for the paper's T = N / N0.
+
+    Parameters
+    ----------
+    path : str or Path
+        The JSON file.
+    invalid : str
+        Regular expression of a rejected generation.
+    data : dict, optional
+        The already parsed JSON (then ``path`` only names it in messages).
+
+    Returns
+    -------
+    TransitionCounts
     """
     file = str(path)
     data = load_json(path) if data is None else data
@@ -58,6 +71,17 @@ def read_paper_expressions(path, *, data=None) -> TransitionCounts:
     Each source expression is one transition ``s -> t`` (``s == t`` is a self-transition). Row =
     record number (1-based). The paper's estimator for this task is
     ``counts.kernel("within", min_samples=2)``: self-loops dropped, single-sample states filtered.
+
+    Parameters
+    ----------
+    path : str or Path
+        The JSON file.
+    data : list, optional
+        The already parsed JSON (then ``path`` only names it in messages).
+
+    Returns
+    -------
+    TransitionCounts
     """
     file = str(path)
     data = load_json(path) if data is None else data

@@ -86,7 +86,17 @@ async def _handle(request: web.Request) -> web.StreamResponse:
 
 
 async def serve(script: Script, port: int = 0, ready=print) -> None:
-    """Serve ``script`` on 127.0.0.1 (only) until cancelled; ``ready`` gets the bound port."""
+    """Serve ``script`` on 127.0.0.1 (only) until cancelled; ``ready`` gets the bound port.
+
+    Parameters
+    ----------
+    script : Script
+        How the server behaves.
+    port : int
+        Port to bind; 0 picks a free one.
+    ready : callable
+        Called with the bound port once the server accepts connections.
+    """
     app = web.Application(client_max_size=2**26)  # no practical limit on request bodies
     app[_STATE] = ServerState(script)
     app.router.add_route("*", "/{tail:.*}", _handle)
