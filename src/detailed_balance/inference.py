@@ -118,6 +118,11 @@ def fit(
         float64 for the GP prior (its Cholesky factor needs it). Whatever the choice, draws are
         stored as float64 and the deterministic sites and log-likelihoods are recomputed from
         them in float64.
+    svi_steps : int
+        Adam steps of the SVI guide (``method="svi"`` only).
+    target_accept : float
+        NUTS target acceptance probability; raise it (e.g. 0.9–0.95) when the fit reports
+        divergences.
 
     Returns
     -------

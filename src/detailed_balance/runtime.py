@@ -22,6 +22,11 @@ def default_cache_dir() -> Path | None:
 
     Default: ``detailed-balance/jax`` under the user's cache folder (``$XDG_CACHE_HOME`` or
     ``~/.cache`` on Linux, ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%`` on Windows).
+
+    Returns
+    -------
+    Path or None
+        The folder, or None when the cache is switched off.
     """
     value = os.environ.get(CACHE_ENV)
     if value is not None:
