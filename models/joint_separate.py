@@ -20,8 +20,8 @@ def joint_separate(joint, *, prior: FieldPrior | None = None, full: bool = False
     prior : FieldPrior, optional
         Field and edge prior of every dataset; default ``FieldPrior()``.
     full : bool
-        Include the multinomial coefficient in the likelihood (off: the convention every evidence
-        in this package uses).
+        Also record the fitted transition probabilities as deterministic sites ``log_p_arc``
+        and ``log_p_rest`` (the likelihood is the same either way).
     """
     prior = prior or FieldPrior()
     for k, data in enumerate(joint.datasets):

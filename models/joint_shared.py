@@ -28,8 +28,8 @@ def joint_shared(
     prior : FieldPrior, optional
         Field and edge prior of every dataset; default ``FieldPrior()``.
     full : bool
-        Include the multinomial coefficient in the likelihood (off: the convention every evidence
-        in this package uses).
+        Also record the fitted transition probabilities as deterministic sites ``log_p_arc``
+        and ``log_p_rest`` (the likelihood is the same either way).
     beta_scale : float
         ``log beta_k ~ Normal(0, beta_scale)`` for k >= 2 (beta_1 = 1).
     """

@@ -36,8 +36,8 @@ def nonreversible(data, *, prior: FieldPrior | None = None, full: bool = False):
         Priors of the potential field, the edge terms and the cycle affinities
         (``cycle_scale``); default ``FieldPrior()``.
     full : bool
-        Include the multinomial coefficient in the likelihood (off: the convention every evidence
-        in this package uses).
+        Also record the fitted transition probabilities as deterministic sites ``log_p_arc``
+        and ``log_p_rest`` (the likelihood is the same either way).
 
     Notes
     -----

@@ -25,8 +25,8 @@ def reversible(data, *, prior: FieldPrior | None = None, full: bool = False):
     prior : FieldPrior, optional
         Priors of the potential field, the edge terms; default ``FieldPrior()``.
     full : bool
-        Include the multinomial coefficient in the likelihood (off: the convention every evidence
-        in this package uses).
+        Also record the fitted transition probabilities as deterministic sites ``log_p_arc``
+        and ``log_p_rest`` (the likelihood is the same either way).
 
     Notes
     -----

@@ -25,8 +25,8 @@ def unconstrained(data, *, alpha: float = 1.0, prior=None, full: bool = False):
     prior : None
         Ignored; accepted so that every model takes the same arguments.
     full : bool
-        Include the multinomial coefficient in the likelihood (off: the convention every evidence
-        in this package uses).
+        Also record the fitted transition probabilities as deterministic sites ``log_p_arc``
+        and ``log_p_rest`` (the likelihood is the same either way).
 
     Notes
     -----
