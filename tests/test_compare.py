@@ -157,7 +157,7 @@ def test_fast_calibration():
     assert {e["affinity"] for e in table} == {0.0, 2.0}
 
 
-def _verdict_of(log_bf, log_bf_se, elpd, elpd_se, log_z_alt=-10.0, lrt=None):
+def _verdict_of(log_bf, log_bf_se, elpd, elpd_se, log_z_alt=-10.0, lrt=None, **bf):
     """write_verdict on a hand-made comparison table (no fit)."""
     from types import SimpleNamespace
 
@@ -174,6 +174,7 @@ def _verdict_of(log_bf, log_bf_se, elpd, elpd_se, log_z_alt=-10.0, lrt=None):
             "elpd_vs_reversible": [0.0, elpd],
             "elpd_vs_reversible_se": [0.0, elpd_se],
             "pareto_k_bad_attempts": [0, 0],
+            **{k: ["", v] for k, v in bf.items()},
         }
     )
     result = SimpleNamespace(
@@ -184,7 +185,8 @@ def _verdict_of(log_bf, log_bf_se, elpd, elpd_se, log_z_alt=-10.0, lrt=None):
 
 def test_verdict_sentences_match_the_numbers():
     against = _verdict_of(-1.4, 0.2, -0.5, 0.8)
-    assert "log BF = -1.4 ± 0.2 (nonreversible vs reversible) favours detailed balance" in against
+    assert "log BF = -1.4 ± 0.2 (nonreversible vs reversible; difference of log" in against
+    assert "favours detailed balance" in against
     assert "Evidence for detailed balance means" in against  # the caveat, only here
     driven = _verdict_of(5.0, 0.3, 9.0, 2.0)
     assert "favours a violation" in driven and "Evidence for detailed balance" not in driven
@@ -195,3 +197,17 @@ def test_verdict_sentences_match_the_numbers():
     failed = _verdict_of(np.nan, np.nan, 0.0, 1.0, log_z_alt=np.nan)
     assert "evidence of the nonreversible model could not be estimated" in failed
     assert "reversible model and" not in failed  # names only the model that failed
+
+
+def test_verdict_names_the_savage_dickey_estimator_and_the_far_tail():
+    sd = _verdict_of(3.1, 0.4, 2.0, 1.0, bf_method="savage-dickey", bf_bridge=2.9,
+                     bf_bridge_se=0.2, bf_tail=0)  # fmt: skip
+    assert "log BF = 3.1 ± 0.4 (nonreversible vs reversible; Savage–Dickey" in sd
+    assert "bridge sampling gives 2.9 ± 0.2" in sd and "favours a violation" in sd
+    far = _verdict_of(np.nan, np.nan, 9.0, 2.0, bf_method="savage-dickey", bf_bridge=np.nan,
+                      bf_bridge_se=np.nan, bf_tail=1)  # fmt: skip
+    assert "favours a violation of detailed balance far beyond the decision threshold" in far
+    assert "nan" not in far and "log BF =" not in far
+    refused = _verdict_of(np.nan, np.nan, 0.0, 1.0, bf_method="savage-dickey",
+                          bf_bridge=np.nan, bf_bridge_se=np.nan, bf_tail=0)  # fmt: skip
+    assert "Savage–Dickey estimate was refused" in refused

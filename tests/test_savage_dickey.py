@@ -243,7 +243,7 @@ def _sd(fits):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["reversible", "driven-0.7"])
+@pytest.mark.parametrize("kind", ["reversible", "driven-0.3"])
 def test_agrees_with_bridge_sampling(kind):
     fits = _fits(kind)
     ev = {m: bridge_sampling(MODELS[m], *fits[m]) for m in fits}

@@ -26,10 +26,42 @@ from ..models import MODELS
 from ._evidence import Evidence, annealed_evidence, bridge_sampling, log_evidence_dirichlet
 from ._g2_test import TREE_NOTE, likelihood_ratio_test
 from ._loo import PARETO_K_BAD, fit_loo, weighted_se
+from ._savage_dickey import SavageDickey, savage_dickey
 from ._sensitivity import prior_sensitivity, scaled_prior, sensitivity_row
 from ._verdict import format_markdown, write_verdict
 
 MODEL_ORDER = tuple(MODELS)  # the ladder's order, read from models (the one place it is kept)
+# bridge sampling fits a Gaussian proposal to half the draws; measured, it refuses (overlap < 0.01)
+# below about 8 draws per unconstrained parameter (docs/readme/bench-evidence.md: 2 x 1000 exact
+# draws converge at 150 parameters and refuse at 225; NUTS fits stop at 185 parameters with 1,000
+# draws and 245 with 2,000), so below that it is not run: work known to be doomed
+MIN_DRAWS_PER_PARAMETER = 8
+
+
+def bridge_is_doomed(samples: dict) -> str:
+    """Why bridge sampling would refuse on these draws before it runs ("" when it may not).
+
+    Parameters
+    ----------
+    samples : dict
+        Site -> (chains, draws, ...) posterior draws.
+
+    Returns
+    -------
+    str
+        The note (with the number of draws that would make it possible), or "".
+    """
+    first = next(iter(samples.values()))
+    chains, draws = np.shape(first)[:2]
+    dim = sum(int(np.prod(np.shape(v)[2:])) for v in samples.values())
+    if chains * draws >= MIN_DRAWS_PER_PARAMETER * dim:
+        return ""
+    need = math.ceil(MIN_DRAWS_PER_PARAMETER * dim / chains)
+    return (
+        f"bridge sampling not run: {chains} x {draws} draws for {dim} parameters, and it refuses "
+        f"below ~{MIN_DRAWS_PER_PARAMETER} draws per parameter (docs/readme/bench-evidence.md); "
+        f"fit with draws={need} per chain to make it possible"
+    )
 
 
 def model_evidence(
@@ -46,11 +78,13 @@ def model_evidence(
 
     Unconstrained: the exact Dirichlet evidence, with bridge sampling on the fit's draws as a
     check of the numerical path. Reversible and non-reversible: bridge sampling on the draws
-    where its proposal overlaps the posterior. Where it refuses, the evidence is reported as
-    failed with the reason, unless ``fallback`` asks for annealed importance sampling from the
-    Laplace fit (``laplace-ais``): off by default because it was measured to refuse (k̂ > 0.5)
-    on these hierarchical models from 10 states on, after minutes of work per model
-    (docs/readme/bench-evidence.md), so running it by default is work known to be doomed.
+    where its proposal overlaps the posterior; not run where it is known to refuse (fewer than
+    ``MIN_DRAWS_PER_PARAMETER`` draws per parameter: :func:`bridge_is_doomed`). Where it
+    refuses, the evidence is reported as failed with the reason, unless ``fallback`` asks for
+    annealed importance sampling from the Laplace fit (``laplace-ais``): off by default because
+    it was measured to refuse (k̂ > 0.5) on these hierarchical models from 10 states on, after
+    minutes of work per model (docs/readme/bench-evidence.md), so running it by default is work
+    known to be doomed.
 
     Parameters
     ----------
@@ -80,7 +114,11 @@ def model_evidence(
     kwargs = {"data": data} if name == "unconstrained" else {"data": data, "prior": prior}
     if name == "unconstrained":
         kwargs["alpha"] = alpha
-    bridge = bridge_sampling(MODELS[name], kwargs, samples, seed=seed)
+    doomed = bridge_is_doomed(samples)
+    if doomed:
+        bridge = Evidence(np.nan, np.nan, "bridge", False, doomed)
+    else:
+        bridge = bridge_sampling(MODELS[name], kwargs, samples, seed=seed)
     if name == "unconstrained":
         exact = Evidence(log_evidence_dirichlet(data, alpha), 0.0, "exact (Dirichlet)")
         return exact, bridge
@@ -176,6 +214,73 @@ def fit_evidence(idata, *, alpha: float = 1.0, seed: int = 0) -> tuple[Evidence,
         name, fit_model_data(idata), fit_prior(idata), _latent_samples(idata),
         alpha=alpha, seed=seed,
     )  # fmt: skip
+
+
+def fit_savage_dickey(idata) -> SavageDickey:
+    """Savage–Dickey log BF, reversible vs non-reversible, from a non-reversible fit's draws.
+
+    No sampler runs: :func:`detailed_balance.comparison.savage_dickey` at ``tau = 0`` on the
+    stored posterior (the non-reversible model is the reversible one at ``tau = 0``).
+
+    Parameters
+    ----------
+    idata : InferenceData or DataTree
+        A NUTS fit of the ``nonreversible`` model written by :func:`detailed_balance.fit`.
+
+    Returns
+    -------
+    SavageDickey
+        ``log_bf`` > 0 favours detailed balance; ``converged=False`` with a note for a fit
+        without posterior draws (MAP, SVI), or when ``tau = 0`` lies far in the posterior's tail.
+    """
+    from .. import _arviz
+
+    a = _arviz.attrs(idata)
+    if a.get("model") != "nonreversible":
+        raise FitError("the Savage–Dickey Bayes factor needs a fit of the nonreversible model")
+    if a.get("method", "nuts") != "nuts":
+        return SavageDickey(
+            np.nan, np.nan, converged=False,
+            note=f"a {a.get('method')} fit has no posterior draws for Savage–Dickey: fit with NUTS",
+        )  # fmt: skip
+    data = fit_model_data(idata)
+    return savage_dickey(
+        MODELS["nonreversible"], {"data": data, "prior": fit_prior(idata)}, _latent_samples(idata)
+    )
+
+
+def nonreversible_bf(sd: SavageDickey | None, ev: Evidence, ref: Evidence) -> dict:
+    """The table's log BF, non-reversible vs reversible: Savage–Dickey, bridge sampling beside it.
+
+    Savage–Dickey is the Bayes factor wherever it converged; bridge sampling's
+    ``log Z_nonrev - log Z_rev`` is kept where both converged, as an independent check (or as the
+    Bayes factor where Savage–Dickey refused).
+
+    Parameters
+    ----------
+    sd : SavageDickey or None
+        From :func:`fit_savage_dickey` (None: not computed).
+    ev, ref : Evidence
+        The non-reversible and reversible evidences.
+
+    Returns
+    -------
+    dict
+        ``log_bf_vs_reversible``, ``log_bf_se``, ``bf_method``, ``bf_bridge``, ``bf_bridge_se``
+        and ``bf_tail`` (+1/-1 when Savage–Dickey refused with ``tau = 0`` so far in the tail
+        that the data favour one model far beyond the decision threshold, else 0).
+    """
+    ok = ev.converged and ref.converged
+    bridge = ev.log_z - ref.log_z if ok else np.nan
+    bridge_se = math.hypot(ev.se, ref.se) if ok else np.nan
+    out = {"bf_bridge": bridge, "bf_bridge_se": bridge_se, "bf_tail": 0}
+    if sd is not None and sd.converged:
+        return {"log_bf_vs_reversible": -sd.log_bf, "log_bf_se": sd.se,
+                "bf_method": "savage-dickey", **out}  # fmt: skip
+    if sd is not None and "far beyond the decision threshold" in sd.note:
+        out["bf_tail"] = 1 if sd.log_bf < 0 else -1
+    method = "bridge" if ok else ("savage-dickey" if sd is not None else "bridge")
+    return {"log_bf_vs_reversible": bridge, "log_bf_se": bridge_se, "bf_method": method, **out}
 
 
 # ---- the comparison ----------------------------------------------------------------------------
@@ -473,6 +578,11 @@ def _compare_fits(fits, others, multipliers, *, alpha, seed, lrt, g2_samples, no
         loos[name] = fit_loo(idata)
         notes.extend(_evidence_notes(name, ev, check))
 
+    sd = None
+    if "nonreversible" in fits and not tree:
+        sd = fit_savage_dickey(fits["nonreversible"])
+        notes.extend(_savage_dickey_notes(sd, evid["nonreversible"], evid["reversible"]))
+
     best = max(names, key=lambda m: loos[m]["elpd"])
     rows = []
     for name in names:
@@ -482,6 +592,11 @@ def _compare_fits(fits, others, multipliers, *, alpha, seed, lrt, g2_samples, no
         bf_se = math.hypot(ev.se, ref.se) if ok else np.nan
         if name == "reversible":
             log_bf, bf_se = 0.0, 0.0
+        bf = {"bf_method": "evidences" if name != "reversible" else "",
+              "bf_bridge": np.nan, "bf_bridge_se": np.nan, "bf_tail": 0}  # fmt: skip
+        if name == "nonreversible":
+            bf = nonreversible_bf(sd, ev, ref)
+            log_bf, bf_se = bf.pop("log_bf_vs_reversible"), bf.pop("log_bf_se")
         if name == "nonreversible" and tree:
             log_bf, bf_se = np.nan, np.nan  # identical models: no cycle term exists
         lo = loos[name]
@@ -498,6 +613,7 @@ def _compare_fits(fits, others, multipliers, *, alpha, seed, lrt, g2_samples, no
                 "bridge_check_se": check.se if check is not None and check.converged else np.nan,
                 "log_bf_vs_reversible": log_bf,
                 "log_bf_se": bf_se,
+                **bf,
                 "elpd_loo": lo["elpd"],
                 "elpd_se": lo["se"],
                 "p_loo": lo["p_loo"],
@@ -520,7 +636,7 @@ def _compare_fits(fits, others, multipliers, *, alpha, seed, lrt, g2_samples, no
             )
     table = pd.DataFrame(rows)
     test = likelihood_ratio_test(counts, rest=rest, samples=g2_samples, seed=seed) if lrt else {}
-    main_row = sensitivity_row("main", 1.0, prior, evid, tree)
+    main_row = sensitivity_row("main", 1.0, prior, evid, tree, sd)
     sens = pd.DataFrame([main_row])
     if others and not multipliers:  # fits given: the field-scale ratio to the main prior
         multipliers = {label: fit_prior(f["reversible"]).scale / prior.scale
@@ -533,6 +649,22 @@ def _compare_fits(fits, others, multipliers, *, alpha, seed, lrt, g2_samples, no
     result = ComparisonResult(table, test, sens, "", notes, settings)
     result.verdict = write_verdict(result)
     return result
+
+
+def _savage_dickey_notes(sd: SavageDickey, ev: Evidence, ref: Evidence) -> list[str]:
+    """What to say about the Savage–Dickey BF and its agreement with bridge sampling."""
+    notes = []
+    if not sd.converged:
+        notes.append(f"nonreversible: Savage–Dickey Bayes factor refused: {sd.note}")
+    if sd.converged and ev.converged and ref.converged:
+        bridge, bridge_se = ref.log_z - ev.log_z, math.hypot(ev.se, ref.se)
+        if abs(sd.log_bf - bridge) > 2 * math.hypot(sd.se, bridge_se):
+            notes.append(
+                f"Savage–Dickey log BF (reversible vs nonreversible) {sd.log_bf:.2f} ± "
+                f"{sd.se:.2f} and bridge sampling's {bridge:.2f} ± {bridge_se:.2f} disagree by "
+                "more than 2 combined se: one of the two estimators is off on these data"
+            )
+    return notes
 
 
 def _evidence_notes(name: str, ev: Evidence, check: Evidence | None) -> list[str]:

@@ -64,18 +64,25 @@ def prior_sensitivity(
     -------
     pandas.DataFrame
         Columns ``prior``, ``kind``, ``scale_multiplier``, ``field_scale``, ``cycle_scale``,
-        ``log_bf_nonreversible`` (and ``_se``), ``log_bf_unconstrained`` (and ``_se``).
+        ``log_bf_nonreversible`` (and ``_se``; Savage–Dickey from the non-reversible fit where
+        it converges, bridge sampling otherwise), ``log_bf_unconstrained`` (and ``_se``).
     """
     import pandas as pd
 
-    from ._compare import fit_evidence, fit_prior, is_tree
+    from ._compare import fit_evidence, fit_prior, fit_savage_dickey, is_tree
 
     multipliers = dict(multipliers or {})
     known = {label: dict(ev) for label, ev in (evidences or {}).items()}
     rows, shared = [], {}
     for label, fits in ladders.items():
         ev = known.get(label, {})
+        sd = None
         for name, idata in fits.items():
+            if name == "nonreversible" and not is_tree(idata):
+                # its Bayes factor is Savage–Dickey's: no bridge sampling of this model
+                sd = fit_savage_dickey(idata)
+                if sd.converged or name in ev:
+                    continue
             if name not in ev:
                 ev[name] = fit_evidence(idata, alpha=alpha, seed=seed)[0]
         for name, value in ev.items():
@@ -83,13 +90,19 @@ def prior_sensitivity(
         ev = {**shared, **ev}
         ref = fits["reversible"]
         rows.append(
-            sensitivity_row(label, multipliers.get(label, 1.0), fit_prior(ref), ev, is_tree(ref))
+            sensitivity_row(
+                label, multipliers.get(label, 1.0), fit_prior(ref), ev, is_tree(ref), sd
+            )
         )
     return pd.DataFrame(rows)
 
 
-def sensitivity_row(label: str, mult: float, prior, evid: dict, tree: bool) -> dict:
-    """One row of :func:`prior_sensitivity` from the evidences of one prior's ladder."""
+def sensitivity_row(label: str, mult: float, prior, evid: dict, tree: bool, sd=None) -> dict:
+    """One row of :func:`prior_sensitivity` from the evidences of one prior's ladder.
+
+    The non-reversible model's Bayes factor is ``sd``'s (Savage–Dickey) where it converged,
+    else the difference of bridge-sampling evidences where both converged.
+    """
     row = {
         "prior": label,
         "kind": prior.kind,
@@ -98,8 +111,10 @@ def sensitivity_row(label: str, mult: float, prior, evid: dict, tree: bool) -> d
         "cycle_scale": prior.cycle_scale,
     }
     ref = evid["reversible"]
+    if sd is not None and sd.converged and not tree:
+        row["log_bf_nonreversible"], row["log_bf_nonreversible_se"] = -sd.log_bf, sd.se
     for name in ("nonreversible", "unconstrained"):
-        if name not in evid:
+        if name not in evid or f"log_bf_{name}" in row:
             continue
         ev = evid[name]
         ok = ev.converged and ref.converged and not (tree and name == "nonreversible")

@@ -72,24 +72,40 @@ def write_verdict(result) -> str:
         )
     elif alt in t.index:
         x, se = t.loc[alt, "log_bf_vs_reversible"], t.loc[alt, "log_bf_se"]
-        if not np.isfinite(x):
+        how = _bf_estimator(t, alt)
+        tail = t.loc[alt, "bf_tail"] if "bf_tail" in t.columns else 0
+        if not np.isfinite(x) and tail in (1, -1):
+            side = "a violation of detailed balance" if tail > 0 else "detailed balance"
+            parts.append(
+                f"The Bayes factor ({alt} vs reversible) favours {side} far beyond the decision "
+                "threshold (|log BF| > log 10), but its size is not a number with a finite "
+                "error: tau = 0 lies far in the tail of the non-reversible posterior, where "
+                "the Savage–Dickey estimate is dominated by a few draws (see the notes)."
+            )
+            favours_balance = tail < 0
+        elif not np.isfinite(x):
             failed = [m for m in (alt, "reversible") if not np.isfinite(t.loc[m, "log_z"])]
             which = " and ".join(f"the {m} model" for m in failed) or "one model"
+            why = (
+                "the Savage–Dickey estimate was refused and the evidence of "
+                if alt == "nonreversible" and "bf_method" in t.columns
+                else "the evidence of "
+            )
             parts.append(
-                f"The evidence of {which} could not be estimated, so no Bayes factor is "
-                "reported (see the notes)."
+                f"No Bayes factor is reported: {why}{which} could not be estimated (see the "
+                "notes)."
             )
         elif abs(x) <= 2 * se:
             parts.append(
-                f"log BF = {_pm(x, se)} ({alt} vs reversible) is within twice its Monte "
-                "Carlo error of zero: inconclusive."
+                f"log BF = {_pm(x, se)} ({alt} vs reversible; {how}) is within twice its "
+                "Monte Carlo error of zero: inconclusive."
             )
         else:
             side = "detailed balance" if x < 0 else "a violation of detailed balance"
             favours_balance = x < 0
             cautious = abs(x) - 2 * se
             parts.append(
-                f"log BF = {_pm(x, se)} ({alt} vs reversible) favours {side} "
+                f"log BF = {_pm(x, se)} ({alt} vs reversible; {how}) favours {side} "
                 f"({kass_raftery(cautious)} on the Kass–Raftery scale, judged at its "
                 "lower 2-se end)."
             )
@@ -144,6 +160,22 @@ def write_verdict(result) -> str:
     return " ".join(parts)
 
 
+def _bf_estimator(t, alt: str) -> str:
+    """Which estimator gave the Bayes factor and its error, with bridge sampling's beside it."""
+    method = t.loc[alt, "bf_method"] if "bf_method" in t.columns else "evidences"
+    if method == "savage-dickey":
+        text = "Savage–Dickey density ratio at tau = 0, ± its Monte Carlo se"
+        b, b_se = t.loc[alt, "bf_bridge"], t.loc[alt, "bf_bridge_se"]
+        if np.isfinite(b):
+            text += f"; bridge sampling gives {_pm(b, b_se)}"
+        return text
+    if method == "bridge":
+        return "difference of bridge-sampling log evidences, ± its Monte Carlo se"
+    if "evidence_method" in t.columns:
+        return f"difference of log evidences ({t.loc[alt, 'evidence_method']}), ± its se"
+    return "difference of log evidences, ± its se"
+
+
 def _lrt_p(lrt: dict) -> str:
     """The G² p-value with what it is (exact conditional or bootstrap, Monte Carlo se) and chi²."""
     chi2 = f"chi² approximation p = {lrt['p_value_chi2']:.3g} on {lrt['df']} df"
@@ -192,8 +224,11 @@ def format_markdown(result) -> str:
         z = _format_log_z(r.log_z, r.log_z_se, r.evidence_method)
         if np.isfinite(r.bridge_check):
             z += f"; bridge {_pm(r.bridge_check, r.bridge_check_se, 2)}"
+        bf = _pm(r.log_bf_vs_reversible, r.log_bf_se, 2)
+        if r.get("bf_method") == "savage-dickey" and np.isfinite(r.log_bf_vs_reversible):
+            bf += " (savage-dickey)"
         lines.append(
-            f"| {r.model} | {z} | {_pm(r.log_bf_vs_reversible, r.log_bf_se, 2)} | "
+            f"| {r.model} | {z} | {bf} | "
             f"{_pm(r.elpd_loo, r.elpd_se)} | {_pm(r.elpd_diff, r.elpd_diff_se)} | "
             f"{r.p_loo:.1f} | {r.pareto_k_max:.2f} ({int(r.pareto_k_bad_attempts)}) |"
         )
