@@ -1,48 +1,132 @@
-"""Speed of the exact conditional G² test, as ratios to the same run's reversible MLE.
+"""Mixing and speed of the exact conditional G² test: the cycle-walk kernel against the older
+Metropolis-on-fixed-cycles kernel, same run, same data.
 
-    python benchmarks/bench_g2.py            # 30 states × 200 attempts, and 645 states × 20,000
-                                             # attempts (the paper's GPT-5 Nano size, sparse)
+    python benchmarks/bench_g2.py             # 40 states × 25 attempts, 200 states × 10
+                                              # (conductance chain, relabelled), and 645 states ×
+                                              # 20,000 attempts (the paper's GPT-5 Nano size)
+    python benchmarks/bench_g2.py --quick     # the mixing table only (no default p-value runs)
 
-For each dataset: the MLE + chi² alone (``samples=0``, the baseline), then the conditional test
-(999 tables, default 1000 steps); prints seconds, the ratio, effective tables, acceptance and the
-statistic's autocorrelation time (steps).
+For each dataset and kernel:
+
+- mixing: 64 chains from the Besag–Clifford pivot, ``steps`` long, G² (Σ C log C) recorded at 40
+  evenly spaced points; the integrated autocorrelation time τ of G² (Geyer's initial positive
+  sequence on the chains' mean autocorrelation, the first quarter dropped) in steps, the CPU
+  seconds per chain-step, and **effective tables per CPU second** = 1 / (τ × seconds per
+  chain-step) — the number the p-value's Monte Carlo error is paid in;
+- the default p-value (999 tables, default length): seconds (wall and CPU), the effective tables
+  it reports, and the p-value.
+
+A "step" is one move of one chain: for ``walk`` one cycle-walk move (a walk, then one unit
+reversed around the loop it closes, when accepted); for ``cycles`` one Metropolis step on a group
+of edge-disjoint fixed cycles. Compilation (walk) is done before the timings. The machine is
+shared: only same-run ratios mean anything.
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 
-from detailed_balance.comparison import likelihood_ratio_test
-from detailed_balance.synthetic import reversible_chain, sample_counts
+import numpy as np
+
+from detailed_balance.comparison import conditional_test, strong_class_edges
+from detailed_balance.comparison._g2_test import _cycle_draws, _walk_draws
+from detailed_balance.modeldata import build_model_data
+from detailed_balance.synthetic import (
+    conductance_chain,
+    relabel_counts,
+    reversible_chain,
+    sample_counts,
+)
+
+STEPS = {"walk": 4000, "cycles": 8000}
+CHAINS = 64
 
 
-def main() -> None:
-    cases = {
-        "30 states × 200 attempts/source": sample_counts(
-            reversible_chain(30, seed=1), attempts_per_source=200, seed=1
+def cases() -> dict:
+    return {
+        "40 × 25 (package chain)": sample_counts(
+            reversible_chain(40, seed=1001), attempts_per_source=25, seed=1
         ),
-        "645 states × 20,000 attempts (discovered)": sample_counts(
+        "200 × 10 (conductance, relabelled)": relabel_counts(
+            sample_counts(conductance_chain(200, seed=1001), attempts_per_source=10, seed=1),
+            seed=1001,
+        ),
+        "645 × 20,000 attempts (discovered)": sample_counts(
             reversible_chain(645, degree=30, width=2.0, seed=1),
             design="discovered",
             total_attempts=20_000,
             seed=2,
         ),
     }
-    for name, counts in cases.items():
-        likelihood_ratio_test(counts, samples=0)  # imports and caches out of the timing
-        start = time.perf_counter()
-        likelihood_ratio_test(counts, samples=0)
-        base = time.perf_counter() - start
-        start = time.perf_counter()
-        res = likelihood_ratio_test(counts)
-        took = time.perf_counter() - start
-        print(
-            f"{name}: {counts.n_states} states, df {res['df']} testable of {res['df_support']}; "
-            f"MLE + chi² {base:.2f} s; conditional test {took:.1f} s (×{took / base:.1f}); "
-            f"{res['effective_samples']:.0f} effective of {res['samples']} tables, "
-            f"acceptance {res['acceptance']:.3f}, autocorrelation "
-            f"{res['autocorrelation_steps']:.0f} of {res['steps']} steps; p = {res['p_value']:.3f}"
-        )
+
+
+def tau_geyer(trace: np.ndarray) -> float:
+    """Integrated autocorrelation time (in records) of (records, chains), Geyer's IPS."""
+    x = trace[len(trace) // 4 :]
+    x = x - x.mean()
+    n = len(x)
+    var = np.mean(x**2)
+    if var <= 0:
+        return float("nan")
+    rho = np.array([np.mean(x[h:] * x[: n - h]) / var for h in range(n)])
+    tau, h = -1.0, 0
+    while h + 1 < n:
+        pair = rho[h] + rho[h + 1]
+        if pair <= 0:
+            break
+        tau += 2 * pair
+        h += 2
+    return max(tau, 1.0)
+
+
+def draws(kernel: str, data, samples: int, steps: int, seed: int):
+    inside, _ = strong_class_edges(data)
+    idx = np.flatnonzero(inside)
+    if kernel == "walk":
+        return _walk_draws(data, idx, samples, steps, seed)
+    n_e = data.n_edges
+    a, b = data.arc_source[:n_e][idx], data.arc_target[:n_e][idx]
+    forward = np.asarray(data.arc_count[:n_e][idx], dtype=np.int64)
+    total = forward + np.asarray(data.arc_count[n_e:][idx], dtype=np.int64)
+    return _cycle_draws(data, a, b, total, forward, samples, steps, seed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="mixing table only")
+    args = parser.parse_args()
+    print(
+        "| data | kernel | df | τ (steps) | ms per 1,000 chain-steps | effective tables "
+        "per CPU s | ratio | default p: wall s | CPU s | effective of 999 | p |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, counts in cases().items():
+        data = build_model_data(counts)
+        df = strong_class_edges(data)[1]
+        rate = {}
+        for kernel in ("cycles", "walk"):
+            draws(kernel, data, CHAINS, 2, 0)  # compile (walk) and warm caches
+            cpu = time.process_time()
+            _, _, trace, _ = draws(kernel, data, CHAINS, STEPS[kernel], 1)
+            cpu = time.process_time() - cpu
+            tau = tau_geyer(trace) * STEPS[kernel] / len(trace)
+            per_step = cpu / (STEPS[kernel] * (CHAINS + 1))
+            rate[kernel] = 1.0 / (tau * per_step)
+            row = (f"| {name} | {kernel} | {df} | {tau:.0f} | {1e6 * per_step:.1f} | "
+                   f"{rate[kernel]:.0f} | ×{rate[kernel] / rate['cycles']:.1f} |")  # fmt: skip
+            if args.quick:
+                print(row + " | | | |", flush=True)
+                continue
+            conditional_test(data, samples=999, sweeps=2, kernel=kernel)  # compile at M=999
+            wall, cpu = time.perf_counter(), time.process_time()
+            res = conditional_test(data, kernel=kernel)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            print(
+                f"{row} {wall:.1f} | {cpu:.1f} | {res['effective_samples']:.0f} | "
+                f"{res['p_value']:.3f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
