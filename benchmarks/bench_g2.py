@@ -8,11 +8,11 @@ Metropolis-on-fixed-cycles kernel, same run, same data.
 
 For each dataset and kernel:
 
-- mixing: 64 chains from the Besag–Clifford pivot, ``steps`` long, G² (Σ C log C) recorded at 40
-  evenly spaced points; the integrated autocorrelation time τ of G² (Geyer's initial positive
-  sequence on the chains' mean autocorrelation, the first quarter dropped) in steps, the CPU
-  seconds per chain-step, and **effective tables per CPU second** = 1 / (τ × seconds per
-  chain-step) — the number the p-value's Monte Carlo error is paid in;
+- mixing: ``conditional_test`` with 64 chains from the Besag–Clifford pivot, 4,000 (walk) or
+  8,000 (cycles) steps long; τ = its ``autocorrelation_steps`` (the autocorrelation time of G²
+  over the chains' second halves: the larger of an AR(1) fit and Geyer's integrated time), the
+  CPU seconds per chain-step, and **effective tables per CPU second** = 1 / (τ × seconds per
+  chain-step), the currency the p-value's Monte Carlo error is paid in;
 - the default p-value (999 tables, default length): seconds (wall and CPU), the effective tables
   it reports, and the p-value.
 
@@ -27,10 +27,7 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 from detailed_balance.comparison import conditional_test, strong_class_edges
-from detailed_balance.comparison._g2_test import _cycle_draws, _walk_draws
 from detailed_balance.modeldata import build_model_data
 from detailed_balance.synthetic import (
     conductance_chain,
@@ -61,37 +58,6 @@ def cases() -> dict:
     }
 
 
-def tau_geyer(trace: np.ndarray) -> float:
-    """Integrated autocorrelation time (in records) of (records, chains), Geyer's IPS."""
-    x = trace[len(trace) // 4 :]
-    x = x - x.mean()
-    n = len(x)
-    var = np.mean(x**2)
-    if var <= 0:
-        return float("nan")
-    rho = np.array([np.mean(x[h:] * x[: n - h]) / var for h in range(n)])
-    tau, h = -1.0, 0
-    while h + 1 < n:
-        pair = rho[h] + rho[h + 1]
-        if pair <= 0:
-            break
-        tau += 2 * pair
-        h += 2
-    return max(tau, 1.0)
-
-
-def draws(kernel: str, data, samples: int, steps: int, seed: int):
-    inside, _ = strong_class_edges(data)
-    idx = np.flatnonzero(inside)
-    if kernel == "walk":
-        return _walk_draws(data, idx, samples, steps, seed)
-    n_e = data.n_edges
-    a, b = data.arc_source[:n_e][idx], data.arc_target[:n_e][idx]
-    forward = np.asarray(data.arc_count[:n_e][idx], dtype=np.int64)
-    total = forward + np.asarray(data.arc_count[n_e:][idx], dtype=np.int64)
-    return _cycle_draws(data, a, b, total, forward, samples, steps, seed)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="mixing table only")
@@ -106,11 +72,11 @@ def main() -> None:
         df = strong_class_edges(data)[1]
         rate = {}
         for kernel in ("cycles", "walk"):
-            draws(kernel, data, CHAINS, 2, 0)  # compile (walk) and warm caches
+            conditional_test(data, samples=CHAINS, sweeps=2, kernel=kernel)  # compile, caches
             cpu = time.process_time()
-            _, _, trace, _ = draws(kernel, data, CHAINS, STEPS[kernel], 1)
+            res = conditional_test(data, samples=CHAINS, sweeps=STEPS[kernel], kernel=kernel)
             cpu = time.process_time() - cpu
-            tau = tau_geyer(trace) * STEPS[kernel] / len(trace)
+            tau = res["autocorrelation_steps"]
             per_step = cpu / (STEPS[kernel] * (CHAINS + 1))
             rate[kernel] = 1.0 / (tau * per_step)
             row = (f"| {name} | {kernel} | {df} | {tau:.0f} | {1e6 * per_step:.1f} | "

@@ -1,40 +1,44 @@
-"""Cycle-walk moves over the count tables of one G² fiber: every proposal accepted (JAX).
+"""Cycle-walk moves over the count tables of one G² fiber (JAX, vmapped over chains).
 
 The fiber (see ``_g2_test``): the tables with the quasi-symmetry sufficient statistics of the
 observed one (edge totals C_ab + C_ba, rest counts, row totals), under the law P(C) ∝ Π 1/C!.
-The moves here reverse one unit of flow around a directed cycle of the current table's arcs
-(every arc on it has count >= 1): −1 on each arc of the cycle, +1 on its reverse. Each state
-keeps its count of moves out, each edge its total: the table stays in the fiber.
+A move reverses one unit of flow around a directed cycle Γ of the current table x (every arc on
+it has count >= 1): −1 on each arc of Γ, +1 on its reverse. Every state keeps its moves out
+n_v, every edge its total: the table y stays in the fiber.
 
-The proposal (one move):
+Why: fixed cycles proposed blindly are rarely movable on sparse tables (a cycle of L edges seen
+once is movable with probability ~2^(1-L): 1% acceptance at 645 states); a walk along the
+table's own arcs only ever finds movable cycles.
 
-1. Pick a start state with probability ∝ its moves out n_v (the same on every table of the
-   fiber).
-2. Walk: from v, take arc v -> w with probability C_vw / n_v (a uniform draw among v's n_v
-   observed moves, so O(1)), until the walk first reaches a state it has visited.
-3. The loop closed there is the cycle Γ; reverse one unit around it (a loop of two states is
-   the identity).
+The proposal (one move), on arcs of edges that lie on a cycle (bridges carry no circulation):
 
-Why every proposal is accepted (Metropolis–Hastings ratio 1). Let y be x with Γ reversed.
-The walk proposes Γ from x with probability Σ_w T_w(x) Π_{v->w ∈ Γ} C_vw(x) / n_v, where w runs
-over Γ's states and T_w(x) is the probability of the walk's tail (the path from the start up to
-w, disjoint from Γ otherwise). The tail's arcs are not on Γ, so T_w(y) = T_w(x); the reverse
-move proposes the reversed cycle from y with probability Σ_w T_w(x) Π C_wv(y) / n_w, over the
-same states (the n's cancel). With C_wv(y) = C_wv(x) + 1 and π(y) / π(x) = Π C_vw(x) /
-(C_wv(x) + 1), the ratio π(y) q(y -> x) / (π(x) q(x -> y)) is exactly 1: the kernel is
-π-reversible with no accept/reject step.
+1. Pick a start state with probability ∝ n_v (the same on every table of the fiber).
+2. Walk without backtracking: from v, reached from p, take arc v -> w with probability
+   C_vw / (n_v − C_vp), w != p (a uniform draw among v's units, redrawn while it points back
+   to p; with no other unit the move ends: a dead end). The first step has no p.
+3. Stop at the first state visited twice, w: the loop Γ = w -> v_1 -> ... -> v_{L-1} -> w
+   (L >= 3, no backtracking) closes there; the tail from the start to w is off Γ.
+4. Accept the reversal with probability min(1, A), A = Π_{j=1}^{L-1} (n_j − C(v_j -> v_{j−1})) /
+   (n_j − C(v_j -> v_{j+1}) + 1) over the loop's states other than w (v_0 = v_L = w).
 
-Irreducibility. Any two tables x, x' of the fiber differ by an integer circulation, which
-decomposes into simple cycles conformal to it (the simple cycles are the Graver basis of the
-graph's incidence matrix; Diaconis & Sturmfels 1998); moving along a conformal cycle from x only
-removes units from arcs x has more of than x', so in x it is a directed cycle of arcs with
-count >= 1. The walk proposes every such cycle with positive probability (start on it, follow
-it), so the chain reaches x' from x. No cap on the walk is needed: it revisits a state within
-S steps.
+Exactness (involutive Metropolis–Hastings on the walk's path). Map (x, path) to (y, path'),
+path' = the same tail then Γ walked backwards from w: an involution. The tail's arcs are off Γ,
+so its probability is the same under x and y (its states' "back" arcs are off Γ too, and w's
+back arc is the tail's last arc). Along Γ the numerators C_vw(x) (forwards under x) and
+C_wv(y) = C_wv(x) + 1 (backwards under y) cancel π(y)/π(x) = Π_Γ C_vw(x) / (C_wv(x) + 1)
+exactly, and w's first step has the same denominator both ways; what is left is the ratio of the
+other states' denominators, A. So π(x) K(x, y) = π(y) K(y, x): the kernel is π-reversible.
 
-Every chain advances one step of walk or one step of reversal per loop iteration, so chains
-run in lock-step under ``vmap`` without waiting for each other's moves: a chain that finished
-its move starts the next.
+Irreducibility. Two tables of the fiber differ by an integer circulation, a sum of simple
+cycles conformal to it (the Graver basis of a graph's incidence matrix; Diaconis & Sturmfels
+1998); moving along a conformal cycle from x only removes units from arcs x has more of, so it is
+a directed cycle of x (length >= 3). The walk proposes it with positive probability (start on it
+and follow it: it never backtracks) and A > 0 (each factor's numerator is at least the count of
+the cycle's arc out of v_j, >= 1), so every table reaches every other.
+
+Every chain advances one walk step or one reversal step per loop iteration, so chains run in
+lock-step under ``vmap`` without waiting for each other's moves: a chain that finished its move
+starts the next.
 """
 
 from __future__ import annotations
