@@ -5,6 +5,7 @@ Metropolis-on-fixed-cycles kernel, same run, same data.
                                               # (conductance chain, relabelled), and 645 states ×
                                               # 20,000 attempts (the paper's GPT-5 Nano size)
     python benchmarks/bench_g2.py --quick     # the mixing table only (no default p-value runs)
+    python benchmarks/bench_g2.py --case 645  # one dataset
 
 For each dataset and kernel:
 
@@ -61,6 +62,7 @@ def cases() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="mixing table only")
+    parser.add_argument("--case", default="", help="only datasets whose name contains this")
     args = parser.parse_args()
     print(
         "| data | kernel | df | τ (steps) | ms per 1,000 chain-steps | effective tables "
@@ -68,6 +70,8 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, counts in cases().items():
+        if args.case not in name:
+            continue
         data = build_model_data(counts)
         df = strong_class_edges(data)[1]
         rate = {}

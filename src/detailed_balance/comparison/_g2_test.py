@@ -21,6 +21,9 @@ C_ab, −C_ab <= z_e <= C_ba) on the support graph; its constraint matrix is a n
 parallel scheme (k steps from the observed table to a pivot, then k steps from the pivot in each
 of M independent chains), gives a p-value that is exactly valid (P(p <= α) <= α under
 reversibility) at any sparsity and any run length: poor mixing costs power, never size.
+Two exact kernels: fixed cycles of random spanning forests (``kernel="cycles"``, numpy), and
+from 1,000 testable edges on a walk along the current table's own arcs that closes a movable
+loop (``kernel="walk"``, ``_g2_walk``): on large sparse tables a fixed cycle is rarely movable.
 
 Testable cycles. Arcs between different strongly connected classes of the observed transitions
 (arcs with C > 0) are identical on the whole fiber (the flow across a cut with no arc seen into
@@ -504,10 +507,11 @@ def integrated_time(trace: np.ndarray) -> float:
 
 
 def _walk_draws(data: ModelData, idx: np.ndarray, samples: int, moves: int, seed: int):
-    """Besag–Clifford draws with the cycle-walk kernel (``_g2_walk``: every move accepted).
+    """Besag–Clifford draws with the cycle-walk kernel of ``_g2_walk``.
 
     The kernel is π-reversible, so the pivot is ``moves`` moves from the observed table and the
-    M tables are ``moves`` moves from the pivot each.
+    M tables are ``moves`` moves from the pivot each. The acceptance returned is the share of
+    moves that changed the table.
     """
     from ._g2_walk import WalkFiber
 
@@ -581,7 +585,8 @@ def conditional_test(
     Returns
     -------
     dict with ``df`` (testable cycles), ``p_value`` = (1 + #{T_m >= T_obs}) / (M + 1),
-    ``p_value_se``, ``null_mean_shift`` (mean of G²_m − G²_obs), ``steps`` (k), ``acceptance``,
+    ``p_value_se``, ``null_mean_shift`` (mean of G²_m − G²_obs), ``steps`` (k), ``acceptance``
+    (share of proposed cycle moves accepted; for the walk, share of moves that changed the table),
     ``autocorrelation_steps`` (of the statistic, from the M chains), ``effective_samples``,
     ``kernel`` (the one used), ``note``; ``p_value`` is None when df = 0.
     """
