@@ -287,3 +287,76 @@ def test_cli_bad_g2_samples_fails_at_parse_time(bad, capsys, write):
     assert main(["compare", str(counts), "--g2-samples", bad]) == 2  # one line, no fit
     err = capsys.readouterr().err
     assert "argument --g2-samples:" in err and len(err.strip().splitlines()) == 1
+
+
+def _walk_fiber(counts):
+    """The cycle-walk sampler on the testable edges of ``counts``, and those edges."""
+    from detailed_balance.comparison._g2_walk import WalkFiber
+
+    data = build_model_data(counts)
+    idx = np.flatnonzero(strong_class_edges(data)[0])
+    n_e = data.n_edges
+    a, b = data.arc_source[:n_e][idx], data.arc_target[:n_e][idx]
+    count = np.concatenate([data.arc_count[:n_e][idx], data.arc_count[n_e:][idx]]).astype(int)
+    fiber = WalkFiber(data.n_states, np.concatenate([a, b]), np.concatenate([b, a]), count, 3)
+    return fiber, idx
+
+
+@pytest.mark.parametrize("name", ["k4", "one-way triangle"])
+def test_walk_kernel_leaves_the_exact_fiber_law_invariant(name):
+    # tables drawn from the exact law P ∝ Π 1/C! (by enumeration), one cycle-walk move each:
+    # the moved tables must still follow the exact law (chi² goodness of fit), and the move must
+    # actually move (an identity kernel would pass the first check)
+    from scipy.special import gammaln
+    from scipy.stats import chi2
+
+    counts = TransitionCounts.from_records(*SMALL_TABLES[name])
+    x, total, _ = _fiber(counts)
+    log_w = -np.sum(gammaln(x + 1) + gammaln(total - x + 1), axis=1)
+    w = np.exp(log_w - log_w.max())
+    w /= w.sum()
+    fiber, idx = _walk_fiber(counts)
+    rng = np.random.default_rng(0)
+    m = 20_000
+    k0 = rng.choice(len(x), size=m, p=w)
+    slot, arc = fiber.state(np.concatenate([x[k0][:, idx], total[idx] - x[k0][:, idx]], axis=1))
+    slot, arc, _ = fiber.run(slot, arc, 1)
+    where = {tuple(r): k for k, r in enumerate(x[:, idx].tolist())}
+    k1 = np.array([where[tuple(r)] for r in arc[:, : len(idx)].tolist()])  # still in the fiber
+    stat = np.sum((np.bincount(k1, minlength=len(x)) - m * w) ** 2 / (m * w))
+    assert chi2.sf(stat, len(x) - 1) > 0.001
+    assert np.mean(k1 != k0) > 0.3
+    assert fiber.flips / fiber.moves > 0.3
+
+
+@pytest.mark.slow
+def test_walk_and_cycles_kernels_agree_on_sparse_relabelled_data():
+    # two different exact samplers of the same conditional law: same p-value within Monte Carlo
+    # error, on sparse data unlike the package's generator (log-normal conductances, relabelled)
+    counts = relabel_counts(
+        sample_counts(conductance_chain(30, degree=3.0, seed=4), attempts_per_source=12, seed=4),
+        seed=4,
+    )
+    walk = likelihood_ratio_test(counts, samples=999, sweeps=2000, seed=1, kernel="walk")
+    cycles = likelihood_ratio_test(counts, samples=999, sweeps=2000, seed=1, kernel="cycles")
+    assert walk["kernel"] == "walk" and cycles["kernel"] == "cycles"
+    assert walk["df"] == cycles["df"] > 5
+    assert walk["acceptance"] > cycles["acceptance"]  # moves that changed the table
+    assert 0.02 < cycles["p_value"] < 0.98  # an informative comparison, not both at a bound
+    se = np.hypot(walk["p_value_se"], cycles["p_value_se"])
+    assert abs(walk["p_value"] - cycles["p_value"]) < 4 * se + 0.01
+
+
+@pytest.mark.slow
+def test_walk_kernel_p_matches_full_enumeration():
+    counts = TransitionCounts.from_records(*SMALL_TABLES["k4"])
+    p_exact, _ = _exact_p(counts)
+    res = likelihood_ratio_test(counts, samples=1999, sweeps=300, seed=2, kernel="walk")
+    assert res["kernel"] == "walk"
+    assert abs(res["p_value"] - p_exact) < 4 * res["p_value_se"] + 1 / 2000
+
+
+def test_unknown_kernel_is_one_clear_error():
+    counts = sample_counts(driven_chain(6, affinity=1.0, seed=0), attempts_per_source=50, seed=0)
+    with pytest.raises(FitError, match="unknown G² kernel"):
+        likelihood_ratio_test(counts, kernel="gibbs")

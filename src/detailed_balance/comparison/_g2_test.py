@@ -21,6 +21,9 @@ C_ab, −C_ab <= z_e <= C_ba) on the support graph; its constraint matrix is a n
 parallel scheme (k steps from the observed table to a pivot, then k steps from the pivot in each
 of M independent chains), gives a p-value that is exactly valid (P(p <= α) <= α under
 reversibility) at any sparsity and any run length: poor mixing costs power, never size.
+Two exact kernels: fixed cycles of random spanning forests (``kernel="cycles"``, numpy), and
+from 1,000 testable edges on a walk along the current table's own arcs that closes a movable
+loop (``kernel="walk"``, ``_g2_walk``): on large sparse tables a fixed cycle is rarely movable.
 
 Testable cycles. Arcs between different strongly connected classes of the observed transitions
 (arcs with C > 0) are identical on the whole fiber (the flow across a cut with no arc seen into
@@ -54,6 +57,11 @@ ONE_WAY_NOTE = (
     "and the data cannot show a violation of detailed balance"
 )
 METHODS = ("conditional", "bootstrap")
+KERNELS = ("auto", "walk", "cycles")
+# "auto" uses the cycle walk from this many testable edges on (a property of the fiber, so the
+# choice keeps the p-value exact): measured faster per effective table at 645 states (2,947
+# edges), slower at 40 and 200 states (benchmarks/bench_g2.py)
+WALK_MIN_EDGES = 1000
 MST_EVERY = 5  # every fifth spanning forest is a uniform-weight MST (any cycle can appear)
 TREES = 10  # spanning forests whose fundamental cycles are the moves
 
@@ -468,40 +476,64 @@ class _Fiber:
         return np.array(trace).reshape(-1, m)
 
 
-def conditional_test(
-    data: ModelData, *, samples: int = 999, sweeps: int = 1000, seed: int = 0
-) -> dict:
-    """Exact conditional (Besag–Clifford parallel MCMC) p-value of G² on one count table.
+def _on_cycles(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Edges on some cycle (not bridges): the edges of the fundamental cycles of one forest.
 
-    Parameters
-    ----------
-    data : ModelData
-    samples : int
-        M, the number of tables drawn from the pivot (independent chains).
-    sweeps : int
-        Chain length k: steps, each moving one group of edge-disjoint cycles (about one move
-        per edge). Fixed in advance, not from the counts, so the p-value stays exact; too short
-        a chain only costs power (the result says so).
-    seed : int
-
-    Returns
-    -------
-    dict with ``df`` (testable cycles), ``p_value`` = (1 + #{T_m >= T_obs}) / (M + 1),
-    ``p_value_se``, ``null_mean_shift`` (mean of G²_m − G²_obs), ``steps`` (k), ``acceptance``,
-    ``autocorrelation_steps`` (of the statistic, from the M chains), ``effective_samples``,
-    ``note``; ``p_value`` is None when df = 0.
+    A forest edge lies on a cycle exactly when some chord's fundamental cycle crosses it.
     """
-    inside, df = strong_class_edges(data)
-    out = {"df": df, "p_value": None, "p_value_se": None, "null_mean_shift": None, "steps": 0,
-           "acceptance": None, "autocorrelation_steps": None, "effective_samples": None,
-           "note": ""}  # fmt: skip
-    if df == 0:
-        return out
+    parent, depth = _spanning_forest(n, a, b, np.random.default_rng(0), random_tree=False)
+    _, edges, _, _ = _fundamental_cycles(n, a, b, parent, depth, _edge_index(n, a, b))
+    return np.isin(np.arange(len(a)), edges)
+
+
+def integrated_time(trace: np.ndarray) -> float:
+    """Integrated autocorrelation time, in records, of a statistic traced over parallel chains.
+
+    Geyer's (1992) initial positive sequence on the autocorrelation averaged over the chains,
+    with one grand mean. ``trace`` is (records, chains); at least 1.
+    """
+    x = np.asarray(trace, dtype=float)
+    x = x - x.mean()
+    n = len(x)
+    var = float(np.mean(x**2))
+    if n < 2 or var <= 0:
+        return 1.0
+    rho = np.array([np.mean(x[h:] * x[: n - h]) / var for h in range(n)])
+    tau, h = -1.0, 0
+    while h + 1 < n and rho[h] + rho[h + 1] > 0:
+        tau += 2.0 * (rho[h] + rho[h + 1])
+        h += 2
+    return max(tau, 1.0)
+
+
+def _walk_draws(data: ModelData, idx: np.ndarray, samples: int, moves: int, seed: int):
+    """Besag–Clifford draws with the cycle-walk kernel of ``_g2_walk``.
+
+    The kernel is π-reversible, so the pivot is ``moves`` moves from the observed table and the
+    M tables are ``moves`` moves from the pivot each. The acceptance returned is the share of
+    moves that changed the table.
+    """
+    from ._g2_walk import WalkFiber
+
     n_e = data.n_edges
-    idx = np.flatnonzero(inside)
     a, b = data.arc_source[:n_e][idx], data.arc_target[:n_e][idx]
-    forward = np.asarray(data.arc_count[:n_e][idx], dtype=np.int64)
-    total = forward + np.asarray(data.arc_count[n_e:][idx], dtype=np.int64)
+    # bridges carry no circulation (fixed on the fiber) and only lead walks into dead ends
+    keep = _on_cycles(data.n_states, a, b)
+    idx, a, b = idx[keep], a[keep], b[keep]
+    count = np.concatenate([data.arc_count[:n_e][idx], data.arc_count[n_e:][idx]])
+    fiber = WalkFiber(data.n_states, np.concatenate([a, b]), np.concatenate([b, a]),
+                      np.rint(count).astype(np.int64), seed + 1)  # fmt: skip
+    t_obs = float(fiber.statistic(fiber.arc_count))
+    slot, arc, _ = fiber.run(fiber.slot_arc[None], fiber.arc_count[None], moves)
+    slot, arc = np.repeat(slot, samples, axis=0), np.repeat(arc, samples, axis=0)
+    slot, arc, trace = fiber.run(slot, arc, moves, record=True)
+    t_draw = fiber.statistic(arc)
+    trace[-1] = t_draw  # the running sums are float32; the p-value uses exact ones
+    return t_obs, t_draw, trace.astype(float), fiber.flips / max(fiber.moves, 1)
+
+
+def _cycle_draws(data, a, b, total, forward, samples: int, sweeps: int, seed: int):
+    """Besag–Clifford draws with Metropolis moves on fixed groups of cycles (the older kernel)."""
     groups = cycle_groups(data.n_states, a, b, trees=TREES, seed=seed)
     fiber = _Fiber(total, groups, seed + 1)
     # a group is picked in proportion to its cycles (groups of many short cycles do most of the
@@ -517,12 +549,77 @@ def conditional_test(
     fiber.run(pivot, sequence[::-1])
     x = np.repeat(pivot, samples, axis=0)
     trace = fiber.run(x, sequence, record=min(40, sweeps))
-    t_draw = trace[-1]
+    return t_obs, trace[-1], trace, fiber.accepted / max(fiber.proposed, 1)
+
+
+def conditional_test(
+    data: ModelData,
+    *,
+    samples: int = 999,
+    sweeps: int = 1000,
+    seed: int = 0,
+    kernel: str = "auto",
+) -> dict:
+    """Exact conditional (Besag–Clifford parallel MCMC) p-value of G² on one count table.
+
+    Parameters
+    ----------
+    data : ModelData
+    samples : int
+        M, the number of tables drawn from the pivot (independent chains).
+    sweeps : int
+        Chain length k. ``kernel="walk"``: cycle-walk moves (one unit reversed around one cycle
+        each, when accepted); ``"cycles"``: Metropolis steps, each on one group of
+        edge-disjoint fixed cycles. Fixed in advance, not from the counts, so the p-value
+        stays exact; too short a chain only costs power (the result says so).
+    seed : int
+    kernel : {"auto", "walk", "cycles"}
+        ``"auto"`` (default): ``"walk"`` when the fiber has at least ``WALK_MIN_EDGES``
+        testable edges, else ``"cycles"``. ``"walk"``: the cycle-walk kernel of ``_g2_walk``
+        (a count-weighted non-backtracking walk closes a loop of the current table; one unit
+        is reversed around it after an exact Metropolis–Hastings check), which finds the few
+        movable cycles of large sparse tables. ``"cycles"``: Metropolis on the fundamental
+        cycles of random spanning forests (the older kernel; cheap steps, but it rejects ~99%
+        of them on large sparse tables).
+
+    Returns
+    -------
+    dict with ``df`` (testable cycles), ``p_value`` = (1 + #{T_m >= T_obs}) / (M + 1),
+    ``p_value_se``, ``null_mean_shift`` (mean of G²_m − G²_obs), ``steps`` (k), ``acceptance``
+    (share of proposed cycle moves accepted; for the walk, share of moves that changed the table),
+    ``autocorrelation_steps`` (of the statistic, from the M chains), ``effective_samples``,
+    ``kernel`` (the one used), ``note``; ``p_value`` is None when df = 0.
+    """
+    if kernel not in KERNELS:
+        raise FitError(f"unknown G² kernel {kernel!r} (use one of {', '.join(KERNELS)})")
+    inside, df = strong_class_edges(data)
+    out = {"df": df, "p_value": None, "p_value_se": None, "null_mean_shift": None, "steps": 0,
+           "acceptance": None, "autocorrelation_steps": None, "effective_samples": None,
+           "kernel": None,
+           "note": ""}  # fmt: skip
+    if df == 0:
+        return out
+    n_e = data.n_edges
+    idx = np.flatnonzero(inside)
+    a, b = data.arc_source[:n_e][idx], data.arc_target[:n_e][idx]
+    forward = np.asarray(data.arc_count[:n_e][idx], dtype=np.int64)
+    total = forward + np.asarray(data.arc_count[n_e:][idx], dtype=np.int64)
+    if kernel == "auto":
+        kernel = "walk" if len(idx) >= WALK_MIN_EDGES else "cycles"
+    out["kernel"] = kernel
+    if kernel == "walk":
+        t_obs, t_draw, trace, acceptance = _walk_draws(data, idx, samples, sweeps, seed)
+    else:
+        t_obs, t_draw, trace, acceptance = _cycle_draws(data, a, b, total, forward, samples,
+                                                        sweeps, seed)  # fmt: skip
     tol = 1e-9 * max(1.0, abs(t_obs))
     p = (1 + int(np.sum(t_draw >= t_obs - tol))) / (samples + 1)
     # Mixing. The M draws share the pivot; two of them correlate about ρ(2k), ρ(h) the
-    # autocorrelation of the statistic at lag h (an AR(1) fit on the chains' second halves, with
-    # one grand mean so that any leftover pull of the pivot counts as correlation).
+    # autocorrelation of the statistic at lag h, read off the chains' second halves with one
+    # grand mean (so that any leftover pull of the pivot counts as correlation) as
+    # exp(-2k / τ): τ the larger of an AR(1) fit's time and the integrated autocorrelation
+    # time (Geyer's initial positive sequence). The AR(1) fit alone misses slow components: at
+    # 645 states it gave 394 steps where the integrated time over longer runs is ~2,900.
     half = trace[len(trace) // 2 :]
     lag = sweeps / len(trace)
     dev = half - half.mean()
@@ -532,7 +629,7 @@ def conditional_test(
     if rho1 <= 0:
         tau, r = 0.0, 0.0
     else:
-        tau = lag / -np.log(min(rho1, 1 - 1e-12))
+        tau = max(lag / -np.log(min(rho1, 1 - 1e-12)), lag * integrated_time(half))
         r = float(np.exp(-2 * sweeps / tau))
     ess = samples / (1 + (samples - 1) * r)
     out.update(
@@ -540,7 +637,7 @@ def conditional_test(
         p_value_se=float(np.sqrt(p * (1 - p) / ess)),
         null_mean_shift=float(2 * (t_draw.mean() - t_obs)),
         steps=int(sweeps),
-        acceptance=fiber.accepted / max(fiber.proposed, 1),
+        acceptance=acceptance,
         autocorrelation_steps=float(tau),
         effective_samples=float(ess),
     )
@@ -566,6 +663,7 @@ def likelihood_ratio_test(
     method: str = "conditional",
     sweeps: int = 1000,
     seed: int = 0,
+    kernel: str = "auto",
 ) -> dict:
     """G² test of reversibility: row frequencies against the reversible MLE.
 
@@ -584,6 +682,8 @@ def likelihood_ratio_test(
     sweeps : int
         Length of the conditional samplers (see :func:`conditional_test`).
     seed : int
+    kernel : {"auto", "walk", "cycles"}
+        The conditional samplers' moves (see :func:`conditional_test`).
 
     Returns
     -------
@@ -608,6 +708,8 @@ def likelihood_ratio_test(
 
     if isinstance(samples, bool) or not isinstance(samples, int | np.integer) or samples < 0:
         raise FitError(f"G² samples must be a whole number >= 0, got {samples!r}")
+    if kernel not in KERNELS:
+        raise FitError(f"unknown G² kernel {kernel!r} (use one of {', '.join(KERNELS)})")
     if method not in METHODS:
         raise FitError(f"unknown G² method {method!r} (use one of {', '.join(METHODS)})")
     if isinstance(sweeps, bool) or not isinstance(sweeps, int | np.integer) or sweeps < 1:
@@ -618,6 +720,7 @@ def likelihood_ratio_test(
         "statistic": None, "df": int(data.n_chords), "df_support": int(data.n_chords),
         "p_value": None, "p_value_se": None, "p_value_chi2": None, "method": method,
         "samples": int(samples), "null_mean_statistic": None, "steps": None, "acceptance": None,
+        "kernel": None,
         "autocorrelation_steps": None, "effective_samples": None, "log_lik_free": ll_free,
         "log_lik_reversible": None, "converged": True, "note": "",
     }  # fmt: skip
@@ -646,9 +749,10 @@ def likelihood_ratio_test(
         return out
     if method == "conditional":
         # the p-value needs no MLE (Σ C log C orders the fiber as G² does)
-        res = conditional_test(data, samples=samples, sweeps=sweeps, seed=seed)
-        out.update({k: res[k] for k in ("p_value", "p_value_se", "steps", "acceptance",
-                                        "autocorrelation_steps", "effective_samples", "note")})
+        res = conditional_test(data, samples=samples, sweeps=sweeps, seed=seed, kernel=kernel)
+        keys = ("p_value", "p_value_se", "steps", "acceptance", "kernel",
+                "autocorrelation_steps", "effective_samples", "note")  # fmt: skip
+        out.update({k: res[k] for k in keys})
         out["null_mean_statistic"] = g2 + res["null_mean_shift"]
         if not mle["converged"]:
             out["note"] = "; ".join(filter(None, [out["note"], "the reversible MLE did not "
