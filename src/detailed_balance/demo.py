@@ -82,11 +82,11 @@ def run_demo(
     Path
         The report folder.
     """
-    from . import _arviz
     from .comparison import compare, scaled_prior
     from .formats import atomic_output, read_counts, to_json, write_counts
-    from .inference import FieldPrior
+    from .inference import save_fit
     from .ladder import fit_ladder
+    from .modeldata import FieldPrior
     from .report import build_report
 
     start = time.perf_counter()
@@ -116,11 +116,7 @@ def run_demo(
     fits = fit_ladder(core, **nuts)
     (out / "fits").mkdir(exist_ok=True)
     for name, idata in fits.items():
-        with atomic_output(out / "fits" / f"{name}.nc") as tmp:  # no partial fit on interrupt
-            try:
-                _arviz.to_netcdf(idata, tmp)
-            finally:
-                Path(f"{tmp}.tmp").unlink(missing_ok=True)  # to_netcdf's own temporary file
+        save_fit(idata, out / "fits" / f"{name}.nc")  # atomic: no partial fit on interrupt
     print(f"fits: {out / 'fits'}/")
     print("prior sensitivity: the reversible and non-reversible models at other prior scales ...")
     others = {
