@@ -22,7 +22,7 @@ import time
 import warnings
 
 import numpy as np
-from detailed_balance.models._common import FieldPrior
+from detailed_balance.models import FieldPrior
 
 from detailed_balance import TransitionCounts, _arviz
 from detailed_balance.inference import fit

@@ -103,9 +103,9 @@ def part_scale(args) -> None:
 
 
 def part_agree(args) -> None:
-    from detailed_balance.models._common import FieldPrior
+    from detailed_balance.models import FieldPrior
 
-    from detailed_balance.comparison._compare import _latent_samples
+    from detailed_balance.inference import latent_draws
 
     print("\n## Reversible and non-reversible models: laplace-ais against bridge on NUTS draws\n")
     print("| model | states | params | laplace-ais | bridge | difference / combined se | "
@@ -121,7 +121,7 @@ def part_agree(args) -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 idata = inference.fit(counts, name, draws=args.draws, warmup=1000, seed=1)
-            br = bridge_sampling(MODELS[name], kwargs, _latent_samples(idata), seed=0)
+            br = bridge_sampling(MODELS[name], kwargs, latent_draws(idata), seed=0)
             t = time.perf_counter()
             ev = annealed_evidence(MODELS[name], kwargs, seed=1)
             t_ais = time.perf_counter() - t

@@ -31,8 +31,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from detailed_balance.models import MODELS
-from detailed_balance.models._common import FieldPrior
+from detailed_balance.models import MODELS, FieldPrior
 
 import detailed_balance
 from detailed_balance.comparison import bridge_from_draws, likelihood_ratio_test, weighted_loo

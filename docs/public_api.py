@@ -75,8 +75,9 @@ def kind(obj) -> str:
 def api_table() -> dict[str, list[tuple[str, str, str]]]:
     """For each public module, its public names as ``(name, canonical name, kind)``.
 
-    An object defined in a private module (``models._common.FieldPrior``) is documented under
-    the first public module that exports it.
+    An object defined in a private module (``inference._fit.fit``) is documented under its
+    public package (``detailed_balance.inference``) when that exports it, else under the first
+    public module that does.
     """
     modules = public_modules()
     table, documented = {}, set()

@@ -33,7 +33,7 @@ from pathlib import Path
 import detailed_balance
 from detailed_balance import compare, fit_ladder
 from detailed_balance.formats import read_counts, write_counts
-from detailed_balance.inference import fit, summarise
+from detailed_balance.inference import fit, save_fit, summarise
 from detailed_balance.report import (
     analyse,
     build_report,
@@ -67,7 +67,7 @@ print(counts)
 # short chains R-hat may exceed 1.01, and the fit says so in a ``ConvergenceWarning``.
 n = 300 if args.quick else 1000
 idata = fit(counts, "reversible", draws=n, warmup=n, seed=0, progress=False)
-idata.to_netcdf(str(out / "fit.nc"), engine="h5netcdf")
+save_fit(idata, out / "fit.nc")
 summary = summarise(idata)
 print(summary["gauge"])
 for entry in summary["states"][:5]:

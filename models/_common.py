@@ -6,13 +6,13 @@ categorical draw from its source's row; no multinomial coefficient.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import jax
 import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
+
+from detailed_balance.modeldata import FieldPrior  # defined with the data: no JAX needed
 
 
 class CellCounts(dist.Distribution):
@@ -62,51 +62,6 @@ def observe_rows(arc_logit, data, full: bool = False):
         numpyro.deterministic("log_p_arc", log_p_arc)
         numpyro.deterministic("log_p_rest", log_p_rest)
     return log_z
-
-
-@dataclass(frozen=True)
-class FieldPrior:
-    """Prior of the latent potential field phi and of the symmetric edge term u.
-
-    Parameters
-    ----------
-    kind : {"normal", "gp", "flat"}
-        Hierarchical normal (default), a Gaussian process over ``data.features``
-        (squared-exponential kernel), or flat (improper; for MAP only).
-    scale : float
-        Prior scale of the field's spread, sigma_phi ~ HalfNormal(scale) (GP: its amplitude).
-    edge_scale : float
-        Spread of the edge terms, sigma_u ~ HalfNormal(edge_scale).
-    edge_mean_scale : float
-        Their mean, mu_u ~ Normal(0, edge_mean_scale).
-    edge_trend_scale : float
-        Their steepness trend, beta_u ~ Normal(0, edge_trend_scale).
-    lengthscale : float
-        GP lengthscale ~ LogNormal(log(lengthscale), 1), in feature units.
-    cycle_scale : float
-        tau ~ HalfNormal(cycle_scale), the scale of the circulating edge flow of the
-        non-reversible model (nats per edge; see :func:`cycle_flow`): a cycle of L edges has
-        prior affinity sd ``tau * sqrt(L)`` given tau.
-    cycle_tail : {"normal", "cauchy"}
-        tau ~ HalfNormal(cycle_scale) (default) or tau ~ HalfCauchy(cycle_scale), a
-        heavier-tailed scale mixture on the same cycle space.
-    jitter : float
-        Added to the GP covariance's diagonal.
-    """
-
-    kind: str = "normal"
-    scale: float = 3.0
-    edge_scale: float = 3.0
-    edge_mean_scale: float = 5.0
-    edge_trend_scale: float = 1.0
-    lengthscale: float = 1.0
-    cycle_scale: float = 1.0
-    cycle_tail: str = "normal"
-    jitter: float = 1e-6
-
-    def __post_init__(self):
-        if self.cycle_tail not in ("normal", "cauchy"):
-            raise ValueError(f"unknown cycle_tail {self.cycle_tail!r} (use 'normal' or 'cauchy')")
 
 
 def latent_field(data, prior: FieldPrior):

@@ -8,8 +8,7 @@ import warnings
 import jax
 import numpy as np
 import pytest
-from detailed_balance.models import MODELS
-from detailed_balance.models._common import FieldPrior
+from detailed_balance.models import MODELS, FieldPrior
 from numpyro import handlers
 from numpyro.infer.util import log_density
 

@@ -92,14 +92,14 @@ def test_bridge_on_conjugate_gamma_poisson():
 def test_bridge_reproduces_exact_unconstrained_evidence(n_states, attempts):
     """The issue's check: within the reported error and within 0.5 nats, three sizes."""
     from detailed_balance.comparison import model_evidence
-    from detailed_balance.comparison._compare import _latent_samples
+    from detailed_balance.inference import latent_draws
 
     counts = sample_counts(reversible_chain(n_states, seed=n_states), attempts_per_source=attempts)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         idata = inference.fit(counts, "unconstrained", draws=1000, warmup=500, chains=2, seed=2)
     data = build_model_data(counts)
-    exact, bridge = model_evidence("unconstrained", data, None, _latent_samples(idata))
+    exact, bridge = model_evidence("unconstrained", data, None, latent_draws(idata))
     assert exact.se == 0.0 and exact.log_z == log_evidence_dirichlet(counts)
     assert bridge.converged, bridge.note
     assert abs(bridge.log_z - exact.log_z) < 0.5
@@ -124,8 +124,7 @@ def test_bridge_reports_failure_instead_of_a_number():
 
 
 def test_improper_prior_has_no_evidence():
-    from detailed_balance.models import MODELS
-    from detailed_balance.models._common import FieldPrior
+    from detailed_balance.models import MODELS, FieldPrior
 
     counts = sample_counts(reversible_chain(5, seed=0), attempts_per_source=20)
     data = build_model_data(counts)
@@ -246,10 +245,9 @@ def test_annealed_evidence_exact_unconstrained_three_sizes(n_states, attempts):
 @pytest.mark.parametrize("name", ["reversible", "nonreversible"])
 def test_annealed_evidence_agrees_with_bridge_on_ladder_models(name):
     """Independent estimators on a 10-state dataset agree within 2 combined se."""
-    from detailed_balance.models import MODELS
-    from detailed_balance.models._common import FieldPrior
+    from detailed_balance.models import MODELS, FieldPrior
 
-    from detailed_balance.comparison._compare import _latent_samples
+    from detailed_balance.inference import latent_draws
 
     counts = sample_counts(reversible_chain(10, seed=10), attempts_per_source=50, seed=3)
     data = build_model_data(counts)
@@ -257,7 +255,7 @@ def test_annealed_evidence_agrees_with_bridge_on_ladder_models(name):
         warnings.simplefilter("ignore")
         idata = inference.fit(counts, name, draws=2000, warmup=1000, chains=2, seed=1)
     kwargs = {"data": data, "prior": FieldPrior()}
-    bridge = bridge_sampling(MODELS[name], kwargs, _latent_samples(idata))
+    bridge = bridge_sampling(MODELS[name], kwargs, latent_draws(idata))
     ais = annealed_evidence(MODELS[name], kwargs, seed=1)
     assert bridge.converged and ais.converged, (bridge.note, ais.note)
     assert abs(bridge.log_z - ais.log_z) < 2 * np.hypot(bridge.se, ais.se)

@@ -11,15 +11,18 @@ from _fits import main_fit, truth_in_gauge, with_one_way_state
 from detailed_balance import TransitionCounts, _arviz
 from detailed_balance.errors import DataError, FitError
 from detailed_balance.inference import (
+    ConvergenceWarning,
     FieldPrior,
     IdentifiabilityWarning,
     counts_from_fit,
     fit,
+    load_fit,
     posterior_kernel,
     read_features,
+    rhat_ess,
+    save_fit,
     summarise,
 )
-from detailed_balance.inference._diagnostics import _rhat_ess
 from detailed_balance.synthetic import reversible_chain, sample_counts
 
 
@@ -94,7 +97,12 @@ def test_fit_object_file_round_trip_and_summary(tmp_path):
     post = _arviz.group(idata, "posterior")
     assert list(post["state"].values) == list(counts.states)
     assert post["V"].dims == ("chain", "draw", "state")
-    assert post["u"].dims == ("chain", "draw", "edge")
+    assert post["u_z"].dims == ("chain", "draw", "edge")
+    # latent draws and log-likelihood in float32, the reported potential in float64; the
+    # other deterministic sites only on request (derived=True)
+    assert post["u_z"].dtype == np.float32 and post["V"].dtype == np.float64
+    assert _arviz.group(idata, "log_likelihood")["y"].dtype == np.float32
+    assert not {"phi", "s", "u", "log_p_arc"} & set(post.data_vars)
     ll = _arviz.group(idata, "log_likelihood")["y"]
     obs = _arviz.group(idata, "observed_data")["y"]
     assert ll.shape[2] == obs.shape[0] == int((obs.values > 0).sum())
@@ -105,9 +113,8 @@ def test_fit_object_file_round_trip_and_summary(tmp_path):
     assert {"max_rhat", "min_ess", "divergences", "warnings"} <= set(json.loads(a["diagnostics"]))
     assert "lp" in _arviz.group(idata, "sample_stats")
 
-    path = tmp_path / "fit.nc"
-    _arviz.to_netcdf(idata, path)
-    back = _arviz.from_netcdf(path)
+    path = save_fit(idata, tmp_path / "fit.nc")
+    back = load_fit(path)
     again = counts_from_fit(back)
     assert again.states == counts.states
     for field in ("source", "target", "count", "self_count", "rejected"):
@@ -122,6 +129,20 @@ def test_fit_object_file_round_trip_and_summary(tmp_path):
     json.dumps(s)  # JSON-able
     loo = _arviz.loo(back)
     assert np.isfinite(loo["elpd"]) and len(loo["pareto_k"]) == ll.shape[2]
+
+
+def test_derived_sites_on_request_equal_what_posterior_kernel_recomputes():
+    counts = sample_counts(reversible_chain(6, seed=3), attempts_per_source=80, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 300 steps: still falling is fine
+        plain = fit(counts, "nonreversible", method="svi", draws=40, svi_steps=300, seed=1)
+        full = fit(counts, "nonreversible", method="svi", draws=40, svi_steps=300, seed=1,
+                   derived=True)  # fmt: skip
+    p, f = _arviz.group(plain, "posterior"), _arviz.group(full, "posterior")
+    assert {"phi", "s", "u", "log_p_arc", "log_p_rest"} <= set(f.data_vars) - set(p.data_vars)
+    np.testing.assert_array_equal(p["cycle_affinity"].values, f["cycle_affinity"].values)
+    log_p = f["log_p_arc"].values.reshape(-1, f["log_p_arc"].shape[-1])
+    np.testing.assert_allclose(posterior_kernel(plain).log_prob, log_p, rtol=0, atol=1e-12)
 
 
 def test_map_and_svi_agree_with_nuts():
@@ -297,7 +318,7 @@ def test_vectorised_rhat_ess_equal_arviz():
     x = np.concatenate([np.exp(x), np.ones((3, 151, 1))], axis=-1)
     ds = xr.Dataset({"x": (("chain", "draw", "k"), x), "y": (("chain", "draw"), x[..., 3])})
     r0, e0 = _arviz.rhat_ess(ds)
-    r1, e1 = _rhat_ess({"x": x, "y": x[..., 3]})
+    r1, e1 = rhat_ess({"x": x, "y": x[..., 3]})
     for k in ("x", "y"):
         np.testing.assert_allclose(r1[k], r0[k], rtol=1e-10, equal_nan=True)
         np.testing.assert_allclose(e1[k], e0[k], rtol=1e-10, equal_nan=True)

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from detailed_balance.models._common import FieldPrior
+from detailed_balance.models import FieldPrior
 
 from detailed_balance import (
     _arviz,

@@ -107,3 +107,23 @@ def test_flat_prior_refused_for_sampling():
         warnings.simplefilter("ignore")
         with pytest.raises(FitError, match="unknown prior"):
             fit(counts, prior=FieldPrior(kind="cauchy"))
+
+
+@pytest.mark.parametrize("prior", [FieldPrior(), FieldPrior(kind="gp")], ids=["normal", "gp"])
+def test_every_sample_site_declares_its_event_dims(prior):
+    """A vector site is one event (``.to_event``), not a batch of independent scalars: its log
+    density is one number per draw, as bridge sampling and the unconstrained Jacobian assume."""
+    from detailed_balance.models import MODELS
+    from numpyro.handlers import seed, trace
+
+    from detailed_balance.modeldata import build_model_data
+
+    counts = sample_counts(driven_chain(5, affinity=1.0, seed=0), attempts_per_source=30, seed=0)
+    features = np.arange(10.0).reshape(5, 2) if prior.kind == "gp" else None
+    data = build_model_data(counts, features=features)
+    for name, model in MODELS.items():
+        tr = trace(seed(model, 0)).get_trace(data, prior=prior)
+        for site, s in tr.items():
+            if s["type"] == "sample" and not s["is_observed"]:
+                assert s["fn"].event_dim == np.ndim(s["value"]), (name, site)
+                assert s["fn"].batch_shape == (), (name, site)

@@ -15,11 +15,11 @@ from scipy import integrate
 
 from detailed_balance import TransitionCounts
 from detailed_balance.comparison import bridge_sampling, savage_dickey
-from detailed_balance.comparison._evidence import _x64
 from detailed_balance.comparison._savage_dickey import _conditional_at_zero
 from detailed_balance.errors import DataError
 from detailed_balance.inference import FieldPrior
 from detailed_balance.modeldata import build_model_data
+from detailed_balance.runtime import x64
 from detailed_balance.synthetic import driven_chain, relabel_counts, reversible_chain, sample_counts
 
 
@@ -127,7 +127,7 @@ def test_quadrature_matches_scipy_quad_on_narrow_and_wide_conditionals():
     kwargs = {"data": data, "prior": FieldPrior()}
     model = MODELS["nonreversible"]
     latent = ["sigma_phi", "phi_raw", "mu_u", "beta_u", "sigma_u", "u_z", "tau", "flow_z"]
-    with _x64():
+    with x64():
         prior = numpyro.infer.Predictive(model, num_samples=6)(jax.random.PRNGKey(4), **kwargs)
         draws = {k: np.array(prior[k], dtype=float)[None] for k in latent}
         draws["flow_z"][0, :3] *= 0.02  # three draws whose conditional is wide (flow ~ 0)

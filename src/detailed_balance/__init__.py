@@ -24,6 +24,8 @@ _LAZY = {
     "summarise": "inference",
     "posterior_kernel": "inference",
     "counts_from_fit": "inference",
+    "save_fit": "inference",
+    "load_fit": "inference",
     "fit_ladder": "ladder",
     "compare": "comparison",
     "prior_sensitivity": "comparison",

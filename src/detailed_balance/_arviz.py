@@ -12,6 +12,9 @@ import warnings
 
 import numpy as np
 
+#: the credible level of every interval the package reports ("94% HDI", ArviZ's default)
+HDI_PROB = 0.94
+
 
 def _az():
     with warnings.catch_warnings():
@@ -119,7 +122,7 @@ def rhat_ess(ds) -> tuple[dict, dict]:
     )
 
 
-def hdi(values: np.ndarray, prob: float = 0.94) -> np.ndarray:
+def hdi(values: np.ndarray, prob: float = HDI_PROB) -> np.ndarray:
     """Highest-density interval of draws along the first axis: shape (2, ...) (lower, upper).
 
     Plain numpy (the shortest interval holding ``prob`` of the sorted draws), identical under

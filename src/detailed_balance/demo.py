@@ -86,9 +86,9 @@ def run_demo(
     Path
         The report folder.
     """
-    from . import _arviz
     from .comparison import compare
     from .formats import atomic_output, read_counts, to_json, write_counts
+    from .inference import save_fit
     from .ladder import fit_ladder
     from .report import build_report
 
@@ -119,11 +119,7 @@ def run_demo(
     fits = fit_ladder(core, models=DEMO_MODELS, **nuts)
     (out / "fits").mkdir(exist_ok=True)
     for name, idata in fits.items():
-        with atomic_output(out / "fits" / f"{name}.nc") as tmp:  # no partial fit on interrupt
-            try:
-                _arviz.to_netcdf(idata, tmp)
-            finally:
-                Path(f"{tmp}.tmp").unlink(missing_ok=True)  # to_netcdf's own temporary file
+        save_fit(idata, out / "fits" / f"{name}.nc")  # atomic: no partial fit on interrupt
     print(f"fits: {out / 'fits'}/")
     print("model comparison of the stored fits (no refit) ...")
     result = compare(fits, seed=seed)

@@ -469,7 +469,7 @@ def downhill_fraction(
         p = float(frac[0])
         out.update(fraction=p, se=float(np.sqrt(p * (1 - p) / max(n[0], 1))))
     else:
-        lo, hi = _arviz.hdi(frac, 0.94)
+        lo, hi = _arviz.hdi(frac, _arviz.HDI_PROB)
         out.update(
             fraction=float(frac.mean()), sd=float(frac.std(ddof=1)), hdi=(float(lo), float(hi))
         )

@@ -1,4 +1,6 @@
-"""The arrays every model of the ladder reads: support-graph arcs, rest counts, cycles, gauge.
+"""What every model of the ladder takes: its names (:data:`LADDER`), the arrays it reads
+(support-graph arcs, rest counts, cycles, gauge: :class:`ModelData`) and its prior
+(:class:`FieldPrior`). Free of JAX, so that the command line can read names and defaults from here.
 
 For each source ``i`` with attempts, the categories are its neighbours ``j`` in the undirected
 support graph (``C_ij + C_ji > 0``) and one ``rest`` category (self, rejected). Arcs ``0..E-1``
@@ -7,13 +9,67 @@ run ``a → b`` of edge ``e``, arcs ``E..2E-1`` run ``b → a``. Everything is O
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
 from .counts import TransitionCounts
 from .errors import FitError
 from .graph import CycleSpace
+
+#: the model ladder, in its order: no constraint, detailed balance, potential plus cycle flow
+#: (the functions are :data:`detailed_balance.models.MODELS`)
+LADDER = ("unconstrained", "reversible", "nonreversible")
+
+
+@dataclass(frozen=True)
+class FieldPrior:
+    """Prior of the latent potential field phi and of the symmetric edge term u.
+
+    Parameters
+    ----------
+    kind : {"normal", "gp", "flat"}
+        Hierarchical normal (default), a Gaussian process over ``data.features``
+        (squared-exponential kernel), or flat (improper; for MAP only).
+    scale : float
+        Prior scale of the field's spread, sigma_phi ~ HalfNormal(scale) (GP: its amplitude).
+    edge_scale : float
+        Spread of the edge terms, sigma_u ~ HalfNormal(edge_scale).
+    edge_mean_scale : float
+        Their mean, mu_u ~ Normal(0, edge_mean_scale).
+    edge_trend_scale : float
+        Their steepness trend, beta_u ~ Normal(0, edge_trend_scale).
+    lengthscale : float
+        GP lengthscale ~ LogNormal(log(lengthscale), 1), in feature units.
+    cycle_scale : float
+        tau ~ HalfNormal(cycle_scale), the scale of the circulating edge flow of the
+        non-reversible model (nats per edge; ``models._common.cycle_flow``): a cycle of L edges has
+        prior affinity sd ``tau * sqrt(L)`` given tau.
+    cycle_tail : {"normal", "cauchy"}
+        tau ~ HalfNormal(cycle_scale) (default) or tau ~ HalfCauchy(cycle_scale), a
+        heavier-tailed scale mixture on the same cycle space.
+    jitter : float
+        Added to the GP covariance's diagonal.
+    """
+
+    kind: str = "normal"
+    scale: float = 3.0
+    edge_scale: float = 3.0
+    edge_mean_scale: float = 5.0
+    edge_trend_scale: float = 1.0
+    lengthscale: float = 1.0
+    cycle_scale: float = 1.0
+    cycle_tail: str = "normal"
+    jitter: float = 1e-6
+
+    #: the field priors ``kind`` names (the command line's ``--prior`` choices)
+    KINDS: ClassVar[tuple[str, ...]] = ("normal", "gp", "flat")
+
+    def __post_init__(self):
+        if self.cycle_tail not in ("normal", "cauchy"):
+            raise ValueError(f"unknown cycle_tail {self.cycle_tail!r} (use 'normal' or 'cauchy')")
+
 
 
 class ModelData(NamedTuple):
@@ -183,3 +239,14 @@ def build_model_data(
         cell_rest=np.flatnonzero(rest_count > 0) if rest else np.zeros(0, dtype=np.int64),
         cycles=cycles,
     )
+
+
+__all__ = [
+    "GAUGE",
+    "LADDER",
+    "FieldPrior",
+    "ModelData",
+    "apply_gauge",
+    "build_model_data",
+    "gauge_reference",
+]

@@ -8,6 +8,7 @@ their chains one after another and compile afresh in every process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
@@ -92,4 +93,44 @@ def configure(
                 )
 
 
-__all__ = ["CACHE_ENV", "configure", "default_cache_dir"]
+@contextlib.contextmanager
+def x64(enabled: bool = True, *, all_threads: bool = False):
+    """64-bit floats (or, with ``enabled=False``, 32-bit) for one block of code; the process's
+    setting is restored afterwards. Also a decorator (``@x64()``).
+
+    Where the numerics need float64 (MAP to 1e-9, log evidences of thousands of draws) the
+    library uses it locally, whatever the user's JAX set-up: importing ``detailed_balance``
+    changes nothing global.
+
+    Parameters
+    ----------
+    enabled : bool
+        float64 (True) or float32 (False).
+    all_threads : bool
+        Also switch the process-wide default for the block. ``jax.enable_x64`` alone is
+        thread-local, but some work runs on JAX's other threads (numpyro's progress bar is a
+        host callback, which would check its int32 result under the process's setting and fail
+        with "Incorrect output dtype for return value").
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from detailed_balance.runtime import x64
+    >>> with x64():
+    ...     print(jnp.zeros(1).dtype)
+    float64
+    """
+    import jax
+
+    before = jax.config.jax_enable_x64
+    if all_threads:
+        jax.config.update("jax_enable_x64", enabled)
+    try:
+        with jax.enable_x64(enabled):  # and on this thread, which may hold its own setting
+            yield
+    finally:
+        if all_threads:
+            jax.config.update("jax_enable_x64", before)
+
+
+__all__ = ["CACHE_ENV", "configure", "default_cache_dir", "x64"]

@@ -38,11 +38,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._arviz import HDI_PROB
 from .counts import TransitionCounts
 from .errors import DataError, FitError
 from .modeldata import ModelData, build_model_data, gauge_reference
 
-HDI_PROB = 0.94
 MODEL_NAMES = ("separate", "shared", "pooled")
 LOG10 = math.log(10.0)
 
@@ -387,8 +387,8 @@ def fit_joint(
     >>> fit.posterior["beta"].shape
     (1, 1, 2)
     """
-    from .inference._samplers import _latent_sites, _run_map, _run_nuts
-    from .models._common import FieldPrior
+    from .inference import latent_sites, run_map, run_nuts
+    from .modeldata import FieldPrior
 
     if method not in ("nuts", "map"):
         raise FitError(f"unknown method {method!r} for a joint fit (use 'nuts' or 'map')")
@@ -402,18 +402,18 @@ def fit_joint(
     def model_fn():
         return fn(**kwargs)
 
-    latent_names = _latent_sites(model_fn, seed)
+    latent_names = latent_sites(model_fn, seed)
     start = time.perf_counter()
     if method == "nuts":
         import os
 
         chains = chains or max(2, os.cpu_count() or 1)
-        latent, stats, extra = _run_nuts(
+        latent, stats, extra = run_nuts(
             model_fn, draws, warmup, chains, seed, progress, target_accept
         )
     else:
         attempts = int(sum(np.sum(c.attempts) for c in joint.counts))
-        latent, stats, extra = _run_map(model_fn, seed, attempts)
+        latent, stats, extra = run_map(model_fn, seed, attempts)
     latent = {k: np.asarray(latent[k]) for k in latent_names}
     seconds = time.perf_counter() - start
     sites, loglik, cell_count, cell_dataset = _evaluate(model_fn, latent, len(joint.datasets))

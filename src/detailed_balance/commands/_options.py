@@ -12,8 +12,10 @@ import argparse
 import re
 import sys
 
+from ..modeldata import FieldPrior
 from ._checks import input_file, integer, positive, real, seed
 
+_PRIOR = FieldPrior()  # the prior options' defaults are the library's
 TARGET_ACCEPT = 0.8  # NumPyro's default, kept so a fit without the flag is unchanged
 
 # names the library uses in its messages -> the flag a user of the command line would set
@@ -83,29 +85,27 @@ def add_prior_options(
     """The field prior's scales (``edge=False`` leaves out ``--edge-scale``/``--lengthscale``,
     ``cycle=False`` leaves out ``--cycle-scale``, for a command whose models have no such term)."""
     parser.add_argument(
-        "--prior-scale", type=positive, default=3.0,
-        help="field scale: sigma_phi ~ HalfNormal(scale) (default 3)",
+        "--prior-scale", type=positive, default=_PRIOR.scale,
+        help=f"field scale: sigma_phi ~ HalfNormal(scale) (default {_PRIOR.scale:g})",
     )  # fmt: skip
     if edge:
         parser.add_argument(
-            "--edge-scale", type=positive, default=3.0,
-            help="edge-term scale: sigma_u ~ HalfNormal(scale) (default 3)",
+            "--edge-scale", type=positive, default=_PRIOR.edge_scale,
+            help=f"edge-term scale: sigma_u ~ HalfNormal(scale) (default {_PRIOR.edge_scale:g})",
         )  # fmt: skip
         parser.add_argument(
-            "--lengthscale", type=positive, default=1.0,
-            help="GP lengthscale prior median (default 1; with --features)",
+            "--lengthscale", type=positive, default=_PRIOR.lengthscale,
+            help=f"GP lengthscale prior median (default {_PRIOR.lengthscale:g}; with --features)",
         )  # fmt: skip
     if cycle:
         parser.add_argument(
-            "--cycle-scale", type=positive, default=1.0,
-            help="cycle-term scale: tau ~ HalfNormal(scale) (default 1)",
+            "--cycle-scale", type=positive, default=_PRIOR.cycle_scale,
+            help=f"cycle-term scale: tau ~ HalfNormal(scale) (default {_PRIOR.cycle_scale:g})",
         )  # fmt: skip
 
 
 def field_prior(args: argparse.Namespace, features, kind: str | None = None):
-    """The :class:`~detailed_balance.inference.FieldPrior` the prior options describe."""
-    from ..inference import FieldPrior
-
+    """The :class:`~detailed_balance.modeldata.FieldPrior` the prior options describe."""
     kind = kind or ("gp" if features is not None else "normal")
     extra = {}
     for name in ("edge_scale", "lengthscale"):

@@ -3,10 +3,9 @@ sampler runs); ``detailed-balance compare COUNTS [--models ...]`` fits the ladde
 
 from __future__ import annotations
 
+from ..modeldata import LADDER
 from ._checks import input_file, integer, output_dir, positive
 from ._options import add_prior_options, add_quiet_option, add_sampler_options
-
-MODELS = ("unconstrained", "reversible", "nonreversible")
 
 
 def configure(parser) -> None:
@@ -21,8 +20,8 @@ def configure(parser) -> None:
     parser.add_argument(
         "--models",
         nargs="+",
-        default=list(MODELS),
-        choices=MODELS,
+        default=list(LADDER),
+        choices=LADDER,
         help="models to compare (reversible is always included; default: all three)",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -60,15 +59,12 @@ def configure(parser) -> None:
     add_quiet_option(parser)
 
 
-FIT_SUFFIXES = (".nc", ".netcdf", ".h5")
-
-
 def _compare_fits(args):
     """Compare stored fits (given as FIT.nc files): no sampler runs."""
     from ..comparison import compare
-    from ..report import load_fit
+    from ..inference import load_fit
 
-    fits = [load_fit(path)[1] for path in args.counts]
+    fits = [load_fit(path) for path in args.counts]
     return compare(fits, alpha=args.alpha, seed=args.seed, lrt=not args.no_lrt,
                    g2_samples=args.g2_samples)  # fmt: skip
 
@@ -77,7 +73,7 @@ def run(args) -> int:
     from ..comparison import compare
     from ..errors import DataError
     from ..formats import read_counts
-    from ..inference import read_features
+    from ..inference import FIT_SUFFIXES, read_features
     from ._options import field_prior
 
     if all(p.lower().endswith(FIT_SUFFIXES) for p in args.counts):

@@ -3,6 +3,7 @@ one ``DIR/<model>.nc`` per model of the ladder, the input of ``detailed-balance 
 
 from __future__ import annotations
 
+from ..modeldata import LADDER, FieldPrior
 from ._checks import input_file, output_dir, output_file
 from ._options import add_prior_options, add_quiet_option, add_sampler_options
 
@@ -17,7 +18,7 @@ def configure(parser) -> None:
     parser.add_argument(
         "--model",
         default="reversible",
-        choices=("reversible", "unconstrained", "nonreversible", "all"),
+        choices=(*LADDER, "all"),
         help="hypothesis to fit (default: reversible; all: each model of the ladder once)",
     )
     parser.add_argument(
@@ -36,13 +37,19 @@ def configure(parser) -> None:
     parser.add_argument(
         "--prior",
         default=None,
-        choices=("normal", "gp", "flat"),
+        choices=FieldPrior.KINDS,
         help="field prior (default: normal; gp with --features; flat for --method map only)",
     )
     add_prior_options(parser)
     parser.add_argument(
         "--no-rest", action="store_true", help="ignore self-replies and rejections (no escape)"
     )
+    parser.add_argument(
+        "--derived", action="store_true",
+        help="also store phi, s, u and the fitted log transition probabilities (log_p_arc, "
+        "log_p_rest): a file several times larger (default: latent draws, V, V_within, "
+        "cycle affinities and the log-likelihood)",
+    )  # fmt: skip
     add_quiet_option(parser)
 
 
@@ -53,16 +60,15 @@ def run(args) -> int:
 
     from ..errors import DataError
     from ..formats import read_counts
-    from ..inference import read_features, summarise
+    from ..inference import FIT_SUFFIXES, read_features, save_fit, summarise
     from ..ladder import fit_ladder
-    from ..models import MODELS
     from ._options import field_prior, print_caught
 
     try:  # checked here, not by argparse: a file or a folder depending on --model
         if args.model == "all":
             output_dir(args.out)
         else:
-            output_file(".nc", ".netcdf", ".h5")(args.out)
+            output_file(*FIT_SUFFIXES)(args.out)
     except argparse.ArgumentTypeError as exc:
         raise DataError(f"argument --out: {exc}") from None
     counts = read_counts(args.counts)
@@ -73,7 +79,7 @@ def run(args) -> int:
         warnings.simplefilter("always")
         fits = fit_ladder(
             counts,
-            models=list(MODELS) if args.model == "all" else [args.model],
+            models=list(LADDER) if args.model == "all" else [args.model],
             method=args.method,
             prior=prior,
             features=features,
@@ -84,28 +90,16 @@ def run(args) -> int:
             seed=args.seed,
             progress=not args.quiet,
             target_accept=args.target_accept,
+            derived=args.derived,
         )
     print_caught(caught)
     print(f"{counts!r}")
     for name, idata in fits.items():
         out = Path(args.out) / f"{name}.nc" if args.model == "all" else Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        _write(idata, out)
+        save_fit(idata, out)  # atomic: an interrupted write leaves no partial fit
         _print_fit(summarise(idata), out)
     return 0
-
-
-def _write(idata, path) -> None:
-    from pathlib import Path
-
-    from .. import _arviz
-    from ..formats import atomic_output
-
-    with atomic_output(path) as tmp:  # an interrupted write leaves no partial fit
-        try:
-            _arviz.to_netcdf(idata, tmp)
-        finally:
-            Path(f"{tmp}.tmp").unlink(missing_ok=True)  # to_netcdf's own temporary file
 
 
 def _print_fit(s: dict, path) -> None:

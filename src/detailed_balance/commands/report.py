@@ -29,7 +29,8 @@ def configure(parser) -> None:
     hide_alias(parser, "--draws")  # its old name, which meant something else in fit/compare
     parser.add_argument(
         "--no-compare", action="store_true",
-        help="skip the model comparison (NUTS fits of the ladder: the slow part)",
+        help="skip the model comparison (for a counts file it fits the ladder with NUTS: the "
+        "slow part; a fit is never refitted)",
     )  # fmt: skip
     parser.add_argument(
         "--compare-draws",

@@ -14,10 +14,9 @@ def configure(parser) -> None:
 
 def run(args) -> int:
     from ..formats import to_json
-    from ..inference import summarise
-    from ..report import load_fit
+    from ..inference import load_fit, summarise
 
-    _, idata = load_fit(args.fit)
+    idata = load_fit(args.fit)
     s = summarise(idata)
     if args.json:
         print(to_json(s, indent=2))

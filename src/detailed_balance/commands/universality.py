@@ -90,7 +90,7 @@ def run(args) -> int:
 
     from ..errors import DataError
     from ..formats import read_counts
-    from ..inference import FieldPrior
+    from ..modeldata import FieldPrior
     from ..universality import compare_universality, read_labels, write_outputs
 
     if args.features:

@@ -26,6 +26,7 @@ from scipy.special import expit, gammaln, logsumexp
 
 from ..counts import TransitionCounts
 from ..modeldata import ModelData, build_model_data
+from ..runtime import x64
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,11 @@ def unconstrained_draws(model, model_kwargs: dict, samples: dict, *, seed: int =
     first = np.asarray(samples[latent[0]])
     chains, draws = first.shape[:2]
     flat = {
-        k: jnp.asarray(np.asarray(samples[k]).reshape((chains * draws,) + np.shape(samples[k])[2:]))
+        k: jnp.asarray(
+            np.asarray(samples[k], dtype=float).reshape(
+                (chains * draws,) + np.shape(samples[k])[2:]
+            )
+        )
         for k in latent
     }
 
@@ -267,7 +272,7 @@ def bridge_sampling(
     Evidence
         log Z, its standard error, and ``converged=False`` with a note when refused.
     """
-    with _x64():  # the log densities of thousands of draws: float32 would bias log Z
+    with x64():  # the log densities of thousands of draws: float32 would bias log Z
         z, log_density = unconstrained_draws(model, model_kwargs, samples, seed=seed)
         return bridge_from_draws(
             z, log_density, seed=seed, n_proposal=n_proposal, max_iter=max_iter, tol=tol,
@@ -588,22 +593,11 @@ def annealed_evidence(
     """
     import jax
 
-    with _x64():
+    with x64():
         return _annealed(
             model, model_kwargs, particles, runs, leapfrog, mutations, cess, max_temperatures,
             jax.random.PRNGKey(seed),
         )  # fmt: skip
-
-
-def _x64():
-    """64-bit floats for this block only (the MAP, the Hessian and the weights need them)."""
-    import jax
-
-    if hasattr(jax, "enable_x64"):
-        return jax.enable_x64(True)
-    from jax.experimental import enable_x64
-
-    return enable_x64()
 
 
 def _flat_model(model, model_kwargs: dict, key):

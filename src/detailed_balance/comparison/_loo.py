@@ -88,7 +88,6 @@ def weighted_se(values: np.ndarray, weights: np.ndarray) -> float:
     return float(np.sqrt(n * np.sum(weights * (values - mean) ** 2) / n))
 
 
-
 def fit_loo(idata) -> dict:
     """:func:`weighted_loo` of a fit, from its stored log-likelihood and cell counts.
 
@@ -104,6 +103,6 @@ def fit_loo(idata) -> dict:
     """
     from .. import _arviz
 
-    ll = np.asarray(_arviz.group(idata, "log_likelihood")["y"].values)
+    ll = np.asarray(_arviz.group(idata, "log_likelihood")["y"].values, dtype=float)  # f32 stored
     cell_count = np.asarray(_arviz.group(idata, "observed_data")["y"].values)
     return weighted_loo(ll, cell_count)

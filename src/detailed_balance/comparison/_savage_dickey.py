@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataError
-from ._evidence import _json_float, _x64, pareto_khat
+from ..runtime import x64
+from ._evidence import _json_float, pareto_khat
 
 # per-draw terms with k̂ above this: their mean is not to be trusted (measured on a closed form:
 # at k̂ 0.63 the estimate was 0.7 nats, 46 reported se, off; at k̂ ≤ 0.1 within 1 se)
@@ -135,7 +136,7 @@ def savage_dickey(model, model_kwargs: dict, samples: dict, *, site: str = "tau"
         raise DataError("model_kwargs must be a dict of the model's keyword arguments")
     if not isinstance(samples, dict):
         raise DataError("samples must be a dict: site name -> (chains, draws, ...) draws")
-    with _x64():
+    with x64():
         trace = _trace(model, model_kwargs)
         if site not in trace:
             if getattr(data, "n_chords", None) == 0:

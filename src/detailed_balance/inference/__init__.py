@@ -16,21 +16,24 @@ The fit stage (one idea per private module, the public names re-exported here):
 * ``_identifiability``: states the data cannot place, and the gauge groups;
 * ``_build``: the ArviZ object a fit returns;
 * ``_read``: what a stored fit gives back (its counts, the posterior over T, a summary);
-* ``_features``: state features for the GP prior.
+* ``_features``: state features for the GP prior;
+* ``_files``: a fit on disk (:func:`save_fit`, :func:`load_fit`).
 
 The package is called ``inference``, not ``fit``, so that ``detailed_balance.fit`` stays the
 function after this package has been imported (a submodule would shadow it).
 """
 
-from ..models._common import FieldPrior
-from ._diagnostics import ConvergenceWarning
+from ..modeldata import FieldPrior
+from ._diagnostics import ConvergenceWarning, rhat_ess
 from ._features import check_features, read_features
+from ._files import FIT_SUFFIXES, load_fit, save_fit
 from ._fit import fit
 from ._identifiability import IdentifiabilityWarning
-from ._read import counts_from_fit, posterior_kernel, summarise
-from ._samplers import PerformanceWarning
+from ._read import counts_from_fit, latent_draws, posterior_kernel, summarise
+from ._samplers import PerformanceWarning, latent_sites, run_map, run_nuts
 
 __all__ = [
+    "FIT_SUFFIXES",
     "ConvergenceWarning",
     "FieldPrior",
     "IdentifiabilityWarning",
@@ -38,7 +41,14 @@ __all__ = [
     "check_features",
     "counts_from_fit",
     "fit",
+    "latent_draws",
+    "latent_sites",
+    "load_fit",
     "posterior_kernel",
     "read_features",
+    "rhat_ess",
+    "run_map",
+    "run_nuts",
+    "save_fit",
     "summarise",
 ]

@@ -19,7 +19,7 @@ class ConvergenceWarning(UserWarning):
 def _diagnose(posterior, stats, method, chains, seconds, extra, counts) -> dict:
     out = {"method": method, "fit_seconds": round(seconds, 3), "warnings": [], **extra}
     if method == "nuts":
-        rhat, ess = _rhat_ess(posterior)
+        rhat, ess = rhat_ess(posterior)
         worst = _worst(rhat, counts, largest=True)
         poorest = _worst(ess, counts, largest=False)
         max_rhat = worst[0][1] if worst else float("nan")
@@ -58,12 +58,29 @@ def _diagnose(posterior, stats, method, chains, seconds, extra, counts) -> dict:
     return out
 
 
-def _rhat_ess(draws: dict) -> tuple[dict, dict]:
+def rhat_ess(draws: dict) -> tuple[dict, dict]:
     """Rank-normalised split R-hat and bulk ESS of every ``(chain, draw, ...)`` array in ``draws``.
 
     ArviZ's estimators (Vehtari et al. 2021, as ``arviz.rhat`` / ``arviz.ess`` compute them, to
     rounding) vectorised over parameters: ArviZ loops over scalars in Python, which took 20 s of a
-    1,000-state fit. Returns ``{name: ndarray}`` dicts with each array's parameter shape.
+    1,000-state fit.
+
+    Parameters
+    ----------
+    draws : dict
+        Name -> array of shape (chains, draws, ...); at least 4 draws per chain, else NaN.
+
+    Returns
+    -------
+    rhat, ess : dict
+        Name -> array with each input's parameter shape (NaN where a chain holds NaN).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rhat, ess = rhat_ess({"x": np.random.default_rng(0).normal(size=(4, 500, 3))})
+    >>> bool(np.all(np.abs(rhat["x"] - 1) < 0.01)), bool(np.all(ess["x"] > 1000))
+    (True, True)
     """
     rhat, ess = {}, {}
     for name, v in draws.items():

@@ -12,28 +12,28 @@ import numpyro
 
 from ..counts import TransitionCounts
 from ..errors import FitError
-from ..modeldata import GAUGE, ModelData, build_model_data
+from ..modeldata import GAUGE, FieldPrior, ModelData, build_model_data
 from ..models import MODELS
-from ..models._common import FieldPrior
+from ..runtime import x64
 from ._build import _build
 from ._diagnostics import _diagnose
 from ._features import check_features
 from ._identifiability import _gauge_groups, _warn_identifiability
 from ._samplers import (
     _evaluate,
-    _float64,
-    _latent_sites,
     _narrow,
-    _run_map,
-    _run_nuts,
     _run_svi,
-    _x64_everywhere,
+    latent_sites,
+    run_map,
+    run_nuts,
 )
 
 METHODS = ("nuts", "map", "svi")
+# the deterministic sites a fit stores by default: what summaries, reports and comparisons read
+REPORTED = ("V", "V_within", "cycle_affinity")
 
 
-@_float64
+@x64()  # fits compute in float64 whatever the process's setting
 def fit(
     counts: TransitionCounts,
     model: str = "reversible",
@@ -50,6 +50,7 @@ def fit(
     svi_steps: int = 5000,
     target_accept: float = 0.8,
     precision: str | None = None,
+    derived: bool = False,
 ):
     """Fit one model of the ladder and return an ArviZ object (InferenceData or DataTree).
 
@@ -74,9 +75,16 @@ def fit(
     precision : {"float32", "float64"}, optional
         Floats of the NUTS trajectories. Default: float32 for the normal field prior (1.1–2.3×
         faster per fit here, same step size and ESS; see ``docs/readme/bench-fit.md``),
-        float64 for the GP prior (its Cholesky factor needs it). Whatever the choice, draws are
-        stored as float64 and the deterministic sites and log-likelihoods are recomputed from
-        them in float64.
+        float64 for the GP prior (its Cholesky factor needs it). Whatever the choice, NUTS and
+        SVI draws of the latent sites are stored as float32 (rounding 1e-7 against a Monte
+        Carlo error of ~1e-2; half the file) and the MAP as float64; ``V``, ``V_within``,
+        ``cycle_affinity`` and the log-likelihood are then evaluated in float64 from exactly the
+        stored draws (the log-likelihood stored as float32 too), so identities such as
+        ``posterior_kernel`` against ``V`` hold to 1e-10.
+    derived : bool
+        Also store the model's other deterministic sites: ``phi``, ``s``, ``u`` and the fitted
+        log transition probabilities ``log_p_arc``/``log_p_rest`` (a file several times larger;
+        :func:`posterior_kernel` recomputes ``log_p_arc`` from the latent draws when needed).
     svi_steps : int
         Adam steps of the SVI guide (``method="svi"`` only).
     target_accept : float
@@ -88,6 +96,8 @@ def fit(
     InferenceData or DataTree
         ArviZ object with groups ``posterior`` (coords ``state``, ``edge``, ``cycle``),
         ``log_likelihood`` (``y`` per cell: one value per (source, category) with count > 0),
+        the posterior holding the latent sites plus ``V``, ``V_within`` and (non-reversible)
+        ``cycle_affinity`` (everything with ``derived=True``),
         ``observed_data``, ``sample_stats``, ``constant_data`` (the counts) and attributes
         ``model``, ``method``, ``gauge``, ``prior`` (JSON), ``diagnostics`` (JSON).
 
@@ -130,29 +140,35 @@ def fit(
     data = build_model_data(counts, rest=rest, features=x)
     _warn_identifiability(counts)
     model_fn = _bind(model, data, prior)
-    latent_names = _latent_sites(model_fn, seed)
+    latent_names = latent_sites(model_fn, seed)
 
     start = time.perf_counter()
     if method == "nuts":
         chains = chains or max(2, os.cpu_count() or 1)
         sample_fn = model_fn if precision == "float64" else _bind(model, _narrow(data), prior)
-        with _x64_everywhere(precision == "float64"):
-            latent, stats, extra = _run_nuts(
+        with x64(precision == "float64", all_threads=True):  # the progress bar's thread too
+            latent, stats, extra = run_nuts(
                 sample_fn, draws, warmup, chains, seed, progress, target_accept
             )
         extra["precision"] = precision
     elif method == "map":
         chains, draws, warmup = 1, 1, 0
-        latent, stats, extra = _run_map(model_fn, seed, int(np.sum(counts.attempts)))
+        latent, stats, extra = run_map(model_fn, seed, int(np.sum(counts.attempts)))
     else:
         chains, warmup = 1, 0
         latent, stats, extra = _run_svi(model_fn, draws, svi_steps, seed, progress)
-    latent = {k: np.asarray(latent[k], dtype=np.float64) for k in latent_names}
+    # what is stored is what everything else is computed from (see ``precision``)
+    stored = np.float64 if method == "map" else np.float32
+    latent = {k: np.asarray(latent[k], dtype=stored) for k in latent_names}
     seconds = time.perf_counter() - start
 
-    sites, loglik, lp = _evaluate(model_fn, latent)
+    evaluate_fn = _bind(model, data, prior, full=True) if derived else model_fn
+    sites, loglik, lp = _evaluate(evaluate_fn, {k: v.astype(np.float64) for k, v in latent.items()})
     stats.setdefault("lp", lp)
+    if not derived:
+        sites = {k: v for k, v in sites.items() if k in REPORTED}
     posterior = {**latent, **sites}
+    loglik = loglik.astype(stored)
     # R-hat and ESS of what the sampler moves (the latent sites) and of what is reported (V); the
     # other deterministic sites are functions of these, and arviz diagnoses one scalar at a time
     # (20 s for all sites at 1,000 states and 400 draws, most of it on them)

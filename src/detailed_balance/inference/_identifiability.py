@@ -15,7 +15,7 @@ class IdentifiabilityWarning(UserWarning):
 
 
 def _warn_identifiability(counts: TransitionCounts) -> None:
-    # stacklevel 4: warn, this function, fit, the _float64 wrapper -> the caller of fit
+    # stacklevel 4: warn, this function, fit, its x64 decorator -> the caller of fit
     idle = np.flatnonzero(counts.attempts == 0)
     if len(idle):
         example = ", ".join(repr(counts.states[i]) for i in idle[:3])

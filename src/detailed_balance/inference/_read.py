@@ -7,16 +7,15 @@ import json
 import numpy as np
 
 from .. import _arviz
+from .._arviz import HDI_PROB
 from ..counts import TransitionCounts
 from ..errors import FitError
 from ..kernel import TransitionKernel
-from ..modeldata import build_model_data, gauge_reference
-from ..models._common import FieldPrior
-from ._diagnostics import _json_number, _rhat_ess
+from ..modeldata import FieldPrior, build_model_data, gauge_reference
+from ..runtime import x64
+from ._diagnostics import _json_number, rhat_ess
 from ._fit import _bind
-from ._samplers import _evaluate, _float64
-
-HDI_PROB = 0.94
+from ._samplers import _evaluate
 
 
 def counts_from_fit(idata) -> TransitionCounts:
@@ -42,7 +41,40 @@ def counts_from_fit(idata) -> TransitionCounts:
     )
 
 
-@_float64
+def latent_draws(idata) -> dict[str, np.ndarray]:
+    """The posterior draws of a fit's latent sample sites (what the sampler moved).
+
+    The input of the estimators that re-evaluate a model at its draws (bridge sampling,
+    :func:`detailed_balance.comparison.savage_dickey`); deterministic sites are left out.
+
+    Parameters
+    ----------
+    idata : InferenceData or DataTree
+        A fit returned by :func:`fit` or :func:`load_fit`.
+
+    Returns
+    -------
+    dict
+        Site name -> float64 array of shape ``(chains, draws, *site_shape)`` (the stored values,
+        float32 for NUTS and SVI, exactly).
+
+    Examples
+    --------
+    >>> import detailed_balance as db
+    >>> from detailed_balance.inference import latent_draws
+    >>> from detailed_balance.synthetic import reversible_chain, sample_counts
+    >>> counts = sample_counts(reversible_chain(4, seed=0), attempts_per_source=50, seed=0)
+    >>> draws = latent_draws(db.fit(counts, method="map"))  # one MAP "draw"
+    >>> draws["phi_raw"].shape, sorted(draws)
+    ((1, 1, 4), ['beta_u', 'mu_u', 'phi_raw', 'sigma_phi', 'sigma_u', 'u_z'])
+    """
+    post = _arviz.group(idata, "posterior")
+    names = json.loads(_arviz.attrs(idata)["latent_sites"])
+    # as float64: the stored float32 values exactly, for computations in float64
+    return {k: np.asarray(post[k].values, dtype=np.float64) for k in names}
+
+
+@x64()
 def posterior_kernel(idata, counts: TransitionCounts | None = None) -> TransitionKernel:
     """Posterior draws of log T(target ← source) on the model's arcs (draws axis first).
 
@@ -72,9 +104,7 @@ def posterior_kernel(idata, counts: TransitionCounts | None = None) -> Transitio
     prior = FieldPrior(**json.loads(a["prior"]))
     data = build_model_data(counts, rest=bool(int(a["rest"])), features=features)
     model_fn = _bind(a["model"], data, prior, full=True)
-    post = _arviz.group(idata, "posterior")
-    latent = {k: np.asarray(post[k].values) for k in json.loads(a["latent_sites"])}
-    sites, _, _ = _evaluate(model_fn, latent)
+    sites, _, _ = _evaluate(model_fn, latent_draws(idata))
     log_p = sites["log_p_arc"].reshape(-1, sites["log_p_arc"].shape[-1])
     return TransitionKernel(
         states=counts.states,
@@ -109,7 +139,7 @@ def summarise(idata) -> dict:
     names = [v for v in ("V", "V_within", "cycle_affinity") if v in post]
     stats = {v: _summarise_var(post[v]) for v in names}
     if a["method"] == "nuts" and post.sizes["chain"] > 1 and names:
-        rhat, ess = _rhat_ess({k: post[k].values for k in names})
+        rhat, ess = rhat_ess({k: post[k].values for k in names})
         for v in names:
             stats[v]["rhat"], stats[v]["ess"] = rhat[v], ess[v]
     states = []

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import functools
 import warnings
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -19,34 +18,6 @@ from ..modeldata import ModelData
 
 class PerformanceWarning(UserWarning):
     """A fit runs slower than it could (e.g. chains one after another for want of devices)."""
-
-
-def _float64(fn):
-    """Run ``fn`` with 64-bit floats enabled (locally: the process's setting is left alone)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with jax.enable_x64(True):
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
-@contextlib.contextmanager
-def _x64_everywhere(enabled: bool):
-    """Set float64 on or off for the whole process while sampling, then restore it.
-
-    ``jax.enable_x64`` is thread-local, but numpyro's progress bar is a host callback that JAX
-    runs on another thread, which would check its int32 result under the global setting (int64)
-    and fail ("Incorrect output dtype for return value").
-    """
-    before = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", enabled)
-    try:
-        with jax.enable_x64(enabled):  # and on this thread, which may hold its own setting
-            yield
-    finally:
-        jax.config.update("jax_enable_x64", before)
 
 
 def _narrow(data: ModelData) -> ModelData:
@@ -79,8 +50,21 @@ def _initial_trace(model_fn, key):
     return trace(substitute(seed(model_fn, key), substitute_fn=init_to_uniform)).get_trace()
 
 
-def _latent_sites(model_fn, seed: int) -> list[str]:
-    """Names of the latent sample sites, found by abstract tracing (no compilation)."""
+def latent_sites(model_fn: Callable[[], object], seed: int) -> list[str]:
+    """Names of the latent sample sites of a model, found by abstract tracing (no compilation).
+
+    Parameters
+    ----------
+    model_fn : callable
+        A NumPyro model taking no arguments (bind the data and prior first).
+    seed : int
+        Seed of the trace (only shapes are computed).
+
+    Returns
+    -------
+    list of str
+        The unobserved ``sample`` sites, in the model's order.
+    """
 
     def latent():
         tr = _initial_trace(model_fn, jax.random.PRNGKey(seed))
@@ -91,7 +75,41 @@ def _latent_sites(model_fn, seed: int) -> list[str]:
     return list(jax.eval_shape(latent))
 
 
-def _run_nuts(model_fn, draws, warmup, chains, seed, progress, target_accept):
+def run_nuts(
+    model_fn: Callable[[], object],
+    draws: int,
+    warmup: int,
+    chains: int,
+    seed: int,
+    progress: bool,
+    target_accept: float,
+) -> tuple[dict, dict, dict]:
+    """NUTS on a model: parallel chains when JAX has a device per chain, else one after another.
+
+    The sampler that :func:`fit` runs, for models outside the ladder (the joint models of
+    :mod:`detailed_balance.universality`). Floats are whatever precision is in force.
+
+    Parameters
+    ----------
+    model_fn : callable
+        A NumPyro model taking no arguments.
+    draws, warmup, chains, seed : int
+        Sampler settings (per chain).
+    progress : bool
+        Show numpyro's progress bar.
+    target_accept : float
+        NUTS target acceptance probability.
+
+    Returns
+    -------
+    latent : dict
+        Site name -> draws of shape ``(chains, draws, *site_shape)``.
+    stats : dict
+        ``lp``, ``diverging``, ``n_steps``, ``acceptance_rate``, ``energy``, ``step_size`` per
+        (chain, draw).
+    extra : dict
+        ``chain_method`` ("parallel" or "sequential").
+    """
     from numpyro.infer import MCMC, NUTS
 
     parallel = chains <= jax.local_device_count()
@@ -148,11 +166,32 @@ def _unconstrained_start(model_fn, seed):
     return ravel_pytree(initial(jax.random.PRNGKey(seed)))
 
 
-def _run_map(model_fn, seed, attempts: int = 1):
+def run_map(
+    model_fn: Callable[[], object], seed: int, attempts: int = 1
+) -> tuple[dict, dict, dict]:
     """Posterior mode by L-BFGS over unconstrained parameters, density of the constrained ones.
 
     The gradient tolerance scales with the number of attempts (gradients are sums over them):
     1e-9 up to 1000 attempts, then 1e-12 per attempt.
+
+    Parameters
+    ----------
+    model_fn : callable
+        A NumPyro model taking no arguments.
+    seed : int
+        Seed of the start (numpyro's default initialisation).
+    attempts : int
+        Attempts in the data (sets the gradient tolerance).
+
+    Returns
+    -------
+    latent : dict
+        Site name -> the mode, shaped ``(1, 1, *site_shape)`` like one chain of one draw.
+    stats : dict
+        Empty (no sampler statistics).
+    extra : dict
+        ``optimizer``, ``iterations``, ``max_abs_gradient``, ``optimizer_message``,
+        ``optimizer_converged``.
     """
     from scipy.optimize import minimize
 

@@ -16,7 +16,8 @@ arXiv:2512.10047, for the least-action estimator and the diagnostics.
 
 The report stage (one idea per private module, the public names re-exported here):
 
-* ``_inputs``: reading what the report is made from (counts or a saved fit);
+* ``_inputs``: reading what the report is made from (counts, or a fit saved by
+  :func:`detailed_balance.save_fit`);
 * ``_analysis``: :func:`analyse`, every number the figures and tables show;
 * ``_tables``: the potentials and diagnostics tables (pandas DataFrames);
 * ``_markup``: tables as Markdown and LaTeX, with escaping of any text;
@@ -38,7 +39,7 @@ from ._figures import (
     save_figure,
 )
 from ._index import report_notes
-from ._inputs import FIT_SUFFIXES, load_fit, load_input
+from ._inputs import load_input
 from ._markup import (
     LATEX_MAX_COLUMNS,
     LATEX_ROWS_PER_FLOAT,
@@ -51,7 +52,6 @@ from ._tables import diagnostics_table, potential_table
 
 __all__ = [
     "FIGURES",
-    "FIT_SUFFIXES",
     "HDI_LABEL",
     "HDI_PROB",
     "LATEX_MAX_COLUMNS",
@@ -61,7 +61,6 @@ __all__ = [
     "build_report",
     "diagnostics_table",
     "latex_escape",
-    "load_fit",
     "load_input",
     "markdown_escape",
     "plot_cycle_affinities",

@@ -117,7 +117,11 @@ def build_report(
             step=step,
         )
         if compare:
-            step("model comparison (NUTS fits; slow)")
+            step(
+                "model comparison (given)" if comparison is not None
+                else "model comparison (none given; a fit is not refitted)" if idata is not None
+                else "model comparison (fitting the ladder to the counts: slow)"
+            )  # fmt: skip
             a.comparison, a.comparison_note = _run_compare(
                 counts, idata, comparison, seed, compare_kwargs or {}
             )

@@ -167,6 +167,8 @@ class LoopbackServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()  # the pipe the port came through (else a ResourceWarning)
 
     def __enter__(self) -> LoopbackServer:
         return self.start()
