@@ -53,7 +53,7 @@ def summary(label, mcmc, extra, seconds) -> None:
     s = mcmc.get_samples(group_by_chain=True)
     _, ess = _rhat_ess({k: np.asarray(s[k], float) for k in ("V", "sigma_u")})
     print(f"  {label}: {seconds:.0f} s, {np.mean(extra['num_steps']):.0f} leapfrog steps per "
-          f"draw, step size {np.round(extra['adapt_state.step_size'][:, -1], 3).tolist()}, "
+          f"draw, step size {[round(float(e), 3) for e in extra['adapt_state.step_size'][:, -1]]}, "
           f"{int(extra['diverging'].sum())} divergences, min bulk ESS V {ess['V'].min():.0f}, "
           f"sigma_u {float(ess['sigma_u']):.0f} (per {extra['num_steps'].size} draws)",
           flush=True)  # fmt: skip
