@@ -116,14 +116,6 @@ def profile(n: int, warmup: int, variants: bool) -> None:
             return ", ".join(f"{k} {w[labels == k].sum():.2f}" for k in key
                              if w[labels == k].sum() >= 0.05)  # fmt: skip
 
-        for i in (0, len(draws) // 2, len(draws) - 1):
-            h = np.asarray(hessian(jnp.asarray(draws[i])))
-            ev, vec = np.linalg.eigh(h * np.sqrt(np.outer(d, d)))
-            sigma_u = np.exp(draws[i][labels == "sigma_u"][0])
-            print(f"  draw {i} (sigma_u {sigma_u:.3f}): eigenvalues of D^1/2 H D^1/2 from "
-                  f"{ev[0]:.3g} ({share(vec[:, 0])}) to {ev[-1]:.3g} ({share(vec[:, -1])}); "
-                  f"leapfrog stable below step {2 / np.sqrt(ev[-1]):.2f}", flush=True)  # fmt: skip
-
         value_and_grad = jax.jit(jax.value_and_grad(potential))
         res = minimize(lambda x: tuple(np.asarray(v, float) for v in value_and_grad(x)),
                        np.asarray(x0, float), jac=True, method="L-BFGS-B",
@@ -136,6 +128,28 @@ def profile(n: int, warmup: int, variants: bool) -> None:
         print(f"  Laplace at the mode: sigma_u {mode_sigma_u:.3g} (posterior median "
               f"{post_sigma_u:.3g}); Laplace / posterior variance (median per site): {per_site}",
               flush=True)  # fmt: skip
+        phi = labels == "phi_raw"
+        block = np.diag(np.diag(cov))
+        block[np.ix_(phi, phi)] = cov[np.ix_(phi, phi)]
+        roots = {}
+        for name, c in (("dense", cov), ("phi-block", block)):
+            try:
+                roots[name] = np.linalg.cholesky(c)
+            except np.linalg.LinAlgError:
+                print(f"    the {name} Laplace covariance is not positive definite", flush=True)
+
+        for i in (0, len(draws) // 2, len(draws) - 1):
+            h = np.asarray(hessian(jnp.asarray(draws[i])))
+            ev, vec = np.linalg.eigh(h * np.sqrt(np.outer(d, d)))
+            sigma_u = np.exp(draws[i][labels == "sigma_u"][0])
+            print(f"  draw {i} (sigma_u {sigma_u:.3f}): eigenvalues of D^1/2 H D^1/2 from "
+                  f"{ev[0]:.3g} ({share(vec[:, 0])}) to {ev[-1]:.3g} ({share(vec[:, -1])}); "
+                  f"leapfrog stable below step {2 / np.sqrt(ev[-1]):.2f}", flush=True)  # fmt: skip
+            # the same with the Laplace covariance as inverse mass: dense, and dense on phi only
+            for name, root in roots.items():
+                lap = np.linalg.eigvalsh(root.T @ h @ root)
+                print(f"    with the {name} Laplace covariance as inverse mass: eigenvalues "
+                      f"from {lap[0]:.3g} to {lap[-1]:.3g}", flush=True)  # fmt: skip
 
     if variants:
         mod = sys.modules["detailed_balance.models.reversible"]
