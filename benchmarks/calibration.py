@@ -64,15 +64,18 @@ NUTS_FIELDS = [*FIELDS[:8], "warmup", "draws", "chains", "converged", "rev_diver
                "nonrev_loglik_ess", "tau_rhat", "tau_ess", "rev_pointwise_rhat",
                "rev_pointwise_ess", "nonrev_pointwise_rhat", "nonrev_pointwise_ess",
                "rev_max_rhat", "rev_min_ess", "nonrev_max_rhat", "nonrev_min_ess", "draws_file",
-               "bf_converged", "bf_note", *FIELDS[8:]]  # fmt: skip
+               "bf_converged", "bf_note", "bf_ess", "bf_pareto_k", *FIELDS[8:]]  # fmt: skip
 DRAWS_DIR = "draws"
+# savage_dickey's note when tau = 0 is so far in the posterior's tail that the estimate has no
+# finite error but every draw's term lies beyond the decision threshold (a call, not a number)
+FAR_BEYOND = "favour the full model far beyond the decision threshold"
 G2_SAMPLES = 499  # exact conditional G² p-value at any M (chi² recorded too); 499 halves the time
 # the G² pass: (states, attempts per source) of the issue's three regimes, dense to sparse
 G2_REGIMES = ((30, 200), (40, 25), (200, 10))
 
 
 # ---- the NUTS pass: BF (Savage–Dickey from stored draws) and LOO ------------------------------
-RHAT_MAX, ESS_MIN = 1.01, 400  # convergence of what the rules use (tau, total log-lik)
+RHAT_MAX, ESS_MIN = 1.01, 400  # convergence of what the rules use (see ``converged``)
 
 
 def draws_name(job: dict) -> str:
@@ -125,14 +128,13 @@ def decide_nuts(counts, seed: int, warmup: int, draws: int, draws_path: Path | N
                     diag["max_rhat"], f"{short}_min_ess": diag["min_ess"],
                     f"{short}_loglik_rhat": r_tot, f"{short}_loglik_ess": e_tot,
                     f"{short}_pointwise_rhat": r_pt, f"{short}_pointwise_ess": e_pt})  # fmt: skip
-        ok &= r_tot <= RHAT_MAX and e_tot >= ESS_MIN
+        ok &= r_pt <= RHAT_MAX and e_pt >= ESS_MIN
     samples = _latent(fits["nonreversible"])
     if "tau" in samples:
         row["tau_rhat"], row["tau_ess"] = _rhat_ess(samples["tau"][..., None])
         ok &= row["tau_rhat"] <= RHAT_MAX and row["tau_ess"] >= ESS_MIN
     if draws_path is not None:
-        draws_path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(draws_path, **{k: v.astype(np.float32) for k, v in samples.items()})
+        store_draws(draws_path, samples)
         row["draws_file"] = draws_path.name
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -151,6 +153,12 @@ def decide_nuts(counts, seed: int, warmup: int, draws: int, draws_path: Path | N
         "seconds": time.perf_counter() - start,
     })  # fmt: skip
     return row
+
+
+def store_draws(path: Path, samples: dict) -> None:
+    """Save posterior draws (site -> (chains, draws, ...)) as compressed float32 ``.npz``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **{k: np.asarray(v, dtype=np.float32) for k, v in samples.items()})
 
 
 def _latent(idata) -> dict:
@@ -178,9 +186,14 @@ def savage_dickey_row(row: dict, draws_dir: Path) -> dict:
     res = savage_dickey(MODELS["nonreversible"], {"data": data, "prior": FieldPrior()}, samples)
     log_bf, se = -res.log_bf, res.se  # savage_dickey: reversible vs non-reversible
     ok = bool(res.converged) and math.isfinite(log_bf)
+    if ok:
+        pick = "undecided" if abs(log_bf) <= LOG10 else ("nonrev" if log_bf > 0 else "rev")
+    elif FAR_BEYOND in res.note:  # no finite error, but every draw puts tau = 0 beyond log 10
+        pick = "nonrev"
+    else:
+        pick = "undecided"
     return {"log_bf": log_bf, "log_bf_se": se, "bf_converged": int(ok), "bf_note": res.note,
-            "bf": "undecided" if not ok or abs(log_bf) <= LOG10 else
-                  ("nonrev" if log_bf > 0 else "rev")}  # fmt: skip
+            "bf_ess": res.ess, "bf_pareto_k": res.pareto_k, "bf": pick}  # fmt: skip
 
 
 def fill_savage_dickey(path: Path, log=print) -> int:
@@ -188,6 +201,7 @@ def fill_savage_dickey(path: Path, log=print) -> int:
     rows = read_rows(path)
     with path.open() as fh:
         fields = next(csv.reader(fh))
+    fields += [f for f in NUTS_FIELDS if f not in fields]
     done = 0
     for r in rows:
         if r.get("draws_file") and r.get("bf") in ("", None):
@@ -270,21 +284,21 @@ def decide_g2(counts, seed: int = 0) -> dict:
 
 
 def make_counts(job: dict):
-    n = job["n_states"]
-    seed = 1000 + job["chain_seed"]
-    aff = None if job["kind"] == "reversible" else job["affinity"]
-    if job.get("generator", "package") == "conductance":
+    """The counts of a job (or of a row read back: its fields are strings), from its seeds."""
+    n, attempts, sample_seed = int(job["n_states"]), int(job["attempts"]), int(job["sample_seed"])
+    seed = 1000 + int(job["chain_seed"])
+    aff = None if job["kind"] == "reversible" else float(job["affinity"])
+    if job.get("generator") == "conductance":
         # unlike the package's chains: log-normal conductances, degree 3, varied escapes,
         # states renamed and reordered at random
         chain = conductance_chain(n, affinity=aff, seed=seed)
-        counts = sample_counts(chain, attempts_per_source=job["attempts"],
-                               seed=job["sample_seed"])  # fmt: skip
+        counts = sample_counts(chain, attempts_per_source=attempts, seed=sample_seed)
         return relabel_counts(counts, seed=seed)
     if aff is None:
         chain = reversible_chain(n, seed=seed)
     else:
         chain = driven_chain(n, affinity=aff, seed=seed)
-    return sample_counts(chain, attempts_per_source=job["attempts"], seed=job["sample_seed"])
+    return sample_counts(chain, attempts_per_source=attempts, seed=sample_seed)
 
 
 def job_key(row) -> tuple:
@@ -351,33 +365,68 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
-def summarise(rows, g2_rows=()) -> list[dict]:
-    """Share of datasets where each rule picks each hypothesis, per (affinity, attempts).
+def _num(r: dict, key: str) -> float:
+    v = r.get(key)
+    return float(v) if v not in ("", "None", None) else float("nan")
 
-    G² shares come from ``g2_rows`` (the larger G²-only pass) when given, else from ``rows``.
+
+def converged(r: dict) -> bool:
+    """R-hat ≤ 1.01 and bulk ESS ≥ 400 on what the rules use: every pointwise log-likelihood of
+    both models (LOO), the non-reversible model's ``tau`` and, once computed, the Savage–Dickey
+    per-draw terms (BF). The total log-likelihood's R-hat and ESS are recorded but not required.
     """
-    def grouped(rs):
-        out: dict = {}
-        for r in rs:
-            out.setdefault((float(r["affinity"]), int(r["attempts"])), []).append(r)
-        return out
+    need = [("rev_pointwise_rhat", "rev_pointwise_ess"),
+            ("nonrev_pointwise_rhat", "nonrev_pointwise_ess")]  # fmt: skip
+    if r.get("tau_ess") not in ("", None):
+        need.append(("tau_rhat", "tau_ess"))
+    ok = all(_num(r, a) <= RHAT_MAX and _num(r, b) >= ESS_MIN for a, b in need)
+    if str(r.get("bf_converged")) == "1":
+        ok &= _num(r, "bf_ess") >= ESS_MIN
+    return ok
 
-    if g2_rows:  # the G² columns of this table: the 30-state datasets (the other regimes have
-        g2_rows = [r for r in g2_rows if int(r["n_states"]) == 30]  # their own table)
-    full, g2 = grouped(rows), grouped(g2_rows or rows)
+
+def _regime(r: dict) -> tuple:
+    truth = "reversible" if r["kind"] == "reversible" else f"driven, {float(r['affinity']):g} nat"
+    return truth, int(r["n_states"]), int(r["attempts"])
+
+
+def summarise(rows) -> list[dict]:
+    """Size or power of every rule per (truth, states, attempts) and generator ("all" pools both).
+
+    A rule "rejects" when it picks non-reversible: log BF > log 10, LOO difference > 2 se, G²
+    conditional p < 0.05 (chi² p < 0.05 beside it). Every dataset counts, converged or not; the
+    counts of fits that missed R-hat ≤ 1.01 / ESS ≥ 400, of Bayes factors without a finite error
+    and of LOO with Pareto k̂ > 0.7 are reported beside the rates.
+    """
+    groups: dict = {}
+    for r in rows:
+        for gen in ("all", r.get("generator") or "package"):
+            groups.setdefault((*_regime(r), gen), []).append(r)
     table = []
-    for key in sorted(set(full) | set(g2)):
-        entry = {"affinity": key[0], "attempts": key[1]}
-        for rule, col, rs in (("bf", "bf", full.get(key, [])), ("loo", "loo", full.get(key, [])),
-                              ("g2", "g2_pick", g2.get(key, []))):  # fmt: skip
-            entry[f"{rule}_datasets"] = len(rs)
-            picks = [r[col] for r in rs]
-            for h in ("nonrev", "rev", "undecided"):
-                entry[f"{rule}_{h}"] = picks.count(h) / len(rs) if rs else float("nan")
-        chi2 = [r["g2_p_chi2"] < 0.05 for r in g2.get(key, []) if r["g2_p_chi2"] == r["g2_p_chi2"]]
-        entry["g2_chi2_datasets"] = len(chi2)
-        entry["g2_chi2_nonrev"] = sum(chi2) / len(chi2) if chi2 else float("nan")
-        table.append(entry)
+    for key in sorted(groups, key=lambda k: (k[0] != "reversible", k[0], -k[2], k[1], k[3])):
+        rs = groups[key]
+        bf = [r for r in rs if r.get("bf") not in ("", None)]
+        g2 = [r for r in rs if _num(r, "g2_p") == _num(r, "g2_p")]
+        chi2 = [r for r in rs if _num(r, "g2_p_chi2") == _num(r, "g2_p_chi2")]
+        table.append({
+            "truth": key[0], "n_states": key[1], "attempts": key[2], "generator": key[3],
+            "datasets": len(rs),
+            "not_converged": sum(not converged(r) for r in rs),
+            "divergent": sum(_num(r, "divergences") > 0 for r in rs),
+            "bf_n": len(bf), "bf_nonrev": sum(r["bf"] == "nonrev" for r in bf),
+            "bf_rev": sum(r["bf"] == "rev" for r in bf),
+            "bf_no_error": sum(str(r.get("bf_converged")) != "1" for r in bf),
+            "loo_n": len(rs), "loo_nonrev": sum(r["loo"] == "nonrev" for r in rs),
+            "loo_bad_k": sum(_num(r, "k_max") > 0.7 for r in rs),
+            "g2_n": len(g2), "g2_nonrev": sum(_num(r, "g2_p") < 0.05 for r in g2),
+            "chi2_n": len(chi2), "chi2_nonrev": sum(_num(r, "g2_p_chi2") < 0.05 for r in chi2),
+            "seconds": float(np.median([_num(r, "seconds") for r in rs])),
+            "pointwise_ess": float(np.median([min(_num(r, "rev_pointwise_ess"),
+                                                  _num(r, "nonrev_pointwise_ess")) for r in rs])),
+            "pointwise_rhat": float(np.median([max(_num(r, "rev_pointwise_rhat"),
+                                                   _num(r, "nonrev_pointwise_rhat")) for r in rs])),
+            "tau_ess": float(np.nanmedian([_num(r, "tau_ess") for r in rs])),
+        })  # fmt: skip
     return table
 
 
@@ -389,30 +438,34 @@ def wilson(p: float, n: int) -> tuple[float, float]:
     return max(centre - half, 0.0), min(centre + half, 1.0)
 
 
+def _rate(k: int, n: int) -> str:
+    if not n:
+        return "–"
+    lo, hi = wilson(k / n, n)
+    return f"{k}/{n} = {k / n:.0%} ({lo:.0%}–{hi:.0%})"
+
+
 def markdown(table) -> str:
+    """The NUTS pass as a Markdown table: rate of "non-reversible" picks with 95% Wilson CIs."""
     lines = [
-        "| affinity (nats/cycle) | attempts/source | BF datasets | BF > log 10: non-rev / "
-        "< -log 10: rev / undecided | LOO: non-rev / rev / undecided | G² datasets | "
-        "G² conditional p < 0.05 (95% CI) | G² chi² p < 0.05 (95% CI) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| truth | states × attempts/source | generator | datasets | fits not converged | "
+        "with divergences | BF > log 10 (95% CI) | BF < −log 10 | BF without finite error | "
+        "LOO > 2 se (95% CI) | LOO k̂ > 0.7 | G² conditional p < 0.05 (95% CI) | "
+        "G² chi² p < 0.05 (95% CI) | median worst pointwise log-lik R-hat, ESS; tau ESS | "
+        "median s/dataset |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for e in table:
-        def share(rule, e=e):
-            if not e[f"{rule}_datasets"]:
-                return "–"
-            hyps = ("nonrev", "rev", "undecided")
-            return " / ".join(f"{e[f'{rule}_{h}']:.0%}" for h in hyps)
-
-        def rate(share, n):
-            if not n:
-                return "–"
-            lo, hi = wilson(share, n)
-            return f"{share:.1%} ({lo:.0%}–{hi:.0%})"
-
-        n = e["g2_datasets"]
-        g2, chi2 = rate(e["g2_nonrev"], n), rate(e["g2_chi2_nonrev"], e["g2_chi2_datasets"])
-        lines.append(f"| {e['affinity']:g} | {e['attempts']} | {e['bf_datasets']} | "
-                     f"{share('bf')} | {share('loo')} | {n} | {g2} | {chi2} |")  # fmt: skip
+        lines.append(
+            f"| {e['truth']} | {e['n_states']} × {e['attempts']} | {e['generator']} | "
+            f"{e['datasets']} | {e['not_converged']} | {e['divergent']} | "
+            f"{_rate(e['bf_nonrev'], e['bf_n'])} | {e['bf_rev']}/{e['bf_n']} | "
+            f"{e['bf_no_error']}/{e['bf_n']} | {_rate(e['loo_nonrev'], e['loo_n'])} | "
+            f"{e['loo_bad_k']} | {_rate(e['g2_nonrev'], e['g2_n'])} | "
+            f"{_rate(e['chi2_nonrev'], e['chi2_n'])} | {e['pointwise_rhat']:.3f}, "
+            f"{e['pointwise_ess']:.0f}; {e['tau_ess']:.0f} | "
+            f"{e['seconds']:.0f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -452,36 +505,38 @@ def g2_table(g2_rows) -> str:
 
 
 def figure(table, path: Path) -> None:
+    """Share of datasets picking "non-reversible" per rule: size by regime, power at 1 nat."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), sharey=True)
-    titles = {"bf": "log BF > log 10", "loo": "LOO diff > 2 se", "g2": "G² conditional p < 0.05"}
-    for ax, rule in zip(axes, RULES, strict=True):
-        for n, marker in zip(sorted({e["attempts"] for e in table}), "os^", strict=False):
-            pts = sorted(
-                (e["affinity"], e[f"{rule}_nonrev"], e[f"{rule}_datasets"])
-                for e in table
-                if e["attempts"] == n and e[f"{rule}_datasets"]
-            )
-            if not pts:
-                continue
-            x = [p[0] for p in pts]
-            y = [p[1] for p in pts]
-            err = np.array([wilson(p[1], p[2]) for p in pts]).T
-            yerr = np.clip([np.array(y) - err[0], err[1] - np.array(y)], 0, 1)  # rounding
-            ax.errorbar(x, y, yerr=yerr, marker=marker,
-                        capsize=3, label=f"{n} attempts/source")  # fmt: skip
-        ax.axhline(0.05, color="grey", lw=0.8, ls=":")
-        ax.axhline(0.9, color="grey", lw=0.8, ls="--")
-        ax.set_title(titles[rule])
-        ax.set_xlabel("cycle affinity (nats, every cycle)")
-    axes[0].set_ylabel("share of datasets picking non-reversible")
-    axes[0].legend(fontsize=8)
-    fig.suptitle("Decision rules on 30-state synthetic chains (affinity 0 = reversible)",
-                 fontsize=10)  # fmt: skip
+    pooled = [e for e in table if e["generator"] == "all"]
+    if not pooled:
+        return
+    rules = (("bf", "log BF > log 10", "o"), ("loo", "LOO > 2 se", "s"),
+             ("g2", "G² conditional p < 0.05", "^"), ("chi2", "G² chi² p < 0.05", "x"))  # fmt: skip
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    labels = [f"{e['truth']}\n{e['n_states']} × {e['attempts']}" for e in pooled]
+    for j, (rule, name, marker) in enumerate(rules):
+        xs, ys, lo, hi = [], [], [], []
+        for i, e in enumerate(pooled):
+            n, k = e[f"{rule}_n"], e[f"{rule}_nonrev"]
+            if n:
+                a, b = wilson(k / n, n)
+                xs.append(i + 0.12 * (j - 1.5))
+                ys.append(k / n)
+                lo.append(k / n - a)
+                hi.append(b - k / n)
+        ax.errorbar(xs, ys, yerr=np.clip([lo, hi], 0, 1), marker=marker, ls="none", capsize=3,
+                    label=name)  # fmt: skip
+    ax.axhline(0.05, color="grey", lw=0.8, ls=":")
+    ax.axhline(0.9, color="grey", lw=0.8, ls="--")
+    ax.set_xticks(range(len(pooled)), labels, fontsize=8)
+    ax.set_ylabel("share picking non-reversible\n(95% Wilson CI)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=7, loc="center left")
+    ax.set_title("Size (reversible truth) and power of the decision rules, NUTS pass", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -540,7 +595,7 @@ def main(argv=None) -> int:
             return 0
     rows = read_rows(rows_path) if rows_path.exists() else []
     g2_rows = read_rows(g2_path) if g2_path.exists() else []
-    table = summarise(rows, g2_rows)
+    table = summarise(rows)
     text = markdown(table)
     (out / f"{stem}_table.md").write_text(text)
     if g2_rows:
