@@ -196,26 +196,59 @@ def savage_dickey_row(row: dict, draws_dir: Path) -> dict:
             "bf_ess": res.ess, "bf_pareto_k": res.pareto_k, "bf": pick}  # fmt: skip
 
 
-def fill_savage_dickey(path: Path, log=print) -> int:
-    """Fill the BF columns of every row of ``path`` that has stored draws and no BF yet."""
-    rows = read_rows(path)
-    with path.open() as fh:
-        fields = next(csv.reader(fh))
-    fields += [f for f in NUTS_FIELDS if f not in fields]
+SD_FIELDS = ["draws_file", "log_bf", "log_bf_se", "bf", "bf_converged", "bf_ess", "bf_pareto_k",
+             "bf_note", "sd_seconds"]  # fmt: skip
+
+
+def sd_path(rows_path: Path) -> Path:
+    """Where the Savage–Dickey pass writes (its own file: the NUTS rows stay append-only)."""
+    return rows_path.with_name(rows_path.name.replace("_rows.csv", "_sd.csv"))
+
+
+def fill_savage_dickey(path: Path, log=print, stop_at: float | None = None,
+                       max_jobs: int | None = None) -> int:
+    """Bayes factors of every row of ``path`` with stored draws and none yet (``sd_path``)."""
+    out = sd_path(path)
+    have = {r["draws_file"] for r in read_sd(out)}
     done = 0
-    for r in rows:
-        if r.get("draws_file") and r.get("bf") in ("", None):
-            r.update(savage_dickey_row(r, path.parent / DRAWS_DIR))
-            done += 1
-            log(f"{r['draws_file']}: log BF = {r['log_bf']:.2f} ± {r['log_bf_se']:.2f} "
-                f"-> {r['bf']}")
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fields, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(path)
+    for r in read_rows(path):
+        if not r.get("draws_file") or r["draws_file"] in have:
+            continue
+        if (stop_at is not None and time.time() > stop_at) or done == max_jobs:
+            break
+        start = time.perf_counter()
+        res = {"draws_file": r["draws_file"], **savage_dickey_row(r, path.parent / DRAWS_DIR),
+               "sd_seconds": time.perf_counter() - start}  # fmt: skip
+        new = not out.exists()
+        with out.open("a", newline="") as fh:
+            w = csv.DictWriter(fh, SD_FIELDS, extrasaction="ignore")
+            if new:
+                w.writeheader()
+            w.writerow(res)
+        done += 1
+        log(f"{r['draws_file']}: log BF = {res['log_bf']:.2f} ± {res['log_bf_se']:.2f} "
+            f"-> {res['bf']} ({res['sd_seconds']:.0f}s)")  # fmt: skip
     return done
+
+
+def read_sd(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def with_sd(rows: list[dict], sd_rows: list[dict]) -> list[dict]:
+    """The NUTS rows with the Savage–Dickey columns filled in where computed."""
+    by_file = {r["draws_file"]: r for r in sd_rows}
+    out = []
+    for r in rows:
+        sd = by_file.get(r.get("draws_file") or "")
+        if sd is not None:
+            r = {**r, **sd, "log_bf": _num(sd, "log_bf"), "log_bf_se": _num(sd, "log_bf_se")}
+        out.append(r)
+    return out
+
 
 def plan(full: bool, rules: str = "all") -> list[dict]:
     """Datasets in priority order (the run is resumable and may be stopped at any point)."""
@@ -569,7 +602,8 @@ def main(argv=None) -> int:
     path = rows_path if args.rules == "all" else g2_path
     jobs = plan(not args.fast, args.rules)
     if args.savage_dickey:
-        fill_savage_dickey(rows_path, log=lambda m: print(m, flush=True))
+        fill_savage_dickey(rows_path, log=lambda m: print(m, flush=True), stop_at=args.stop_at,
+                           max_jobs=args.max_jobs)  # fmt: skip
         args.summarise = True
     if not args.summarise and args.chunk and args.max_jobs is None and args.rules == "all":
         # Each support graph compiles new XLA code and a long process runs out of memory maps
@@ -594,6 +628,7 @@ def main(argv=None) -> int:
         if args.max_jobs is not None:
             return 0
     rows = read_rows(rows_path) if rows_path.exists() else []
+    rows = with_sd(rows, read_sd(sd_path(rows_path)))
     g2_rows = read_rows(g2_path) if g2_path.exists() else []
     table = summarise(rows)
     text = markdown(table)

@@ -162,7 +162,7 @@ def test_fast_calibration(tmp_path):
     """The calibration script's fast version: a reversible and a strongly driven 8-state chain,
     NUTS pass (LOO, G², stored draws) then the Savage–Dickey pass from the stored draws."""
     cal = _calibration()
-    out = tmp_path / "rows.csv"
+    out = tmp_path / "calibration_rows.csv"
     rows = cal.run(cal.plan(False), {"warmup": 300, "draws": 600}, out,
                    log=lambda m: None, draws_dir=tmp_path / cal.DRAWS_DIR)  # fmt: skip
     rev, driven = rows
@@ -170,9 +170,9 @@ def test_fast_calibration(tmp_path):
     assert (tmp_path / cal.DRAWS_DIR / driven["draws_file"]).exists()
     if _has_savage_dickey():
         assert cal.fill_savage_dickey(out, log=lambda m: None) == 2
-        rev, driven = cal.read_rows(out)
+        rev, driven = cal.with_sd(cal.read_rows(out), cal.read_sd(cal.sd_path(out)))
         assert rev["bf"] != "nonrev" and driven["bf"] == "nonrev"
-    table = cal.summarise(cal.read_rows(out))
+    table = cal.summarise(cal.with_sd(cal.read_rows(out), cal.read_sd(cal.sd_path(out))))
     assert {(e["truth"], e["generator"]) for e in table} >= {("reversible", "all"),
                                                               ("driven, 2 nat", "all")}
     assert "LOO > 2 se" in cal.markdown(table)
@@ -202,13 +202,13 @@ def test_savage_dickey_pass_reads_stored_draws(tmp_path):
     latent = ["beta_u", "flow_z", "mu_u", "phi_raw", "sigma_phi", "sigma_u", "tau", "u_z"]
     samples = {k: np.asarray(prior[k]).reshape((2, 8) + prior[k].shape[1:]) for k in latent}
     cal.store_draws(tmp_path / cal.DRAWS_DIR / "d.npz", samples)
-    out = tmp_path / "rows.csv"
+    out = tmp_path / "calibration_rows.csv"
     with out.open("w", newline="") as fh:
         w = csv.DictWriter(fh, cal.NUTS_FIELDS, extrasaction="ignore")
         w.writeheader()
         w.writerow({**job, "draws_file": "d.npz", "bf": ""})
     assert cal.fill_savage_dickey(out, log=lambda m: None) == 1
-    (row,) = cal.read_rows(out)
+    (row,) = cal.with_sd(cal.read_rows(out), cal.read_sd(cal.sd_path(out)))
     stored = {k: v.astype(np.float32).astype(np.float64) for k, v in samples.items()}
     ref = savage_dickey(model, kwargs, stored)
     assert row["log_bf"] == pytest.approx(-ref.log_bf, rel=1e-12, abs=1e-12)
