@@ -206,13 +206,16 @@ def sd_path(rows_path: Path) -> Path:
 
 
 def fill_savage_dickey(path: Path, log=print, stop_at: float | None = None,
-                       max_jobs: int | None = None) -> int:
-    """Bayes factors of every row of ``path`` with stored draws and none yet (``sd_path``)."""
+                       max_jobs: int | None = None, shard: tuple[int, int] = (0, 1)) -> int:
+    """Bayes factors of every row of ``path`` with stored draws and none yet (``sd_path``).
+
+    ``shard = (k, n)`` takes the rows whose index is k modulo n (n processes side by side).
+    """
     out = sd_path(path)
     have = {r["draws_file"] for r in read_sd(out)}
     done = 0
-    for r in read_rows(path):
-        if not r.get("draws_file") or r["draws_file"] in have:
+    for i, r in enumerate(read_rows(path)):
+        if not r.get("draws_file") or r["draws_file"] in have or i % shard[1] != shard[0]:
             continue
         if (stop_at is not None and time.time() > stop_at) or done == max_jobs:
             break
@@ -583,6 +586,8 @@ def main(argv=None) -> int:
                         help="all three rules (NUTS pass), or the cheap G²-only pass")
     parser.add_argument("--savage-dickey", action="store_true",
                         help="fill log BF of the NUTS rows from their stored draws (no refit)")
+    parser.add_argument("--shard", default="0/1",
+                        help="with --savage-dickey: K/N takes rows K modulo N (N side by side)")
     parser.add_argument("--summarise", action="store_true", help="only rebuild table and figure")
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--draws", type=int, default=1000, help="per chain (2 chains)")
@@ -602,8 +607,9 @@ def main(argv=None) -> int:
     path = rows_path if args.rules == "all" else g2_path
     jobs = plan(not args.fast, args.rules)
     if args.savage_dickey:
+        shard = tuple(int(x) for x in args.shard.split("/"))
         fill_savage_dickey(rows_path, log=lambda m: print(m, flush=True), stop_at=args.stop_at,
-                           max_jobs=args.max_jobs)  # fmt: skip
+                           max_jobs=args.max_jobs, shard=shard)  # fmt: skip
         args.summarise = True
     if not args.summarise and args.chunk and args.max_jobs is None and args.rules == "all":
         # Each support graph compiles new XLA code and a long process runs out of memory maps
