@@ -1,27 +1,34 @@
 """Calibration of the decision rules for detailed balance on synthetic chains with known truth.
 
 Rules (non-reversible model vs reversible model, same likelihood):
-  * Bayes factor: log BF > log 10 picks "non-reversible", log BF < -log 10 picks "reversible";
+  * Bayes factor: log BF > log 10 picks "non-reversible", log BF < -log 10 picks "reversible"
+    (Savage–Dickey ratio at tau = 0 from the non-reversible posterior, as the verdict computes it);
   * PSIS-LOO: elpd difference > 2 se picks the better model;
-  * G² likelihood-ratio test: p < 0.05 rejects reversibility.
+  * G²: exact conditional p < 0.05 rejects reversibility (chi² p-value recorded beside it).
 
-Datasets: reversible chains (type-I error) and driven chains whose every fundamental cycle carries
-the same affinity (power), 30 states, budget design (every state gets the same attempts).
+Datasets: reversible chains (size) and driven chains whose every fundamental cycle carries the
+same affinity (power), budget design (every state gets the same attempts), in three regimes:
+30 states × 200 attempts per source, 40 × 25 and 200 × 10; half from the package's generator,
+half from an independent conductance generator with relabelled, reordered states.
 
-CPU is scarce, so datasets that share a support graph share compiled code: the models take the
-counts as arguments (``jit_model_args``), every cell of the support graph is a likelihood cell
-(zero counts add zero), and the bridge density and pointwise log-likelihood are jitted once per
-graph. The evidence (bridge sampling), LOO (per-attempt, weighted) and G² (flat-prior MAP through
-``inference.fit``) are the package's own functions.
+The NUTS pass fits both models per dataset with ``detailed_balance.fit`` (2 chains), computes the
+LOO rule and G², and stores the non-reversible draws of every latent site (float32, compressed, one
+``.npz`` per dataset under ``<out>/draws/``). The counts are regenerated from the row's seeds, so a
+second pass (``--savage-dickey``) computes the Bayes factor from the stored draws without refitting.
+Every new support graph compiles new XLA code, and a long process runs out of memory maps, so the
+datasets run in chunks in fresh worker processes; rows are appended as they finish (resumable).
 
-    python benchmarks/calibration.py                 # full study (resumable; rows in --out)
-    python benchmarks/calibration.py --summarise     # table + figure from the rows so far
+    python benchmarks/calibration.py --rules g2         # G² only, 900 datasets (no NUTS)
+    python benchmarks/calibration.py                    # NUTS pass (resumable; rows in --out)
+    python benchmarks/calibration.py --savage-dickey    # fill log BF from the stored draws
+    python benchmarks/calibration.py --summarise        # tables + figure from the rows so far
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import os
 import subprocess
@@ -34,7 +41,7 @@ import numpy as np
 from detailed_balance.models import MODELS, FieldPrior
 
 import detailed_balance
-from detailed_balance.comparison import bridge_from_draws, likelihood_ratio_test, weighted_loo
+from detailed_balance.comparison import likelihood_ratio_test
 from detailed_balance.modeldata import build_model_data
 from detailed_balance.synthetic import (
     conductance_chain,
@@ -47,149 +54,212 @@ from detailed_balance.synthetic import (
 LOG10 = math.log(10.0)
 RULES = ("bf", "loo", "g2")
 FIELDS = ["kind", "affinity", "attempts", "chain_seed", "sample_seed", "n_states", "n_edges",
-          "n_cycles", "log_z_rev", "log_z_rev_se", "log_z_nonrev", "log_z_nonrev_se", "log_bf",
-          "log_bf_se", "bridge_ok", "elpd_diff", "elpd_diff_se", "k_max", "g2", "g2_df", "g2_p",
-          "divergences", "bf", "loo", "g2_pick", "seconds", "g2_p_chi2",
-          "g2_null_mean", "generator", "g2_support_df", "g2_ess"]  # fmt: skip
+          "n_cycles", "log_bf", "log_bf_se", "elpd_diff", "elpd_diff_se", "k_max", "g2", "g2_df",
+          "g2_p", "divergences", "bf", "loo", "g2_pick", "seconds", "g2_p_chi2", "g2_null_mean",
+          "generator", "g2_support_df", "g2_ess"]  # fmt: skip
+# the NUTS pass adds its settings, diagnostics and the Savage–Dickey columns
+NUTS_FIELDS = [*FIELDS[:8], "warmup", "draws", "chains", "converged", "rev_divergences",
+               "nonrev_divergences", "rev_loglik_rhat", "rev_loglik_ess", "nonrev_loglik_rhat",
+               "nonrev_loglik_ess", "tau_rhat", "tau_ess", "rev_pointwise_rhat",
+               "rev_pointwise_ess", "nonrev_pointwise_rhat", "nonrev_pointwise_ess",
+               "rev_max_rhat", "rev_min_ess", "nonrev_max_rhat", "nonrev_min_ess", "draws_file",
+               "bf_converged", "bf_note", "bf_ess", "bf_pareto_k", *FIELDS[8:]]  # fmt: skip
+DRAWS_DIR = "draws"
+# savage_dickey's note when tau = 0 is so far in the posterior's tail that the estimate has no
+# finite error but every draw's term lies beyond the decision threshold (a call, not a number)
+FAR_BEYOND = "favour the full model far beyond the decision threshold"
 G2_SAMPLES = 499  # exact conditional G² p-value at any M (chi² recorded too); 499 halves the time
 # the G² pass: (states, attempts per source) of the issue's three regimes, dense to sparse
 G2_REGIMES = ((30, 200), (40, 25), (200, 10))
 
 
-class Engine:
-    """NUTS + bridge + pointwise log-likelihood, compiled once per support graph and model."""
-
-    def __init__(self, warmup: int = 500, draws: int = 1000, chains: int = 2, prior=None):
-        self.warmup, self.draws, self.chains = warmup, draws, chains
-        self.prior = prior or FieldPrior()
-        self._cache: dict = {}
-
-    def _compiled(self, name: str, data):
-        key = (name, data.n_states, data.arc_source.tobytes(), data.arc_target.tobytes(),
-               data.gauge_group.tobytes(), data.has_rest)  # fmt: skip
-        if key in self._cache:
-            return self._cache[key]
-        import jax
-        from jax.flatten_util import ravel_pytree
-        from numpyro.distributions.transforms import biject_to
-        from numpyro.infer import MCMC, NUTS
-        from numpyro.infer.util import initialize_model, log_likelihood
-
-        tmpl = all_cells(data)
-        fn, prior = MODELS[name], self.prior
-
-        def model_fn(arc_count, rest_count, gauge_weight):
-            d = tmpl._replace(arc_count=arc_count, rest_count=rest_count, gauge_weight=gauge_weight)
-            fn(d, prior=prior)
-
-        args = dynamic_args(tmpl)
-        info = initialize_model(jax.random.PRNGKey(0), model_fn, model_args=args, dynamic_args=True)
-        trace = info.model_trace
-        latent = [k for k, s in trace.items() if s["type"] == "sample" and not s["is_observed"]]
-        transforms = {k: biject_to(trace[k]["fn"].support) for k in latent}
-        _, unravel = ravel_pytree(info.param_info.z)
-        gen = info.potential_fn
-
-        def to_z(one):
-            return ravel_pytree({k: transforms[k].inv(one[k]) for k in latent})[0]
-
-        entry = {
-            "mcmc": MCMC(NUTS(model_fn), num_warmup=self.warmup, num_samples=self.draws,
-                         num_chains=self.chains, chain_method="parallel", jit_model_args=True,
-                         progress_bar=False),  # fmt: skip
-            "to_z": jax.jit(jax.vmap(to_z)),
-            "density": jax.jit(jax.vmap(lambda x, *a: -gen(*a)(unravel(x)),
-                                        in_axes=(0, None, None, None))),  # fmt: skip
-            "loglik": jax.jit(lambda s, *a: log_likelihood(model_fn, s, *a)["y"]),
-            "latent": latent,
-        }
-        self._cache[key] = entry
-        return entry
-
-    def fit(self, name: str, data, seed: int) -> dict:
-        """Evidence (bridge), weighted PSIS-LOO and divergences of one model on one dataset."""
-        import jax
-
-        c = self._compiled(name, data)
-        tmpl = all_cells(data)
-        args = dynamic_args(tmpl)
-        c["mcmc"].run(jax.random.PRNGKey(seed), *args, extra_fields=("diverging",))
-        samples = c["mcmc"].get_samples(group_by_chain=True)
-        div = int(np.sum(c["mcmc"].get_extra_fields()["diverging"]))
-        flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in samples.items() if k in c["latent"]}
-        z = np.asarray(c["to_z"](flat)).reshape(self.chains, self.draws, -1)
-
-        def density(x):
-            return np.asarray(c["density"](x, *args), dtype=float)
-
-        ev = bridge_from_draws(z, density, seed=seed)
-        ll = np.asarray(c["loglik"](flat, *args)).reshape(self.chains, self.draws, -1)
-        count = np.concatenate([tmpl.arc_count, tmpl.rest_count])
-        seen = count > 0
-        loo = weighted_loo(ll[..., seen], count[seen])
-        return {"evidence": ev, "loo": loo, "divergences": div}
+# ---- the NUTS pass: BF (Savage–Dickey from stored draws) and LOO ------------------------------
+RHAT_MAX, ESS_MIN = 1.01, 400  # convergence of what the rules use (see ``converged``)
 
 
-def all_cells(data):
-    """Model data whose likelihood cells are every arc and every rest row (zeros included)."""
-    rest = np.arange(data.n_states) if data.has_rest else np.zeros(0, dtype=np.int64)
-    return data._replace(cell_arc=np.arange(2 * data.n_edges), cell_rest=rest)
+def draws_name(job: dict) -> str:
+    """File name of a dataset's stored non-reversible draws (one per job key)."""
+    kind, aff, attempts, chain, sample, n, gen = job_key(job)
+    return f"{kind}_a{aff:g}_n{n}x{attempts}_{gen}_c{chain}_s{sample}.npz"
 
 
-def dynamic_args(data) -> tuple:
-    return (np.asarray(data.arc_count, dtype=float), np.asarray(data.rest_count, dtype=float),
-            np.asarray(data.gauge_weight, dtype=float))  # fmt: skip
+def _rhat_ess(x: np.ndarray) -> tuple[float, float]:
+    """Worst R-hat and bulk ESS over the columns of ``x`` (chains, draws, k)."""
+    import xarray as xr
+
+    from detailed_balance import _arviz
+
+    x = np.asarray(x, dtype=float).reshape(x.shape[0], x.shape[1], -1)
+    ds = xr.Dataset({"x": (("chain", "draw", "k"), x)})
+    r, e = _arviz.rhat_ess(ds)
+    return float(np.nanmax(r["x"])), float(np.nanmin(e["x"]))
 
 
-def decide(engine: Engine, counts, seed: int = 0) -> dict:
-    """Numbers and the pick of every rule on one dataset ("nonrev", "rev" or "undecided")."""
+def decide_nuts(counts, seed: int, warmup: int, draws: int, draws_path: Path | None) -> dict:
+    """NUTS fits of both models (``detailed_balance.fit``), LOO rule, G², stored draws.
+
+    The Bayes factor is left empty: the ``--savage-dickey`` pass computes it from the stored
+    non-reversible draws. Diagnostics are those of what the rules use: the total and pointwise
+    log-likelihood of both models and the non-reversible model's ``tau``.
+    """
+    from detailed_balance import _arviz
+    from detailed_balance.comparison import fit_loo, weighted_se
+
     start = time.perf_counter()
-    data = build_model_data(counts)
-    rev = engine.fit("reversible", data, seed)
-    nonrev = engine.fit("nonreversible", data, seed)
-    e_r, e_n = rev["evidence"], nonrev["evidence"]
-    ok = e_r.converged and e_n.converged
-    log_bf = e_n.log_z - e_r.log_z if ok else float("nan")
-    bf_se = math.hypot(e_n.se, e_r.se) if ok else float("nan")
-    lo_r, lo_n = rev["loo"], nonrev["loo"]
-    d_i = lo_n["elpd_i"] - lo_r["elpd_i"]
-    w = lo_n["weights"]
-    diff = float(np.sum(w * d_i))
-    diff_se = float(np.sqrt(w.sum() * np.sum(w * (d_i - diff / w.sum()) ** 2) / w.sum()))
+    fits = {}
+    for name in ("reversible", "nonreversible"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # recorded below from the fit's own diagnostics
+            fits[name] = detailed_balance.fit(counts, name, draws=draws, warmup=warmup,
+                                              chains=2, seed=seed)  # fmt: skip
+    lo_r, lo_n = fit_loo(fits["reversible"]), fit_loo(fits["nonreversible"])
+    diff = lo_n["elpd"] - lo_r["elpd"]  # as compare's elpd_vs_reversible and its se
+    diff_se = weighted_se(lo_n["elpd_i"] - lo_r["elpd_i"], lo_n["weights"])
+    row: dict = {"warmup": warmup, "draws": draws, "chains": 2}
+    ok = True
+    for name, short in (("reversible", "rev"), ("nonreversible", "nonrev")):
+        idata = fits[name]
+        diag = json.loads(_arviz.attrs(idata)["diagnostics"])
+        ll = np.asarray(_arviz.group(idata, "log_likelihood")["y"].values)
+        r_tot, e_tot = _rhat_ess(ll.sum(axis=-1))
+        r_pt, e_pt = _rhat_ess(ll)
+        row.update({f"{short}_divergences": diag["divergences"], f"{short}_max_rhat":
+                    diag["max_rhat"], f"{short}_min_ess": diag["min_ess"],
+                    f"{short}_loglik_rhat": r_tot, f"{short}_loglik_ess": e_tot,
+                    f"{short}_pointwise_rhat": r_pt, f"{short}_pointwise_ess": e_pt})  # fmt: skip
+        ok &= r_pt <= RHAT_MAX and e_pt >= ESS_MIN
+    samples = _latent(fits["nonreversible"])
+    if "tau" in samples:
+        row["tau_rhat"], row["tau_ess"] = _rhat_ess(samples["tau"][..., None])
+        ok &= row["tau_rhat"] <= RHAT_MAX and row["tau_ess"] >= ESS_MIN
+    if draws_path is not None:
+        store_draws(draws_path, samples)
+        row["draws_file"] = draws_path.name
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         g2 = likelihood_ratio_test(counts, samples=G2_SAMPLES, seed=seed)
     p = g2["p_value"]
-    return {
-        "g2_p_chi2": g2["p_value_chi2"], "g2_null_mean": g2["null_mean_statistic"],
+    data = build_model_data(counts)
+    nan = float("nan")
+    row.update({
         "n_states": data.n_states, "n_edges": data.n_edges, "n_cycles": data.n_chords,
-        "log_z_rev": e_r.log_z, "log_z_rev_se": e_r.se, "log_z_nonrev": e_n.log_z,
-        "log_z_nonrev_se": e_n.se, "log_bf": log_bf, "log_bf_se": bf_se, "bridge_ok": int(ok),
+        "converged": int(ok), "divergences": row["rev_divergences"] + row["nonrev_divergences"],
         "elpd_diff": diff, "elpd_diff_se": diff_se, "k_max": max(lo_r["k_max"], lo_n["k_max"]),
-        "g2": g2["statistic"], "g2_df": g2["df"], "g2_p": p,
-        "divergences": rev["divergences"] + nonrev["divergences"],
-        "bf": "undecided" if not ok or abs(log_bf) <= LOG10 else
-              ("nonrev" if log_bf > 0 else "rev"),
         "loo": "undecided" if abs(diff) <= 2 * diff_se else ("nonrev" if diff > 0 else "rev"),
+        "log_bf": nan, "log_bf_se": nan, "bf": "",
+        "g2": g2["statistic"], "g2_df": g2["df"], "g2_p": p, "g2_p_chi2": g2["p_value_chi2"],
         "g2_pick": "undecided" if p is None else ("nonrev" if p < 0.05 else "rev"),
         "seconds": time.perf_counter() - start,
-    }  # fmt: skip
+    })  # fmt: skip
+    return row
+
+
+def store_draws(path: Path, samples: dict) -> None:
+    """Save posterior draws (site -> (chains, draws, ...)) as compressed float32 ``.npz``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **{k: np.asarray(v, dtype=np.float32) for k, v in samples.items()})
+
+
+def _latent(idata) -> dict:
+    """The latent sample sites of a fit, (chains, draws, ...) arrays."""
+    from detailed_balance import _arviz
+
+    post = _arviz.group(idata, "posterior")
+    return {k: np.asarray(post[k].values) for k in json.loads(_arviz.attrs(idata)["latent_sites"])}
+
+
+def savage_dickey_row(row: dict, draws_dir: Path) -> dict:
+    """log BF (non-reversible vs reversible) ± se of one row from its stored draws (no refit).
+
+    The counts are regenerated from the row's seeds (``make_counts``), the model data and the
+    default prior rebuilt as ``detailed_balance.fit`` builds them.
+    """
+    from detailed_balance.comparison import savage_dickey
+
+    data = build_model_data(make_counts(row))
+    if data.n_chords == 0:  # no cycle: both models are the same model
+        return {"log_bf": 0.0, "log_bf_se": 0.0, "bf_converged": 1, "bf": "undecided",
+                "bf_note": "no cycle"}  # fmt: skip
+    with np.load(draws_dir / row["draws_file"]) as z:
+        samples = {k: np.asarray(z[k], dtype=np.float64) for k in z.files}
+    res = savage_dickey(MODELS["nonreversible"], {"data": data, "prior": FieldPrior()}, samples)
+    log_bf, se = -res.log_bf, res.se  # savage_dickey: reversible vs non-reversible
+    ok = bool(res.converged) and math.isfinite(log_bf)
+    if ok:
+        pick = "undecided" if abs(log_bf) <= LOG10 else ("nonrev" if log_bf > 0 else "rev")
+    elif FAR_BEYOND in res.note:  # no finite error, but every draw puts tau = 0 beyond log 10
+        pick = "nonrev"
+    else:
+        pick = "undecided"
+    return {"log_bf": log_bf, "log_bf_se": se, "bf_converged": int(ok), "bf_note": res.note,
+            "bf_ess": res.ess, "bf_pareto_k": res.pareto_k, "bf": pick}  # fmt: skip
+
+
+SD_FIELDS = ["draws_file", "log_bf", "log_bf_se", "bf", "bf_converged", "bf_ess", "bf_pareto_k",
+             "bf_note", "sd_seconds"]  # fmt: skip
+
+
+def sd_path(rows_path: Path) -> Path:
+    """Where the Savage–Dickey pass writes (its own file: the NUTS rows stay append-only)."""
+    return rows_path.with_name(rows_path.name.replace("_rows.csv", "_sd.csv"))
+
+
+def fill_savage_dickey(path: Path, log=print, stop_at: float | None = None,
+                       max_jobs: int | None = None, shard: tuple[int, int] = (0, 1)) -> int:
+    """Bayes factors of every row of ``path`` with stored draws and none yet (``sd_path``).
+
+    ``shard = (k, n)`` takes the rows whose index is k modulo n (n processes side by side).
+    """
+    out = sd_path(path)
+    have = {r["draws_file"] for r in read_sd(out)}
+    done = 0
+    for i, r in enumerate(read_rows(path)):
+        if not r.get("draws_file") or r["draws_file"] in have or i % shard[1] != shard[0]:
+            continue
+        if (stop_at is not None and time.time() > stop_at) or done == max_jobs:
+            break
+        start = time.perf_counter()
+        res = {"draws_file": r["draws_file"], **savage_dickey_row(r, path.parent / DRAWS_DIR),
+               "sd_seconds": time.perf_counter() - start}  # fmt: skip
+        new = not out.exists()
+        with out.open("a", newline="") as fh:
+            w = csv.DictWriter(fh, SD_FIELDS, extrasaction="ignore")
+            if new:
+                w.writeheader()
+            w.writerow(res)
+        done += 1
+        log(f"{r['draws_file']}: log BF = {res['log_bf']:.2f} ± {res['log_bf_se']:.2f} "
+            f"-> {res['bf']} ({res['sd_seconds']:.0f}s)")  # fmt: skip
+    return done
+
+
+def read_sd(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def with_sd(rows: list[dict], sd_rows: list[dict]) -> list[dict]:
+    """The NUTS rows with the Savage–Dickey columns filled in where computed."""
+    by_file = {r["draws_file"]: r for r in sd_rows}
+    out = []
+    for r in rows:
+        sd = by_file.get(r.get("draws_file") or "")
+        if sd is not None:
+            r = {**r, **sd, "log_bf": _num(sd, "log_bf"), "log_bf_se": _num(sd, "log_bf_se")}
+        out.append(r)
+    return out
 
 
 def plan(full: bool, rules: str = "all") -> list[dict]:
     """Datasets in priority order (the run is resumable and may be stopped at any point)."""
     if not full:  # the fast version used by the tests
         return [dict(kind="reversible", affinity=0.0, attempts=200, chain_seed=0, sample_seed=0,
-                     n_states=8),
+                     n_states=8, generator="package"),
                 dict(kind="driven", affinity=2.0, attempts=500, chain_seed=0, sample_seed=0,
-                     n_states=8)]  # fmt: skip
+                     n_states=8, generator="package")]  # fmt: skip
     jobs = []
-
-    def add(kind, affinity, attempts, n_chain, n_sample):
-        for s in range(n_sample):
-            for c in range(n_chain):
-                jobs.append(dict(kind=kind, affinity=affinity, attempts=attempts, chain_seed=c,
-                                 sample_seed=s, n_states=30))  # fmt: skip
 
     if rules == "g2":  # cheap (no NUTS): 100 reversible datasets per regime and generator
         for s in range(100):  # a fresh chain per dataset: size over chains, not one graph
@@ -206,16 +276,25 @@ def plan(full: bool, rules: str = "all") -> list[dict]:
                 for gen in ("package", "conductance"):
                     jobs.append(dict(kind="driven", affinity=aff, attempts=attempts,
                                      chain_seed=s, sample_seed=s, n_states=30, generator=gen))
-    else:  # both targets of the issue first (so a stopped run has both), then the curves
-        for s in range(55):  # 110 reversible datasets: the false-positive target needs 100+
-            for c in range(2):  # two graphs: each new graph costs a compilation
-                jobs.append(dict(kind="reversible", affinity=0.0, attempts=200, chain_seed=c,
-                                 sample_seed=s, n_states=30))  # fmt: skip
-                if s < 10:  # 20 driven datasets at the power target (1 nat, 500 attempts)
-                    jobs.append(dict(kind="driven", affinity=1.0, attempts=500, chain_seed=c,
-                                     sample_seed=s, n_states=30))  # fmt: skip
-        for aff, n in ((0.5, 500), (0.25, 500), (1.0, 200), (0.5, 200), (0.25, 200)):
-            add("driven", aff, n, 2, 2)
+    else:  # the NUTS pass: the sparse regimes' size first, then dense size and power
+        for s in range(50):
+            for gen in ("package", "conductance"):
+                for n, attempts in G2_REGIMES[1:]:  # 40 × 25 and 200 × 10
+                    jobs.append(dict(kind="reversible", affinity=0.0, attempts=attempts,
+                                     chain_seed=s, sample_seed=s, n_states=n, generator=gen))
+            if s % 2:  # dense size and power interleaved at half the rate, so that a stopped
+                for gen in ("package", "conductance"):  # run has numbers in every regime
+                    jobs.append(dict(kind="reversible", affinity=0.0, attempts=200,
+                                     chain_seed=s, sample_seed=s, n_states=30, generator=gen))
+                    if s < 20:  # power at the issue's target: 1 nat per cycle, 500 attempts
+                        jobs.append(dict(kind="driven", affinity=1.0, attempts=500,
+                                         chain_seed=s, sample_seed=s, n_states=30,
+                                         generator=gen))  # fmt: skip
+        for s in range(50, 100):  # then up to 100 per regime and generator
+            for gen in ("package", "conductance"):
+                for n, attempts in G2_REGIMES:
+                    jobs.append(dict(kind="reversible", affinity=0.0, attempts=attempts,
+                                     chain_seed=s, sample_seed=s, n_states=n, generator=gen))
     seen, unique = set(), []
     for j in jobs:
         if job_key(j) not in seen:
@@ -240,21 +319,21 @@ def decide_g2(counts, seed: int = 0) -> dict:
 
 
 def make_counts(job: dict):
-    n = job["n_states"]
-    seed = 1000 + job["chain_seed"]
-    aff = None if job["kind"] == "reversible" else job["affinity"]
-    if job.get("generator", "package") == "conductance":
+    """The counts of a job (or of a row read back: its fields are strings), from its seeds."""
+    n, attempts, sample_seed = int(job["n_states"]), int(job["attempts"]), int(job["sample_seed"])
+    seed = 1000 + int(job["chain_seed"])
+    aff = None if job["kind"] == "reversible" else float(job["affinity"])
+    if job.get("generator") == "conductance":
         # unlike the package's chains: log-normal conductances, degree 3, varied escapes,
         # states renamed and reordered at random
         chain = conductance_chain(n, affinity=aff, seed=seed)
-        counts = sample_counts(chain, attempts_per_source=job["attempts"],
-                               seed=job["sample_seed"])  # fmt: skip
+        counts = sample_counts(chain, attempts_per_source=attempts, seed=sample_seed)
         return relabel_counts(counts, seed=seed)
     if aff is None:
         chain = reversible_chain(n, seed=seed)
     else:
         chain = driven_chain(n, affinity=aff, seed=seed)
-    return sample_counts(chain, attempts_per_source=job["attempts"], seed=job["sample_seed"])
+    return sample_counts(chain, attempts_per_source=attempts, seed=sample_seed)
 
 
 def job_key(row) -> tuple:
@@ -263,10 +342,13 @@ def job_key(row) -> tuple:
             row.get("generator") or "package")  # fmt: skip
 
 
-def run(jobs, engine: Engine, out: Path | None = None, log=print, max_jobs=None) -> list[dict]:
+def run(jobs, nuts: dict | None, out: Path | None = None, log=print, max_jobs=None,
+        draws_dir: Path | None = None, stop_at: float | None = None) -> list[dict]:
     """Run every job not yet in ``out`` (CSV, appended row by row so a killed run resumes).
 
-    ``max_jobs`` stops after that many new datasets (see ``main``: a fresh process per chunk).
+    ``nuts``: ``{"warmup": ..., "draws": ...}`` for the NUTS pass (draws stored in ``draws_dir``),
+    None for the G²-only pass. ``max_jobs`` stops after that many new datasets (see ``main``: a
+    fresh process per chunk).
     """
     done = read_rows(out) if out is not None and out.exists() else []
     have = {job_key(r) for r in done}
@@ -277,17 +359,20 @@ def run(jobs, engine: Engine, out: Path | None = None, log=print, max_jobs=None)
             continue
         if max_jobs is not None and new_jobs >= max_jobs:
             break
+        if stop_at is not None and time.time() > stop_at:
+            break
         new_jobs += 1
         counts = make_counts(job)
-        if engine is None:
+        if nuts is None:
             res = decide_g2(counts, seed=job["sample_seed"])
         else:
-            res = decide(engine, counts, seed=job["sample_seed"])
+            path = draws_dir / draws_name(job) if draws_dir is not None else None
+            res = decide_nuts(counts, job["sample_seed"], nuts["warmup"], nuts["draws"], path)
         row = {**job, **res}
         rows.append(row)
         if out is not None:
             new = not out.exists()
-            fields = FIELDS
+            fields = FIELDS if nuts is None else NUTS_FIELDS
             if not new:  # append in the file's own column order (older runs have fewer columns)
                 with out.open() as fh:
                     fields = next(csv.reader(fh))
@@ -296,8 +381,9 @@ def run(jobs, engine: Engine, out: Path | None = None, log=print, max_jobs=None)
                 if new:
                     w.writeheader()
                 w.writerow(row)
-        log(f"[{i + 1}/{len(jobs)}] {job['kind']} A={job['affinity']} n={job['attempts']} "
-            f"logBF={row['log_bf']:.2f}±{row['log_bf_se']:.2f} dLOO={row['elpd_diff']:.1f}±"
+        log(f"[{i + 1}/{len(jobs)}] {job['kind']} A={job['affinity']} {job['n_states']}x"
+            f"{job['attempts']} {job.get('generator')} conv={row.get('converged')} "
+            f"dLOO={row['elpd_diff']:.1f}±"
             f"{row['elpd_diff_se']:.1f} G2={row['g2']} p={row['g2_p']} -> {row['bf']}/"
             f"{row['loo']}/{row['g2_pick']} ({row['seconds']:.0f}s)")  # fmt: skip
     return rows
@@ -314,33 +400,68 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
-def summarise(rows, g2_rows=()) -> list[dict]:
-    """Share of datasets where each rule picks each hypothesis, per (affinity, attempts).
+def _num(r: dict, key: str) -> float:
+    v = r.get(key)
+    return float(v) if v not in ("", "None", None) else float("nan")
 
-    G² shares come from ``g2_rows`` (the larger G²-only pass) when given, else from ``rows``.
+
+def converged(r: dict) -> bool:
+    """R-hat ≤ 1.01 and bulk ESS ≥ 400 on what the rules use: every pointwise log-likelihood of
+    both models (LOO), the non-reversible model's ``tau`` and, once computed, the Savage–Dickey
+    per-draw terms (BF). The total log-likelihood's R-hat and ESS are recorded but not required.
     """
-    def grouped(rs):
-        out: dict = {}
-        for r in rs:
-            out.setdefault((float(r["affinity"]), int(r["attempts"])), []).append(r)
-        return out
+    need = [("rev_pointwise_rhat", "rev_pointwise_ess"),
+            ("nonrev_pointwise_rhat", "nonrev_pointwise_ess")]  # fmt: skip
+    if r.get("tau_ess") not in ("", None):
+        need.append(("tau_rhat", "tau_ess"))
+    ok = all(_num(r, a) <= RHAT_MAX and _num(r, b) >= ESS_MIN for a, b in need)
+    if str(r.get("bf_converged")) == "1":
+        ok &= _num(r, "bf_ess") >= ESS_MIN
+    return ok
 
-    if g2_rows:  # the G² columns of this table: the 30-state datasets (the other regimes have
-        g2_rows = [r for r in g2_rows if int(r["n_states"]) == 30]  # their own table)
-    full, g2 = grouped(rows), grouped(g2_rows or rows)
+
+def _regime(r: dict) -> tuple:
+    truth = "reversible" if r["kind"] == "reversible" else f"driven, {float(r['affinity']):g} nat"
+    return truth, int(r["n_states"]), int(r["attempts"])
+
+
+def summarise(rows) -> list[dict]:
+    """Size or power of every rule per (truth, states, attempts) and generator ("all" pools both).
+
+    A rule "rejects" when it picks non-reversible: log BF > log 10, LOO difference > 2 se, G²
+    conditional p < 0.05 (chi² p < 0.05 beside it). Every dataset counts, converged or not; the
+    counts of fits that missed R-hat ≤ 1.01 / ESS ≥ 400, of Bayes factors without a finite error
+    and of LOO with Pareto k̂ > 0.7 are reported beside the rates.
+    """
+    groups: dict = {}
+    for r in rows:
+        for gen in ("all", r.get("generator") or "package"):
+            groups.setdefault((*_regime(r), gen), []).append(r)
     table = []
-    for key in sorted(set(full) | set(g2)):
-        entry = {"affinity": key[0], "attempts": key[1]}
-        for rule, col, rs in (("bf", "bf", full.get(key, [])), ("loo", "loo", full.get(key, [])),
-                              ("g2", "g2_pick", g2.get(key, []))):  # fmt: skip
-            entry[f"{rule}_datasets"] = len(rs)
-            picks = [r[col] for r in rs]
-            for h in ("nonrev", "rev", "undecided"):
-                entry[f"{rule}_{h}"] = picks.count(h) / len(rs) if rs else float("nan")
-        chi2 = [r["g2_p_chi2"] < 0.05 for r in g2.get(key, []) if r["g2_p_chi2"] == r["g2_p_chi2"]]
-        entry["g2_chi2_datasets"] = len(chi2)
-        entry["g2_chi2_nonrev"] = sum(chi2) / len(chi2) if chi2 else float("nan")
-        table.append(entry)
+    for key in sorted(groups, key=lambda k: (k[0] != "reversible", k[0], -k[2], k[1], k[3])):
+        rs = groups[key]
+        bf = [r for r in rs if r.get("bf") not in ("", None)]
+        g2 = [r for r in rs if _num(r, "g2_p") == _num(r, "g2_p")]
+        chi2 = [r for r in rs if _num(r, "g2_p_chi2") == _num(r, "g2_p_chi2")]
+        table.append({
+            "truth": key[0], "n_states": key[1], "attempts": key[2], "generator": key[3],
+            "datasets": len(rs),
+            "not_converged": sum(not converged(r) for r in rs),
+            "divergent": sum(_num(r, "divergences") > 0 for r in rs),
+            "bf_n": len(bf), "bf_nonrev": sum(r["bf"] == "nonrev" for r in bf),
+            "bf_rev": sum(r["bf"] == "rev" for r in bf),
+            "bf_no_error": sum(str(r.get("bf_converged")) != "1" for r in bf),
+            "loo_n": len(rs), "loo_nonrev": sum(r["loo"] == "nonrev" for r in rs),
+            "loo_bad_k": sum(_num(r, "k_max") > 0.7 for r in rs),
+            "g2_n": len(g2), "g2_nonrev": sum(_num(r, "g2_p") < 0.05 for r in g2),
+            "chi2_n": len(chi2), "chi2_nonrev": sum(_num(r, "g2_p_chi2") < 0.05 for r in chi2),
+            "seconds": float(np.median([_num(r, "seconds") for r in rs])),
+            "pointwise_ess": float(np.median([min(_num(r, "rev_pointwise_ess"),
+                                                  _num(r, "nonrev_pointwise_ess")) for r in rs])),
+            "pointwise_rhat": float(np.median([max(_num(r, "rev_pointwise_rhat"),
+                                                   _num(r, "nonrev_pointwise_rhat")) for r in rs])),
+            "tau_ess": float(np.nanmedian([_num(r, "tau_ess") for r in rs])),
+        })  # fmt: skip
     return table
 
 
@@ -352,30 +473,34 @@ def wilson(p: float, n: int) -> tuple[float, float]:
     return max(centre - half, 0.0), min(centre + half, 1.0)
 
 
+def _rate(k: int, n: int) -> str:
+    if not n:
+        return "–"
+    lo, hi = wilson(k / n, n)
+    return f"{k}/{n} = {k / n:.0%} ({lo:.0%}–{hi:.0%})"
+
+
 def markdown(table) -> str:
+    """The NUTS pass as a Markdown table: rate of "non-reversible" picks with 95% Wilson CIs."""
     lines = [
-        "| affinity (nats/cycle) | attempts/source | BF datasets | BF > log 10: non-rev / "
-        "< -log 10: rev / undecided | LOO: non-rev / rev / undecided | G² datasets | "
-        "G² conditional p < 0.05 (95% CI) | G² chi² p < 0.05 (95% CI) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| truth | states × attempts/source | generator | datasets | fits not converged | "
+        "with divergences | BF > log 10 (95% CI) | BF < −log 10 | BF without finite error | "
+        "LOO > 2 se (95% CI) | LOO k̂ > 0.7 | G² conditional p < 0.05 (95% CI) | "
+        "G² chi² p < 0.05 (95% CI) | median worst pointwise log-lik R-hat, ESS; tau ESS | "
+        "median s/dataset |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for e in table:
-        def share(rule, e=e):
-            if not e[f"{rule}_datasets"]:
-                return "–"
-            hyps = ("nonrev", "rev", "undecided")
-            return " / ".join(f"{e[f'{rule}_{h}']:.0%}" for h in hyps)
-
-        def rate(share, n):
-            if not n:
-                return "–"
-            lo, hi = wilson(share, n)
-            return f"{share:.1%} ({lo:.0%}–{hi:.0%})"
-
-        n = e["g2_datasets"]
-        g2, chi2 = rate(e["g2_nonrev"], n), rate(e["g2_chi2_nonrev"], e["g2_chi2_datasets"])
-        lines.append(f"| {e['affinity']:g} | {e['attempts']} | {e['bf_datasets']} | "
-                     f"{share('bf')} | {share('loo')} | {n} | {g2} | {chi2} |")  # fmt: skip
+        lines.append(
+            f"| {e['truth']} | {e['n_states']} × {e['attempts']} | {e['generator']} | "
+            f"{e['datasets']} | {e['not_converged']} | {e['divergent']} | "
+            f"{_rate(e['bf_nonrev'], e['bf_n'])} | {e['bf_rev']}/{e['bf_n']} | "
+            f"{e['bf_no_error']}/{e['bf_n']} | {_rate(e['loo_nonrev'], e['loo_n'])} | "
+            f"{e['loo_bad_k']} | {_rate(e['g2_nonrev'], e['g2_n'])} | "
+            f"{_rate(e['chi2_nonrev'], e['chi2_n'])} | {e['pointwise_rhat']:.3f}, "
+            f"{e['pointwise_ess']:.0f}; {e['tau_ess']:.0f} | "
+            f"{e['seconds']:.0f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -415,36 +540,38 @@ def g2_table(g2_rows) -> str:
 
 
 def figure(table, path: Path) -> None:
+    """Share of datasets picking "non-reversible" per rule: size by regime, power at 1 nat."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), sharey=True)
-    titles = {"bf": "log BF > log 10", "loo": "LOO diff > 2 se", "g2": "G² conditional p < 0.05"}
-    for ax, rule in zip(axes, RULES, strict=True):
-        for n, marker in zip(sorted({e["attempts"] for e in table}), "os^", strict=False):
-            pts = sorted(
-                (e["affinity"], e[f"{rule}_nonrev"], e[f"{rule}_datasets"])
-                for e in table
-                if e["attempts"] == n and e[f"{rule}_datasets"]
-            )
-            if not pts:
-                continue
-            x = [p[0] for p in pts]
-            y = [p[1] for p in pts]
-            err = np.array([wilson(p[1], p[2]) for p in pts]).T
-            yerr = np.clip([np.array(y) - err[0], err[1] - np.array(y)], 0, 1)  # rounding
-            ax.errorbar(x, y, yerr=yerr, marker=marker,
-                        capsize=3, label=f"{n} attempts/source")  # fmt: skip
-        ax.axhline(0.05, color="grey", lw=0.8, ls=":")
-        ax.axhline(0.9, color="grey", lw=0.8, ls="--")
-        ax.set_title(titles[rule])
-        ax.set_xlabel("cycle affinity (nats, every cycle)")
-    axes[0].set_ylabel("share of datasets picking non-reversible")
-    axes[0].legend(fontsize=8)
-    fig.suptitle("Decision rules on 30-state synthetic chains (affinity 0 = reversible)",
-                 fontsize=10)  # fmt: skip
+    pooled = [e for e in table if e["generator"] == "all"]
+    if not pooled:
+        return
+    rules = (("bf", "log BF > log 10", "o"), ("loo", "LOO > 2 se", "s"),
+             ("g2", "G² conditional p < 0.05", "^"), ("chi2", "G² chi² p < 0.05", "x"))  # fmt: skip
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    labels = [f"{e['truth']}\n{e['n_states']} × {e['attempts']}" for e in pooled]
+    for j, (rule, name, marker) in enumerate(rules):
+        xs, ys, lo, hi = [], [], [], []
+        for i, e in enumerate(pooled):
+            n, k = e[f"{rule}_n"], e[f"{rule}_nonrev"]
+            if n:
+                a, b = wilson(k / n, n)
+                xs.append(i + 0.12 * (j - 1.5))
+                ys.append(k / n)
+                lo.append(k / n - a)
+                hi.append(b - k / n)
+        ax.errorbar(xs, ys, yerr=np.clip([lo, hi], 0, 1), marker=marker, ls="none", capsize=3,
+                    label=name)  # fmt: skip
+    ax.axhline(0.05, color="grey", lw=0.8, ls=":")
+    ax.axhline(0.9, color="grey", lw=0.8, ls="--")
+    ax.set_xticks(range(len(pooled)), labels, fontsize=8)
+    ax.set_ylabel("share picking non-reversible\n(95% Wilson CI)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=7, loc="center left")
+    ax.set_title("Size (reversible truth) and power of the decision rules, NUTS pass", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -455,15 +582,22 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="docs/calibration", help="rows, table and figure go here")
     parser.add_argument("--fast", action="store_true", help="the small version the tests run")
     parser.add_argument("--rules", default="all", choices=("all", "g2"),
-                        help="all three rules, or the cheap G²-only pass on more datasets")
+                        help="all three rules (NUTS pass), or the cheap G²-only pass")
+    parser.add_argument("--savage-dickey", action="store_true",
+                        help="fill log BF of the NUTS rows from their stored draws (no refit)")
+    parser.add_argument("--shard", default="0/1",
+                        help="with --savage-dickey: K/N takes rows K modulo N (N side by side)")
     parser.add_argument("--summarise", action="store_true", help="only rebuild table and figure")
-    parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument("--draws", type=int, default=600)
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--draws", type=int, default=1000, help="per chain (2 chains)")
+    parser.add_argument("--stop-at", type=float, default=None,
+                        help="Unix time after which no new dataset starts (a bounded run)")
     parser.add_argument("--chunk", type=int, default=10,
                         help="datasets per worker process (0: all in this process)")
     parser.add_argument("--max-jobs", type=int, help=argparse.SUPPRESS)  # a worker's share
     args = parser.parse_args(argv)
-    detailed_balance.configure()  # before any JAX work: the Engine's 2 chains run in parallel
+    # before any JAX work: 2 chains in parallel; no disk cache (every dataset has its own graph)
+    detailed_balance.configure(chains=2, cache=False)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = "calibration_fast" if args.fast else "calibration"
@@ -471,10 +605,18 @@ def main(argv=None) -> int:
     g2_path = out / f"{stem}_g2.csv"
     path = rows_path if args.rules == "all" else g2_path
     jobs = plan(not args.fast, args.rules)
+    if args.savage_dickey:
+        shard = tuple(int(x) for x in args.shard.split("/"))
+        fill_savage_dickey(rows_path, log=lambda m: print(m, flush=True), stop_at=args.stop_at,
+                           max_jobs=args.max_jobs, shard=shard)  # fmt: skip
+        args.summarise = True
     if not args.summarise and args.chunk and args.max_jobs is None and args.rules == "all":
         # Each support graph compiles new XLA code and a long process runs out of memory maps
         # (LLVM "Cannot allocate memory" after ~30 datasets), so chunks run in fresh processes.
         for _ in range(len(jobs)):  # bounded: every pass finishes at least one dataset or stops
+            if args.stop_at is not None and time.time() > args.stop_at:
+                print("stop time reached", flush=True)
+                break
             have = {job_key(r) for r in read_rows(path)} if path.exists() else set()
             if all(job_key(j) in have for j in jobs):
                 break
@@ -485,13 +627,15 @@ def main(argv=None) -> int:
                 return 1
         args.summarise = True
     if not args.summarise:
-        engine = Engine(warmup=args.warmup, draws=args.draws) if args.rules == "all" else None
-        run(jobs, engine, path, log=lambda m: print(m, flush=True), max_jobs=args.max_jobs)
+        nuts = {"warmup": args.warmup, "draws": args.draws} if args.rules == "all" else None
+        run(jobs, nuts, path, log=lambda m: print(m, flush=True), max_jobs=args.max_jobs,
+            draws_dir=out / DRAWS_DIR, stop_at=args.stop_at)
         if args.max_jobs is not None:
             return 0
     rows = read_rows(rows_path) if rows_path.exists() else []
+    rows = with_sd(rows, read_sd(sd_path(rows_path)))
     g2_rows = read_rows(g2_path) if g2_path.exists() else []
-    table = summarise(rows, g2_rows)
+    table = summarise(rows)
     text = markdown(table)
     (out / f"{stem}_table.md").write_text(text)
     if g2_rows:

@@ -1,6 +1,7 @@
 """Comparison: G² against deeptime's reversible MLE, weighted LOO against replicated ArviZ LOO,
 the tree case, the end-to-end table/JSON/CLI, and the fast calibration."""
 
+import csv
 import importlib.util
 import json
 import math
@@ -143,18 +144,75 @@ def test_compare_all_models_with_sensitivity():
     assert "Kass–Raftery" in res.verdict or "inconclusive" in res.verdict
 
 
-@pytest.mark.slow
-def test_fast_calibration():
-    """The calibration script's fast version: a reversible and a strongly driven 8-state chain."""
+def _calibration():
     spec = importlib.util.spec_from_file_location("calibration", ROOT / "benchmarks/calibration.py")
     cal = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cal)
-    rows = cal.run(cal.plan(False), cal.Engine(warmup=300, draws=600), log=lambda m: None)
+    return cal
+
+
+def _has_savage_dickey() -> bool:
+    from detailed_balance import comparison
+
+    return hasattr(comparison, "savage_dickey")
+
+
+@pytest.mark.slow
+def test_fast_calibration(tmp_path):
+    """The calibration script's fast version: a reversible and a strongly driven 8-state chain,
+    NUTS pass (LOO, G², stored draws) then the Savage–Dickey pass from the stored draws."""
+    cal = _calibration()
+    out = tmp_path / "calibration_rows.csv"
+    rows = cal.run(cal.plan(False), {"warmup": 300, "draws": 600}, out,
+                   log=lambda m: None, draws_dir=tmp_path / cal.DRAWS_DIR)  # fmt: skip
     rev, driven = rows
-    assert rev["bf"] != "nonrev" and rev["loo"] != "nonrev"
-    assert driven["bf"] == driven["loo"] == driven["g2_pick"] == "nonrev"
-    table = cal.summarise(rows)
-    assert {e["affinity"] for e in table} == {0.0, 2.0}
+    assert rev["loo"] != "nonrev" and driven["loo"] == driven["g2_pick"] == "nonrev"
+    assert (tmp_path / cal.DRAWS_DIR / driven["draws_file"]).exists()
+    if _has_savage_dickey():
+        assert cal.fill_savage_dickey(out, log=lambda m: None) == 2
+        rev, driven = cal.with_sd(cal.read_rows(out), cal.read_sd(cal.sd_path(out)))
+        assert rev["bf"] != "nonrev" and driven["bf"] == "nonrev"
+    table = cal.summarise(cal.with_sd(cal.read_rows(out), cal.read_sd(cal.sd_path(out))))
+    assert {(e["truth"], e["generator"]) for e in table} >= {("reversible", "all"),
+                                                              ("driven, 2 nat", "all")}
+    assert "LOO > 2 se" in cal.markdown(table)
+
+
+@pytest.mark.slow  # two Savage–Dickey compilations: ~30 s on a quiet 2-core machine
+def test_savage_dickey_pass_reads_stored_draws(tmp_path):
+    """The second pass rebuilds the counts from the row's seeds, reads the float32 draws and gives
+    exactly what savage_dickey gives on them (counts regenerated here without the script)."""
+    if not _has_savage_dickey():
+        pytest.skip("detailed_balance.comparison.savage_dickey is not merged yet")
+    import jax
+    from detailed_balance.models import MODELS
+    from detailed_balance.models._common import FieldPrior
+    from numpyro.infer import Predictive
+
+    from detailed_balance.comparison import savage_dickey
+
+    cal = _calibration()
+    job = cal.plan(False)[1]  # driven, 8 states, 2 nats per cycle, 500 attempts per source
+    counts = sample_counts(driven_chain(8, affinity=2.0, seed=1000), attempts_per_source=500,
+                           seed=0)  # fmt: skip
+    kwargs = {"data": build_model_data(counts), "prior": FieldPrior()}
+    model = MODELS["nonreversible"]
+    # draws of every latent site (from the prior: the pass must reproduce, whatever the draws)
+    prior = Predictive(model, num_samples=2 * 8)(jax.random.PRNGKey(0), **kwargs)
+    latent = ["beta_u", "flow_z", "mu_u", "phi_raw", "sigma_phi", "sigma_u", "tau", "u_z"]
+    samples = {k: np.asarray(prior[k]).reshape((2, 8) + prior[k].shape[1:]) for k in latent}
+    cal.store_draws(tmp_path / cal.DRAWS_DIR / "d.npz", samples)
+    out = tmp_path / "calibration_rows.csv"
+    with out.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, cal.NUTS_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        w.writerow({**job, "draws_file": "d.npz", "bf": ""})
+    assert cal.fill_savage_dickey(out, log=lambda m: None) == 1
+    (row,) = cal.with_sd(cal.read_rows(out), cal.read_sd(cal.sd_path(out)))
+    stored = {k: v.astype(np.float32).astype(np.float64) for k, v in samples.items()}
+    ref = savage_dickey(model, kwargs, stored)
+    assert row["log_bf"] == pytest.approx(-ref.log_bf, rel=1e-12, abs=1e-12)
+    assert int(row["bf_converged"]) == int(ref.converged)
 
 
 def _verdict_of(log_bf, log_bf_se, elpd, elpd_se, log_z_alt=-10.0, lrt=None, **bf):
