@@ -1092,22 +1092,25 @@ def format_markdown(result: UniversalityResult) -> str:
         )
     lines += [
         "",
-        "| model | log Z | log BF vs separate | elpd LOO | Δelpd vs separate | max R-hat | "
-        "divergences |",
-        "|---|---|---|---|---|---|---|",
+        "| model | elpd LOO | Δelpd vs separate | max R-hat | divergences |"
+        + (" bridge log Z | bridge log BF vs separate |" if result.settings.get("bridge") else ""),
+        "|---|---|---|---|---|" + ("---|---|" if result.settings.get("bridge") else ""),
     ]
     for r in result.table:
-        lz = f"{_fmt(r['log_z'])} ± {_fmt(r['log_z_se'])}" if r["log_z"] is not None else "–"
-        bf = (
-            f"{_fmt(r['log_bf_vs_separate'])} ± {_fmt(r['log_bf_se'])}"
-            if r["log_bf_vs_separate"] is not None
-            else "–"
-        )
-        lines.append(
-            f"| {r['model']} | {lz} | {bf} | {_fmt(r['elpd_loo'])} ± {_fmt(r['elpd_se'])} | "
+        line = (
+            f"| {r['model']} | {_fmt(r['elpd_loo'])} ± {_fmt(r['elpd_se'])} | "
             f"{_fmt(r['elpd_vs_separate'])} ± {_fmt(r['elpd_vs_separate_se'])} | "
             f"{_fmt(r['max_rhat'], 3)} | {r['divergences']} |"
         )
+        if result.settings.get("bridge"):
+            lz = f"{_fmt(r['log_z'])} ± {_fmt(r['log_z_se'])}" if r["log_z"] is not None else "–"
+            bf = (
+                f"{_fmt(r['log_bf_vs_separate'])} ± {_fmt(r['log_bf_se'])}"
+                if r["log_bf_vs_separate"] is not None
+                else "–"
+            )
+            line += f" {lz} | {bf} |"
+        lines.append(line)
     bf = result.bayes_factor
     if bf.get("log_bf") is not None:
         size = (
