@@ -41,7 +41,7 @@ TARGET_ESS = 400
 
 def min_ess(draws: np.ndarray) -> float:
     """Min over the last axis of the bulk ESS of (chains, draws, k) values."""
-    from detailed_balance.inference import _rhat_ess  # ArviZ's estimator, vectorised
+    from detailed_balance.inference._diagnostics import _rhat_ess  # ArviZ's estimator, vectorised
 
     _, ess = _rhat_ess({"x": draws})
     return float(np.nanmin(ess["x"]))

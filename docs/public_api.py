@@ -55,7 +55,11 @@ def canonical(obj, module: ModuleType, name: str) -> str:
     home = getattr(obj, "__module__", None)
     qual = getattr(obj, "__qualname__", None)
     if home and qual and home.startswith(PACKAGE) and "<" not in qual:
-        return f"{home}.{qual}"
+        # an object of a private module (inference._fit.fit) belongs to its public package
+        parts = home.split(".")
+        while parts[-1].startswith("_"):
+            parts.pop()
+        return f"{'.'.join(parts)}.{qual}"
     return f"{module.__name__}.{name}"  # data (a dict, a constant): documented where it lives
 
 

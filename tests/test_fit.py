@@ -13,13 +13,13 @@ from detailed_balance.errors import DataError, FitError
 from detailed_balance.inference import (
     FieldPrior,
     IdentifiabilityWarning,
-    _rhat_ess,
     counts_from_fit,
     fit,
     posterior_kernel,
     read_features,
     summarise,
 )
+from detailed_balance.inference._diagnostics import _rhat_ess
 from detailed_balance.synthetic import reversible_chain, sample_counts
 
 
@@ -247,7 +247,7 @@ from detailed_balance import inference, least_action, models  # noqa: F401
 from detailed_balance.synthetic import reversible_chain, sample_counts
 counts = sample_counts(reversible_chain(5, seed=1), attempts_per_source=40, seed=1)
 idata = inference.fit(counts, method="map")  # float64 inside the fit only
-v = inference._arviz.group(idata, "posterior")["V"].values
+v = detailed_balance._arviz.group(idata, "posterior")["V"].values
 print(jax.config.jax_enable_x64, jax.device_count(), v.dtype)
 """
     out = subprocess.run(

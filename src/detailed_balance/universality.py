@@ -389,7 +389,7 @@ def fit_joint(
     >>> fit.posterior["beta"].shape
     (1, 1, 2)
     """
-    from .inference import _latent_sites, _run_map, _run_nuts
+    from .inference._samplers import _latent_sites, _run_map, _run_nuts
     from .models._common import FieldPrior
 
     if method not in ("nuts", "map"):

@@ -2,7 +2,8 @@
 
 :func:`compare` takes fits (one per model, e.g. from :func:`detailed_balance.fit_ladder`) and
 runs no sampler. One idea per private module, re-exported here: ``_evidence`` (log evidence:
-exact Dirichlet, bridge sampling, annealed importance sampling), ``_g2_test`` (the
+exact Dirichlet, bridge sampling, annealed importance sampling), ``_savage_dickey`` (the Bayes
+factor of a nested model from the larger one's posterior), ``_g2_test`` (the
 likelihood-ratio G² test of reversibility), ``_loo`` (PSIS-LOO per attempt), ``_sensitivity``
 (Bayes factors under other priors), ``_verdict`` (the Kass–Raftery scale, the verdict and the
 Markdown tables) and ``_compare`` (:class:`ComparisonResult`, :func:`compare`).
@@ -37,6 +38,7 @@ from ._g2_test import (
     strong_class_edges,
 )
 from ._loo import PARETO_K_BAD, fit_loo, weighted_loo, weighted_se
+from ._savage_dickey import SavageDickey, savage_dickey
 from ._sensitivity import prior_sensitivity, scaled_prior
 from ._verdict import KASS_RAFTERY, format_markdown, kass_raftery, write_verdict
 
@@ -44,6 +46,7 @@ __all__ = [
     "KASS_RAFTERY",
     "PARETO_K_BAD",
     "ComparisonResult",
+    "SavageDickey",
     "Evidence",
     "annealed_evidence",
     "bridge_from_draws",
@@ -66,6 +69,7 @@ __all__ = [
     "prior_sensitivity",
     "read_comparison",
     "reversible_mle",
+    "savage_dickey",
     "scaled_prior",
     "simulate_counts",
     "strong_class_edges",

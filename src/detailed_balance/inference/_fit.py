@@ -1,0 +1,202 @@
+"""Fit one model of the ladder to counts: :func:`fit`."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict
+
+import numpy as np
+import numpyro
+
+from ..counts import TransitionCounts
+from ..errors import FitError
+from ..modeldata import GAUGE, ModelData, build_model_data
+from ..models import MODELS
+from ..models._common import FieldPrior
+from ._build import _build
+from ._diagnostics import _diagnose
+from ._features import check_features
+from ._identifiability import _gauge_groups, _warn_identifiability
+from ._samplers import (
+    _evaluate,
+    _float64,
+    _latent_sites,
+    _narrow,
+    _run_map,
+    _run_nuts,
+    _run_svi,
+    _x64_everywhere,
+)
+
+METHODS = ("nuts", "map", "svi")
+
+
+@_float64
+def fit(
+    counts: TransitionCounts,
+    model: str = "reversible",
+    *,
+    method: str = "nuts",
+    prior: FieldPrior | None = None,
+    features: np.ndarray | None = None,
+    rest: bool = True,
+    draws: int = 1000,
+    warmup: int = 1000,
+    chains: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    svi_steps: int = 5000,
+    target_accept: float = 0.8,
+    precision: str | None = None,
+):
+    """Fit one model of the ladder and return an ArviZ object (InferenceData or DataTree).
+
+    Parameters
+    ----------
+    counts : TransitionCounts
+    model : {"reversible", "unconstrained", "nonreversible"}
+    method : {"nuts", "map", "svi"}
+        ``"nuts"``: NUTS with ``chains`` chains (parallel over CPU cores). ``"map"``: the posterior
+        mode (L-BFGS on the unconstrained parameters; the density is that of the model's own
+        parameters, no Jacobian), stored as one draw. ``"svi"``: a mean-field normal guide
+        (``svi_steps`` Adam steps), ``draws`` independent draws from it.
+    prior : FieldPrior, optional
+        Prior of the potential field; default ``FieldPrior()`` (hierarchical normal), or the GP
+        prior when ``features`` are given. ``kind="flat"`` is improper: MAP only.
+    features : (S, F) array, optional
+        State features for the GP prior, one row per state of ``counts`` (in its order).
+    rest : bool
+        Model self-replies and rejections as a ``rest`` category of every row (the escape).
+    draws, warmup, chains, seed, progress
+        Sampler settings; ``chains`` defaults to the number of CPU cores (at least 2).
+    precision : {"float32", "float64"}, optional
+        Floats of the NUTS trajectories. Default: float32 for the normal field prior (1.1–2.3×
+        faster per fit here, same step size and ESS; see ``docs/readme/bench-fit.md``),
+        float64 for the GP prior (its Cholesky factor needs it). Whatever the choice, draws are
+        stored as float64 and the deterministic sites and log-likelihoods are recomputed from
+        them in float64.
+    svi_steps : int
+        Adam steps of the SVI guide (``method="svi"`` only).
+    target_accept : float
+        NUTS target acceptance probability; raise it (e.g. 0.9–0.95) when the fit reports
+        divergences.
+
+    Returns
+    -------
+    InferenceData or DataTree
+        ArviZ object with groups ``posterior`` (coords ``state``, ``edge``, ``cycle``),
+        ``log_likelihood`` (``y`` per cell: one value per (source, category) with count > 0),
+        ``observed_data``, ``sample_stats``, ``constant_data`` (the counts) and attributes
+        ``model``, ``method``, ``gauge``, ``prior`` (JSON), ``diagnostics`` (JSON).
+
+    Warns
+    -----
+    ConvergenceWarning
+        When R-hat > 1.01, bulk ESS < 100 per chain, divergences, or an optimiser stopped early.
+    IdentifiabilityWarning
+        For states without attempts and several gauges.
+
+    Examples
+    --------
+    A MAP fit is quick; NUTS (the default) gives the posterior that intervals need.
+
+    >>> import detailed_balance as db
+    >>> from detailed_balance.synthetic import reversible_chain, sample_counts
+    >>> counts = sample_counts(reversible_chain(5, seed=0), attempts_per_source=100, seed=0)
+    >>> idata = db.fit(counts, "reversible", method="map", progress=False)
+    >>> db.counts_from_fit(idata).attempts.tolist()  # the counts travel with the fit
+    [100, 100, 100, 100, 100]
+    >>> summary = db.summarise(idata)
+    >>> summary["model"], summary["method"], summary["states"][0]["state"]
+    ('reversible', 'map', 's0')
+    >>> sorted(summary["states"][0]["V"])
+    ['ess', 'hdi_lower', 'hdi_upper', 'mean', 'rhat', 'sd']
+    >>> db.posterior_kernel(idata).log_prob.shape  # (draws, arcs): one MAP draw, 20 arcs
+    (1, 20)
+    """
+    if model not in MODELS:
+        raise FitError(f"unknown model {model!r} (use one of {', '.join(MODELS)})")
+    if method not in METHODS:
+        raise FitError(f"unknown method {method!r} (use one of {', '.join(METHODS)})")
+    if draws < 1 or warmup < 0:
+        raise FitError("draws must be >= 1 and warmup >= 0")
+    prior = _resolve_prior(prior, features, method, model)
+    precision = precision or ("float64" if prior.kind == "gp" else "float32")
+    if precision not in ("float32", "float64"):
+        raise FitError(f"unknown precision {precision!r} (use 'float32' or 'float64')")
+    x = check_features(features, counts) if features is not None else None
+    data = build_model_data(counts, rest=rest, features=x)
+    _warn_identifiability(counts)
+    model_fn = _bind(model, data, prior)
+    latent_names = _latent_sites(model_fn, seed)
+
+    start = time.perf_counter()
+    if method == "nuts":
+        chains = chains or max(2, os.cpu_count() or 1)
+        sample_fn = model_fn if precision == "float64" else _bind(model, _narrow(data), prior)
+        with _x64_everywhere(precision == "float64"):
+            latent, stats, extra = _run_nuts(
+                sample_fn, draws, warmup, chains, seed, progress, target_accept
+            )
+        extra["precision"] = precision
+    elif method == "map":
+        chains, draws, warmup = 1, 1, 0
+        latent, stats, extra = _run_map(model_fn, seed, int(np.sum(counts.attempts)))
+    else:
+        chains, warmup = 1, 0
+        latent, stats, extra = _run_svi(model_fn, draws, svi_steps, seed, progress)
+    latent = {k: np.asarray(latent[k], dtype=np.float64) for k in latent_names}
+    seconds = time.perf_counter() - start
+
+    sites, loglik, lp = _evaluate(model_fn, latent)
+    stats.setdefault("lp", lp)
+    posterior = {**latent, **sites}
+    # R-hat and ESS of what the sampler moves (the latent sites) and of what is reported (V); the
+    # other deterministic sites are functions of these, and arviz diagnoses one scalar at a time
+    # (20 s for all sites at 1,000 states and 400 draws, most of it on them)
+    checked = {k: posterior[k] for k in (*latent_names, "V") if k in posterior}
+    diagnostics = _diagnose(checked, stats, method, chains, seconds, extra, counts)
+    attrs = {
+        "model": model,
+        "method": method,
+        "gauge": GAUGE,
+        "gauge_groups": json.dumps(_gauge_groups(counts)),
+        "prior": json.dumps(asdict(prior)),
+        "rest": int(rest),
+        "latent_sites": json.dumps(latent_names),
+        "diagnostics": json.dumps(diagnostics),
+        "draws": int(draws),
+        "warmup": int(warmup),
+        "chains": int(chains),
+        "seed": int(seed),
+        "fit_seconds": float(seconds),
+        "inference_library": "numpyro",
+        "inference_library_version": numpyro.__version__,
+    }
+    return _build(counts, data, posterior, loglik, stats, attrs)
+
+
+def _resolve_prior(prior, features, method, model) -> FieldPrior:
+    if prior is None:
+        prior = FieldPrior(kind="gp") if features is not None else FieldPrior()
+    if prior.kind not in ("normal", "gp", "flat"):
+        raise FitError(f"unknown prior kind {prior.kind!r} (use 'normal', 'gp' or 'flat')")
+    if model != "unconstrained":
+        if prior.kind == "gp" and features is None:
+            raise FitError("the GP prior needs state features (one row per state)")
+        if prior.kind != "gp" and features is not None:
+            raise FitError("features are used by the GP prior only: pass FieldPrior(kind='gp')")
+    if prior.kind == "flat" and method != "map":
+        raise FitError(f"the flat prior is improper: use method='map', not {method!r}")
+    return prior
+
+
+def _bind(model: str, data: ModelData, prior: FieldPrior, full: bool = False):
+    fn = MODELS[model]
+
+    def model_fn():
+        return fn(data, prior=prior, full=full)
+
+    return model_fn

@@ -1,0 +1,162 @@
+"""What a stored fit gives back: its counts, posterior draws of T, a summary."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from .. import _arviz
+from ..counts import TransitionCounts
+from ..errors import FitError
+from ..kernel import TransitionKernel
+from ..modeldata import build_model_data, gauge_reference
+from ..models._common import FieldPrior
+from ._diagnostics import _json_number, _rhat_ess
+from ._fit import _bind
+from ._samplers import _evaluate, _float64
+
+HDI_PROB = 0.94
+
+
+def counts_from_fit(idata) -> TransitionCounts:
+    """The counts a fit was made from (stored in its ``constant_data``).
+
+    Parameters
+    ----------
+    idata : InferenceData or DataTree
+        A fit returned by :func:`fit` or read back from netCDF.
+
+    Returns
+    -------
+    TransitionCounts
+    """
+    cd = _arviz.group(idata, "constant_data")
+    return TransitionCounts(
+        states=tuple(str(s) for s in cd["state"].values.tolist()),
+        source=np.asarray(cd["source"].values, dtype=np.int64),
+        target=np.asarray(cd["target"].values, dtype=np.int64),
+        count=np.asarray(cd["count"].values, dtype=np.int64),
+        self_count=np.asarray(cd["self_count"].values, dtype=np.int64),
+        rejected=np.asarray(cd["rejected"].values, dtype=np.int64),
+    )
+
+
+@_float64
+def posterior_kernel(idata, counts: TransitionCounts | None = None) -> TransitionKernel:
+    """Posterior draws of log T(target ← source) on the model's arcs (draws axis first).
+
+    Arcs are those of the support graph (both directions of every edge seen either way); the rest
+    of each row (self-replies and rejections when the fit used ``rest``) is the escape.
+
+    Parameters
+    ----------
+    idata : InferenceData or DataTree
+        A fit returned by :func:`fit`.
+    counts : TransitionCounts, optional
+        The counts of the fit (read from ``idata`` when not given).
+
+    Returns
+    -------
+    TransitionKernel
+        ``log_prob`` of shape (chains × draws, arcs); pass it to
+        :func:`detailed_balance.least_action.minimise_action` for a posterior over V_LA.
+    """
+    a = _arviz.attrs(idata)
+    if counts is None:
+        counts = counts_from_fit(idata)
+    elif tuple(counts.states) != tuple(counts_from_fit(idata).states):
+        raise FitError("these counts have other states than the ones the fit was made from")
+    cd = _arviz.group(idata, "constant_data")
+    features = np.asarray(cd["features"].values) if "features" in cd else None
+    prior = FieldPrior(**json.loads(a["prior"]))
+    data = build_model_data(counts, rest=bool(int(a["rest"])), features=features)
+    model_fn = _bind(a["model"], data, prior, full=True)
+    post = _arviz.group(idata, "posterior")
+    latent = {k: np.asarray(post[k].values) for k in json.loads(a["latent_sites"])}
+    sites, _, _ = _evaluate(model_fn, latent)
+    log_p = sites["log_p_arc"].reshape(-1, sites["log_p_arc"].shape[-1])
+    return TransitionKernel(
+        states=counts.states,
+        source=data.arc_source.copy(),
+        target=data.arc_target.copy(),
+        log_prob=log_p,
+        convention="posterior",
+    )
+
+
+def summarise(idata) -> dict:
+    """Per-state posterior summaries and global facts of a fit (the ``summary --json`` payload).
+
+    Parameters
+    ----------
+    idata : InferenceData or DataTree
+        A fit returned by :func:`fit`.
+
+    Returns
+    -------
+    dict
+        ``model``, ``method``, ``gauge``, ``gauge_groups``, ``prior``, ``diagnostics``,
+        ``hdi_prob`` and ``states``: one entry per state with ``state``, ``identified``,
+        ``attempts`` and, for models with a potential, ``V`` and ``V_within`` as
+        ``{mean, sd, hdi_lower, hdi_upper, rhat, ess}`` (``rhat``/``ess`` null unless NUTS).
+        Non-reversible fits add ``cycles`` with the same summary of every cycle affinity.
+    """
+    a = _arviz.attrs(idata)
+    counts = counts_from_fit(idata)
+    _, _, identified = gauge_reference(counts)
+    post = _arviz.group(idata, "posterior")
+    names = [v for v in ("V", "V_within", "cycle_affinity") if v in post]
+    stats = {v: _summarise_var(post[v]) for v in names}
+    if a["method"] == "nuts" and post.sizes["chain"] > 1 and names:
+        rhat, ess = _rhat_ess({k: post[k].values for k in names})
+        for v in names:
+            stats[v]["rhat"], stats[v]["ess"] = rhat[v], ess[v]
+    states = []
+    for i, name in enumerate(counts.states):
+        entry = {
+            "state": name,
+            "identified": bool(identified[i]),
+            "attempts": int(counts.attempts[i]),
+        }
+        for v in ("V", "V_within"):
+            if v in stats:
+                entry[v] = {k: _json_number(col[i]) for k, col in stats[v].items()}
+        states.append(entry)
+    out = {
+        "model": a["model"],
+        "method": a["method"],
+        "gauge": a["gauge"],
+        "gauge_groups": json.loads(a.get("gauge_groups", "[]")),
+        "prior": json.loads(a["prior"]),
+        "rest": bool(int(a["rest"])),
+        "hdi_prob": HDI_PROB,
+        "chains": int(post.sizes["chain"]),
+        "draws": int(post.sizes["draw"]),
+        "diagnostics": json.loads(a["diagnostics"]),
+        "states": states,
+    }
+    if "cycle_affinity" in stats:
+        labels = post["cycle"].values.tolist()
+        out["cycles"] = [
+            {
+                "cycle": str(lab),
+                **{k: _json_number(col[c]) for k, col in stats["cycle_affinity"].items()},
+            }
+            for c, lab in enumerate(labels)
+        ]
+    return out
+
+
+def _summarise_var(da) -> dict:
+    x = np.asarray(da.values)
+    x = x.reshape((-1,) + x.shape[2:])
+    bounds = _arviz.hdi(x, HDI_PROB)
+    return {
+        "mean": x.mean(axis=0),
+        "sd": x.std(axis=0, ddof=1) if x.shape[0] > 1 else np.zeros(x.shape[1:]),
+        "hdi_lower": bounds[0],
+        "hdi_upper": bounds[1],
+        "rhat": np.full(x.shape[1:], np.nan),
+        "ess": np.full(x.shape[1:], np.nan),
+    }

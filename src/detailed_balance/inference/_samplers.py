@@ -1,0 +1,272 @@
+"""Run the samplers (NUTS, MAP by L-BFGS, SVI) on a bound model; evaluate it at draws."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
+
+from ..graph import CycleSpace
+from ..modeldata import ModelData
+
+
+class PerformanceWarning(UserWarning):
+    """A fit runs slower than it could (e.g. chains one after another for want of devices)."""
+
+
+def _float64(fn):
+    """Run ``fn`` with 64-bit floats enabled (locally: the process's setting is left alone)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with jax.enable_x64(True):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def _x64_everywhere(enabled: bool):
+    """Set float64 on or off for the whole process while sampling, then restore it.
+
+    ``jax.enable_x64`` is thread-local, but numpyro's progress bar is a host callback that JAX
+    runs on another thread, which would check its int32 result under the global setting (int64)
+    and fail ("Incorrect output dtype for return value").
+    """
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", enabled)
+    try:
+        with jax.enable_x64(enabled):  # and on this thread, which may hold its own setting
+            yield
+    finally:
+        jax.config.update("jax_enable_x64", before)
+
+
+def _narrow(data: ModelData) -> ModelData:
+    """A 32-bit copy of the model's arrays, for float32 sampling.
+
+    A copy, not only a cast: jax caches constants per numpy array, and one traced under float32
+    then reused under float64 fails (int32 + int64 index arithmetic, jax 0.10).
+    """
+
+    def narrow(x):
+        if isinstance(x, CycleSpace):  # holds index arrays too (the non-reversible model)
+            space = copy.copy(x)
+            space.cycle_id, space.edge, space.sign = map(narrow, (x.cycle_id, x.edge, x.sign))
+            if x.n_cycles:
+                space._flow_basis = narrow(x.flow_basis())
+            return space
+        if not isinstance(x, np.ndarray):
+            return x
+        kind = {"f": np.float32, "i": np.int32}.get(x.dtype.kind)
+        return x.astype(kind) if kind else x.copy()
+
+    return ModelData(*(narrow(x) for x in data))
+
+
+def _initial_trace(model_fn, key):
+    """Model trace at numpyro's default initial point (uniform in (-2, 2), unconstrained)."""
+    from numpyro.handlers import seed, substitute, trace
+    from numpyro.infer.initialization import init_to_uniform
+
+    return trace(substitute(seed(model_fn, key), substitute_fn=init_to_uniform)).get_trace()
+
+
+def _latent_sites(model_fn, seed: int) -> list[str]:
+    """Names of the latent sample sites, found by abstract tracing (no compilation)."""
+
+    def latent():
+        tr = _initial_trace(model_fn, jax.random.PRNGKey(seed))
+        return {
+            k: s["value"] for k, s in tr.items() if s["type"] == "sample" and not s["is_observed"]
+        }
+
+    return list(jax.eval_shape(latent))
+
+
+def _run_nuts(model_fn, draws, warmup, chains, seed, progress, target_accept):
+    from numpyro.infer import MCMC, NUTS
+
+    parallel = chains <= jax.local_device_count()
+    if not parallel and chains > 1:
+        warnings.warn(
+            f"NUTS runs its {chains} chains one after another: JAX has "
+            f"{jax.local_device_count()} CPU device(s). Call detailed_balance.configure() before "
+            "the first JAX computation to run them in parallel",
+            PerformanceWarning,
+            stacklevel=4,
+        )
+    mcmc = MCMC(
+        NUTS(model_fn, target_accept_prob=target_accept),
+        num_warmup=warmup,
+        num_samples=draws,
+        num_chains=chains,
+        chain_method="parallel" if parallel else "sequential",
+        progress_bar=progress,
+    )
+    fields = (
+        "diverging",
+        "potential_energy",
+        "num_steps",
+        "accept_prob",
+        "energy",
+        "adapt_state.step_size",
+    )
+    mcmc.run(jax.random.PRNGKey(seed), extra_fields=fields)
+    latent = mcmc.get_samples(group_by_chain=True)
+    extra = mcmc.get_extra_fields(group_by_chain=True)
+    stats = {
+        "lp": -np.asarray(extra["potential_energy"], dtype=np.float64),
+        "diverging": np.asarray(extra["diverging"]),
+        "n_steps": np.asarray(extra["num_steps"]),
+        "acceptance_rate": np.asarray(extra["accept_prob"]),
+        "energy": np.asarray(extra["energy"], dtype=np.float64),
+        "step_size": np.asarray(extra["adapt_state.step_size"]),
+    }
+    return latent, stats, {"chain_method": mcmc.chain_method}
+
+
+def _unconstrained_start(model_fn, seed):
+    """Flat unconstrained start vector (numpyro's default init) and its unravel function."""
+    from jax.flatten_util import ravel_pytree
+
+    @jax.jit
+    def initial(key):
+        tr = _initial_trace(model_fn, key)
+        params = {
+            k: v["value"] for k, v in tr.items() if v["type"] == "sample" and not v["is_observed"]
+        }
+        return unconstrain_fn(model_fn, (), {}, params)
+
+    return ravel_pytree(initial(jax.random.PRNGKey(seed)))
+
+
+def _run_map(model_fn, seed, attempts: int = 1):
+    """Posterior mode by L-BFGS over unconstrained parameters, density of the constrained ones.
+
+    The gradient tolerance scales with the number of attempts (gradients are sums over them):
+    1e-9 up to 1000 attempts, then 1e-12 per attempt.
+    """
+    from scipy.optimize import minimize
+
+    x0, unravel = _unconstrained_start(model_fn, seed)
+    constrain = jax.jit(lambda x: constrain_fn(model_fn, (), {}, unravel(x)))
+
+    def objective(x):
+        return -log_density(model_fn, (), {}, constrain(x))[0]
+
+    value_and_grad = jax.jit(jax.value_and_grad(objective))
+
+    def fun(x):
+        v, g = value_and_grad(x)
+        return float(v), np.asarray(g, dtype=float)
+
+    res = minimize(
+        fun, np.asarray(x0, dtype=float), jac=True, method="L-BFGS-B",
+        options={"maxiter": 50_000, "maxfun": 100_000, "maxcor": 50, "ftol": 1e-15,
+                 "gtol": max(1e-9, 1e-12 * attempts)},
+    )  # fmt: skip
+    grad_norm = float(np.max(np.abs(res.jac))) if res.jac is not None else float("nan")
+    latent = {k: np.asarray(v)[None, None] for k, v in constrain(res.x).items()}
+    # L-BFGS-B may stop on an "ABNORMAL" line search at a float-precision optimum: judge by gradient
+    ok = bool(res.success) or grad_norm < 1e-4
+    extra = {
+        "optimizer": "L-BFGS-B",
+        "iterations": int(res.nit),
+        "max_abs_gradient": grad_norm,
+        "optimizer_message": str(res.message),
+        "optimizer_converged": ok,
+    }
+    return latent, {}, extra
+
+
+def _run_svi(model_fn, draws, steps, seed, progress, rank: int = 10):
+    """Low-rank-plus-diagonal normal variational posterior over the unconstrained parameters
+    (as numpyro's AutoLowRankMultivariateNormal).
+
+    Written directly on numpyro's unconstrained potential so that all of it compiles in one
+    ``jit`` (numpyro's autoguides set up eagerly, which costs many small compilations).
+    """
+    from numpyro.infer.util import potential_energy
+
+    x0, unravel = _unconstrained_start(model_fn, seed)
+    dim = x0.shape[0]
+    rank = min(rank, dim)
+    n_mc = 4  # Monte Carlo draws per ELBO gradient
+
+    def draw(params, key, n):
+        loc, w, log_d = params
+        k1, k2 = jax.random.split(key)
+        return (
+            loc
+            + jax.random.normal(k1, (n, rank)) @ w.T
+            + jnp.exp(log_d) * jax.random.normal(k2, (n, dim))
+        )
+
+    def neg_elbo(params, key):
+        _, w, log_d = params
+        energy = jax.vmap(lambda xi: potential_energy(model_fn, (), {}, unravel(xi)))(
+            draw(params, key, n_mc)
+        )
+        # entropy: 1/2 log det(W W^T + D) = 1/2 [sum log D + log det(I + W^T D^-1 W)]
+        inner = jnp.eye(rank) + (w.T * jnp.exp(-2 * log_d)) @ w
+        half_logdet = jnp.sum(log_d) + 0.5 * jnp.linalg.slogdet(inner)[1]
+        return jnp.mean(energy) - half_logdet
+
+    opt = numpyro.optim.Adam(0.01)
+
+    @jax.jit
+    def run(params, key):
+        def step(state, k):
+            loss, g = jax.value_and_grad(neg_elbo)(opt.get_params(state), k)
+            return opt.update(g, state), loss
+
+        state, losses = jax.lax.scan(step, opt.init(params), jax.random.split(key, steps))
+        return opt.get_params(state), losses
+
+    start = (x0, jnp.zeros((dim, rank)) + 0.01, jnp.full(dim, -2.0))
+    params, losses = run(start, jax.random.PRNGKey(seed))
+    x = draw(params, jax.random.PRNGKey(seed + 1), draws)
+    samples = jax.jit(jax.vmap(lambda xi: constrain_fn(model_fn, (), {}, unravel(xi))))(x)
+    latent = {k: np.asarray(v)[None] for k, v in samples.items()}
+    losses = np.asarray(losses)
+    tail = max(len(losses) // 10, 1)
+    last, before = losses[-tail:].mean(), losses[-2 * tail : -tail].mean()
+    # still improving by more than ~1 nat over the last tenth of the run: not converged
+    drift = float(before - last) if len(losses) >= 2 * tail else float("nan")
+    extra = {
+        "svi_steps": int(steps),
+        "svi_guide": f"normal, rank-{rank} plus diagonal covariance (unconstrained space)",
+        "final_loss": float(last),
+        "loss_drift_last_tenth": drift,
+        "optimizer_converged": bool(not drift > 1.0),
+    }
+    return latent, {}, extra
+
+
+def _evaluate(model_fn, latent: dict):
+    """Deterministic sites, pointwise log-likelihood of ``y`` and log joint density per draw."""
+    lead = next(iter(latent.values())).shape[:2]
+    flat = {k: np.asarray(v).reshape((-1,) + np.shape(v)[2:]) for k, v in latent.items()}
+
+    def one(params):
+        lp, tr = log_density(model_fn, (), {}, params)
+        sites = {k: s["value"] for k, s in tr.items() if s["type"] == "deterministic"}
+        y = tr["y"]
+        return sites, y["fn"].log_prob(y["value"]), lp
+
+    n = int(np.prod(lead))
+    sites, loglik, lp = jax.jit(lambda p: jax.lax.map(one, p, batch_size=min(n, 64)))(flat)
+
+    def unflat(x):
+        x = np.asarray(x)
+        return x.reshape(lead + x.shape[1:])
+
+    return {k: unflat(v) for k, v in sites.items()}, unflat(loglik), unflat(lp)
