@@ -72,6 +72,7 @@ def one(kind: str, seed: int, args) -> dict:
         "bf_seconds": round(t_bf, 1),
         **{f"sd_{k}": v for k, v in sd.to_dict().items()},
         "call": bf_call(sd.log_bf, sd.converged),
+        "estimator": "comparison.savage_dickey",
         "beta_hdi": [[float(a), float(b)] for a, b in zip(lo[1:], hi[1:], strict=True)],
         "beta_covered": [
             bool(a <= b <= c) for a, b, c in zip(lo[1:], betas[1:], hi[1:], strict=True)
@@ -110,7 +111,8 @@ def summarise(path: Path) -> None:
         conv = sum(r["sd_converged"] for r in rs)
         rej = sum(r["call"] == "pooled" for r in rs)
         acc = sum(r["call"] == "shared" for r in rs)
-        print(f"{kind}: {n} replicates; Savage–Dickey converged in {conv}/{n}")
+        est = sorted({r.get("estimator", "?") for r in rs})
+        print(f"{kind}: {n} replicates; Savage–Dickey converged in {conv}/{n} ({'; '.join(est)})")
         print(f"  one landscape rejected (log BF shared vs pooled < -log 10): {_rate(rej, n)}")
         print(f"  one landscape favoured (log BF > log 10): {_rate(acc, n)}")
         q = np.nanpercentile(bf, [5, 50, 95])

@@ -583,12 +583,15 @@ def one_landscape_bf(fit: JointFit):
     """
     if fit.model != "pooled" or fit.method != "nuts":
         raise FitError("the one-landscape Bayes factor needs a pooled NUTS fit")
-    try:
-        from .comparison import savage_dickey
-    except ImportError:  # until comparison.savage_dickey is merged (same API)
-        from ._savage_dickey_interim import savage_dickey
+    import copy
+
+    from .comparison import savage_dickey
+
     samples = {k: fit.posterior[k] for k in fit.latent_sites}
-    return savage_dickey(_model_fn("pooled"), fit.model_kwargs, samples, site="tau")
+    # fresh arrays: jax caches constants per numpy array, and the fit's arrays, traced under
+    # float32, then fail under savage_dickey's float64 (int32 + int64 index arithmetic)
+    kwargs = copy.deepcopy(fit.model_kwargs)
+    return savage_dickey(_model_fn("pooled"), kwargs, samples, site="tau")
 
 
 def bf_call(log_bf, converged: bool) -> str | None:
@@ -890,7 +893,12 @@ def compare_universality(
                 f"{m}: Pareto k > 0.7 for {loos[m]['bad_attempts']} of "
                 f"{loos[m]['n_attempts']} attempts (LOO unreliable there)"
             )
-    sd = one_landscape_bf(fits["pooled"])
+    try:
+        sd = one_landscape_bf(fits["pooled"])
+    except (DataError, FitError) as exc:  # an estimator failure is a note, not a crash
+        from .comparison import SavageDickey
+
+        sd = SavageDickey(np.nan, np.nan, converged=False, note=str(exc))
     bayes_factor = {
         "comparison": "shared vs pooled",
         **sd.to_dict(),
