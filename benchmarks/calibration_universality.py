@@ -1,19 +1,22 @@
-"""Calibration of the universality decision on synthetic datasets with known truth.
+"""Calibration of the universality Bayes factor on synthetic datasets with known truth.
 
 Two kinds of replicate (``universality.synthetic_joint``; three datasets over the same states,
 each with its own random support graph and edge terms, a budget design):
 
-* ``shared``: one field, beta = (1, 0.5, 2). Checks: the 94% HDIs of beta_2, beta_3 (shared
-  model) and of tau (pooled model, true tau = 0: its lower end must reach below ``TAU_ZERO``)
-  cover the truth; the rate of "log BF > log 10 for separate" (a false rejection of universality).
+* ``shared``: one field, beta = (1, 0.5, 2). Checks: the 94% HDIs of beta_2, beta_3 and of tau
+  (true tau = 0: its lower end must reach below ``TAU_ZERO``) cover the truth; the rate of
+  "log BF > log 10 against one landscape" (a false rejection of universality).
 * ``independent``: beta = (1, 1, 1), the third dataset with its own field of the same width.
-  Check: the rate of "log BF > log 10 for separate" (power to reject one landscape).
+  Check: the rate at which one landscape is rejected (power).
 
-Every replicate runs :func:`detailed_balance.universality.compare_universality` (NUTS, bridge
-sampling, LOO) as a user would. Rows go to ``--out`` as JSON lines (resumable: done replicates are
-skipped). On this shared 2-core machine one replicate takes a few minutes.
+The Bayes factor is the verdict's: shared vs pooled by the Savage–Dickey ratio at tau = 0 from
+the pooled posterior (``universality.one_landscape_bf``), decided by ``universality.bf_call``.
+Per replicate only what it needs runs: one pooled NUTS fit (beta, tau and the Bayes factor all
+come from it; no bridge sampling, no shared or separate fit). Rows go to ``--out`` as JSON lines
+(resumable: done replicates are skipped); rates come with 95% Wilson intervals over the
+replicates that ran.
 
-    nice -n 10 python benchmarks/calibration_universality.py --replicates 50
+    nice -n 10 python benchmarks/calibration_universality.py --replicates 50 --max-minutes 80
     python benchmarks/calibration_universality.py --summarise
 """
 
@@ -33,10 +36,16 @@ LOG10 = math.log(10)
 
 
 def one(kind: str, seed: int, args) -> dict:
-    from detailed_balance.universality import compare_universality, synthetic_joint
+    from detailed_balance import _arviz
+    from detailed_balance.universality import (
+        bf_call,
+        fit_joint,
+        one_landscape_bf,
+        synthetic_joint,
+    )
 
     betas = (1.0, 0.5, 2.0) if kind == "shared" else (1.0, 1.0, 1.0)
-    counts, truth = synthetic_joint(
+    counts, _ = synthetic_joint(
         n_states=args.states,
         betas=betas,
         width=args.width,
@@ -47,25 +56,48 @@ def one(kind: str, seed: int, args) -> dict:
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = compare_universality(
-            counts, draws=args.draws, warmup=args.warmup, chains=2, seed=seed
-        )
-    row = {"kind": kind, "seed": seed, "seconds": round(time.perf_counter() - t, 1)}
-    shared = next(r for r in res.table if r["model"] == "shared")
-    row["log_bf_shared"] = shared["log_bf_vs_separate"]
-    row["log_bf_se"] = shared["log_bf_se"]
-    row["elpd_shared_minus_separate"] = shared["elpd_vs_separate"]
-    row["elpd_se"] = shared["elpd_vs_separate_se"]
-    row["beta"] = res.beta["shared"]
-    row["beta_covered"] = [
-        iv["hdi_low"] <= b <= iv["hdi_high"]
-        for iv, b in zip(res.beta["shared"][1:], betas[1:], strict=True)
-    ]
-    row["tau"] = res.tau
-    row["tau_covers_zero"] = res.tau["hdi_low"] < TAU_ZERO
-    row["max_rhat"] = max(r["max_rhat"] or np.nan for r in res.table)
-    row["notes"] = res.notes
-    return row
+        fit = fit_joint(counts, "pooled", draws=args.draws, warmup=args.warmup, chains=2, seed=seed)
+    t_fit = time.perf_counter() - t
+    sd = one_landscape_bf(fit)
+    t_bf = time.perf_counter() - t - t_fit
+    beta = fit.posterior["beta"].reshape(-1, len(betas))
+    lo, hi = _arviz.hdi(beta)
+    tau = fit.posterior["tau"].ravel()
+    tau_lo, tau_hi = _arviz.hdi(tau)
+    g = fit.diagnostics
+    return {
+        "kind": kind,
+        "seed": seed,
+        "fit_seconds": round(t_fit, 1),
+        "bf_seconds": round(t_bf, 1),
+        **{f"sd_{k}": v for k, v in sd.to_dict().items()},
+        "call": bf_call(sd.log_bf, sd.converged),
+        "estimator": "comparison.savage_dickey",
+        "beta_hdi": [[float(a), float(b)] for a, b in zip(lo[1:], hi[1:], strict=True)],
+        "beta_covered": [
+            bool(a <= b <= c) for a, b, c in zip(lo[1:], betas[1:], hi[1:], strict=True)
+        ],
+        "tau_hdi": [float(tau_lo), float(tau_hi)],
+        "tau_covers_zero": bool(tau_lo < TAU_ZERO),
+        "max_rhat": g.get("max_rhat"),
+        "min_ess": g.get("min_ess"),
+        "divergences": g.get("divergences"),
+    }
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a rate k/n."""
+    if n == 0:
+        return (float("nan"), float("nan"))
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (centre - half, centre + half)
+
+
+def _rate(k: int, n: int) -> str:
+    lo, hi = wilson(k, n)
+    return f"{k}/{n} = {k / n:.2f} [95% Wilson {lo:.2f}, {hi:.2f}]" if n else "0/0"
 
 
 def summarise(path: Path) -> None:
@@ -74,28 +106,37 @@ def summarise(path: Path) -> None:
         rs = [r for r in rows if r["kind"] == kind]
         if not rs:
             continue
-        bf = np.array([np.nan if r["log_bf_shared"] is None else r["log_bf_shared"] for r in rs])
-        ok = np.isfinite(bf)
-        sep = np.sum(bf[ok] < -LOG10)
-        shr = np.sum(bf[ok] > LOG10)
-        loo_sep = sum(r["elpd_shared_minus_separate"] < -2 * r["elpd_se"] for r in rs)
-        print(f"{kind}: {len(rs)} replicates, {int((~ok).sum())} without a Bayes factor")
-        print(
-            f"  log BF > log 10 for separate: {sep}/{ok.sum()}; for shared: {shr}/{ok.sum()}; "
-            f"median log BF (shared - separate) {np.nanmedian(bf):+.1f}"
-        )
-        print(f"  LOO favours separate (> 2 se): {loo_sep}/{len(rs)}")
+        n = len(rs)
+        bf = np.array([np.nan if r["sd_log_bf"] is None else r["sd_log_bf"] for r in rs])
+        conv = sum(r["sd_converged"] for r in rs)
+        rej = sum(r["call"] == "pooled" for r in rs)
+        acc = sum(r["call"] == "shared" for r in rs)
+        est = sorted({r.get("estimator", "?") for r in rs})
+        print(f"{kind}: {n} replicates; Savage–Dickey converged in {conv}/{n} ({'; '.join(est)})")
+        print(f"  one landscape rejected (log BF shared vs pooled < -log 10): {_rate(rej, n)}")
+        print(f"  one landscape favoured (log BF > log 10): {_rate(acc, n)}")
+        q = np.nanpercentile(bf, [5, 50, 95])
+        print(f"  log BF shared vs pooled: median {q[1]:+.1f}, 5-95% {q[0]:+.1f} to {q[2]:+.1f}")
+        se = [r["sd_se"] for r in rs if r["sd_converged"] and r["sd_se"] is not None]
+        if se:
+            print(f"  Monte Carlo se (converged): median {np.median(se):.2f}, max {max(se):.2f}")
         if kind == "shared":
             cov = np.array([r["beta_covered"] for r in rs])
-            tau0 = np.mean([r["tau_covers_zero"] for r in rs])
+            tau0 = sum(r["tau_covers_zero"] for r in rs)
             print(
-                f"  94% HDI coverage: beta_2 {cov[:, 0].mean():.2f}, beta_3 {cov[:, 1].mean():.2f}"
-                f", tau reaches below {TAU_ZERO}: {tau0:.2f}"
+                f"  94% HDI coverage: beta_2 {_rate(int(cov[:, 0].sum()), n)}, "
+                f"beta_3 {_rate(int(cov[:, 1].sum()), n)}"
             )
+            print(f"  tau HDI reaches below {TAU_ZERO}: {_rate(tau0, n)}")
         else:
-            lo = np.array([r["tau"]["hdi_low"] for r in rs])
-            print(f"  tau HDI lower end > {TAU_ZERO}: {np.mean(lo > TAU_ZERO):.2f}")
-        print(f"  median seconds per replicate {np.median([r['seconds'] for r in rs]):.0f}")
+            away = sum(r["tau_hdi"][0] > TAU_ZERO for r in rs)
+            print(f"  tau HDI lower end > {TAU_ZERO}: {_rate(away, n)}")
+        print(
+            f"  seconds per replicate: fit median {np.median([r['fit_seconds'] for r in rs]):.0f}"
+            f", Bayes factor median {np.median([r['bf_seconds'] for r in rs]):.0f}; "
+            f"max R-hat {max(r['max_rhat'] for r in rs):.3f}, "
+            f"min ESS {min(r['min_ess'] for r in rs):.0f}"
+        )
 
 
 def main() -> None:
@@ -104,9 +145,9 @@ def main() -> None:
     p.add_argument("--states", type=int, default=12)
     p.add_argument("--attempts", type=int, default=300, help="attempts per source")
     p.add_argument("--width", type=float, default=1.5, help="sd of the true field")
-    p.add_argument("--draws", type=int, default=600)
-    p.add_argument("--warmup", type=int, default=500)
-    p.add_argument("--out", default="calibration_universality.jsonl")
+    p.add_argument("--draws", type=int, default=300, help="per chain (2 chains)")
+    p.add_argument("--warmup", type=int, default=300)
+    p.add_argument("--out", default="benchmarks/calibration_universality_sd.jsonl")
     p.add_argument("--max-minutes", type=float, default=600.0, help="stop after this long")
     p.add_argument("--summarise", action="store_true")
     args = p.parse_args()
@@ -128,7 +169,8 @@ def main() -> None:
                 with path.open("a") as fh:
                     fh.write(json.dumps(row) + "\n")
                 print(
-                    f"{kind} seed {seed}: log BF {row['log_bf_shared']}, {row['seconds']} s",
+                    f"{kind} seed {seed}: log BF {row['sd_log_bf']} ({row['call']}), "
+                    f"{row['fit_seconds']} + {row['bf_seconds']} s",
                     flush=True,
                 )
     summarise(path)

@@ -13,9 +13,11 @@ its own attempts, rejections and support graph) are fitted jointly under three h
 
 :func:`compare_universality` fits all three and reports, with 94% HDIs: beta_k, tau, the
 correlation of the datasets' fields over their common identified states, the per-state departures
-delta_k, log Bayes factors (bridge sampling, :func:`detailed_balance.comparison.bridge_sampling`,
-with Monte Carlo errors) and PSIS-LOO over attempts, and the slope of log beta_k against log T_k
-when sampling temperatures are known (-1 if temperature acts as an inverse temperature).
+delta_k, the log Bayes factor of one landscape against partial pooling (Savage–Dickey at tau = 0
+from the pooled posterior, :func:`one_landscape_bf`, with its Monte Carlo error), PSIS-LOO over
+attempts of shared and pooled against separate (bridge-sampled evidences only on request), and
+the slope of log beta_k against log T_k when sampling temperatures are known (-1 if temperature
+acts as an inverse temperature).
 For example, a joint fit on synthetic data:
 
 >>> from detailed_balance.universality import synthetic_joint, fit_joint
@@ -558,6 +560,65 @@ def joint_evidence(fit: JointFit, *, seed: int = 0):
     )
 
 
+def one_landscape_bf(fit: JointFit):
+    """log Bayes factor of one landscape (``shared``) against partial pooling, from a pooled fit.
+
+    ``pooled`` at tau = 0 *is* ``shared``: the departures ``delta_k = tau z_k`` vanish, the
+    likelihood is the shared one and the other priors (field, beta, edge terms) are the same and
+    do not depend on tau (the departures' ``z_k`` then only have their prior). So the
+    Savage–Dickey ratio ``p(tau = 0 | y) / p(tau = 0)`` of the pooled posterior is the Bayes
+    factor shared vs pooled (:func:`detailed_balance.comparison.savage_dickey`), with no
+    evidence to estimate: it works at any number of parameters, from the draws the fit has.
+
+    Parameters
+    ----------
+    fit : JointFit
+        A ``pooled`` NUTS fit.
+
+    Returns
+    -------
+    SavageDickey
+        ``log_bf`` (> 0 favours one shared landscape), ``se``, ``converged``, ``note``,
+        ``pareto_k``, ``ess``.
+    """
+    if fit.model != "pooled" or fit.method != "nuts":
+        raise FitError("the one-landscape Bayes factor needs a pooled NUTS fit")
+    import copy
+
+    from .comparison import savage_dickey
+
+    samples = {k: fit.posterior[k] for k in fit.latent_sites}
+    # fresh arrays: jax caches constants per numpy array, and the fit's arrays, traced under
+    # float32, then fail under savage_dickey's float64 (int32 + int64 index arithmetic)
+    kwargs = copy.deepcopy(fit.model_kwargs)
+    return savage_dickey(_model_fn("pooled"), kwargs, samples, site="tau")
+
+
+def bf_call(log_bf, converged: bool) -> str | None:
+    """Which side a shared-vs-pooled log BF takes at the log 10 threshold (None: neither).
+
+    A converged estimate decides at ±log 10. One that did not converge because tau = 0 lies in
+    the far tail of the posterior (the per-draw terms are dominated by a few draws) still
+    decides for ``pooled`` when it is below -3 log 10: its size is unreliable, not its side.
+
+    Parameters
+    ----------
+    log_bf : float or None
+        log BF shared vs pooled.
+    converged : bool
+        Whether the estimate converged.
+
+    Returns
+    -------
+    {"shared", "pooled"} or None
+    """
+    if log_bf is None or not np.isfinite(log_bf):
+        return None
+    if converged:
+        return "shared" if log_bf > LOG10 else "pooled" if log_bf < -LOG10 else None
+    return "pooled" if log_bf < -3 * LOG10 else None
+
+
 def _loo(fit: JointFit) -> dict:
     from .comparison import weighted_loo
 
@@ -706,6 +767,7 @@ class UniversalityResult:
     labels: list
     temperatures: list
     table: list  # one row per model: evidence, LOO
+    bayes_factor: dict  # shared vs pooled, Savage–Dickey at tau = 0 (one_landscape_bf)
     beta: dict  # model -> list of intervals per dataset
     tau: dict | None
     correlations: list
@@ -756,8 +818,13 @@ def compare_universality(
     chains: int | None = None,
     seed: int = 0,
     progress: bool = False,
+    bridge: bool = False,
 ) -> UniversalityResult:
     """Fit the separate, shared and pooled hypotheses and decide whether one landscape fits all.
+
+    The Bayes factor of the verdict is one landscape (``shared``) against partial pooling
+    (``pooled``), by the Savage–Dickey ratio at tau = 0 (:func:`one_landscape_bf`); PSIS-LOO of
+    shared and pooled against separate stands beside it.
 
     Parameters
     ----------
@@ -765,16 +832,20 @@ def compare_universality(
     labels : names or label dicts (:func:`read_labels`); default ``D1, D2, ...``.
     temperatures : sampling temperature per dataset (None: unknown or not comparable); the slope
         of log beta against log T uses the datasets with a temperature.
-    models : subset of ("separate", "shared", "pooled"); separate and shared are always fitted.
+    models : subset of ("separate", "shared", "pooled"); all three are always fitted (the Bayes
+        factor needs ``pooled``, LOO ``shared`` and ``separate``): kept for compatibility.
     common : restrict every dataset to the states with attempts in all of them (moves elsewhere
         become escapes, as ``TransitionCounts.restrict``): a smaller, fully overlapping problem.
     prior, beta_scale, tau_scale, rest : priors and likelihood as in :func:`fit_joint`.
     draws, warmup, chains, seed, progress : NUTS settings.
+    bridge : also estimate each model's evidence by bridge sampling (a check; it refuses when
+        the posterior draws are too few for the parameters, as on the shipped series).
 
     Returns
     -------
     UniversalityResult
     """
+    from .comparison import Evidence
     from .inference import ConvergenceWarning
 
     counts_list = list(counts_list)
@@ -790,7 +861,7 @@ def compare_universality(
         counts_list = [c.restrict(keep) for c in counts_list]
         notes.append(f"restricted to the {len(keep)} states with attempts in every dataset")
     joint = build_joint_data(counts_list, rest=rest)
-    wanted = [m for m in MODEL_NAMES if m in set(models) | {"separate", "shared"}]
+    wanted = list(MODEL_NAMES)
     fits, evid, loos = {}, {}, {}
     for m in wanted:
         with warnings.catch_warnings(record=True) as caught:
@@ -809,16 +880,32 @@ def compare_universality(
                 progress=progress,
                 joint=joint,
             )
-            evid[m] = joint_evidence(fits[m], seed=seed)
+            if bridge:
+                evid[m] = joint_evidence(fits[m], seed=seed)
+            else:
+                evid[m] = Evidence(np.nan, np.nan, "bridge", False, "not run (bridge=False)")
         notes.extend(str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning))
-        if not evid[m].converged:
-            notes.append(f"{m}: evidence not estimated: {evid[m].note}")
+        if bridge and not evid[m].converged:
+            notes.append(f"{m}: bridge evidence not estimated: {evid[m].note}")
         loos[m] = _loo(fits[m])
         if loos[m]["bad_attempts"]:
             notes.append(
                 f"{m}: Pareto k > 0.7 for {loos[m]['bad_attempts']} of "
                 f"{loos[m]['n_attempts']} attempts (LOO unreliable there)"
             )
+    try:
+        sd = one_landscape_bf(fits["pooled"])
+    except (DataError, FitError) as exc:  # an estimator failure is a note, not a crash
+        from .comparison import SavageDickey
+
+        sd = SavageDickey(np.nan, np.nan, converged=False, note=str(exc))
+    bayes_factor = {
+        "comparison": "shared vs pooled",
+        **sd.to_dict(),
+        "call": bf_call(sd.log_bf, sd.converged),
+    }
+    if not sd.converged:
+        notes.append(f"Savage–Dickey (shared vs pooled) did not converge: {sd.note}")
     table = []
     for m in wanted:
         ev, ref = evid[m], evid["separate"]
@@ -867,6 +954,7 @@ def compare_universality(
         "common": common,
         "beta_scale": beta_scale,
         "tau_scale": tau_scale,
+        "bridge": bridge,
         "hdi_prob": HDI_PROB,
         "n_union_states": len(joint.states),
         "datasets": [
@@ -887,6 +975,7 @@ def compare_universality(
         ],
         temperatures=temps,
         table=table,
+        bayes_factor=bayes_factor,
         beta=beta,
         tau=tau,
         correlations=field_correlations(fits["separate"]),
@@ -923,31 +1012,44 @@ def write_verdict(result: UniversalityResult) -> str:
     -------
     str
     """
-    shared = _row(result, "shared")
+    shared, pooled = _row(result, "shared"), _row(result, "pooled")
     parts = []
-    bf, bf_se = shared["log_bf_vs_separate"], shared["log_bf_se"]
+    bf = result.bayes_factor
     d, d_se = shared["elpd_vs_separate"], shared["elpd_vs_separate_se"]
     loo_text = f"LOO elpd difference shared − separate {d:+.1f} ± {d_se:.1f} nats"
-    if bf is not None:
-        if bf > LOG10:
-            decision = "One landscape explains the datasets: the evidence favours the shared field"
-        elif bf < -LOG10:
-            decision = (
-                "The datasets do not share one landscape: the evidence favours separate fields"
-            )
-        else:
-            decision = "The evidence does not decide between one shared landscape and separate ones"
-        parts.append(f"{decision} (log BF shared vs separate {bf:+.1f} ± {bf_se:.1f}; {loo_text}).")
-    else:
-        if d > 2 * d_se:
-            decision = "LOO favours one shared landscape"
-        elif d < -2 * d_se:
-            decision = "LOO favours separate landscapes"
-        else:
-            decision = "LOO does not decide between one shared landscape and separate ones"
-        parts.append(
-            f"{decision} ({loo_text}); the Bayes factor could not be estimated (see the notes)."
+    if pooled is not None:
+        loo_text += (
+            f", pooled − separate {pooled['elpd_vs_separate']:+.1f} ± "
+            f"{pooled['elpd_vs_separate_se']:.1f}"
         )
+    call = bf.get("call")
+    if bf.get("log_bf") is None:
+        bf_text = "the Bayes factor could not be estimated (see the notes)"
+    elif bf["converged"]:
+        bf_text = f"log BF shared vs pooled {bf['log_bf']:+.1f} ± {bf['se']:.1f}, Savage–Dickey"
+    else:
+        bf_text = (
+            f"log BF shared vs pooled ≈ {bf['log_bf']:+.0f} by Savage–Dickey, a size that is not "
+            "reliable (τ = 0 lies in the far tail of the posterior; see the notes)"
+        )
+    if call == "shared":
+        decision = "One landscape explains the datasets: the evidence favours the shared field"
+    elif call == "pooled":
+        decision = (
+            "The datasets do not share one landscape: the evidence favours dataset-specific "
+            "departures from a common field"
+        )
+    elif bf.get("log_bf") is not None and bf["converged"]:
+        decision = "The evidence does not decide between one landscape and departures from it"
+    else:
+        decision = (
+            "LOO favours one shared landscape"
+            if d > 2 * d_se
+            else "LOO favours separate landscapes"
+            if d < -2 * d_se
+            else "Neither the Bayes factor nor LOO decides between one landscape and several"
+        )
+    parts.append(f"{decision} ({bf_text}; {loo_text}).")
     if result.tau is not None:
         parts.append(
             f"The departures from the shared field have spread τ = {_iv(result.tau)} (94% HDI)."
@@ -998,22 +1100,38 @@ def format_markdown(result: UniversalityResult) -> str:
         )
     lines += [
         "",
-        "| model | log Z | log BF vs separate | elpd LOO | Δelpd vs separate | max R-hat | "
-        "divergences |",
-        "|---|---|---|---|---|---|---|",
+        "| model | elpd LOO | Δelpd vs separate | max R-hat | divergences |"
+        + (" bridge log Z | bridge log BF vs separate |" if result.settings.get("bridge") else ""),
+        "|---|---|---|---|---|" + ("---|---|" if result.settings.get("bridge") else ""),
     ]
     for r in result.table:
-        lz = f"{_fmt(r['log_z'])} ± {_fmt(r['log_z_se'])}" if r["log_z"] is not None else "–"
-        bf = (
-            f"{_fmt(r['log_bf_vs_separate'])} ± {_fmt(r['log_bf_se'])}"
-            if r["log_bf_vs_separate"] is not None
-            else "–"
-        )
-        lines.append(
-            f"| {r['model']} | {lz} | {bf} | {_fmt(r['elpd_loo'])} ± {_fmt(r['elpd_se'])} | "
+        line = (
+            f"| {r['model']} | {_fmt(r['elpd_loo'])} ± {_fmt(r['elpd_se'])} | "
             f"{_fmt(r['elpd_vs_separate'])} ± {_fmt(r['elpd_vs_separate_se'])} | "
             f"{_fmt(r['max_rhat'], 3)} | {r['divergences']} |"
         )
+        if result.settings.get("bridge"):
+            lz = f"{_fmt(r['log_z'])} ± {_fmt(r['log_z_se'])}" if r["log_z"] is not None else "–"
+            bf = (
+                f"{_fmt(r['log_bf_vs_separate'])} ± {_fmt(r['log_bf_se'])}"
+                if r["log_bf_vs_separate"] is not None
+                else "–"
+            )
+            line += f" {lz} | {bf} |"
+        lines.append(line)
+    bf = result.bayes_factor
+    if bf.get("log_bf") is not None:
+        size = (
+            f"{bf['log_bf']:+.1f} ± {_fmt(bf['se'])}"
+            if bf["converged"]
+            else f"≈ {bf['log_bf']:+.0f} (not converged: size unreliable)"
+        )
+        lines += [
+            "",
+            f"log BF shared vs pooled (one landscape vs departures from it; Savage–Dickey at "
+            f"τ = 0, Pareto k {_fmt(bf['pareto_k'], 2)}, ESS {_fmt(bf['ess'], 0)}): {size}; "
+            f"decision at ±log 10: {bf['call'] or 'none'}.",
+        ]
     if result.beta:
         models = list(result.beta)
         lines += ["", "| dataset | " + " | ".join(f"β ({m}), 94% HDI" for m in models) + " |"]

@@ -27,7 +27,14 @@ def configure(parser) -> None:
         nargs="+",
         default=["separate", "shared", "pooled"],
         choices=["separate", "shared", "pooled"],
-        help="joint hypotheses (separate and shared are always fitted; default: all three)",
+        help="kept for compatibility: all three hypotheses are always fitted (the Bayes factor "
+        "needs pooled, LOO needs shared and separate)",
+    )
+    parser.add_argument(
+        "--bridge",
+        action="store_true",
+        help="also estimate each model's evidence by bridge sampling, as a check on the "
+        "Savage–Dickey Bayes factor (slow; refuses when draws are fewer than parameters)",
     )
     parser.add_argument(
         "--common",
@@ -122,6 +129,7 @@ def run(args) -> int:
         warmup=args.warmup,
         chains=args.chains,
         seed=args.seed,
+        bridge=args.bridge,
     )
     if args.out:
         write_outputs(result, args.out)
