@@ -11,9 +11,14 @@ Three parts (each prints a Markdown table; ``--part all`` runs them in order):
   and bridge sampling (exact draws) on the same data in the same run.
 * ``agree``: reversible and non-reversible models at 10, 30 (and more with ``--agree-sizes``)
   states: laplace-ais against bridge sampling on NUTS draws, in combined se.
+* ``savage-dickey``: the Savage–Dickey log BF (reversible vs non-reversible, from the
+  non-reversible NUTS posterior) next to bridge sampling's log Z_rev - log Z_nonrev on the same
+  draws, at 10, 30, 100 and 300 states (reversible and driven chains, 200 attempts per source)
+  and one sparse case (40 states x 25 attempts): both with se, seconds, and the time ratio.
 
     python benchmarks/bench_evidence.py                      # all parts, default sizes
     python benchmarks/bench_evidence.py --part coverage --runs 10
+    python benchmarks/bench_evidence.py --part savage-dickey --sd-sizes 10 30 100 300
 """
 
 from __future__ import annotations
@@ -134,19 +139,84 @@ def part_agree(args) -> None:
                   flush=True)  # fmt: skip
 
 
+def part_savage_dickey(args) -> None:
+    from detailed_balance.models._common import FieldPrior
+
+    from detailed_balance.comparison import savage_dickey
+    from detailed_balance.comparison._compare import _latent_samples, bridge_is_doomed
+    from detailed_balance.synthetic import driven_chain
+
+    print("\n## Savage–Dickey against bridge sampling (same NUTS draws)\n")
+    print(f"NUTS: 2 chains x {args.draws} draws ({args.draws} warmup) per model; driven chains: "
+          f"{args.affinity} nats per fundamental cycle. log BF = reversible vs non-reversible.\n")
+    print("| data | states | params (nonrev) | Savage–Dickey log BF | k̂ | SD s | bridge log BF | "
+          "bridge s | bridge s / SD s | difference / combined se |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    cases = [(kind, n, 200) for n in args.sd_sizes for kind in ("reversible", "driven")]
+    cases.append(("reversible, sparse", 40, 25))
+    for kind, n_states, attempts in cases:
+        chain = (driven_chain(n_states, affinity=args.affinity, seed=n_states)
+                 if kind == "driven" else reversible_chain(n_states, seed=n_states))  # fmt: skip
+        counts = sample_counts(chain, attempts_per_source=attempts, seed=3)
+        data = build_model_data(counts)
+        kwargs = {"data": data, "prior": FieldPrior()}
+        draws = {}
+        for name in ("reversible", "nonreversible"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                idata = inference.fit(
+                    counts, name, draws=args.draws, warmup=args.draws, chains=2, seed=1
+                )
+            draws[name] = _latent_samples(idata)
+        dim = sum(int(np.prod(np.shape(v)[2:])) for v in draws["nonreversible"].values())
+        t = time.perf_counter()
+        sd = savage_dickey(MODELS["nonreversible"], kwargs, draws["nonreversible"])
+        t_sd = time.perf_counter() - t
+        t = time.perf_counter()
+        doomed = bridge_is_doomed(draws["nonreversible"])
+        ev = {} if doomed else {
+            m: bridge_sampling(MODELS[m], kwargs, draws[m], seed=0) for m in draws
+        }  # fmt: skip
+        t_br = time.perf_counter() - t
+        ok = bool(ev) and all(e.converged for e in ev.values())
+        if ok:
+            b = ev["reversible"].log_z - ev["nonreversible"].log_z
+            b_se = math.hypot(ev["reversible"].se, ev["nonreversible"].se)
+            bridge = f"{b:.2f} ± {b_se:.2f}"
+        elif doomed:
+            bridge = "not run (< 8 draws per parameter)"
+        else:
+            bridge = "refused (" + "; ".join(e.note for e in ev.values() if not e.converged)[
+                :70] + ")"  # fmt: skip
+        if sd.converged:
+            sd_text = f"{sd.log_bf:.2f} ± {sd.se:.2f}"
+        else:
+            far = "far beyond threshold" if "far beyond" in sd.note else "no call"
+            sd_text = f"refused (≈ {sd.log_bf:.1f}, {far})"
+        z = (sd.log_bf - b) / math.hypot(sd.se, b_se) if ok and sd.converged else np.nan
+        ratio = f"{t_br / t_sd:.2f}" if ev else "–"
+        t_br_text = f"{t_br:.0f}" if ev else "–"
+        print(f"| {kind} | {n_states} | {dim} | {sd_text} | {sd.pareto_k:.2f} | {t_sd:.0f} | "
+              f"{bridge} | {t_br_text} | {ratio} | {fmt(z)} |", flush=True)  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--part", choices=("coverage", "scale", "agree", "all"), default="all")
+    ap.add_argument(
+        "--part", choices=("coverage", "scale", "agree", "savage-dickey", "all"), default="all"
+    )
     ap.add_argument("--runs", type=int, default=10, help="coverage runs per size")
     ap.add_argument("--draws", type=int, default=1000, help="posterior draws per chain")
     ap.add_argument("--attempts", type=int, default=50, help="attempts per source")
     ap.add_argument("--coverage-sizes", type=int, nargs="+", default=[4, 8, 16, 30, 45])
     ap.add_argument("--scale-sizes", type=int, nargs="+", default=[8, 40, 150, 300, 645])
     ap.add_argument("--agree-sizes", type=int, nargs="+", default=[10, 30])
+    ap.add_argument("--sd-sizes", type=int, nargs="+", default=[10, 30, 100, 300])
+    ap.add_argument("--affinity", type=float, default=0.5, help="driven chains: nats per cycle")
     args = ap.parse_args()
-    for part in ("coverage", "scale", "agree"):
+    for part in ("coverage", "scale", "agree", "savage-dickey"):
         if args.part in (part, "all"):
-            globals()[f"part_{part}"](args)
+            globals()[f"part_{part.replace('-', '_')}"](args)
 
 
 if __name__ == "__main__":

@@ -175,7 +175,7 @@ def test_bad_input_one_clear_line():
     }  # fmt: skip
     cases = [
         ({k: v for k, v in good.items() if k != "flow_z"}, "lack the latent site"),
-        (dict(good, tau=np.ones(20)), "expected (chains, draws)"),
+        (dict(good, tau=np.ones(20)), r"expected \(chains, draws\)"),
         (dict(good, flow_z=np.zeros((3, 10, kwargs["data"].n_chords))), "other sites"),
         (dict(good, tau=-np.ones((2, 10))), "negative"),
         (dict(good, mu_u=np.full((2, 10), np.nan)), "not all finite"),

@@ -107,6 +107,7 @@ def savage_dickey(model, model_kwargs: dict, samples: dict, *, site: str = "tau"
         constrained space (as a fit's posterior group stores them).
     site : str
         The scale site whose value 0 gives the nested model.
+
     Returns
     -------
     SavageDickey
