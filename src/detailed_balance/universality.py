@@ -494,6 +494,8 @@ def _nuts_diagnostics(latent: dict, stats: dict) -> dict:
             for k, v in latent.items()
         }
     )
+    from .inference import ESS_PER_CHAIN_MIN
+
     rhat, ess = _arviz.rhat_ess(ds)
     max_rhat = max((float(np.nanmax(v)) for v in rhat.values() if np.size(v)), default=np.nan)
     min_ess = min((float(np.nanmin(v)) for v in ess.values() if np.size(v)), default=np.nan)
@@ -502,8 +504,11 @@ def _nuts_diagnostics(latent: dict, stats: dict) -> dict:
     out = {"max_rhat": max_rhat, "min_ess": min_ess, "divergences": divergences, "warnings": []}
     if chains > 1 and max_rhat > 1.01:
         out["warnings"].append(f"R-hat up to {max_rhat:.3f} > 1.01")
-    if min_ess < 100 * chains:
-        out["warnings"].append(f"bulk ESS down to {min_ess:.0f} < 100 per chain: draw more")
+    if min_ess < ESS_PER_CHAIN_MIN * chains:
+        out["warnings"].append(
+            f"bulk ESS down to {min_ess:.0f} < {ESS_PER_CHAIN_MIN * chains} "
+            f"({ESS_PER_CHAIN_MIN} per chain × {chains} chains): draw more"
+        )
     if divergences:
         out["warnings"].append(f"{divergences} divergent transitions")
     return out

@@ -24,7 +24,7 @@ function after this package has been imported (a submodule would shadow it).
 """
 
 from ..modeldata import FieldPrior
-from ._diagnostics import ConvergenceWarning, rhat_ess
+from ._diagnostics import ESS_PER_CHAIN_MIN, RHAT_MAX, ConvergenceWarning, rhat_ess
 from ._features import check_features, read_features
 from ._files import FIT_SUFFIXES, load_fit, save_fit
 from ._fit import fit
@@ -33,6 +33,8 @@ from ._read import counts_from_fit, latent_draws, posterior_kernel, summarise
 from ._samplers import PerformanceWarning, latent_sites, run_map, run_nuts
 
 __all__ = [
+    "ESS_PER_CHAIN_MIN",
+    "RHAT_MAX",
     "FIT_SUFFIXES",
     "ConvergenceWarning",
     "FieldPrior",
