@@ -71,7 +71,7 @@ def one(kind: str, seed: int, args) -> dict:
         "fit_seconds": round(t_fit, 1),
         "bf_seconds": round(t_bf, 1),
         **{f"sd_{k}": v for k, v in sd.to_dict().items()},
-        "call": bf_call(sd.log_bf, sd.converged),
+        "call": bf_call(sd.log_bf, sd.converged, sd.tail_side),
         "estimator": "comparison.savage_dickey",
         "beta_hdi": [[float(a), float(b)] for a, b in zip(lo[1:], hi[1:], strict=True)],
         "beta_covered": [

@@ -48,10 +48,10 @@ def run_nuts(model, warmup: int, **kw):
 
 
 def summary(label, mcmc, extra, seconds) -> None:
-    from detailed_balance.inference import _rhat_ess
+    from detailed_balance.inference import rhat_ess
 
     s = mcmc.get_samples(group_by_chain=True)
-    _, ess = _rhat_ess({k: np.asarray(s[k], float) for k in ("V", "sigma_u")})
+    _, ess = rhat_ess({k: np.asarray(s[k], float) for k in ("V", "sigma_u")})
     print(f"  {label}: {seconds:.0f} s, {np.mean(extra['num_steps']):.0f} leapfrog steps per "
           f"draw, step size {[round(float(e), 3) for e in extra['adapt_state.step_size'][:, -1]]}, "
           f"{int(extra['diverging'].sum())} divergences, min bulk ESS V {ess['V'].min():.0f}, "
@@ -82,14 +82,16 @@ def profile(n: int, warmup: int, variants: bool) -> None:
     from numpyro.infer.util import initialize_model
     from scipy.optimize import minimize
 
-    from detailed_balance.inference import _bind, _narrow, _x64_everywhere
+    from detailed_balance.inference._fit import _bind  # a benchmark may reach inside the stage
+    from detailed_balance.inference._samplers import _narrow
     from detailed_balance.modeldata import build_model_data
+    from detailed_balance.runtime import x64
     from detailed_balance.synthetic import reversible_chain, sample_counts
 
     counts = sample_counts(reversible_chain(n, seed=0), attempts_per_source=200, seed=0)
     data = build_model_data(counts)
     print(f"{n} states, {data.n_edges} edges", flush=True)
-    with _x64_everywhere(False):
+    with x64(False, all_threads=True):
         mcmc, extra, seconds = run_nuts(_bind("reversible", _narrow(data), FieldPrior()), warmup)
         summary("NUTS (fit's settings, diagonal mass)", mcmc, extra, seconds)
         inv_mass = mcmc.last_state.adapt_state.inverse_mass_matrix
@@ -153,7 +155,7 @@ def profile(n: int, warmup: int, variants: bool) -> None:
 
     if variants:
         mod = sys.modules["detailed_balance.models.reversible"]
-        with _x64_everywhere(False):
+        with x64(False, all_threads=True):
             narrow = _narrow(data)
             mcmc, extra, seconds = run_nuts(
                 _bind("reversible", narrow, FieldPrior()), warmup, dense_mass=[("phi_raw",)]

@@ -163,7 +163,8 @@ def test_bf_call_thresholds():
     assert bf_call(3.0, True) == "shared" and bf_call(-3.0, True) == "pooled"
     assert bf_call(1.0, True) is None and bf_call(None, True) is None
     # not converged: only a far-tail estimate well below the threshold decides (for pooled)
-    assert bf_call(-3.0, False) is None and bf_call(-50.0, False) == "pooled"
+    assert bf_call(-3.0, False) is None and bf_call(-50.0, False, 1) == "pooled"
+    assert bf_call(-50.0, False) is None  # refused for another reason: no side
     assert bf_call(50.0, False) is None
 
 

@@ -599,7 +599,7 @@ def one_landscape_bf(fit: JointFit):
     return savage_dickey(_model_fn("pooled"), kwargs, samples, site="tau")
 
 
-def bf_call(log_bf, converged: bool) -> str | None:
+def bf_call(log_bf, converged: bool, tail_side: int = 0) -> str | None:
     """Which side a shared-vs-pooled log BF takes at the log 10 threshold (None: neither).
 
     A converged estimate decides at ±log 10. One that did not converge because tau = 0 lies in
@@ -612,6 +612,9 @@ def bf_call(log_bf, converged: bool) -> str | None:
         log BF shared vs pooled.
     converged : bool
         Whether the estimate converged.
+    tail_side : int
+        ``SavageDickey.tail_side``: +1 when a refused estimate still calls the full (pooled)
+        model, because every draw favours it beyond the threshold.
 
     Returns
     -------
@@ -621,7 +624,7 @@ def bf_call(log_bf, converged: bool) -> str | None:
         return None
     if converged:
         return "shared" if log_bf > LOG10 else "pooled" if log_bf < -LOG10 else None
-    return "pooled" if log_bf < -3 * LOG10 else None
+    return "pooled" if tail_side == 1 else None
 
 
 def _loo(fit: JointFit) -> dict:
@@ -907,7 +910,7 @@ def compare_universality(
     bayes_factor = {
         "comparison": "shared vs pooled",
         **sd.to_dict(),
-        "call": bf_call(sd.log_bf, sd.converged),
+        "call": bf_call(sd.log_bf, sd.converged, sd.tail_side),
     }
     if not sd.converged:
         notes.append(f"Savage–Dickey (shared vs pooled) did not converge: {sd.note}")
@@ -1032,11 +1035,13 @@ def write_verdict(result: UniversalityResult) -> str:
         bf_text = "the Bayes factor could not be estimated (see the notes)"
     elif bf["converged"]:
         bf_text = f"log BF shared vs pooled {bf['log_bf']:+.1f} ± {bf['se']:.1f}, Savage–Dickey"
-    else:
+    elif bf.get("tail_side") == 1:
         bf_text = (
-            f"log BF shared vs pooled ≈ {bf['log_bf']:+.0f} by Savage–Dickey, a size that is not "
-            "reliable (τ = 0 lies in the far tail of the posterior; see the notes)"
+            "log BF shared vs pooled far below −log 10 by Savage–Dickey, with no size to report "
+            "(τ = 0 lies in the far tail of the posterior; see the notes)"
         )
+    else:
+        bf_text = "the Bayes factor is not reliable here (Savage–Dickey refused; see the notes)"
     if call == "shared":
         decision = "One landscape explains the datasets: the evidence favours the shared field"
     elif call == "pooled":
@@ -1129,7 +1134,9 @@ def format_markdown(result: UniversalityResult) -> str:
         size = (
             f"{bf['log_bf']:+.1f} ± {_fmt(bf['se'])}"
             if bf["converged"]
-            else f"≈ {bf['log_bf']:+.0f} (not converged: size unreliable)"
+            else "far below −log 10 (refused as a number: τ = 0 in the far tail)"
+            if bf.get("tail_side") == 1
+            else "not reliable (Savage–Dickey refused; see the notes)"
         )
         lines += [
             "",

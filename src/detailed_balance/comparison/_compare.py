@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from ..counts import TransitionCounts
-from ..errors import FitError
+from ..errors import DataError, FitError
 from ..modeldata import ModelData, build_model_data
 from ..models import MODELS
 from ._evidence import Evidence, annealed_evidence, bridge_sampling, log_evidence_dirichlet
@@ -244,9 +244,13 @@ def fit_savage_dickey(idata) -> SavageDickey:
             note=f"a {a.get('method')} fit has no posterior draws for Savage–Dickey: fit with NUTS",
         )  # fmt: skip
     data = fit_model_data(idata)
-    return savage_dickey(
-        MODELS["nonreversible"], {"data": data, "prior": fit_prior(idata)}, _latent_samples(idata)
-    )
+    try:
+        return savage_dickey(
+            MODELS["nonreversible"], {"data": data, "prior": fit_prior(idata)},
+            _latent_samples(idata),
+        )  # fmt: skip
+    except (DataError, FitError) as exc:  # an estimator failure is a note, not a crash
+        return SavageDickey(np.nan, np.nan, converged=False, note=f"Savage–Dickey failed: {exc}")
 
 
 def nonreversible_bf(sd: SavageDickey | None, ev: Evidence, ref: Evidence) -> dict:
@@ -277,8 +281,8 @@ def nonreversible_bf(sd: SavageDickey | None, ev: Evidence, ref: Evidence) -> di
     if sd is not None and sd.converged:
         return {"log_bf_vs_reversible": -sd.log_bf, "log_bf_se": sd.se,
                 "bf_method": "savage-dickey", **out}  # fmt: skip
-    if sd is not None and "far beyond the decision threshold" in sd.note:
-        out["bf_tail"] = 1 if sd.log_bf < 0 else -1
+    if sd is not None:
+        out["bf_tail"] = sd.tail_side  # +1: the non-reversible model, far beyond the threshold
     method = "bridge" if ok else ("savage-dickey" if sd is not None else "bridge")
     return {"log_bf_vs_reversible": bridge, "log_bf_se": bridge_se, "bf_method": method, **out}
 

@@ -61,6 +61,9 @@ class SavageDickey:
     site: str = "tau"
     log_prior_density: float = float("nan")  # log p(site = 0), the denominator
     quadrature_error: float = float("nan")  # largest relative quadrature disagreement
+    # +1 when refused because site = 0 lies so far in the tail that every draw favours the full
+    # model beyond the decision threshold (the one refusal that still calls a side), else 0
+    tail_side: int = 0
 
     def to_dict(self) -> dict:
         """JSON-able dict (NaN and inf -> None)."""
@@ -76,6 +79,7 @@ class SavageDickey:
             "site": self.site,
             "log_prior_density": _json_float(self.log_prior_density),
             "quadrature_error": _json_float(self.quadrature_error),
+            "tail_side": self.tail_side,
         }
 
 
@@ -369,12 +373,14 @@ def _summarise(log_c, quad, log_p0, tau, site) -> SavageDickey:
     t_min = float(np.min(tau))
     q01 = float(np.quantile(tau, 0.01))
     best_single = float(top - log_p0)  # the largest per-draw term alone
-    if log_bf < -3 * DECISION and best_single < -DECISION:
+    side = int(log_bf < -3 * DECISION and best_single < -DECISION)
+    if side:
         verdict = (
             f"every draw puts the conditional density of {site} at 0 below "
             f"{np.exp(best_single):.2g} of its prior density (log {best_single:.1f}), so the data "
             f"favour the full model far beyond the decision threshold (log BF < -log 10 = "
-            f"{-DECISION:.1f})"
+            f"{-DECISION:.1f}); a statement about the draws made, since with k̂ this large the "
+            "mean may be dominated by values no draw reached"
         )
     elif log_bf > 3 * DECISION:
         verdict = "the estimate favours the nested model, but its size is not reliable"
@@ -384,7 +390,7 @@ def _summarise(log_c, quad, log_p0, tau, site) -> SavageDickey:
         f"{site} = 0 lies in the far tail of the posterior: the per-draw conditional densities "
         f"at 0 are dominated by a few draws (Pareto k̂ {k_hat:.2f} > {K_MAX}; smallest {site} "
         f"drawn {t_min:.3g}, 1% quantile {q01:.3g}), so the Savage–Dickey estimate "
-        f"log BF ≈ {log_bf:.1f} has no finite Monte Carlo error and is not a number to report; "
-        + verdict
+        f"log BF ({site} = 0 vs the full model) ≈ {log_bf:.1f} has no finite Monte Carlo error "
+        "and is not a number to report; " + verdict
     )
-    return SavageDickey(log_bf, np.nan, converged=False, note=note, **common)
+    return SavageDickey(log_bf, np.nan, converged=False, note=note, tail_side=side, **common)
