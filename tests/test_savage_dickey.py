@@ -1,6 +1,5 @@
 """The Savage–Dickey Bayes factor: a closed form, the quadrature, bridge sampling, invariance."""
 
-import re
 import warnings
 from functools import cache
 
@@ -181,7 +180,7 @@ def test_bad_input_one_clear_line():
         (dict(good, mu_u=np.full((2, 10), np.nan)), "not all finite"),
     ]
     for samples, words in cases:
-        with pytest.raises(DataError, match=re.escape(words)) as info:
+        with pytest.raises(DataError, match=words) as info:
             savage_dickey(model, kwargs, samples)
         assert "\n" not in str(info.value)
     with pytest.raises(DataError, match="no sample site 'sigma'"):
