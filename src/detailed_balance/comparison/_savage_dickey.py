@@ -107,7 +107,7 @@ def savage_dickey(model, model_kwargs: dict, samples: dict, *, site: str = "tau"
     model_kwargs : dict
         Its keyword arguments (``data``, ``prior``...).
     samples : dict
-        Every latent sample site -> posterior draws (chains, draws, *site_shape), in the
+        Every latent sample site -> posterior draws ``(chains, draws, *site_shape)``, in the
         constrained space (as a fit's posterior group stores them).
     site : str
         The scale site whose value 0 gives the nested model.
