@@ -65,9 +65,6 @@ NUTS_FIELDS = [*FIELDS[:8], "warmup", "draws", "chains", "converged", "rev_diver
                "rev_max_rhat", "rev_min_ess", "nonrev_max_rhat", "nonrev_min_ess", "draws_file",
                "bf_converged", "bf_note", "bf_ess", "bf_pareto_k", *FIELDS[8:]]  # fmt: skip
 DRAWS_DIR = "draws"
-# savage_dickey's note when tau = 0 is so far in the posterior's tail that the estimate has no
-# finite error but every draw's term lies beyond the decision threshold (a call, not a number)
-FAR_BEYOND = "favour the full model far beyond the decision threshold"
 G2_SAMPLES = 499  # exact conditional G² p-value at any M (chi² recorded too); 499 halves the time
 # the G² pass: (states, attempts per source) of the issue's three regimes, dense to sparse
 G2_REGIMES = ((30, 200), (40, 25), (200, 10))
@@ -187,7 +184,7 @@ def savage_dickey_row(row: dict, draws_dir: Path) -> dict:
     ok = bool(res.converged) and math.isfinite(log_bf)
     if ok:
         pick = "undecided" if abs(log_bf) <= LOG10 else ("nonrev" if log_bf > 0 else "rev")
-    elif FAR_BEYOND in res.note:  # no finite error, but every draw puts tau = 0 beyond log 10
+    elif res.tail_side == 1:  # no finite error, but every draw puts tau = 0 beyond log 10
         pick = "nonrev"
     else:
         pick = "undecided"
