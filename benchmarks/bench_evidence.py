@@ -143,7 +143,8 @@ def part_savage_dickey(args) -> None:
     from detailed_balance.models._common import FieldPrior
 
     from detailed_balance.comparison import savage_dickey
-    from detailed_balance.comparison._compare import _latent_samples, bridge_is_doomed
+    from detailed_balance.comparison._compare import bridge_is_doomed
+    from detailed_balance.inference import latent_draws
     from detailed_balance.synthetic import driven_chain
 
     print("\n## Savage–Dickey against bridge sampling (same NUTS draws)\n")
@@ -167,7 +168,7 @@ def part_savage_dickey(args) -> None:
                 idata = inference.fit(
                     counts, name, draws=args.draws, warmup=args.draws, chains=2, seed=1
                 )
-            draws[name] = _latent_samples(idata)
+            draws[name] = latent_draws(idata)
         dim = sum(int(np.prod(np.shape(v)[2:])) for v in draws["nonreversible"].values())
         t = time.perf_counter()
         sd = savage_dickey(MODELS["nonreversible"], kwargs, draws["nonreversible"])

@@ -216,8 +216,8 @@ def test_tree_support_graph_has_nothing_to_test():
 # ---- (b)-(d) NUTS fits at 10 states: bridge sampling, relabelling, the sign ---------------------
 @cache
 def _fits(kind: str, relabel: bool = False):
-    from detailed_balance.comparison._compare import _latent_samples, fit_model_data, fit_prior
-    from detailed_balance.inference import fit
+    from detailed_balance.comparison._compare import fit_model_data, fit_prior
+    from detailed_balance.inference import fit, latent_draws
 
     chain = (
         reversible_chain(10, seed=5)
@@ -233,7 +233,7 @@ def _fits(kind: str, relabel: bool = False):
             warnings.simplefilter("ignore")
             idata = fit(counts, name, draws=1000, warmup=1000, chains=2, seed=0)
         kw = {"data": fit_model_data(idata), "prior": fit_prior(idata)}
-        out[name] = (kw, _latent_samples(idata))
+        out[name] = (kw, latent_draws(idata))
     return out
 
 

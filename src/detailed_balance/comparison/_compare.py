@@ -134,14 +134,6 @@ def model_evidence(
     return replace(ais, note=f"{ais.note}; bridge sampling refused: {bridge.note}"), None
 
 
-def _latent_samples(idata) -> dict:
-    from .. import _arviz
-
-    post = _arviz.group(idata, "posterior")
-    names = json.loads(_arviz.attrs(idata)["latent_sites"])
-    return {k: np.asarray(post[k].values) for k in names}
-
-
 # ---- what a fit stores -------------------------------------------------------------------------
 def fit_prior(idata):
     """The field prior a fit was made with (stored as JSON in its attributes).
@@ -208,10 +200,11 @@ def fit_evidence(idata, *, alpha: float = 1.0, seed: int = 0) -> tuple[Evidence,
         As in :func:`model_evidence`.
     """
     from .. import _arviz
+    from ..inference import latent_draws
 
     name = _arviz.attrs(idata)["model"]
     return model_evidence(
-        name, fit_model_data(idata), fit_prior(idata), _latent_samples(idata),
+        name, fit_model_data(idata), fit_prior(idata), latent_draws(idata),
         alpha=alpha, seed=seed,
     )  # fmt: skip
 
@@ -243,11 +236,13 @@ def fit_savage_dickey(idata) -> SavageDickey:
             np.nan, np.nan, converged=False,
             note=f"a {a.get('method')} fit has no posterior draws for Savage–Dickey: fit with NUTS",
         )  # fmt: skip
+    from ..inference import latent_draws
+
     data = fit_model_data(idata)
     try:
         return savage_dickey(
             MODELS["nonreversible"], {"data": data, "prior": fit_prior(idata)},
-            _latent_samples(idata),
+            latent_draws(idata),
         )  # fmt: skip
     except (DataError, FitError) as exc:  # an estimator failure is a note, not a crash
         return SavageDickey(np.nan, np.nan, converged=False, note=f"Savage–Dickey failed: {exc}")
