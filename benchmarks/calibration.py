@@ -20,6 +20,7 @@ datasets run in chunks in fresh worker processes; rows are appended as they fini
 
     python benchmarks/calibration.py --rules g2         # G² only, 900 datasets (no NUTS)
     python benchmarks/calibration.py                    # NUTS pass (resumable; rows in --out)
+    python benchmarks/calibration.py --shard 1/2 & python benchmarks/calibration.py --shard 0/2
     python benchmarks/calibration.py --savage-dickey    # fill log BF from the stored draws
     python benchmarks/calibration.py --summarise        # tables + figure from the rows so far
 """
@@ -583,7 +584,8 @@ def main(argv=None) -> int:
     parser.add_argument("--savage-dickey", action="store_true",
                         help="fill log BF of the NUTS rows from their stored draws (no refit)")
     parser.add_argument("--shard", default="0/1",
-                        help="with --savage-dickey: K/N takes rows K modulo N (N side by side)")
+                        help="K/N takes datasets (NUTS pass) or rows (--savage-dickey) K modulo N, "
+                        "so N processes run side by side (compilation is single-threaded)")
     parser.add_argument("--summarise", action="store_true", help="only rebuild table and figure")
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--draws", type=int, default=1000, help="per chain (2 chains)")
@@ -602,8 +604,10 @@ def main(argv=None) -> int:
     g2_path = out / f"{stem}_g2.csv"
     path = rows_path if args.rules == "all" else g2_path
     jobs = plan(not args.fast, args.rules)
+    shard = tuple(int(x) for x in args.shard.split("/"))
+    if not args.savage_dickey:
+        jobs = jobs[shard[0]::shard[1]]
     if args.savage_dickey:
-        shard = tuple(int(x) for x in args.shard.split("/"))
         fill_savage_dickey(rows_path, log=lambda m: print(m, flush=True), stop_at=args.stop_at,
                            max_jobs=args.max_jobs, shard=shard)  # fmt: skip
         args.summarise = True
