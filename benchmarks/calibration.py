@@ -288,7 +288,11 @@ def plan(full: bool, rules: str = "all") -> list[dict]:
                         jobs.append(dict(kind="driven", affinity=1.0, attempts=500,
                                          chain_seed=s, sample_seed=s, n_states=30,
                                          generator=gen))  # fmt: skip
-        for s in range(50, 100):  # then up to 100 per regime and generator
+        for s in range(0, 50, 2):  # then the dense regime to 100: the even seeds (odd ran above)
+            for gen in ("package", "conductance"):
+                jobs.append(dict(kind="reversible", affinity=0.0, attempts=200, chain_seed=s,
+                                 sample_seed=s, n_states=30, generator=gen))
+        for s in range(50, 100):  # then beyond 100 per regime
             for gen in ("package", "conductance"):
                 for n, attempts in G2_REGIMES:
                     jobs.append(dict(kind="reversible", affinity=0.0, attempts=attempts,
