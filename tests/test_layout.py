@@ -92,6 +92,16 @@ def test_no_stage_imports_the_private_modules_or_names_of_another():
     assert not bad, "\n".join(bad)
 
 
+def test_universality_is_a_stage_over_fit_and_compare_used_by_commands_only():
+    """The joint fits (``universality/``) read the fit and compare stages' public names; only the
+    command line reads them (the private-name rule above covers its ``_x`` modules too)."""
+    assert "detailed_balance.universality._fit" in MODULES
+    edges = _edges()
+    assert {"inference", "comparison"} <= edges["universality"]
+    assert not {"report", "commands"} & edges["universality"]
+    assert {a for a, b in edges.items() if "universality" in b} == {"commands"}
+
+
 def test_stages_import_each_other_without_cycles_and_in_pipeline_order():
     edges = _edges()
     try:

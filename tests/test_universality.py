@@ -1,4 +1,4 @@
-"""Universality: joint fits of several datasets (models/joint_*.py, universality.py)."""
+"""Universality: joint fits of several datasets (models/joint_*.py, universality/)."""
 
 import json
 import math
