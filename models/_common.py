@@ -15,6 +15,15 @@ from numpyro.distributions import constraints
 from detailed_balance.modeldata import FieldPrior  # defined with the data: no JAX needed
 
 
+# Each site names its axes where it is sampled, so the fit labels them without a table of its
+# own: ``infer={"event_dims": ...}`` on a sample site (numpyro passes the dict through to the
+# trace), plates around a deterministic one (how numpyro and ArviZ's converter name axes).
+def deterministic(name: str, value, dim: str):
+    """``numpyro.deterministic`` with its one axis named ``dim`` (by a plate; value unchanged)."""
+    with numpyro.plate(dim, jnp.shape(value)[-1]):
+        return numpyro.deterministic(name, value)
+
+
 class CellCounts(dist.Distribution):
     """Log-likelihood ``count * log p`` of one (source, category) cell (pointwise values)."""
 
@@ -59,8 +68,8 @@ def observe_rows(arc_logit, data, full: bool = False):
     with numpyro.plate("cell", log_p_cell.shape[0]):
         numpyro.sample("y", CellCounts(log_p_cell), obs=cell_count)
     if full:
-        numpyro.deterministic("log_p_arc", log_p_arc)
-        numpyro.deterministic("log_p_rest", log_p_rest)
+        deterministic("log_p_arc", log_p_arc, "arc")
+        deterministic("log_p_rest", log_p_rest, "state")
     return log_z
 
 
@@ -68,22 +77,30 @@ def latent_field(data, prior: FieldPrior):
     """The potential field phi over states, centred per gauge group (removes the s/phi shift)."""
     n = data.n_states
     if prior.kind == "flat":
-        raw = numpyro.sample("phi_raw", dist.ImproperUniform(constraints.real, (), (n,)))
+        raw = numpyro.sample(
+            "phi_raw",
+            dist.ImproperUniform(constraints.real, (), (n,)),
+            infer={"event_dims": ("state",)},
+        )
     elif prior.kind == "normal":
         sigma = numpyro.sample("sigma_phi", dist.HalfNormal(prior.scale))
         # iid Normal(0, sigma) seen modulo a constant (which no likelihood sees): no dead direction
-        raw = numpyro.sample("phi_raw", dist.ZeroSumNormal(sigma, event_shape=(n,)))
+        raw = numpyro.sample(
+            "phi_raw", dist.ZeroSumNormal(sigma, event_shape=(n,)), infer={"event_dims": ("state",)}
+        )
     elif prior.kind == "gp":
         x = jnp.asarray(data.features)
         amp = numpyro.sample("gp_amplitude", dist.HalfNormal(prior.scale))
         ell = numpyro.sample("gp_lengthscale", dist.LogNormal(jnp.log(prior.lengthscale), 1.0))
         sq = jnp.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1)
         cov = jnp.exp(-0.5 * sq / ell**2) + prior.jitter * jnp.eye(n)
-        z = numpyro.sample("phi_z", dist.Normal(0.0, 1.0).expand([n]).to_event(1))
+        z = numpyro.sample(
+            "phi_z", dist.Normal(0.0, 1.0).expand([n]).to_event(1), infer={"event_dims": ("state",)}
+        )
         raw = amp * (jnp.linalg.cholesky(cov) @ z)
     else:
         raise ValueError(f"unknown field prior {prior.kind!r} (use 'normal', 'gp' or 'flat')")
-    return numpyro.deterministic("phi", centre(raw, data))
+    return deterministic("phi", centre(raw, data), "state")
 
 
 def centre(values, data):
@@ -104,13 +121,18 @@ def edge_term(data, prior: FieldPrior, phi):
     potential differences. Flat priors: ``u`` free.
     """
     if prior.kind == "flat":
-        return numpyro.sample("u", dist.ImproperUniform(constraints.real, (), (data.n_edges,)))
+        flat = dist.ImproperUniform(constraints.real, (), (data.n_edges,))
+        return numpyro.sample("u", flat, infer={"event_dims": ("edge",)})
     a, b = data.arc_source[: data.n_edges], data.arc_target[: data.n_edges]
     mu = numpyro.sample("mu_u", dist.Normal(0.0, prior.edge_mean_scale))
     beta = numpyro.sample("beta_u", dist.Normal(0.0, prior.edge_trend_scale))
     sigma = numpyro.sample("sigma_u", dist.HalfNormal(prior.edge_scale))
-    z = numpyro.sample("u_z", dist.Normal(0.0, 1.0).expand([data.n_edges]).to_event(1))
-    return numpyro.deterministic("u", mu + 0.5 * beta * jnp.abs(phi[a] - phi[b]) + sigma * z)
+    z = numpyro.sample(
+        "u_z",
+        dist.Normal(0.0, 1.0).expand([data.n_edges]).to_event(1),
+        infer={"event_dims": ("edge",)},
+    )
+    return deterministic("u", mu + 0.5 * beta * jnp.abs(phi[a] - phi[b]) + sigma * z, "edge")
 
 
 def reversible_logits(phi, u, data):
@@ -122,7 +144,7 @@ def reversible_logits(phi, u, data):
     """
     src, tgt = data.arc_source, data.arc_target
     a, b = src[: data.n_edges], tgt[: data.n_edges]
-    numpyro.deterministic("s", u + 0.5 * (phi[a] + phi[b]))
+    deterministic("s", u + 0.5 * (phi[a] + phi[b]), "edge")
     return u[data.arc_edge] + 0.5 * (phi[src] - phi[tgt])
 
 
@@ -132,9 +154,9 @@ def record_potentials(phi, arc_logit, log_z, data):
     For a reversible row i: log T(j←i) − log T(i←j) = V_i − V_j with V_i = phi_i − log Z_i.
     """
     v = centre(phi - log_z, data)
-    numpyro.deterministic("V", v)
+    deterministic("V", v, "state")
     within = row_log_normaliser_without_rest(arc_logit, data)
-    numpyro.deterministic("V_within", centre(phi - within, data))
+    deterministic("V_within", centre(phi - within, data), "state")
     return v
 
 
@@ -157,5 +179,6 @@ def cycle_flow(data, prior: FieldPrior):
         tau = numpyro.sample("tau", dist.HalfNormal(prior.cycle_scale))
     else:  # "cauchy" (checked by FieldPrior)
         tau = numpyro.sample("tau", dist.HalfCauchy(prior.cycle_scale))
+    # its axis is a basis of the cycle space, not the fundamental cycles: left unnamed
     w = numpyro.sample("flow_z", dist.Normal(0.0, 1.0).expand([q.shape[1]]).to_event(1))
     return tau * (q @ w)

@@ -12,11 +12,11 @@ signed sum of f along it, recorded as ``cycle_affinity`` for the fundamental cyc
 
 import jax
 import jax.numpy as jnp
-import numpyro
 
 from ._common import (
     FieldPrior,
     cycle_flow,
+    deterministic,
     edge_term,
     latent_field,
     observe_rows,
@@ -66,6 +66,6 @@ def nonreversible(data, *, prior: FieldPrior | None = None, full: bool = False):
         affinity = jax.ops.segment_sum(
             space.sign * flow[space.edge], space.cycle_id, num_segments=space.n_cycles
         )
-        numpyro.deterministic("cycle_affinity", affinity)
+        deterministic("cycle_affinity", affinity, "cycle")
     log_z = observe_rows(arc_logit, data, full=full)
     record_potentials(phi, arc_logit, log_z, data)

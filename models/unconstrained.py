@@ -44,10 +44,11 @@ def unconstrained(data, *, alpha: float = 1.0, prior=None, full: bool = False):
     >>> sites["g_arc"]["value"].shape  # one Gamma variable per arc (2 per edge)
     (24,)
     """
-    g_arc = numpyro.sample("g_arc", dist.Gamma(alpha, 1.0).expand([2 * data.n_edges]).to_event(1))
+    gamma_arc = dist.Gamma(alpha, 1.0).expand([2 * data.n_edges]).to_event(1)
+    g_arc = numpyro.sample("g_arc", gamma_arc, infer={"event_dims": ("arc",)})
     if data.has_rest:
         gamma = dist.Gamma(alpha, 1.0).expand([data.n_states]).to_event(1)
-        g_rest = numpyro.sample("g_rest", gamma)
+        g_rest = numpyro.sample("g_rest", gamma, infer={"event_dims": ("state",)})
         log_rest = jnp.log(g_rest)
     else:
         log_rest = jnp.zeros(data.n_states)

@@ -7,17 +7,9 @@ import numpy as np
 from .. import _arviz
 from ..modeldata import ModelData
 
-# dimension of each site's trailing axis (anything else gets a generic name)
-_SITE_DIMS = {
-    "phi": "state", "phi_z": "state", "phi_raw": "state", "V": "state", "V_within": "state",
-    "g_rest": "state", "log_p_rest": "state",
-    "s": "edge", "u": "edge", "u_z": "edge",
-    "cycle_affinity": "cycle", "theta_z": "cycle",
-    "g_arc": "arc", "log_p_arc": "arc",
-}  # fmt: skip
 
-
-def _build(counts, data: ModelData, posterior, loglik, stats, attrs):
+def _build(counts, data: ModelData, posterior, loglik, stats, attrs, dims):
+    """``dims``: each site's axis names, as its model declares them (``site_dims``)."""
     import xarray as xr
 
     states = list(counts.states)
@@ -42,8 +34,8 @@ def _build(counts, data: ModelData, posterior, loglik, stats, attrs):
         extra = value.ndim - len(lead)
         if extra == 0:
             return lead
-        if extra == 1 and name in _SITE_DIMS:
-            return lead + (_SITE_DIMS[name],)
+        if len(dims.get(name, ())) == extra:
+            return lead + dims[name]
         return lead + tuple(f"{name}_dim_{i}" for i in range(extra))
 
     def dataset(values: dict, lead=("chain", "draw")):

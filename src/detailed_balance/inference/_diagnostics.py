@@ -6,8 +6,6 @@ import warnings
 
 import numpy as np
 
-from ._build import _SITE_DIMS
-
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100  # the usual rule: bulk ESS >= 100 per chain
 
@@ -16,12 +14,12 @@ class ConvergenceWarning(UserWarning):
     """The sampler or optimiser may not have converged (R-hat, ESS, divergences, optimiser)."""
 
 
-def _diagnose(posterior, stats, method, chains, seconds, extra, counts) -> dict:
+def _diagnose(posterior, stats, method, chains, seconds, extra, counts, dims) -> dict:
     out = {"method": method, "fit_seconds": round(seconds, 3), "warnings": [], **extra}
     if method == "nuts":
         rhat, ess = rhat_ess(posterior)
-        worst = _worst(rhat, counts, largest=True)
-        poorest = _worst(ess, counts, largest=False)
+        worst = _worst(rhat, counts, dims, largest=True)
+        poorest = _worst(ess, counts, dims, largest=False)
         max_rhat = worst[0][1] if worst else float("nan")
         min_ess = poorest[0][1] if poorest else float("nan")
         divergences = int(np.sum(stats["diverging"]))
@@ -165,7 +163,7 @@ def _ess_geyer(z: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(rho_t).any(axis=0), np.nan, m * n / tau)
 
 
-def _worst(values: dict, counts, largest: bool, k: int = 3) -> list[tuple[str, float]]:
+def _worst(values: dict, counts, dims: dict, largest: bool, k: int = 3) -> list[tuple[str, float]]:
     """The k parameters with the largest (R-hat) or smallest (ESS) finite values, named."""
     a, b = counts.support_edges()
     names = {
@@ -175,7 +173,7 @@ def _worst(values: dict, counts, largest: bool, k: int = 3) -> list[tuple[str, f
     items = []
     for name, arr in values.items():
         arr = np.atleast_1d(arr)
-        labels = names.get(_SITE_DIMS.get(name), [])
+        labels = names.get(dims.get(name, (None,))[-1], [])
         for idx in np.flatnonzero(np.isfinite(arr)):
             label = name
             if arr.size > 1:

@@ -26,6 +26,7 @@ from ._samplers import (
     latent_sites,
     run_map,
     run_nuts,
+    site_dims,
 )
 
 METHODS = ("nuts", "map", "svi")
@@ -173,7 +174,8 @@ def fit(
     # other deterministic sites are functions of these, and arviz diagnoses one scalar at a time
     # (20 s for all sites at 1,000 states and 400 draws, most of it on them)
     checked = {k: posterior[k] for k in (*latent_names, "V") if k in posterior}
-    diagnostics = _diagnose(checked, stats, method, chains, seconds, extra, counts)
+    dims = site_dims(evaluate_fn, seed)
+    diagnostics = _diagnose(checked, stats, method, chains, seconds, extra, counts, dims)
     attrs = {
         "model": model,
         "method": method,
@@ -191,7 +193,7 @@ def fit(
         "inference_library": "numpyro",
         "inference_library_version": numpyro.__version__,
     }
-    return _build(counts, data, posterior, loglik, stats, attrs)
+    return _build(counts, data, posterior, loglik, stats, attrs, dims)
 
 
 def _resolve_prior(prior, features, method, model) -> FieldPrior:

@@ -75,6 +75,52 @@ def latent_sites(model_fn: Callable[[], object], seed: int) -> list[str]:
     return list(jax.eval_shape(latent))
 
 
+def site_dims(model_fn: Callable[[], object], seed: int) -> dict[str, tuple[str, ...]]:
+    """The names of each site's axes, as the model declares them, found by abstract tracing.
+
+    A site's axes are the plates around it, then (sample sites) the names in
+    ``infer={"event_dims": (...)}``. Undeclared sites are left out.
+
+    Parameters
+    ----------
+    model_fn : callable
+        A NumPyro model taking no arguments (bind the data and prior first).
+    seed : int
+        Seed of the trace (only shapes are computed).
+
+    Returns
+    -------
+    dict
+        Site name -> axis names (the trailing axes of its value).
+
+    Examples
+    --------
+    >>> from detailed_balance.modeldata import build_model_data
+    >>> from detailed_balance.models import reversible
+    >>> from detailed_balance.synthetic import reversible_chain, sample_counts
+    >>> counts = sample_counts(reversible_chain(4, seed=0), attempts_per_source=20, seed=0)
+    >>> data = build_model_data(counts)
+    >>> dims = site_dims(lambda: reversible(data), seed=0)
+    >>> dims["V"], dims["u_z"], dims["y"]
+    (('state',), ('edge',), ('cell',))
+    """
+    dims = {}
+
+    def declared():
+        for name, site in _initial_trace(model_fn, jax.random.PRNGKey(seed)).items():
+            if site["type"] not in ("sample", "deterministic"):
+                continue
+            plates = sorted(site.get("cond_indep_stack", []), key=lambda f: f.dim)
+            event = (site.get("infer") or {}).get("event_dims", ())
+            names = (*(f.name for f in plates), *event)
+            if names:
+                dims[name] = names
+        return 0
+
+    jax.eval_shape(declared)  # python side effects run once; nothing is computed
+    return dims
+
+
 def run_nuts(
     model_fn: Callable[[], object],
     draws: int,

@@ -1,4 +1,12 @@
-"""Tables as Markdown and LaTeX, with escaping that keeps any text literal."""
+r"""Tables as Markdown and LaTeX, with escaping that keeps any text literal.
+
+The LaTeX tabular is pandas' (``Styler.to_latex``), with our escaping as its formatter; the
+Markdown table and the escaping are ours. Pandas' writers do not escape enough (checked with
+pandas 3.1): ``DataFrame.to_markdown`` (tabulate) escapes nothing, so a ``|`` in a state name adds
+a cell and a newline adds a row; ``Styler.format(escape="latex")`` escapes the ten special
+characters only, leaving ``[`` after ``\\`` (read as its optional argument), ``--`` ligatures,
+``|``/``<``/``>`` (wrong glyphs in OT1), control characters and Unicode (pdflatex errors).
+"""
 
 from __future__ import annotations
 
@@ -192,22 +200,15 @@ def to_latex(df, caption: str, label: str) -> str:
         df = df.set_index(df.columns[0]).T.reset_index()
         df.columns = [first if i == 0 else str(c) for i, c in enumerate(df.columns)]
     cols = "l" + "r" * (len(df.columns) - 1)
-    header = [
-        r"\toprule",
-        " & ".join(latex_escape(str(c)) for c in df.columns) + r" \\",
-        r"\midrule",
-    ]
-    rows = [
-        " & ".join(latex_escape(_fmt(v)) for v in row) + r" \\"
-        for row in df.itertuples(index=False)
-    ]
-    chunks = [rows[i : i + LATEX_ROWS_PER_FLOAT] for i in range(0, len(rows), LATEX_ROWS_PER_FLOAT)]
     lines = []
-    for k, chunk in enumerate(chunks or [[]]):
+    for k, start in enumerate(range(0, max(len(df), 1), LATEX_ROWS_PER_FLOAT)):
         if k == 0:
             title = [rf"\caption{{{latex_escape(caption)}}}", rf"\label{{{latex_escape(label)}}}"]
         else:  # the same number as the first part
             title = [r"\addtocounter{table}{-1}", r"\caption[]{(continued)}"]
-        lines += [r"\begin{table}", r"\centering", *title, rf"\begin{{tabular}}{{{cols}}}"]
-        lines += [*header, *chunk, r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+        part = df.iloc[start : start + LATEX_ROWS_PER_FLOAT].style.hide(axis="index")
+        part = part.format(lambda v: latex_escape(_fmt(v)))
+        part = part.format_index(lambda c: latex_escape(str(c)), axis=1)
+        tabular = part.to_latex(hrules=True, column_format=cols)  # booktabs rules
+        lines += [r"\begin{table}", r"\centering", *title, tabular + r"\end{table}"]
     return "\n".join(lines) + "\n"
