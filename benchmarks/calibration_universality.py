@@ -14,9 +14,14 @@ the pooled posterior (``universality.one_landscape_bf``), decided by ``universal
 Per replicate only what it needs runs: one pooled NUTS fit (beta, tau and the Bayes factor all
 come from it; no bridge sampling, no shared or separate fit). Rows go to ``--out`` as JSON lines
 (resumable: done replicates are skipped); rates come with 95% Wilson intervals over the
-replicates that ran.
+replicates that ran. ``--shard K/N`` runs the seeds with ``seed % N == K`` (NUTS compilation is
+single-threaded, so two shards side by side on two cores about double the throughput; both
+append whole lines to the same file). Rows computed by an earlier estimator than
+``comparison.savage_dickey`` are recomputed with ``--redo-interim``; the summary keeps the last
+row of each (kind, seed).
 
     nice -n 10 python benchmarks/calibration_universality.py --replicates 50 --max-minutes 80
+    python benchmarks/calibration_universality.py --replicates 50 --shard 0/2 &   # and 1/2
     python benchmarks/calibration_universality.py --summarise
 """
 
@@ -33,6 +38,7 @@ import numpy as np
 
 TAU_ZERO = 0.1  # a tau HDI whose lower end is below this "covers" tau = 0 (HalfNormal support)
 LOG10 = math.log(10)
+ESTIMATOR = "comparison.savage_dickey"
 
 
 def one(kind: str, seed: int, args) -> dict:
@@ -72,7 +78,7 @@ def one(kind: str, seed: int, args) -> dict:
         "bf_seconds": round(t_bf, 1),
         **{f"sd_{k}": v for k, v in sd.to_dict().items()},
         "call": bf_call(sd.log_bf, sd.converged, sd.tail_side),
-        "estimator": "comparison.savage_dickey",
+        "estimator": ESTIMATOR,
         "beta_hdi": [[float(a), float(b)] for a, b in zip(lo[1:], hi[1:], strict=True)],
         "beta_covered": [
             bool(a <= b <= c) for a, b, c in zip(lo[1:], betas[1:], hi[1:], strict=True)
@@ -100,8 +106,18 @@ def _rate(k: int, n: int) -> str:
     return f"{k}/{n} = {k / n:.2f} [95% Wilson {lo:.2f}, {hi:.2f}]" if n else "0/0"
 
 
+def _rows(path: Path) -> list[dict]:
+    """The last row of each (kind, seed): a recomputed replicate replaces the earlier one."""
+    last = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            last[(r["kind"], r["seed"])] = r
+    return list(last.values())
+
+
 def summarise(path: Path) -> None:
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = _rows(path)
     for kind in ("shared", "independent"):
         rs = [r for r in rows if r["kind"] == kind]
         if not rs:
@@ -117,6 +133,17 @@ def summarise(path: Path) -> None:
         print(f"  one landscape favoured (log BF > log 10): {_rate(acc, n)}")
         q = np.nanpercentile(bf, [5, 50, 95])
         print(f"  log BF shared vs pooled: median {q[1]:+.1f}, 5-95% {q[0]:+.1f} to {q[2]:+.1f}")
+        # refused estimates that called no side: by Pareto k, or by the quadrature check alone
+        refused = [r for r in rs if r["call"] is None and not r["sd_converged"]]
+        quad = [r for r in refused if (r.get("sd_pareto_k") or 0) <= 0.5]
+        if refused:
+            worst = max((r.get("sd_quadrature_error") or 0) for r in quad) if quad else 0
+            bfs = ", ".join(f"{r['sd_log_bf']:+.2f}" for r in quad)
+            print(
+                f"  refused, no call: {len(refused)} (Pareto k > 0.5: {len(refused) - len(quad)};"
+                f" the quadrature check alone, relative disagreement up to {worst:.2g}: "
+                f"{len(quad)}, their log BF {bfs}); seeds {sorted(r['seed'] for r in refused)}"
+            )
         se = [r["sd_se"] for r in rs if r["sd_converged"] and r["sd_se"] is not None]
         if se:
             print(f"  Monte Carlo se (converged): median {np.median(se):.2f}, max {max(se):.2f}")
@@ -130,7 +157,11 @@ def summarise(path: Path) -> None:
             print(f"  tau HDI reaches below {TAU_ZERO}: {_rate(tau0, n)}")
         else:
             away = sum(r["tau_hdi"][0] > TAU_ZERO for r in rs)
+            cov = sum(r["beta_covered"][0] for r in rs)
             print(f"  tau HDI lower end > {TAU_ZERO}: {_rate(away, n)}")
+            print(f"  94% HDI coverage of beta_2 = 1 (shared-field dataset): {_rate(cov, n)}")
+            miss = sorted(r["seed"] for r in rs if r["call"] != "pooled")
+            print(f"  not rejected: seeds {miss}")
         print(
             f"  seconds per replicate: fit median {np.median([r['fit_seconds'] for r in rs]):.0f}"
             f", Bayes factor median {np.median([r['bf_seconds'] for r in rs]):.0f}; "
@@ -149,15 +180,29 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=300)
     p.add_argument("--out", default="benchmarks/calibration_universality_sd.jsonl")
     p.add_argument("--max-minutes", type=float, default=600.0, help="stop after this long")
+    p.add_argument("--shard", default="0/1", help="K/N: run the seeds with seed %% N == K")
+    p.add_argument(
+        "--redo-interim", action="store_true", help=f"recompute rows not made by {ESTIMATOR}"
+    )
     p.add_argument("--summarise", action="store_true")
     args = p.parse_args()
+    try:
+        shard, n_shards = (int(x) for x in args.shard.split("/"))
+        if not 0 <= shard < n_shards:
+            raise ValueError
+    except ValueError:
+        p.error(f"--shard must be K/N with 0 <= K < N, got {args.shard!r}")
     path = Path(args.out)
     if not args.summarise:
         done = set()
         if path.exists():
-            done = {(r["kind"], r["seed"]) for r in map(json.loads, path.read_text().splitlines())}
+            done = {
+                (r["kind"], r["seed"])
+                for r in _rows(path)
+                if not (args.redo_interim and r.get("estimator") != ESTIMATOR)
+            }
         t0 = time.time()
-        for seed in range(args.replicates):
+        for seed in range(shard, args.replicates, n_shards):
             for kind in ("shared", "independent"):
                 if (kind, seed) in done:
                     continue

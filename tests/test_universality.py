@@ -239,5 +239,5 @@ def test_shipped_series_is_an_untruncated_temperature_series_over_common_sources
     assert all(lab["extra_body"] == {"top_k": 0, "min_p": 0} for lab in labels)
     assert len({lab["template"] for lab in labels}) == 2  # the last one is another template
     counts = [read_counts(p) for p in series_paths()]
-    assert all(int(c.attempts.sum()) >= 3500 for c in counts)
+    assert all(int(c.attempts.sum()) >= 4000 for c in counts)  # the issue asks >= 4,000
     assert len(common_sources(counts)) == 40
