@@ -1,14 +1,18 @@
 """Compare fitted models and decide detailed balance: evidence, G² test, LOO, verdict.
 
 :func:`compare` takes fits (one per model, e.g. from :func:`detailed_balance.fit_ladder`) and
-runs no sampler. One idea per private module, re-exported here: ``_evidence`` (log evidence:
-exact Dirichlet, bridge sampling, annealed importance sampling), ``_savage_dickey`` (the Bayes
+runs no sampler. One idea per private module, re-exported here: ``_evidence`` (the log evidence
+type and a model as a flat log density), ``_dirichlet`` (exact evidence of the unconstrained
+model), ``_bridge`` (bridge sampling), ``_annealed`` (annealed importance sampling from the
+Laplace fit), ``_pareto`` (Pareto k̂ of importance weights), ``_savage_dickey`` (the Bayes
 factor of a nested model from the larger one's posterior), ``_g2_test`` (the
 likelihood-ratio G² test of reversibility), ``_loo`` (PSIS-LOO per attempt), ``_sensitivity``
 (Bayes factors under other priors), ``_verdict`` (the Kass–Raftery scale, the verdict and the
 Markdown tables) and ``_compare`` (:class:`ComparisonResult`, :func:`compare`).
 """
 
+from ._annealed import annealed_evidence
+from ._bridge import bridge_from_draws, bridge_sampling
 from ._compare import (
     ComparisonResult,
     compare,
@@ -18,16 +22,8 @@ from ._compare import (
     model_evidence,
     read_comparison,
 )
-from ._evidence import (
-    Evidence,
-    annealed_evidence,
-    bridge_from_draws,
-    bridge_sampling,
-    dirichlet_posterior_draws,
-    log_evidence_dirichlet,
-    pareto_khat,
-    unconstrained_draws,
-)
+from ._dirichlet import dirichlet_posterior_draws, log_evidence_dirichlet
+from ._evidence import Evidence, unconstrained_draws
 from ._g2_test import (
     conditional_test,
     cycle_groups,
@@ -38,6 +34,7 @@ from ._g2_test import (
     strong_class_edges,
 )
 from ._loo import PARETO_K_BAD, fit_loo, weighted_loo, weighted_se
+from ._pareto import pareto_khat
 from ._savage_dickey import SavageDickey, savage_dickey
 from ._sensitivity import prior_sensitivity, scaled_prior
 from ._verdict import KASS_RAFTERY, format_markdown, kass_raftery, write_verdict

@@ -23,7 +23,10 @@ from ..counts import TransitionCounts
 from ..errors import DataError, FitError
 from ..modeldata import ModelData, build_model_data
 from ..models import MODELS
-from ._evidence import Evidence, annealed_evidence, bridge_sampling, log_evidence_dirichlet
+from ._annealed import annealed_evidence
+from ._bridge import bridge_sampling
+from ._dirichlet import log_evidence_dirichlet
+from ._evidence import Evidence
 from ._g2_test import TREE_NOTE, likelihood_ratio_test
 from ._loo import PARETO_K_BAD, fit_loo, weighted_se
 from ._savage_dickey import SavageDickey, savage_dickey

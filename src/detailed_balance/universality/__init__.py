@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from ._compare import UniversalityResult, compare_universality
 from ._data import JointData, build_joint_data, common_sources, union_counts
-from ._evidence import LOG10, bf_call, joint_evidence, one_landscape_bf
+from ._evidence import bf_call, joint_evidence, one_landscape_bf
 from ._fit import MODEL_NAMES, JointFit, fit_joint
 from ._markdown import format_markdown, write_verdict
 from ._outputs import plot_beta, plot_fields, write_outputs
@@ -54,7 +54,6 @@ from ._synthetic import synthetic_joint
 __all__ = [
     "JointData",
     "JointFit",
-    "LOG10",
     "MODEL_NAMES",
     "SERIES",
     "UniversalityResult",
