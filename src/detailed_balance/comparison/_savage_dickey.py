@@ -390,8 +390,9 @@ def _summarise(log_c, quad, log_p0, tau, site) -> SavageDickey:
         verdict = "the estimate favours the nested model, but its size is not reliable"
     else:
         verdict = "no side can be called from it"
+    where = "far tail" if side else "tail"  # k̂ 0.54 with draws of tau near 0 is no far tail
     note = (
-        f"{site} = 0 lies in the far tail of the posterior: the per-draw conditional densities "
+        f"{site} = 0 lies in the {where} of the posterior: the per-draw conditional densities "
         f"at 0 are dominated by a few draws (Pareto k̂ {k_hat:.2f} > {K_MAX}; smallest {site} "
         f"drawn {t_min:.3g}, 1% quantile {q01:.3g}), so the Savage–Dickey estimate "
         f"log BF ({site} = 0 vs the full model) ≈ {log_bf:.1f} has no finite Monte Carlo error "
