@@ -149,7 +149,8 @@ def test_map_and_svi_agree_with_nuts():
     _, counts, nuts = main_fit()
     ident = np.array([st["identified"] for st in summarise(nuts)["states"]])
     ref = draws_of(nuts, "V")[:, ident]
-    m = draws_of(fit(counts, method="map"), "V")
+    with pytest.warns(IdentifiabilityWarning, match="seen one way only"):  # main_fit's "zz"
+        m = draws_of(fit(counts, method="map"), "V")
     assert m.shape == (1, counts.n_states)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -300,7 +301,9 @@ def test_cli_runs_two_parallel_chains_and_caches_compilations(tmp_path):
 def test_float32_nuts_with_a_progress_bar_runs():
     """The progress bar is a host callback on another thread: float32 sampling must not break it."""
     counts = sample_counts(reversible_chain(5, seed=3), attempts_per_source=40, seed=3)
-    idata = fit(counts, draws=30, warmup=30, chains=2, progress=True)
+    with pytest.warns(ConvergenceWarning) as caught:  # (R-hat too, on this machine)
+        idata = fit(counts, draws=30, warmup=30, chains=2, progress=True)
+    assert any("bulk ESS" in str(w.message) for w in caught)  # 60 draws cannot reach 200
     assert np.isfinite(np.asarray(_arviz.group(idata, "posterior")["V"])).all()
 
 

@@ -275,6 +275,7 @@ def test_closed_pipe_is_status_0_without_a_traceback(files):
     )
     p.stdout.close()
     err = p.stderr.read().decode()
+    p.stderr.close()  # (unclosed, it is a ResourceWarning: an error in the test run)
     assert p.wait(timeout=120) == 0 and err == ""
 
 
@@ -318,6 +319,7 @@ def test_signal_during_report_ends_with_one_line_and_no_partial_file(
     p.send_signal(sig)
     code = p.wait(timeout=120)
     reader.join(timeout=10)
+    p.stdout.close(), p.stderr.close()
     err = seen.decode(errors="replace")
     assert code == status, err[-2000:]
     assert "Traceback" not in err

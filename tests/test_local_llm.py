@@ -99,6 +99,7 @@ def test_serve_local_starts_health_checks_and_stops_cleanly():
     finally:
         if proc.poll() is None:
             proc.kill()
+        proc.stdout.close()  # (unclosed, it is a ResourceWarning: an error in the test run)
     time.sleep(0.5)
     with pytest.raises(OSError):  # the llama.cpp child is gone too
         urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2)

@@ -124,11 +124,12 @@ def test_report_on_one_way_data_flags_unbounded_potentials(tmp_path):
 def test_notes_section_lists_the_fits_warnings_and_nothing_to_test_is_not_nan(tmp_path):
     from detailed_balance import _arviz
     from detailed_balance.formats import read_counts
-    from detailed_balance.inference import fit
+    from detailed_balance.inference import IdentifiabilityWarning, fit
 
     path = tmp_path / "tiny.csv"  # one-way data: no pair, no cycle to test
     path.write_text("source,target,count\nA,B,3\nB,C,2\nA,,1\nC,,4\nB,,2\n")
-    idata = fit(read_counts(path), "reversible", method="map")
+    with pytest.warns(IdentifiabilityWarning, match="seen one way only"):
+        idata = fit(read_counts(path), "reversible", method="map")
     diagnostics = json.loads(_arviz.attrs(idata)["diagnostics"])
     diagnostics["warnings"] = ["R-hat up to 1.038 > 1.01 (worst: V[A])", "bulk ESS down to 89"]
     idata.posterior.attrs["diagnostics"] = json.dumps(diagnostics)
