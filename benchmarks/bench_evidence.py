@@ -292,6 +292,11 @@ def main() -> None:
         help="savage-dickey: skip the reversible fit and bridge sampling",
     )
     args = ap.parse_args()
+    import detailed_balance
+
+    # two chains in parallel, and the persistent cache: the tau path's NUTS program is the same
+    # at every scale (s is an argument), and the cache is what stops it recompiling per scale
+    detailed_balance.configure(chains=2)
     for part in ("coverage", "scale", "agree", "savage-dickey"):
         if args.part in (part, "all"):
             globals()[f"part_{part.replace('-', '_')}"](args)

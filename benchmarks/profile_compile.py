@@ -61,6 +61,8 @@ def one(variant: str, states: int, draws: int) -> dict:
     class Timers(logging.Handler):
         def emit(self, record):
             m = TIMER.search(record.getMessage())
+            if os.environ.get("PROFILE_VERBOSE") and m and float(m.group(2)) > 0.5:
+                print(record.getMessage()[:160], file=sys.stderr)
             if m:
                 totals[PHASE[m.group(1)]] += float(m.group(2))
 
@@ -98,6 +100,12 @@ def _run(variant: str, model, draws: int):
         mcmc = MCMC(NUTS(model), num_warmup=draws, num_samples=draws, num_chains=2,
                     chain_method="parallel" if variant == "latent-only" else "vectorized",
                     progress_bar=False, postprocess_fn=post)  # fmt: skip
+        mcmc.run(jax.random.PRNGKey(0))
+        return mcmc.get_samples()["sigma_phi"]
+    if variant in ("one-chain", "sequential"):
+        mcmc = MCMC(NUTS(model), num_warmup=draws, num_samples=draws,
+                    num_chains=1 if variant == "one-chain" else 2,
+                    chain_method="sequential", progress_bar=False)  # fmt: skip
         mcmc.run(jax.random.PRNGKey(0))
         return mcmc.get_samples()["sigma_phi"]
     if variant == "potential":
