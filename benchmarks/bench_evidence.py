@@ -294,8 +294,7 @@ def main() -> None:
     args = ap.parse_args()
     import detailed_balance
 
-    # two chains in parallel, and the persistent cache: the tau path's NUTS program is the same
-    # at every scale (s is an argument), and the cache is what stops it recompiling per scale
+    # two chains in parallel and the persistent cache (the fits of a rerun do not recompile)
     detailed_balance.configure(chains=2)
     for part in ("coverage", "scale", "agree", "savage-dickey"):
         if args.part in (part, "all"):

@@ -10,9 +10,11 @@ non-reversible evidence at ``s = c`` (the prior's ``cycle_scale``). Path samplin
 
     log BF(reversible : non-reversible) = −∫_{−∞}^{log c} g(λ) dλ.
 
-Each ``g(λ_k)`` is a posterior mean under the prior scale ``s_k``, from its own NUTS run (one
-compiled sampler for the whole path: ``s`` is a traced argument, the model gets the tilt
-``log HalfNormal(tau; s) − log HalfNormal(tau; c)`` as a factor). Below the grid, ``g ≈ a s²``
+Each ``g(λ_k)`` is a posterior mean under the prior scale ``s_k``, from its own NUTS run (the
+model gets the tilt ``log HalfNormal(tau; s) − log HalfNormal(tau; c)`` as a factor; ``s`` is
+passed as a model argument with ``jit_model_args``, yet the sampler was measured to recompile
+at every scale, with or without the persistent cache: the cost is one NUTS compilation per
+grid point). Below the grid, ``g ≈ a s²``
 (the likelihood is smooth in the flow at 0), whose integral ``g(λ_min)/2`` is added. The
 Monte Carlo error of each ``g`` comes from the bulk ESS of its draws; the grid's error is the
 difference between Simpson's rule and the trapezoid on the same points, reported beside it and
