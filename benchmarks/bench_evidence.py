@@ -139,66 +139,112 @@ def part_agree(args) -> None:
                   flush=True)  # fmt: skip
 
 
-def part_savage_dickey(args) -> None:
-    from detailed_balance.models._common import FieldPrior
+def _sd_case(kind: str, n_states: int, attempts: int, args) -> dict:
+    """One row of the Savage–Dickey agreement table: SD, bridge where it can, the tau path."""
+    from detailed_balance.models import FieldPrior
 
     from detailed_balance.comparison import savage_dickey
     from detailed_balance.comparison._compare import bridge_is_doomed
+    from detailed_balance.comparison._tau_path import tau_path_log_bf
     from detailed_balance.inference import latent_draws
     from detailed_balance.synthetic import driven_chain
 
-    print("\n## Savage–Dickey against bridge sampling (same NUTS draws)\n")
-    print(f"NUTS: 2 chains x {args.draws} draws ({args.draws} warmup) per model; driven chains: "
-          f"{args.affinity} nats per fundamental cycle. log BF = reversible vs non-reversible.\n")
-    print("| data | states | params (nonrev) | Savage–Dickey log BF | k̂ | SD s | bridge log BF | "
-          "bridge s | bridge s / SD s | difference / combined se |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    cases = [(kind, n, 200) for n in args.sd_sizes for kind in ("reversible", "driven")]
-    cases.append(("reversible, sparse", 40, 25))
+    # the drive per cycle shrinks as 1/sqrt(n) so the evidence stays within Savage–Dickey's reach
+    affinity = args.affinity * math.sqrt(10 / n_states)
+    chain = (driven_chain(n_states, affinity=affinity, seed=n_states)
+             if kind == "driven" else reversible_chain(n_states, seed=n_states))  # fmt: skip
+    counts = sample_counts(chain, attempts_per_source=attempts, seed=3)
+    data = build_model_data(counts)
+    kwargs = {"data": data, "prior": FieldPrior()}
+    row = {"kind": kind, "states": n_states, "attempts": attempts,
+           "affinity": affinity if kind == "driven" else 0.0, "draws": args.draws}  # fmt: skip
+    draws, t_fit = {}, {}
+    names = ("nonreversible",) if args.no_bridge else ("reversible", "nonreversible")
+    for name in names:
+        t = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            idata = inference.fit(
+                counts, name, draws=args.draws, warmup=args.draws, chains=2, seed=1
+            )
+        t_fit[name] = time.perf_counter() - t
+        draws[name] = latent_draws(idata)
+    row["params"] = sum(int(np.prod(np.shape(v)[2:])) for v in draws["nonreversible"].values())
+    row["fit_s"] = round(t_fit["nonreversible"], 1)
+    t = time.perf_counter()
+    sd = savage_dickey(MODELS["nonreversible"], kwargs, draws["nonreversible"])
+    row.update(sd_s=round(time.perf_counter() - t, 1), sd=sd.to_dict())
+    doomed = "not run (--no-bridge)" if args.no_bridge else bridge_is_doomed(draws["nonreversible"])
+    if doomed:
+        row["bridge"] = {"note": doomed}
+    else:
+        t = time.perf_counter()
+        ev = {m: bridge_sampling(MODELS[m], kwargs, draws[m], seed=0) for m in draws}
+        row["bridge_s"] = round(time.perf_counter() - t, 1)
+        if all(e.converged for e in ev.values()):
+            row["bridge"] = {
+                "log_bf": ev["reversible"].log_z - ev["nonreversible"].log_z,
+                "se": math.hypot(ev["reversible"].se, ev["nonreversible"].se),
+            }
+        else:
+            row["bridge"] = {"note": "; ".join(e.note for e in ev.values() if not e.converged)}
+    grid = np.linspace(-7.0, 0.0, args.path_points)  # log s, up to cycle_scale = 1
+    path = tau_path_log_bf(data, kwargs["prior"], log_scales=grid, draws=args.path_draws,
+                           warmup=args.path_draws, seed=2)  # fmt: skip
+    row["path"] = {"log_bf": path.log_bf, "se": path.se, "se_mc": path.se_mc,
+                   "se_grid": path.se_grid, "converged": path.converged, "note": path.note,
+                   "integrand": path.integrand, "log_scales": path.log_scales}  # fmt: skip
+    row["path_s"] = round(path.seconds, 1)
+    return row
+
+
+def _sd_cell(x: dict) -> str:
+    if x.get("converged", True) and x.get("log_bf") is not None and x.get("se") is not None:
+        return f"{x['log_bf']:.2f} ± {x['se']:.2f}"
+    if "log_bf" in x and x.get("log_bf") is not None:
+        return f"refused (≈ {x['log_bf']:.1f}; {x.get('note', '')[:60]})"
+    return x.get("note", "–")[:70]
+
+
+def _z(a: dict, b: dict) -> str:
+    ok = all(x.get("converged", True) and x.get("se") is not None and "log_bf" in x
+             for x in (a, b))  # fmt: skip
+    return f"{(a['log_bf'] - b['log_bf']) / math.hypot(a['se'], b['se']):+.2f}" if ok else "–"
+
+
+def part_savage_dickey(args) -> None:
+    """Run the cases not yet in ``--sd-out`` (one JSON line each), then print the whole table."""
+    import json
+    import pathlib
+
+    out = pathlib.Path(args.sd_out)
+    done = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+    have = {(r["kind"], r["states"], r["attempts"], r["draws"]) for r in done}
+    cases = [(kind, n, 200) for n in args.sd_sizes for kind in args.sd_kinds]
+    start = time.perf_counter()
     for kind, n_states, attempts in cases:
-        chain = (driven_chain(n_states, affinity=args.affinity, seed=n_states)
-                 if kind == "driven" else reversible_chain(n_states, seed=n_states))  # fmt: skip
-        counts = sample_counts(chain, attempts_per_source=attempts, seed=3)
-        data = build_model_data(counts)
-        kwargs = {"data": data, "prior": FieldPrior()}
-        draws = {}
-        for name in ("reversible", "nonreversible"):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                idata = inference.fit(
-                    counts, name, draws=args.draws, warmup=args.draws, chains=2, seed=1
-                )
-            draws[name] = latent_draws(idata)
-        dim = sum(int(np.prod(np.shape(v)[2:])) for v in draws["nonreversible"].values())
-        t = time.perf_counter()
-        sd = savage_dickey(MODELS["nonreversible"], kwargs, draws["nonreversible"])
-        t_sd = time.perf_counter() - t
-        t = time.perf_counter()
-        doomed = bridge_is_doomed(draws["nonreversible"])
-        ev = {} if doomed else {
-            m: bridge_sampling(MODELS[m], kwargs, draws[m], seed=0) for m in draws
-        }  # fmt: skip
-        t_br = time.perf_counter() - t
-        ok = bool(ev) and all(e.converged for e in ev.values())
-        if ok:
-            b = ev["reversible"].log_z - ev["nonreversible"].log_z
-            b_se = math.hypot(ev["reversible"].se, ev["nonreversible"].se)
-            bridge = f"{b:.2f} ± {b_se:.2f}"
-        elif doomed:
-            bridge = "not run (< 8 draws per parameter)"
-        else:
-            bridge = "refused (" + "; ".join(e.note for e in ev.values() if not e.converged)[
-                :70] + ")"  # fmt: skip
-        if sd.converged:
-            sd_text = f"{sd.log_bf:.2f} ± {sd.se:.2f}"
-        else:
-            far = "far beyond threshold" if "far beyond" in sd.note else "no call"
-            sd_text = f"refused (≈ {sd.log_bf:.1f}, {far})"
-        z = (sd.log_bf - b) / math.hypot(sd.se, b_se) if ok and sd.converged else np.nan
-        ratio = f"{t_br / t_sd:.2f}" if ev else "–"
-        t_br_text = f"{t_br:.0f}" if ev else "–"
-        print(f"| {kind} | {n_states} | {dim} | {sd_text} | {sd.pareto_k:.2f} | {t_sd:.0f} | "
-              f"{bridge} | {t_br_text} | {ratio} | {fmt(z)} |", flush=True)  # fmt: skip
+        if (kind, n_states, attempts, args.draws) in have:
+            continue
+        if time.perf_counter() - start > 60 * args.budget:
+            print(f"budget of {args.budget} min spent: {kind} {n_states} left for the next run")
+            break
+        row = _sd_case(kind, n_states, attempts, args)
+        with out.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        done.append(row)
+    print("\n## Savage–Dickey against independent estimators\n")
+    print("NUTS 2 chains per model; log BF = reversible vs non-reversible; tau path: "
+          "thermodynamic integration over tau's prior scale (a NUTS run per scale).\n")  # fmt: skip
+    print("| data | states | params (nonrev) | draws/chain | Savage–Dickey | k̂ | SD s | "
+          "bridge | (SD − bridge)/se | tau path | (SD − path)/se | path s | fit s |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in sorted(done, key=lambda r: (r["states"], r["kind"], r["draws"])):
+        kind = r["kind"] + (f" {r['affinity']:.3f} nats/cycle" if r["kind"] == "driven" else "")
+        sd, br, pa = r["sd"], r["bridge"], r["path"]
+        cells = [kind, r["states"], r["params"], r["draws"], _sd_cell(sd), fmt(sd.get("pareto_k")),
+                 f"{r['sd_s']:.0f}", _sd_cell(br), _z(sd, br), _sd_cell(pa), _z(sd, pa),
+                 f"{r['path_s']:.0f}", f"{r['fit_s']:.0f}"]  # fmt: skip
+        print("| " + " | ".join(str(c) for c in cells) + " |")
 
 
 def main() -> None:
@@ -213,8 +259,43 @@ def main() -> None:
     ap.add_argument("--scale-sizes", type=int, nargs="+", default=[8, 40, 150, 300, 645])
     ap.add_argument("--agree-sizes", type=int, nargs="+", default=[10, 30])
     ap.add_argument("--sd-sizes", type=int, nargs="+", default=[10, 30, 100, 300])
-    ap.add_argument("--affinity", type=float, default=0.5, help="driven chains: nats per cycle")
+    ap.add_argument(
+        "--affinity",
+        type=float,
+        default=0.3,
+        help="driven chains: nats per cycle at 10 states (× sqrt(10 / states))",
+    )
+    ap.add_argument(
+        "--sd-kinds", nargs="+", default=["reversible", "driven"], choices=("reversible", "driven")
+    )
+    ap.add_argument(
+        "--sd-out",
+        default="benchmarks/sd_agreement.jsonl",
+        help="savage-dickey rows, one JSON line per case; cases found there are skipped",
+    )
+    ap.add_argument(
+        "--budget",
+        type=float,
+        default=60.0,
+        help="savage-dickey: start no new case after this many minutes",
+    )
+    ap.add_argument(
+        "--path-draws",
+        type=int,
+        default=500,
+        help="tau path: warm-up and draws per chain at each of its 15 scales",
+    )
+    ap.add_argument("--path-points", type=int, default=15, help="tau path: scales from e^-7 to 1")
+    ap.add_argument(
+        "--no-bridge",
+        action="store_true",
+        help="savage-dickey: skip the reversible fit and bridge sampling",
+    )
     args = ap.parse_args()
+    import detailed_balance
+
+    # two chains in parallel and the persistent cache (the fits of a rerun do not recompile)
+    detailed_balance.configure(chains=2)
     for part in ("coverage", "scale", "agree", "savage-dickey"):
         if args.part in (part, "all"):
             globals()[f"part_{part.replace('-', '_')}"](args)
