@@ -39,6 +39,7 @@ import numpy as np
 TAU_ZERO = 0.1  # a tau HDI whose lower end is below this "covers" tau = 0 (HalfNormal support)
 LOG10 = math.log(10)
 ESTIMATOR = "comparison.savage_dickey"
+RHAT_SPLIT = 1.1  # above this the two chains sit in different regions (a mode or a trap)
 
 
 def one(kind: str, seed: int, args) -> dict:
@@ -98,7 +99,7 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (centre - half, centre + half)
+    return (max(0.0, centre - half), min(1.0, centre + half))  # no -0.00 from rounding
 
 
 def _rate(k: int, n: int) -> str:
@@ -162,6 +163,9 @@ def summarise(path: Path) -> None:
             print(f"  94% HDI coverage of beta_2 = 1 (shared-field dataset): {_rate(cov, n)}")
             miss = sorted(r["seed"] for r in rs if r["call"] != "pooled")
             print(f"  not rejected: seeds {miss}")
+        split = sorted(r["seed"] for r in rs if r["max_rhat"] > RHAT_SPLIT)
+        if split:
+            print(f"  chains disagree (max R-hat > {RHAT_SPLIT}): seeds {split}")
         print(
             f"  seconds per replicate: fit median {np.median([r['fit_seconds'] for r in rs]):.0f}"
             f", Bayes factor median {np.median([r['bf_seconds'] for r in rs]):.0f}; "
