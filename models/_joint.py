@@ -16,12 +16,28 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.handlers import scope
 
-from ._common import edge_term, observe_rows, record_potentials, reversible_logits
+from ._common import (
+    FieldPrior,
+    edge_term,
+    latent_field,
+    observe_rows,
+    record_potentials,
+    reversible_logits,
+)
 
 
 def dataset_scope(k: int):
     """The name scope of dataset ``k``'s sites: ``d{k}_``."""
     return scope(prefix=f"d{k}", divider="_")
+
+
+def shared_landscape(joint, prior: FieldPrior | None, beta_scale: float):
+    """The prior (default ``FieldPrior()``), the shared field phi over the union of states and
+    the datasets' scales beta (beta_1 = 1): what ``joint_shared`` and ``joint_pooled`` build
+    before their per-dataset rows."""
+    prior = prior or FieldPrior()
+    phi = latent_field(joint.union, prior)
+    return prior, phi, dataset_scales(len(joint.datasets), beta_scale)
 
 
 def dataset_rows(data, phi, prior, full: bool = False):

@@ -9,8 +9,8 @@ landscape; tau -> 0 is ``joint_shared``, a large tau approaches ``joint_separate
 import numpyro
 import numpyro.distributions as dist
 
-from ._common import FieldPrior, centre, latent_field
-from ._joint import dataset_rows, dataset_scales, dataset_scope
+from ._common import FieldPrior, centre
+from ._joint import dataset_rows, dataset_scope, shared_landscape
 
 
 def joint_pooled(
@@ -26,21 +26,12 @@ def joint_pooled(
 
     Parameters
     ----------
-    joint : JointData
-        The datasets' arrays (``universality.build_joint_data``).
-    prior : FieldPrior, optional
-        Field and edge prior of every dataset; default ``FieldPrior()``.
-    full : bool
-        Also record the fitted transition probabilities as deterministic sites ``log_p_arc``
-        and ``log_p_rest`` (the likelihood is the same either way).
-    beta_scale : float
-        ``log beta_k ~ Normal(0, beta_scale)`` for k >= 2 (beta_1 = 1).
+    joint, prior, full, beta_scale
+        As in :func:`~detailed_balance.models.joint_shared.joint_shared`.
     tau_scale : float
         ``tau ~ HalfNormal(tau_scale)``.
     """
-    prior = prior or FieldPrior()
-    phi = latent_field(joint.union, prior)
-    beta = dataset_scales(len(joint.datasets), beta_scale)
+    prior, phi, beta = shared_landscape(joint, prior, beta_scale)
     tau = numpyro.sample("tau", dist.HalfNormal(tau_scale))
     for k, (data, index) in enumerate(zip(joint.datasets, joint.index, strict=True)):
         with dataset_scope(k):

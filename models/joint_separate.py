@@ -15,13 +15,8 @@ def joint_separate(joint, *, prior: FieldPrior | None = None, full: bool = False
 
     Parameters
     ----------
-    joint : JointData
-        The datasets' arrays (``universality.build_joint_data``).
-    prior : FieldPrior, optional
-        Field and edge prior of every dataset; default ``FieldPrior()``.
-    full : bool
-        Also record the fitted transition probabilities as deterministic sites ``log_p_arc``
-        and ``log_p_rest`` (the likelihood is the same either way).
+    joint, prior, full
+        As in :func:`~detailed_balance.models.joint_shared.joint_shared`.
     """
     prior = prior or FieldPrior()
     for k, data in enumerate(joint.datasets):

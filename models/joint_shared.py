@@ -7,8 +7,8 @@ so this is "the same landscape at different temperatures" (Song et al., arXiv:25
 whether the potential transcends models and prompts).
 """
 
-from ._common import FieldPrior, latent_field
-from ._joint import dataset_rows, dataset_scales, dataset_scope
+from ._common import FieldPrior
+from ._joint import dataset_rows, dataset_scope, shared_landscape
 
 
 def joint_shared(
@@ -33,9 +33,7 @@ def joint_shared(
     beta_scale : float
         ``log beta_k ~ Normal(0, beta_scale)`` for k >= 2 (beta_1 = 1).
     """
-    prior = prior or FieldPrior()
-    phi = latent_field(joint.union, prior)
-    beta = dataset_scales(len(joint.datasets), beta_scale)
+    prior, phi, beta = shared_landscape(joint, prior, beta_scale)
     for k, (data, index) in enumerate(zip(joint.datasets, joint.index, strict=True)):
         with dataset_scope(k):
             dataset_rows(data, beta[k] * phi[index], prior, full)

@@ -14,7 +14,7 @@ import pytest
 from detailed_balance import _arviz, inference
 from detailed_balance.comparison import compare, log_evidence_dirichlet, read_comparison
 from detailed_balance.errors import FitError
-from detailed_balance.ladder import fit_ladder
+from detailed_balance.inference import fit_ladder
 from detailed_balance.synthetic import driven_chain, reversible_chain, sample_counts
 
 NUTS = {"draws": 200, "warmup": 200, "chains": 1, "seed": 0, "progress": False}

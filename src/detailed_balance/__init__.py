@@ -26,7 +26,7 @@ _LAZY = {
     "counts_from_fit": "inference",
     "save_fit": "inference",
     "load_fit": "inference",
-    "fit_ladder": "ladder",
+    "fit_ladder": "inference",
     "compare": "comparison",
     "prior_sensitivity": "comparison",
     "read_comparison": "comparison",

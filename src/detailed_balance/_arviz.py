@@ -14,6 +14,8 @@ import numpy as np
 
 #: the credible level of every interval the package reports ("94% HDI", ArviZ's default)
 HDI_PROB = 0.94
+#: how the intervals are named in text, tables and figures
+HDI_LABEL = f"{round(100 * HDI_PROB)}% HDI"
 
 
 def _az():

@@ -88,8 +88,7 @@ def run_demo(
     """
     from .comparison import compare
     from .formats import atomic_output, read_counts, to_json, write_counts
-    from .inference import save_fit
-    from .ladder import fit_ladder
+    from .inference import fit_ladder, save_fit
     from .report import build_report
 
     start = time.perf_counter()

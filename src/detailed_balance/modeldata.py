@@ -21,6 +21,8 @@ from .graph import CycleSpace
 #: the model ladder, in its order: no constraint, detailed balance, potential plus cycle flow
 #: (the functions are :data:`detailed_balance.models.MODELS`)
 LADDER = ("unconstrained", "reversible", "nonreversible")
+#: how a model is fitted: NUTS sampling, MAP optimisation, SVI (:func:`detailed_balance.fit`)
+METHODS = ("nuts", "map", "svi")
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,7 @@ def build_model_data(
 __all__ = [
     "GAUGE",
     "LADDER",
+    "METHODS",
     "FieldPrior",
     "ModelData",
     "apply_gauge",

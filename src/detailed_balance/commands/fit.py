@@ -3,7 +3,7 @@ one ``DIR/<model>.nc`` per model of the ladder, the input of ``detailed-balance 
 
 from __future__ import annotations
 
-from ..modeldata import LADDER, FieldPrior
+from ..modeldata import LADDER, METHODS, FieldPrior
 from ._checks import input_file, output_dir, output_file
 from ._options import add_prior_options, add_quiet_option, add_sampler_options
 
@@ -30,7 +30,7 @@ def configure(parser) -> None:
     parser.add_argument(
         "--method",
         default="nuts",
-        choices=("nuts", "map", "svi"),
+        choices=METHODS,
         help="NUTS sampling, MAP optimisation or SVI (default: nuts)",
     )
     add_sampler_options(parser)
@@ -60,8 +60,7 @@ def run(args) -> int:
 
     from ..errors import DataError
     from ..formats import read_counts
-    from ..inference import FIT_SUFFIXES, read_features, save_fit, summarise
-    from ..ladder import fit_ladder
+    from ..inference import FIT_SUFFIXES, fit_ladder, read_features, save_fit, summarise
     from ._options import field_prior, print_caught
 
     try:  # checked here, not by argparse: a file or a folder depending on --model

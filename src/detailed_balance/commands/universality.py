@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..universality import MODEL_NAMES
 from ._checks import output_dir, positive
 from ._options import add_prior_options, add_sampler_options
 
@@ -25,8 +26,8 @@ def configure(parser) -> None:
     parser.add_argument(
         "--models",
         nargs="+",
-        default=["separate", "shared", "pooled"],
-        choices=["separate", "shared", "pooled"],
+        default=list(MODEL_NAMES),
+        choices=MODEL_NAMES,
         help="kept for compatibility: all three hypotheses are always fitted (the Bayes factor "
         "needs pooled, LOO needs shared and separate)",
     )

@@ -6,7 +6,8 @@ type and a model as a flat log density), ``_dirichlet`` (exact evidence of the u
 model), ``_bridge`` (bridge sampling), ``_annealed`` (annealed importance sampling from the
 Laplace fit), ``_pareto`` (Pareto k̂ of importance weights), ``_savage_dickey`` (the Bayes
 factor of a nested model from the larger one's posterior), ``_g2_test`` (the
-likelihood-ratio G² test of reversibility), ``_loo`` (PSIS-LOO per attempt), ``_sensitivity``
+likelihood-ratio G² test of reversibility; its two exact kernels in ``_g2_cycles`` and
+``_g2_walk``), ``_loo`` (PSIS-LOO per attempt), ``_sensitivity``
 (Bayes factors under other priors), ``_verdict`` (the Kass–Raftery scale, the verdict and the
 Markdown tables) and ``_compare`` (:class:`ComparisonResult`, :func:`compare`).
 """
@@ -24,9 +25,9 @@ from ._compare import (
 )
 from ._dirichlet import dirichlet_posterior_draws, log_evidence_dirichlet
 from ._evidence import Evidence, unconstrained_draws
+from ._g2_cycles import cycle_groups
 from ._g2_test import (
     conditional_test,
-    cycle_groups,
     free_log_likelihood,
     likelihood_ratio_test,
     reversible_mle,

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..counts import TransitionCounts
 from ..errors import DataError, FitError
+from ..formats import json_safe
 from ..modeldata import ModelData, build_model_data
 from ..models import MODELS
 from ._annealed import annealed_evidence
@@ -317,7 +318,7 @@ class ComparisonResult:
         """JSON-able dict with the same numbers as the tables (NaN -> None)."""
         return {
             "models": _records(self.table),
-            "likelihood_ratio_test": {k: _clean(v) for k, v in self.lrt.items()},
+            "likelihood_ratio_test": json_safe(self.lrt),
             "sensitivity": _records(self.sensitivity),
             "verdict": self.verdict,
             "notes": list(self.notes),
@@ -347,18 +348,8 @@ class ComparisonResult:
 
 
 
-def _clean(v):
-    if isinstance(v, (float, np.floating)):
-        return float(v) if np.isfinite(v) else None
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.bool_,)):
-        return bool(v)
-    return v
-
-
 def _records(df) -> list[dict]:
-    return [{k: _clean(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
+    return [json_safe(row) for row in df.to_dict(orient="records")]
 
 
 def read_comparison(path) -> ComparisonResult:
@@ -459,8 +450,7 @@ def compare(
             _by_model(fits), sensitivity or {}, {}, alpha=alpha, seed=seed, lrt=lrt,
             g2_samples=g2_samples, notes=[],
         )  # fmt: skip
-    from ..inference import FieldPrior
-    from ..ladder import fit_ladder
+    from ..inference import FieldPrior, fit_ladder
 
     counts = fits
     unknown = [m for m in models if m not in MODEL_ORDER]

@@ -20,9 +20,11 @@ source's row over (support neighbours + rest); no multinomial coefficient.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from ..formats import json_safe
 
 
 @dataclass(frozen=True)
@@ -43,20 +45,8 @@ class Evidence:
     overlap: float = float("nan")
 
     def to_dict(self) -> dict:
-        return {
-            "log_z": _json_float(self.log_z),
-            "se": _json_float(self.se),
-            "method": self.method,
-            "converged": self.converged,
-            "note": self.note,
-            "n_draws": self.n_draws,
-            "pareto_k": _json_float(self.pareto_k),
-            "overlap": _json_float(self.overlap),
-        }
-
-
-def _json_float(x: float) -> float | None:
-    return float(x) if np.isfinite(x) else None
+        """JSON-able dict (NaN and inf -> None)."""
+        return json_safe(asdict(self))
 
 
 def unconstrained_draws(model, model_kwargs: dict, samples: dict, *, seed: int = 0):

@@ -16,13 +16,13 @@ computed by quadrature and the values are averaged over draws. No dimension ente
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from ..errors import DataError
+from ..formats import json_safe
 from ..runtime import x64
-from ._evidence import _json_float
 from ._pareto import pareto_khat
 
 # per-draw terms with k̂ above this: their mean is not to be trusted (measured on a closed form:
@@ -73,20 +73,7 @@ class SavageDickey:
 
     def to_dict(self) -> dict:
         """JSON-able dict (NaN and inf -> None)."""
-        return {
-            "log_bf": _json_float(self.log_bf),
-            "se": _json_float(self.se),
-            "method": self.method,
-            "converged": self.converged,
-            "note": self.note,
-            "pareto_k": _json_float(self.pareto_k),
-            "ess": _json_float(self.ess),
-            "n_draws": self.n_draws,
-            "site": self.site,
-            "log_prior_density": _json_float(self.log_prior_density),
-            "quadrature_error": _json_float(self.quadrature_error),
-            "tail_side": self.tail_side,
-        }
+        return json_safe(asdict(self))
 
 
 def savage_dickey(model, model_kwargs: dict, samples: dict, *, site: str = "tau") -> SavageDickey:

@@ -97,17 +97,16 @@ def write_verdict(result) -> str:
             )
         elif abs(x) <= 2 * se:
             parts.append(
-                f"log BF = {_pm(x, se)} ({alt} vs reversible; {how}) is within twice its "
-                "Monte Carlo error of zero: inconclusive."
+                f"{_bf_text(x, se, alt, how)} is within twice its Monte Carlo error of zero: "
+                "inconclusive."
             )
         else:
             side = "detailed balance" if x < 0 else "a violation of detailed balance"
             favours_balance = x < 0
             cautious = abs(x) - 2 * se
             parts.append(
-                f"log BF = {_pm(x, se)} ({alt} vs reversible; {how}) favours {side} "
-                f"({kass_raftery(cautious)} on the Kass–Raftery scale, judged at its "
-                "lower 2-se end)."
+                f"{_bf_text(x, se, alt, how)} favours {side} ({kass_raftery(cautious)} on the "
+                "Kass–Raftery scale, judged at its lower 2-se end)."
             )
         sens = result.sensitivity
         col = f"log_bf_{alt}"
@@ -122,15 +121,14 @@ def write_verdict(result) -> str:
         d = -t.loc[alt, "elpd_vs_reversible"]
         se = t.loc[alt, "elpd_vs_reversible_se"]
         z = abs(d) / se if se > 0 else np.inf
+        size = f"{abs(d):.2f} ± {se:.2f} elpd"
         if abs(d) > 2 * se:
             win = "the reversible model" if d > 0 else f"the {alt} model"
-            parts.append(
-                f"PSIS-LOO prefers {win} by {abs(d):.2f} ± {se:.2f} elpd (z = {z:.1f} > 2)."
-            )
+            parts.append(f"PSIS-LOO prefers {win} by {size} (z = {z:.1f} > 2).")
         else:
             parts.append(
                 f"PSIS-LOO does not separate the reversible and {alt} models "
-                f"(difference {abs(d):.2f} ± {se:.2f} elpd, z = {z:.1f} ≤ 2)."
+                f"(difference {size}, z = {z:.1f} ≤ 2)."
             )
         if t["pareto_k_bad_attempts"].sum() > 0:
             parts.append("Some Pareto k exceed 0.7, so LOO is unreliable for those cells.")
@@ -158,6 +156,11 @@ def write_verdict(result) -> str:
             "small violations."
         )
     return " ".join(parts)
+
+
+def _bf_text(x: float, se: float, alt: str, how: str) -> str:
+    """``log BF = 2.1 ± 0.3 (nonreversible vs reversible; <estimator>)``."""
+    return f"log BF = {_pm(x, se)} ({alt} vs reversible; {how})"
 
 
 def _bf_estimator(t, alt: str) -> str:

@@ -10,7 +10,8 @@ the prior, gauge and convergence diagnostics in the attributes.
 
 The fit stage (one idea per private module, the public names re-exported here):
 
-* ``_fit``: :func:`fit`, one model of the ladder to counts;
+* ``_fit``: :func:`fit`, one model of the ladder to counts, and :func:`fit_ladder`, each
+  model once;
 * ``_samplers``: the NUTS, MAP and SVI runners, and evaluating the model at draws;
 * ``_diagnostics``: R-hat, bulk ESS and the convergence warnings of a fit;
 * ``_identifiability``: states the data cannot place, and the gauge groups;
@@ -27,7 +28,7 @@ from ..modeldata import FieldPrior
 from ._diagnostics import ESS_PER_CHAIN_MIN, RHAT_MAX, ConvergenceWarning, rhat_ess
 from ._features import check_features, read_features
 from ._files import FIT_SUFFIXES, load_fit, save_fit
-from ._fit import fit
+from ._fit import fit, fit_ladder
 from ._identifiability import IdentifiabilityWarning
 from ._read import counts_from_fit, latent_draws, posterior_kernel, summarise
 from ._samplers import PerformanceWarning, latent_sites, run_map, run_nuts
@@ -43,6 +44,7 @@ __all__ = [
     "check_features",
     "counts_from_fit",
     "fit",
+    "fit_ladder",
     "latent_draws",
     "latent_sites",
     "load_fit",

@@ -1,10 +1,11 @@
-"""Fit one model of the ladder to counts: :func:`fit`."""
+"""Fit models of the ladder to counts: one (:func:`fit`), or each once (:func:`fit_ladder`)."""
 
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import asdict
 
 import numpy as np
@@ -12,7 +13,7 @@ import numpyro
 
 from ..counts import TransitionCounts
 from ..errors import FitError
-from ..modeldata import GAUGE, FieldPrior, ModelData, build_model_data
+from ..modeldata import GAUGE, METHODS, FieldPrior, ModelData, build_model_data
 from ..models import MODELS
 from ..runtime import x64
 from ._build import _build
@@ -29,7 +30,6 @@ from ._samplers import (
     site_dims,
 )
 
-METHODS = ("nuts", "map", "svi")
 # the deterministic sites a fit stores by default: what summaries, reports and comparisons read
 REPORTED = ("V", "V_within", "cycle_affinity")
 
@@ -218,3 +218,40 @@ def _bind(model: str, data: ModelData, prior: FieldPrior, full: bool = False):
         return fn(data, prior=prior, full=full)
 
     return model_fn
+
+
+def fit_ladder(
+    counts: TransitionCounts,
+    *,
+    models: Iterable[str] | None = None,
+    **fit_kwargs,
+) -> dict:
+    """Fit each model of the ladder to ``counts`` once.
+
+    Parameters
+    ----------
+    counts : TransitionCounts
+    models : names from :data:`detailed_balance.models.MODELS`, optional
+        Which models to fit (default: all of them), fitted in the ladder's order.
+    **fit_kwargs
+        Passed to :func:`detailed_balance.fit` (``method``, ``prior``, ``draws``, ``seed``, ...).
+
+    Returns
+    -------
+    dict
+        Model name -> fit (the ArviZ object :func:`detailed_balance.fit` returns), in the
+        ladder's order; pass it to :func:`detailed_balance.compare`.
+
+    Examples
+    --------
+    >>> from detailed_balance.synthetic import reversible_chain, sample_counts
+    >>> counts = sample_counts(reversible_chain(4, seed=0), attempts_per_source=50, seed=0)
+    >>> fits = fit_ladder(counts, method="map")
+    >>> list(fits)
+    ['unconstrained', 'reversible', 'nonreversible']
+    """
+    wanted = list(MODELS) if models is None else list(models)
+    unknown = [m for m in wanted if m not in MODELS]
+    if unknown:
+        raise FitError(f"unknown model(s) {unknown} (use {', '.join(MODELS)})")
+    return {name: fit(counts, name, **fit_kwargs) for name in MODELS if name in wanted}

@@ -26,7 +26,8 @@ The report stage (one idea per private module, the public names re-exported here
 * ``_build``: :func:`build_report`, writing it all atomically into a folder.
 """
 
-from ._analysis import HDI_LABEL, HDI_PROB, Analysis, analyse
+from .._arviz import HDI_LABEL, HDI_PROB
+from ._analysis import Analysis, analyse
 from ._build import build_report
 from ._figures import (
     FIGURES,

@@ -9,12 +9,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import diagnostics as dg
-from .._arviz import HDI_PROB
 from ..counts import TransitionCounts
 from ..least_action import LeastActionResult, equilibrium_discrepancy, minimise_action
 from ..modeldata import gauge_reference
-
-HDI_LABEL = f"{round(100 * HDI_PROB)}% HDI"
 
 
 @dataclass

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .._arviz import HDI_LABEL, HDI_PROB
 from ..errors import DataError
 from ..formats import atomic_output, to_json
 from ..least_action import GAUGE as LA_GAUGE
 from ..modeldata import GAUGE as MODEL_GAUGE
-from ._analysis import HDI_LABEL, HDI_PROB, Analysis, analyse
+from ._analysis import Analysis, analyse
 from ._figures import FIGURES, _style, save_figure
 from ._index import _index, report_notes
 from ._inputs import load_input

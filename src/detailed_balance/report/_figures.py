@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .._arviz import HDI_LABEL, HDI_PROB
 from ..formats import atomic_output
-from ._analysis import HDI_LABEL, HDI_PROB, Analysis
+from ._analysis import Analysis
 
 COLUMN_WIDTH = 3.4  # inches: one column of a two-column paper
 

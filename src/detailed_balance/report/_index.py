@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .._arviz import HDI_LABEL
 from ..least_action import GAUGE as LA_GAUGE
 from ..modeldata import GAUGE as MODEL_GAUGE
-from ._analysis import HDI_LABEL, Analysis
+from ._analysis import Analysis
 from ._markup import markdown_escape
 
 PAPER = (

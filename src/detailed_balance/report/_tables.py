@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._analysis import HDI_LABEL, HDI_PROB, Analysis
+from .._arviz import HDI_LABEL, HDI_PROB
+from ._analysis import Analysis
 
 
 def potential_table(a: Analysis):

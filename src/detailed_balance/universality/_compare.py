@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ import numpy as np
 
 from .._arviz import HDI_PROB
 from ..errors import DataError, FitError
+from ..formats import json_safe
 from ._data import _names, build_joint_data, common_sources
 from ._evidence import _loo, _loo_diff, bf_call, joint_evidence, one_landscape_bf
 from ._fit import MODEL_NAMES, fit_joint
@@ -39,21 +39,13 @@ class UniversalityResult:
 
     def to_dict(self) -> dict:
         d = {k: v for k, v in self.__dict__.items() if k != "fits"}
-        return json.loads(json.dumps(d, default=_json_default))
+        return json_safe(d)
 
     def to_markdown(self) -> str:
         return format_markdown(self)
 
     def __str__(self) -> str:
         return self.to_markdown()
-
-
-def _json_default(x):
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    raise TypeError(type(x).__name__)
 
 
 def _finite(x):

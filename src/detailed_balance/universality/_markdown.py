@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._arviz import HDI_LABEL
+
 if TYPE_CHECKING:
     from ._compare import UniversalityResult
 
@@ -43,15 +45,8 @@ def write_verdict(result: UniversalityResult) -> str:
     call = bf.get("call")
     if bf.get("log_bf") is None:
         bf_text = "the Bayes factor could not be estimated (see the notes)"
-    elif bf["converged"]:
-        bf_text = f"log BF shared vs pooled {bf['log_bf']:+.1f} ± {bf['se']:.1f}, Savage–Dickey"
-    elif bf.get("tail_side") == 1:
-        bf_text = (
-            "log BF shared vs pooled far below −log 10 by Savage–Dickey, with no size to report "
-            "(τ = 0 lies in the far tail of the posterior; see the notes)"
-        )
     else:
-        bf_text = "the Bayes factor is not reliable here (Savage–Dickey refused; see the notes)"
+        bf_text = f"log BF shared vs pooled {_bf_size(bf)}, Savage–Dickey"
     if call == "shared":
         decision = "One landscape explains the datasets: the evidence favours the shared field"
     elif call == "pooled":
@@ -72,7 +67,7 @@ def write_verdict(result: UniversalityResult) -> str:
     parts.append(f"{decision} ({bf_text}; {loo_text}).")
     if result.tau is not None:
         parts.append(
-            f"The departures from the shared field have spread τ = {_iv(result.tau)} (94% HDI)."
+            f"The departures from the shared field have spread τ = {_iv(result.tau)} ({HDI_LABEL})."
         )
     if result.beta.get("shared"):
         b = ", ".join(f"{r['dataset']} {_iv(r)}" for r in result.beta["shared"][1:])
@@ -94,6 +89,19 @@ def write_verdict(result: UniversalityResult) -> str:
 
 def _fmt(x, digits: int = 1) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _bf_size(bf: dict) -> str:
+    """The shared-vs-pooled log BF (an estimate from Savage–Dickey) in words, for the verdict
+    and the Markdown alike."""
+    if bf["converged"]:
+        return f"{bf['log_bf']:+.1f} ± {_fmt(bf['se'])}"
+    if bf.get("tail_side") == 1:
+        return (
+            "far below −log 10, with no size to report (τ = 0 lies in the far tail of the "
+            "posterior; see the notes)"
+        )
+    return "not reliable (the estimate was refused; see the notes)"
 
 
 def format_markdown(result: UniversalityResult) -> str:
@@ -141,39 +149,32 @@ def format_markdown(result: UniversalityResult) -> str:
         lines.append(line)
     bf = result.bayes_factor
     if bf.get("log_bf") is not None:
-        size = (
-            f"{bf['log_bf']:+.1f} ± {_fmt(bf['se'])}"
-            if bf["converged"]
-            else "far below −log 10 (refused as a number: τ = 0 in the far tail)"
-            if bf.get("tail_side") == 1
-            else "not reliable (Savage–Dickey refused; see the notes)"
-        )
         lines += [
             "",
             f"log BF shared vs pooled (one landscape vs departures from it; Savage–Dickey at "
-            f"τ = 0, Pareto k {_fmt(bf['pareto_k'], 2)}, ESS {_fmt(bf['ess'], 0)}): {size}; "
-            f"decision at ±log 10: {bf['call'] or 'none'}.",
+            f"τ = 0, Pareto k {_fmt(bf['pareto_k'], 2)}, ESS {_fmt(bf['ess'], 0)}): "
+            f"{_bf_size(bf)}; decision at ±log 10: {bf['call'] or 'none'}.",
         ]
     if result.beta:
         models = list(result.beta)
-        lines += ["", "| dataset | " + " | ".join(f"β ({m}), 94% HDI" for m in models) + " |"]
+        lines += ["", "| dataset | " + " | ".join(f"β ({m}), {HDI_LABEL}" for m in models) + " |"]
         lines.append("|---|" + "---|" * len(models))
         for k, name in enumerate(result.beta[models[0]]):
             cells = " | ".join(_iv(result.beta[m][k]) for m in models)
             lines.append(f"| {name['dataset']} | {cells} |")
     if result.tau is not None:
-        lines += ["", f"τ (pooled model's spread of departures): {_iv(result.tau)} (94% HDI)."]
+        lines += ["", f"τ (pooled model's spread of departures): {_iv(result.tau)} ({HDI_LABEL})."]
     for s, m in ((result.slope, "shared"), (result.slope_pooled, "pooled")):
         if s is not None:
             lines.append(
                 f"Slope of log β against log T ({m} model, {s['datasets_used']} datasets at "
-                f"T = {', '.join(f'{t:g}' for t in s['temperatures'])}): {_iv(s)} (94% HDI)."
+                f"T = {', '.join(f'{t:g}' for t in s['temperatures'])}): {_iv(s)} ({HDI_LABEL})."
             )
     if result.correlations:
         lines += [
             "",
             "| datasets | common identified states | correlation of fields (separate fits), "
-            "94% HDI |",
+            f"{HDI_LABEL} |",
             "|---|---|---|",
         ]
         for c in result.correlations:
@@ -182,7 +183,7 @@ def format_markdown(result: UniversalityResult) -> str:
     if result.departures:
         lines += [
             "",
-            "| dataset | identified states | δ with 94% HDI excluding 0 | largest |",
+            f"| dataset | identified states | δ with {HDI_LABEL} excluding 0 | largest |",
             "|---|---|---|---|",
         ]
         for d in result.departures:
