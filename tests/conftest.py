@@ -33,7 +33,7 @@ def pytest_collection_modifyitems(config, items):
     """Slow tests check answers (recovery, calibration, agreement) from short NUTS runs, where an
     R-hat of 1.02 or an ESS below the per-chain target is expected and is a note, not the
     answer: there our ConvergenceWarning stays a warning. Every other warning is an error, and
-    the default suite asserts ConvergenceWarning where it fires (tests/test_fit.py)."""
+    the default suite asserts ConvergenceWarning where it fires (tests/inference/test_fit.py)."""
     for item in items:
         if item.get_closest_marker("slow"):
             item.add_marker(

@@ -22,7 +22,7 @@ from detailed_balance.counts import TransitionCounts
 from detailed_balance.modeldata import build_model_data
 from detailed_balance.synthetic import driven_chain, sample_counts
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_g2_matches_deeptime_reversible_mle():

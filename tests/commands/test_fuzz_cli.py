@@ -19,9 +19,9 @@ import time
 
 import numpy as np
 import pytest
+from formats.test_fuzz_readers import BAD, _content  # tests/formats (pythonpath = tests)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_fuzz_readers import BAD, _content
 
 from detailed_balance.cli import main
 

@@ -131,7 +131,7 @@ def test_the_readme_tour_shows_the_commands_make_tour_runs_with_their_output():
     import importlib.util
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     spec = importlib.util.spec_from_file_location("make_tour", root / "docs" / "make_tour.py")
     tour = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tour)
