@@ -137,7 +137,7 @@ def summarise(path: Path) -> None:
         print(f"  log BF shared vs pooled: median {q[1]:+.1f}, 5-95% {q[0]:+.1f} to {q[2]:+.1f}")
         # refused estimates that called no side: by Pareto k, or by the quadrature check alone
         refused = [r for r in rs if r["call"] is None and not r["sd_converged"]]
-        quad = [r for r in refused if (r.get("sd_pareto_k") or 0) <= 0.5]
+        quad = [r for r in refused if _quadrature_refusal(r)]
         if refused:
             worst = max((r.get("sd_quadrature_error") or 0) for r in quad) if quad else 0
             bfs = ", ".join(f"{r['sd_log_bf']:+.2f}" for r in quad)
@@ -175,10 +175,22 @@ def summarise(path: Path) -> None:
         )
 
 
+def _quadrature_refusal(row: dict) -> bool:
+    """Refused with no call, and not for Pareto k̂: the quadrature check alone refused it."""
+    from detailed_balance.comparison._savage_dickey import K_MAX
+
+    refused = row["call"] is None and not row["sd_converged"]
+    return refused and (row.get("sd_pareto_k") or 0) <= K_MAX
+
+
 def _stale(row: dict) -> bool:
-    """A row ``--redo-interim`` recomputes: an earlier estimator, or a refusal by the quadrature
-    check alone under its old relative tolerance of 1e-3 (now a bound in nats, QUAD_MAX_NATS)."""
-    old_quad = not row.get("sd_converged") and (row.get("sd_note") or "").startswith("the 1-D quad")
+    """A row ``--redo-interim`` recomputes: an earlier estimator, or a quadrature refusal the
+    current rule would not make (its relative tolerance was 1e-3; now a bound of QUAD_MAX_NATS
+    on log(1 + error), so a row refused under the current rule is not recomputed again)."""
+    from detailed_balance.comparison._savage_dickey import QUAD_MAX_NATS
+
+    error = row.get("sd_quadrature_error") or 0.0
+    old_quad = _quadrature_refusal(row) and math.log1p(error) <= QUAD_MAX_NATS
     return row.get("estimator") != ESTIMATOR or old_quad
 
 
