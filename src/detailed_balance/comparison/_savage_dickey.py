@@ -351,7 +351,7 @@ def _summarise(log_c, quad, log_p0, tau, site) -> SavageDickey:
     )  # fmt: skip
     best_single = float(top - log_p0)  # the largest per-draw term alone
     # a quadrature error shifts each log term by at most log(1 + error): the far-tail call must
-    # hold with that slack (hundreds of nats against a relative error of 1e-3 is not in doubt)
+    # hold with that slack (hundreds of nats against a few hundredths of a nat is not in doubt)
     slack = float(np.log1p(quad_err)) if np.isfinite(quad_err) else np.inf
     tail = k_hat > K_MAX
     side = int(tail and log_bf + slack < -3 * DECISION and best_single + slack < -DECISION)
