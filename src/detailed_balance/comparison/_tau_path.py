@@ -132,6 +132,10 @@ def tau_path_log_bf(
         for k, log_s in enumerate(grid):
             mcmc.run(jax.random.PRNGKey(seed + k), jnp.float32(log_s))
             tau = np.asarray(mcmc.get_samples(group_by_chain=True)["tau"], dtype=np.float64)
+            # each run loads its programs anew (from the persistent cache) and JAX keeps the old
+            # ones: ~1,500 memory maps per run, so a process that ran ~40 of them hit the
+            # kernel's 65,530 and crashed in LLVM; clearing the caches releases them (measured)
+            jax.clear_caches()
             g = tau**2 * math.exp(-2.0 * log_s) - 1.0
             ess = float(effective_sample_size(g)) if chains > 1 else float(len(g[0]))
             rhat = float(split_gelman_rubin(np.log(tau))) if chains > 1 else 1.0
