@@ -269,3 +269,63 @@ def test_verdict_names_the_savage_dickey_estimator_and_the_far_tail():
     refused = _verdict_of(np.nan, np.nan, 0.0, 1.0, bf_method="savage-dickey",
                           bf_bridge=np.nan, bf_bridge_se=np.nan, bf_tail=0)  # fmt: skip
     assert "Savage–Dickey estimate was refused" in refused
+
+
+def test_verdict_names_the_tau_path():
+    path = _verdict_of(9.4, 0.2, 9.0, 2.0, bf_method="tau-path", bf_bridge=np.nan,
+                       bf_bridge_se=np.nan, bf_tail=0)  # fmt: skip
+    assert "log BF = 9.4 ± 0.2 (nonreversible vs reversible; thermodynamic integration" in path
+    assert "favours a violation" in path
+
+
+def test_nonreversible_bf_takes_the_tau_path_only_where_nothing_else_gave_a_number():
+    from detailed_balance.comparison import Evidence, PathBayesFactor, SavageDickey
+    from detailed_balance.comparison._compare import nonreversible_bf
+
+    far = SavageDickey(-14.3, np.nan, converged=False, tail_side=1)
+    failed = Evidence(np.nan, np.nan, "bridge", converged=False)
+    path = PathBayesFactor(9.42, 0.21, 0.18, 0.11, True)  # log BF reversible : nonreversible
+    row = nonreversible_bf(far, failed, failed, path)
+    assert row["bf_method"] == "tau-path" and row["bf_tail"] == 0
+    assert row["log_bf_vs_reversible"] == -9.42 and row["log_bf_se"] == 0.21
+    refused = PathBayesFactor(np.nan, np.nan, np.nan, np.nan, False, note="R-hat")
+    row = nonreversible_bf(far, failed, failed, refused)
+    assert np.isnan(row["log_bf_vs_reversible"]) and row["bf_tail"] == 1  # the far-tail call
+    ok = Evidence(-100.0, 0.05, "bridge")
+    row = nonreversible_bf(far, Evidence(-90.0, 0.05, "bridge"), ok, path)
+    assert row["bf_method"] == "bridge" and row["log_bf_vs_reversible"] == 10.0
+    sd = SavageDickey(1.5, 0.03)
+    assert nonreversible_bf(sd, failed, failed, path)["bf_method"] == "savage-dickey"
+
+
+@pytest.mark.slow  # 2 short fits and the tau path's ~20 NUTS runs at 10 states: ~3 min
+def test_compare_tau_path_where_savage_dickey_and_bridge_give_no_number():
+    from detailed_balance.models import MODELS, FieldPrior
+
+    from detailed_balance.comparison import bridge_sampling, compare
+    from detailed_balance.inference import fit, latent_draws
+
+    counts = sample_counts(driven_chain(10, affinity=1.5, seed=10), attempts_per_source=200,
+                           seed=3)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # 2 x 150 draws: too few for bridge sampling at 46 parameters (it is not even tried)
+        short = {m: fit(counts, m, draws=150, warmup=300, chains=2, seed=1)
+                 for m in ("reversible", "nonreversible")}  # fmt: skip
+        without = compare(short, lrt=False)
+        result = compare(short, lrt=False, tau_path=True)
+        long = {m: latent_draws(fit(counts, m, draws=1000, warmup=1000, chains=2, seed=1))
+                for m in ("reversible", "nonreversible")}  # fmt: skip
+    row = without.table.set_index("model").loc["nonreversible"]
+    assert not np.isfinite(row.log_bf_vs_reversible)
+    assert any("--tau-path" in n for n in without.notes)
+    row = result.table.set_index("model").loc["nonreversible"]
+    assert row.bf_method == "tau-path" and 0 < row.log_bf_se < 0.5
+    assert "thermodynamic integration" in result.verdict and "favours a violation" in result.verdict
+    # an independent number: bridge sampling on 2 x 1000 draws of each model
+    kw = {"data": build_model_data(counts), "prior": FieldPrior()}
+    ev = {m: bridge_sampling(MODELS[m], kw, d, seed=0) for m, d in long.items()}
+    bridge = ev["nonreversible"].log_z - ev["reversible"].log_z
+    se = math.hypot(row.log_bf_se, ev["nonreversible"].se, ev["reversible"].se)
+    assert bridge > math.log(10) and abs(row.log_bf_vs_reversible - bridge) < 3 * se, (
+        row.log_bf_vs_reversible, row.log_bf_se, bridge)  # fmt: skip

@@ -283,7 +283,7 @@ def _toy_model(data, prior):
 @pytest.mark.slow
 @pytest.mark.parametrize("effect", [0.1, 0.3])
 def test_tau_path_recovers_the_closed_form(effect):
-    from detailed_balance.comparison._tau_path import tau_path_log_bf
+    from detailed_balance.comparison import tau_path_log_bf
 
     x, y = _toy(effect)
     exact = exact_log_bf(x, y, "normal")
@@ -292,11 +292,28 @@ def test_tau_path_recovers_the_closed_form(effect):
     assert 0 < r.se < 0.3 and r.se_grid < r.se
     assert abs(r.log_bf - exact) < max(3 * r.se, 0.05), (r.log_bf, r.se, exact)
     # the integrand E[tau²/s²] − 1 is ~0 at the smallest scale (the tail below the grid is small)
-    assert abs(r.integrand[0]) < 0.1 and len(r.integrand) == len(r.log_scales) == 15
+    assert abs(r.integrand[0]) < 0.1 and len(r.integrand) == len(r.log_scales) >= 15
+    # the refinement left no neighbouring pair further apart than its step (or used its budget)
+    assert np.max(np.abs(np.diff(r.integrand))) <= 0.1 or len(r.log_scales) == 15 + 6
+
+
+def test_tau_path_grid_refines_where_the_integrand_climbs():
+    from detailed_balance.comparison._tau_path import REFINE_STEP, next_scale
+
+    grid = np.linspace(-7.0, 0.0, 15)
+    g = np.exp(2 * grid) * 3.0  # ~a s²: flat below, climbing over the last unit of log s
+    assert next_scale(grid, g) == pytest.approx(-0.25)  # between the last two points
+    steps = 0
+    while (extra := next_scale(grid, g)) is not None and steps < 50:
+        grid = np.sort(np.append(grid, extra))
+        g = np.exp(2 * grid) * 3.0
+        steps += 1
+    assert 0 < steps < 50 and np.max(np.abs(np.diff(g))) <= REFINE_STEP
+    assert next_scale(np.array([-1.0, 0.0]), np.array([0.0, REFINE_STEP])) is None
 
 
 def test_tau_path_refuses_bad_input_in_one_line():
-    from detailed_balance.comparison._tau_path import tau_path_log_bf
+    from detailed_balance.comparison import tau_path_log_bf
 
     x, y = _toy(0.1)
     with pytest.raises(DataError, match="HalfNormal"):

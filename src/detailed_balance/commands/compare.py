@@ -56,6 +56,12 @@ def configure(parser) -> None:
     parser.add_argument(
         "--no-rest", action="store_true", help="ignore self-replies and rejections (no escape)"
     )
+    parser.add_argument(
+        "--tau-path",
+        action="store_true",
+        help="where Savage–Dickey and bridge sampling give no Bayes factor, estimate it by "
+        "thermodynamic integration over tau's prior scale (~20 NUTS runs; also for fits)",
+    )
     add_quiet_option(parser)
 
 
@@ -66,7 +72,7 @@ def _compare_fits(args):
 
     fits = [load_fit(path) for path in args.counts]
     return compare(fits, alpha=args.alpha, seed=args.seed, lrt=not args.no_lrt,
-                   g2_samples=args.g2_samples)  # fmt: skip
+                   g2_samples=args.g2_samples, tau_path=args.tau_path)  # fmt: skip
 
 
 def run(args) -> int:
@@ -98,6 +104,7 @@ def run(args) -> int:
         lrt=not args.no_lrt,
         g2_samples=args.g2_samples,
         progress=not args.quiet,
+        tau_path=args.tau_path,
         target_accept=args.target_accept,
     )
     return _write(args, result, {"counts": str(args.counts[0])})

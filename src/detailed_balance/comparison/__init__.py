@@ -7,7 +7,8 @@ model), ``_bridge`` (bridge sampling), ``_annealed`` (annealed importance sampli
 Laplace fit), ``_pareto`` (Pareto k̂ of importance weights), ``_savage_dickey`` (the Bayes
 factor of a nested model from the larger one's posterior), ``_g2_test`` (the
 likelihood-ratio G² test of reversibility; its two exact kernels in ``_g2_cycles`` and
-``_g2_walk``), ``_loo`` (PSIS-LOO per attempt), ``_sensitivity``
+``_g2_walk``), ``_tau_path`` (the same Bayes factor by thermodynamic integration over tau's
+prior scale), ``_loo`` (PSIS-LOO per attempt), ``_sensitivity``
 (Bayes factors under other priors), ``_verdict`` (the Kass–Raftery scale, the verdict and the
 Markdown tables) and ``_compare`` (:class:`ComparisonResult`, :func:`compare`).
 """
@@ -38,12 +39,14 @@ from ._loo import PARETO_K_BAD, fit_loo, weighted_loo, weighted_se
 from ._pareto import pareto_khat
 from ._savage_dickey import SavageDickey, savage_dickey
 from ._sensitivity import prior_sensitivity, scaled_prior
+from ._tau_path import PathBayesFactor, tau_path_log_bf
 from ._verdict import KASS_RAFTERY, format_markdown, kass_raftery, write_verdict
 
 __all__ = [
     "KASS_RAFTERY",
     "PARETO_K_BAD",
     "ComparisonResult",
+    "PathBayesFactor",
     "SavageDickey",
     "Evidence",
     "annealed_evidence",
@@ -71,6 +74,7 @@ __all__ = [
     "scaled_prior",
     "simulate_counts",
     "strong_class_edges",
+    "tau_path_log_bf",
     "unconstrained_draws",
     "weighted_loo",
     "weighted_se",

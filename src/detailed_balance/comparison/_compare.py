@@ -32,6 +32,7 @@ from ._g2_test import TREE_NOTE, likelihood_ratio_test
 from ._loo import PARETO_K_BAD, fit_loo, weighted_se
 from ._savage_dickey import SavageDickey, savage_dickey
 from ._sensitivity import prior_sensitivity, scaled_prior, sensitivity_row
+from ._tau_path import PathBayesFactor, tau_path_log_bf
 from ._verdict import format_markdown, write_verdict
 
 MODEL_ORDER = tuple(MODELS)  # the ladder's order, read from models (the one place it is kept)
@@ -252,12 +253,14 @@ def fit_savage_dickey(idata) -> SavageDickey:
         return SavageDickey(np.nan, np.nan, converged=False, note=f"Savage–Dickey failed: {exc}")
 
 
-def nonreversible_bf(sd: SavageDickey | None, ev: Evidence, ref: Evidence) -> dict:
+def nonreversible_bf(
+    sd: SavageDickey | None, ev: Evidence, ref: Evidence, path: PathBayesFactor | None = None
+) -> dict:
     """The table's log BF, non-reversible vs reversible: Savage–Dickey, bridge sampling beside it.
 
     Savage–Dickey is the Bayes factor wherever it converged; bridge sampling's
     ``log Z_nonrev - log Z_rev`` is kept where both converged, as an independent check (or as the
-    Bayes factor where Savage–Dickey refused).
+    Bayes factor where Savage–Dickey refused); the tau path's where neither gave a number.
 
     Parameters
     ----------
@@ -265,6 +268,8 @@ def nonreversible_bf(sd: SavageDickey | None, ev: Evidence, ref: Evidence) -> di
         From :func:`fit_savage_dickey` (None: not computed).
     ev, ref : Evidence
         The non-reversible and reversible evidences.
+    path : PathBayesFactor or None
+        From :func:`detailed_balance.comparison.tau_path_log_bf` (None: not run).
 
     Returns
     -------
@@ -282,6 +287,9 @@ def nonreversible_bf(sd: SavageDickey | None, ev: Evidence, ref: Evidence) -> di
                 "bf_method": "savage-dickey", **out}  # fmt: skip
     if sd is not None:
         out["bf_tail"] = sd.tail_side  # +1: the non-reversible model, far beyond the threshold
+    if not ok and path is not None and path.converged:
+        return {"log_bf_vs_reversible": -path.log_bf, "log_bf_se": path.se,
+                "bf_method": "tau-path", **out, "bf_tail": 0}  # fmt: skip
     method = "bridge" if ok else ("savage-dickey" if sd is not None else "bridge")
     return {"log_bf_vs_reversible": bridge, "log_bf_se": bridge_se, "bf_method": method, **out}
 
@@ -398,6 +406,7 @@ def compare(
     g2_samples: int = 999,
     progress: bool = False,
     target_accept: float = 0.8,
+    tau_path: bool = False,
 ) -> ComparisonResult:
     """Compare fitted models of the ladder and decide detailed balance (no sampler runs).
 
@@ -427,6 +436,9 @@ def compare(
     seed : seed of the fits (shortcut), the evidence estimators and the G² test.
     lrt : run the G² likelihood-ratio test.
     g2_samples : tables drawn for the exact conditional G² p-value (0: the chi² approximation).
+    tau_path : where neither Savage–Dickey nor bridge sampling gives the non-reversible Bayes
+        factor a number, estimate it by thermodynamic integration over tau's prior scale
+        (:func:`fit_tau_path`: ~20 NUTS runs of the non-reversible model, also on the fits path).
     features : (S, F) array, optional
         State features: the field gets a GP prior over them (counts only).
     rest : bool
@@ -448,7 +460,7 @@ def compare(
     if not isinstance(fits, TransitionCounts):
         return _compare_fits(
             _by_model(fits), sensitivity or {}, {}, alpha=alpha, seed=seed, lrt=lrt,
-            g2_samples=g2_samples, notes=[],
+            g2_samples=g2_samples, notes=[], tau_path=tau_path,
         )  # fmt: skip
     from ..inference import FieldPrior, fit_ladder
 
@@ -490,7 +502,7 @@ def compare(
         multipliers[label] = mult
     return _compare_fits(
         main, others, multipliers, alpha=alpha, seed=seed, lrt=lrt, g2_samples=g2_samples,
-        notes=notes,
+        notes=notes, tau_path=tau_path,
     )  # fmt: skip
 
 
@@ -534,7 +546,7 @@ def _same_counts(fits: dict) -> TransitionCounts:
     return ref
 
 
-def _compare_fits(fits, others, multipliers, *, alpha, seed, lrt, g2_samples, notes):
+def _compare_fits(fits, others, multipliers, *, alpha, seed, lrt, g2_samples, notes, tau_path):
     import pandas as pd
 
     from .. import _arviz
@@ -574,6 +586,19 @@ def _compare_fits(fits, others, multipliers, *, alpha, seed, lrt, g2_samples, no
     if "nonreversible" in fits and not tree:
         sd = fit_savage_dickey(fits["nonreversible"])
         notes.extend(_savage_dickey_notes(sd, evid["nonreversible"], evid["reversible"]))
+    path = None
+    no_number = sd is not None and not sd.converged
+    if no_number and not (evid["nonreversible"].converged and evid["reversible"].converged):
+        if tau_path:
+            path = fit_tau_path(fits["nonreversible"], seed=seed)
+            notes.append(_tau_path_note(path))
+        else:
+            notes.append(
+                "nonreversible: neither Savage–Dickey nor bridge sampling gave a number; "
+                "tau_path=True (command line: --tau-path) estimates the Bayes factor by "
+                "thermodynamic integration over tau's prior scale, at the cost of ~20 NUTS runs "
+                "of the non-reversible model"
+            )
 
     best = max(names, key=lambda m: loos[m]["elpd"])
     rows = []
@@ -587,7 +612,7 @@ def _compare_fits(fits, others, multipliers, *, alpha, seed, lrt, g2_samples, no
         bf = {"bf_method": "evidences" if name != "reversible" else "",
               "bf_bridge": np.nan, "bf_bridge_se": np.nan, "bf_tail": 0}  # fmt: skip
         if name == "nonreversible":
-            bf = nonreversible_bf(sd, ev, ref)
+            bf = nonreversible_bf(sd, ev, ref, path)
             log_bf, bf_se = bf.pop("log_bf_vs_reversible"), bf.pop("log_bf_se")
         if name == "nonreversible" and tree:
             log_bf, bf_se = np.nan, np.nan  # identical models: no cycle term exists
@@ -641,6 +666,42 @@ def _compare_fits(fits, others, multipliers, *, alpha, seed, lrt, g2_samples, no
     result = ComparisonResult(table, test, sens, "", notes, settings)
     result.verdict = write_verdict(result)
     return result
+
+
+def fit_tau_path(idata, *, seed: int = 0) -> PathBayesFactor:
+    """The tau path's log BF (reversible vs non-reversible) for a non-reversible fit's counts.
+
+    Runs :func:`detailed_balance.comparison.tau_path_log_bf` (one NUTS run of the model per
+    scale of tau's prior) on the fit's counts and prior; an estimator failure is a refusal
+    with a note, not an exception.
+
+    Parameters
+    ----------
+    idata : InferenceData or DataTree
+        A fit of the ``nonreversible`` model written by :func:`detailed_balance.fit`.
+    seed : int
+        Seed of the runs.
+
+    Returns
+    -------
+    PathBayesFactor
+    """
+    try:
+        return tau_path_log_bf(fit_model_data(idata), fit_prior(idata), seed=seed)
+    except (DataError, FitError) as exc:
+        nan = float("nan")
+        return PathBayesFactor(nan, nan, nan, nan, False, note=f"the tau path failed: {exc}")
+
+
+def _tau_path_note(path: PathBayesFactor) -> str:
+    if not path.converged:
+        return f"nonreversible: the tau path gave no number: {path.note}"
+    return (
+        f"nonreversible: log BF (reversible vs nonreversible) {path.log_bf:.2f} ± {path.se:.2f} "
+        f"by the tau path (thermodynamic integration over tau's prior scale, "
+        f"{len(path.log_scales)} NUTS runs, {path.seconds:.0f} s; Monte Carlo se "
+        f"{path.se_mc:.2f}, grid error {path.se_grid:.2f})"
+    )
 
 
 def _savage_dickey_notes(sd: SavageDickey, ev: Evidence, ref: Evidence) -> list[str]:

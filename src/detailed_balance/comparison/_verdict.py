@@ -174,6 +174,11 @@ def _bf_estimator(t, alt: str) -> str:
         return text
     if method == "bridge":
         return "difference of bridge-sampling log evidences, ± its Monte Carlo se"
+    if method == "tau-path":
+        return (
+            "thermodynamic integration over tau's prior scale (the tau path), ± its Monte Carlo "
+            "and grid error"
+        )
     if "evidence_method" in t.columns:
         return f"difference of log evidences ({t.loc[alt, 'evidence_method']}), ± its se"
     return "difference of log evidences, ± its se"
@@ -228,8 +233,10 @@ def format_markdown(result) -> str:
         if np.isfinite(r.bridge_check):
             z += f"; bridge {_pm(r.bridge_check, r.bridge_check_se, 2)}"
         bf = _pm(r.log_bf_vs_reversible, r.log_bf_se, 2)
-        if r.get("bf_method") == "savage-dickey" and np.isfinite(r.log_bf_vs_reversible):
-            bf += " (savage-dickey)"
+        if r.get("bf_method") in ("savage-dickey", "tau-path") and np.isfinite(
+            r.log_bf_vs_reversible
+        ):
+            bf += f" ({r.bf_method})"
         lines.append(
             f"| {r.model} | {z} | {bf} | "
             f"{_pm(r.elpd_loo, r.elpd_se)} | {_pm(r.elpd_diff, r.elpd_diff_se)} | "
