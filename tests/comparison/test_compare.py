@@ -298,7 +298,7 @@ def test_nonreversible_bf_takes_the_tau_path_only_where_nothing_else_gave_a_numb
     assert nonreversible_bf(sd, failed, failed, path)["bf_method"] == "savage-dickey"
 
 
-@pytest.mark.slow  # 2 short fits and the tau path's ~20 NUTS runs at 10 states: ~3 min
+@pytest.mark.slow  # 4 fits and the tau path's ~20 NUTS runs at 10 states: 17 min at load 5
 def test_compare_tau_path_where_savage_dickey_and_bridge_give_no_number():
     from detailed_balance.models import MODELS, FieldPrior
 
