@@ -13,7 +13,7 @@ from ..runtime import x64
 from ._annealed import MAX_DENSE_DIM, _laplace, _next_beta
 from ._evidence import Evidence
 
-SMC_Z_MAX = 3.0  # refuse when a run is this many of its own se from the others (see below)
+SMC_SPREAD_MAX = 4.0  # refuse when the runs spread this many times the error each run reports
 SMC_ESS_MIN = 0.05  # refuse when a step of a run keeps fewer particles than this fraction
 
 
@@ -37,22 +37,30 @@ def smc_evidence(
     from it follow the path ``q^(1-β) p^β`` to the unnormalised posterior ``p``: at each step β
     rises as far as keeps the ESS of the incremental weights ``(p/q)^Δβ`` at ``ess`` × particles,
     log Z gains the log mean incremental weight, the particles are resampled (systematic) and
-    then moved by HMC at the new temperature until they have left their ancestors (mean squared
-    jump per coordinate, in units of the particles' own variance, ≥ ``move``; 2 is an independent
-    draw), up to ``max_moves`` HMC moves. The HMC mass matrix is the inverse of the particles'
-    per-coordinate variance at each temperature, so coordinates whose posterior is wider or
-    skewed against the Laplace fit (log-Gamma coordinates: variance trigamma(a), not 1/a) are
-    moved at their own scale. The gradient of ``log q`` is a Hessian–vector product at the mode
-    (no dense D × D product per step: each move costs a few gradients of the model).
+    moved by HMC at the new temperature. The HMC mass matrix is the inverse of the particles'
+    per-coordinate variance, so coordinates whose posterior is wider or skewed against the
+    Laplace fit (log-Gamma coordinates: variance trigamma(a), not 1/a) move at their own scale.
+    The gradient of ``log q`` is a Hessian–vector product at the mode: each move costs a few
+    gradients of the model, not a dense D × D product.
 
-    Each of ``runs`` independent runs gives an unbiased estimate of Z. The reported log Z is the
-    log of their mean, its error the larger of two estimates: the spread of the runs'
-    log Z (sd/√runs) and the runs' own error (the variance of the incremental weights summed over
-    temperatures, as if the particles at each step were independent; /√runs). Refused
-    (``converged=False``, a note) when a run is more than ``SMC_Z_MAX`` of its own se from the
-    mean of the others (the runs disagree beyond their errors: the particles did not mix), when
-    the moves stall (acceptance < 0.1 or the jump target not met at most temperatures), or when
-    β does not reach 1 in ``max_temperatures`` steps.
+    A pilot run chooses the schedule (each β), the mass matrix and step size at each
+    temperature, and the number of moves (until the particles' mean squared jump per coordinate,
+    in units of their variance, reaches ``move``; 2 is an independent draw); it is not used in
+    the estimate. The ``runs`` independent runs then follow that plan, so their kernels do not
+    depend on their own particles (measured: a mass matrix from the run's own particles biased
+    log Z *up* by 1–3 nats at 1,470 dimensions) and each gives an unbiased estimate of Z. The
+    reported log Z is the log of their mean; its error the larger of the runs' spread
+    (sd / √runs) and their own error (the variance of the incremental weights summed over
+    temperatures, as if the particles at each step were independent; / √runs).
+
+    Refused (``converged=False``, a note) when the runs spread more than ``SMC_SPREAD_MAX``
+    times their own error (they did not sample the same distribution), when a step of a run
+    keeps fewer than ``SMC_ESS_MIN`` × particles (the pilot's schedule does not fit it), when the
+    moves stall (acceptance < 0.1, or the jump target missed at most temperatures), or when the
+    pilot needs more than ``max_temperatures`` steps. Not caught by these checks: a bias shared
+    by all runs when the moves are too few for the particles to follow the tempered target
+    (measured on the exact unconstrained evidence: −0.46 ± 0.15 nats at 1,470 dimensions with
+    ``ess=0.5``, −0.1 ± 0.14 at the default 0.8).
 
     Parameters
     ----------
@@ -72,13 +80,15 @@ def smc_evidence(
 
     Examples
     --------
-    >>> import numpyro, numpyro.distributions as dist
-    >>> def model():  # Gamma(2, 1) prior, Poisson counts: log Z in closed form
+    A Gamma(2, 1) prior and Poisson counts 3, 5, 4: log Z = lnΓ(14) − 14 ln 4 − ln(3! 5! 4!).
+
+    >>> import numpy as np, numpyro, numpyro.distributions as dist
+    >>> def model():
     ...     lam = numpyro.sample("lam", dist.Gamma(2.0, 1.0))
-    ...     numpyro.sample("y", dist.Poisson(lam), obs=__import__("numpy").array([3, 5, 4]))
+    ...     numpyro.sample("y", dist.Poisson(lam), obs=np.array([3, 5, 4]))
     >>> ev = smc_evidence(model, {}, particles=128)
-    >>> ev.converged, round(ev.log_z, 1)
-    (True, -6.2)
+    >>> ev.converged, round(ev.log_z, 1)  # exact: -6.61
+    (True, -6.6)
     """
     import jax
 
@@ -184,7 +194,7 @@ def _smc(model, model_kwargs, n, runs, leapfrog, target_ess, move, max_moves, ma
         a plan it follows it, so its kernels do not depend on its own particles."""
         key, k0 = jax.random.split(key)
         z = np.asarray(jax.random.normal(k0, (n, dim)))
-        xs = jnp.asarray(mode + solve_triangular(chol.T, z.T, lower=False).T)
+        xs = mode + solve_triangular(chol.T, z.T, lower=False).T
         ls = np.asarray(ell_all(xs), dtype=float)
         beta, log_z, var_log_z, eps = 0.0, 0.0, 0.0, min(1.0, 1.5 * dim**-0.25)
         stats = {"temps": 0, "moves": 0, "short": 0, "acc": [], "ess": 1.0}
@@ -211,14 +221,14 @@ def _smc(model, model_kwargs, n, runs, leapfrog, target_ess, move, max_moves, ma
             idx = _systematic(rng, w / np.sum(w))
             xs, ls = xs[idx], ls[idx]
             if plan is None:
-                var = jnp.maximum(jnp.var(xs, axis=0), 1e-12)
+                var = np.maximum(np.var(xs, axis=0), 1e-12)
             x_start, moves, jump = xs, 0, 0.0
             while moves < (max_moves if plan is None else n_moves):
                 key, k = jax.random.split(key)
-                xs, ls_j, acc = mutate(k, xs, beta, eps, var)
+                xs, ls_j, acc = (np.asarray(a) for a in mutate(k, xs, beta, eps, var))
                 moves += 2
                 stats["acc"].append(float(acc))
-                jump = float(jnp.mean(jnp.sum((xs - x_start) ** 2 / var, axis=1))) / dim
+                jump = float(np.mean(np.sum((xs - x_start) ** 2 / var, axis=1))) / dim
                 if plan is None:
                     # keep the acceptance in a useful band (the kernel stays valid at every eps)
                     eps *= 0.7 if acc < 0.6 else (1.2 if acc > 0.9 else 1.0)
@@ -246,12 +256,9 @@ def _smc(model, model_kwargs, n, runs, leapfrog, target_ess, move, max_moves, ma
     spread = float(np.std(log_zs, ddof=1) / np.sqrt(runs))
     within = float(np.sqrt(np.mean(se_runs**2) / runs))
     se = max(spread, within)
-    # each run against the mean of the others, in its own and their error
-    z_max = max(
-        abs(log_zs[i] - np.mean(np.delete(log_zs, i)))
-        / np.sqrt(se_runs[i] ** 2 + np.mean(np.delete(se_runs, i) ** 2) / (runs - 1))
-        for i in range(runs)
-    )
+    # the runs' own error ignores the particles' shared ancestry, so the spread exceeds it
+    # (measured: 1.6-2.5x); far beyond that, the runs did not sample the same distribution
+    ratio = float(np.std(log_zs, ddof=1) / np.sqrt(np.mean(se_runs**2)))
     temps = sum(r[1]["temps"] for r in results)
     moves = sum(r[1]["moves"] for r in results)
     short = sum(r[1]["short"] for r in results)
@@ -270,9 +277,9 @@ def _smc(model, model_kwargs, n, runs, leapfrog, target_ess, move, max_moves, ma
     if grad_norm > 1e-3:
         note += f"; the mode search stopped at gradient {grad_norm:.2g} (the reference is rougher)"
     problems = []
-    if z_max > SMC_Z_MAX:
+    if ratio > SMC_SPREAD_MAX:
         problems.append(
-            f"the runs disagree beyond their errors (a run {z_max:.1f} se from the others)"
+            f"the runs disagree beyond their errors (spread {ratio:.1f} × their own se)"
         )
     if ess_min < SMC_ESS_MIN:
         problems.append(
