@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import time
 import warnings
 
@@ -153,9 +154,10 @@ def part_agree(args) -> None:
 
     from detailed_balance.inference import latent_draws
 
-    print("\n## Reversible and non-reversible models: laplace-ais against bridge on NUTS draws\n")
-    print("| model | states | params | laplace-ais | bridge | difference / combined se | "
-          "ais seconds |")  # fmt: skip
+    est = args.agree_estimator
+    print(f"\n## Reversible and non-reversible models: {est} against bridge on NUTS draws\n")
+    print(f"| model | states | params | {est} | bridge | difference / combined se | "
+          f"{est} seconds |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
     for n_states in args.agree_sizes:
         counts = sample_counts(
@@ -169,9 +171,11 @@ def part_agree(args) -> None:
                 idata = inference.fit(counts, name, draws=args.draws, warmup=1000, seed=1)
             br = bridge_sampling(MODELS[name], kwargs, latent_draws(idata), seed=0)
             t = time.perf_counter()
-            ev = annealed_evidence(MODELS[name], kwargs, seed=1)
+            estimator = smc_evidence if args.agree_estimator == "laplace-smc" else annealed_evidence
+            ev = estimator(MODELS[name], kwargs, seed=1)
             t_ais = time.perf_counter() - t
-            dim = int(ev.note.split(" unconstrained dimensions")[0].split()[-1]) if ev.note else 0
+            found = re.search(r"(\d+) unconstrained dimensions", ev.note)
+            dim = int(found.group(1)) if found else 0
             se = math.hypot(ev.se, br.se)
             z = (ev.log_z - br.log_z) / se if ev.converged and br.converged else np.nan
             ais = f"{ev.log_z:.2f} ± {ev.se:.2f}" if ev.converged else f"refused ({ev.note[:60]})"
@@ -308,6 +312,9 @@ def main() -> None:
         help="smc part: run laplace-ais beside it up to this many states (it is 5-15x slower)",
     )
     ap.add_argument("--agree-sizes", type=int, nargs="+", default=[10, 30])
+    ap.add_argument(
+        "--agree-estimator", choices=("laplace-ais", "laplace-smc"), default="laplace-smc"
+    )
     ap.add_argument("--sd-sizes", type=int, nargs="+", default=[10, 30, 100, 300])
     ap.add_argument(
         "--affinity",
