@@ -39,8 +39,8 @@ def smc_evidence(
     from it follow the path ``q^(1-β) p^β`` to the unnormalised posterior ``p``: at each step β
     rises as far as keeps the ESS of the incremental weights ``(p/q)^Δβ`` at ``ess`` × particles,
     log Z gains the log mean incremental weight, the particles are resampled (systematic) and
-    moved by HMC at the new temperature. The HMC mass matrix is the inverse of the particles'
-    per-coordinate variance, so coordinates whose posterior is wider or skewed against the
+    moved by HMC at the new temperature. The HMC mass matrix is the inverse of the (pilot's)
+    particles' per-coordinate variance, so coordinates whose posterior is wider or skewed against the
     Laplace fit (log-Gamma coordinates: variance trigamma(a), not 1/a) move at their own scale.
     The gradient of ``log q`` is a Hessian–vector product at the mode: each move costs a few
     gradients of the model, not a dense D × D product.
@@ -62,8 +62,8 @@ def smc_evidence(
     moves stall (acceptance < 0.1, or the jump target missed at most temperatures), or when the
     pilot needs more than ``max_temperatures`` steps. Not caught by these checks: a bias shared
     by all runs when the moves are too few for the particles to follow the tempered target
-    (measured on the exact unconstrained evidence: −0.46 ± 0.15 nats at 1,470 dimensions with
-    ``ess=0.5``, −0.1 ± 0.14 at the default 0.8).
+    (measured on 1,470 independent log-Gamma coordinates, exact log Z 0: −0.46 ± 0.15 nats with
+    ``ess=0.5``, −0.11 ± 0.14 at the default 0.8; docs/readme/bench-evidence.md).
 
     Parameters
     ----------
@@ -72,7 +72,7 @@ def smc_evidence(
     runs : independent runs (their spread is the error; at least 2).
     leapfrog : leapfrog steps per HMC move.
     ess : ESS fraction of the incremental weights that sets each temperature step.
-    move : mean squared jump per coordinate (in particle sd) that ends the moves at a temperature.
+    move : mean squared jump per coordinate, over the particles' variance, that ends the moves.
     max_moves : HMC moves per temperature at most.
     max_temperatures : refuse beyond this many temperature steps.
     seed : random seed.
