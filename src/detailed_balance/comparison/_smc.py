@@ -40,8 +40,9 @@ def smc_evidence(
     rises as far as keeps the ESS of the incremental weights ``(p/q)^Δβ`` at ``ess`` × particles,
     log Z gains the log mean incremental weight, the particles are resampled (systematic) and
     moved by HMC at the new temperature. The HMC mass matrix is the inverse of the (pilot's)
-    particles' per-coordinate variance, so coordinates whose posterior is wider or skewed against the
-    Laplace fit (log-Gamma coordinates: variance trigamma(a), not 1/a) move at their own scale.
+    particles' per-coordinate variance, so coordinates whose posterior is wider or skewed against
+    the Laplace fit (log-Gamma coordinates: variance trigamma(a), not 1/a) move at their own
+    scale.
     The gradient of ``log q`` is a Hessian–vector product at the mode: each move costs a few
     gradients of the model, not a dense D × D product.
 
