@@ -171,8 +171,10 @@ def part_agree(args) -> None:
                 idata = inference.fit(counts, name, draws=args.draws, warmup=1000, seed=1)
             br = bridge_sampling(MODELS[name], kwargs, latent_draws(idata), seed=0)
             t = time.perf_counter()
-            estimator = smc_evidence if args.agree_estimator == "laplace-smc" else annealed_evidence
-            ev = estimator(MODELS[name], kwargs, seed=1)
+            if args.agree_estimator == "laplace-smc":
+                ev = smc_evidence(MODELS[name], kwargs, seed=1, ess=args.smc_ess, move=args.smc_move)
+            else:
+                ev = annealed_evidence(MODELS[name], kwargs, seed=1)
             t_ais = time.perf_counter() - t
             found = re.search(r"(\d+) unconstrained dimensions", ev.note)
             dim = int(found.group(1)) if found else 0
@@ -315,6 +317,8 @@ def main() -> None:
     ap.add_argument(
         "--agree-estimator", choices=("laplace-ais", "laplace-smc"), default="laplace-smc"
     )
+    ap.add_argument("--smc-ess", type=float, default=0.95, help="agree part: laplace-smc's ess")
+    ap.add_argument("--smc-move", type=float, default=2.0, help="agree part: laplace-smc's move")
     ap.add_argument("--sd-sizes", type=int, nargs="+", default=[10, 30, 100, 300])
     ap.add_argument(
         "--affinity",
