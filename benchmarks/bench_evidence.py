@@ -172,7 +172,9 @@ def part_agree(args) -> None:
             br = bridge_sampling(MODELS[name], kwargs, latent_draws(idata), seed=0)
             t = time.perf_counter()
             if args.agree_estimator == "laplace-smc":
-                ev = smc_evidence(MODELS[name], kwargs, seed=1, ess=args.smc_ess, move=args.smc_move)
+                ev = smc_evidence(
+                    MODELS[name], kwargs, seed=1, ess=args.smc_ess, move=args.smc_move
+                )
             else:
                 ev = annealed_evidence(MODELS[name], kwargs, seed=1)
             t_ais = time.perf_counter() - t
