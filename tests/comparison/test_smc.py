@@ -110,3 +110,19 @@ def test_smc_evidence_closed_form_gamma_poisson():
     ev = smc_evidence(model, {}, particles=256, seed=3)
     _check_exact(ev, exact)
     assert ev.se < 0.05
+
+
+@pytest.mark.slow
+def test_model_evidence_falls_back_to_laplace_smc():
+    """Where bridge sampling cannot run (too few draws), ``fallback="laplace-smc"`` gives a
+    number with its error and names the method (the draws' values are not used by it)."""
+    from detailed_balance.models import FieldPrior
+
+    from detailed_balance.comparison import model_evidence
+
+    counts = sample_counts(reversible_chain(5, seed=5), attempts_per_source=50, seed=3)
+    data = build_model_data(counts)
+    few = {"x": np.zeros((1, 2, 20))}  # 2 draws for 20 parameters: bridge sampling is doomed
+    ev, check = model_evidence("reversible", data, FieldPrior(), few, fallback="laplace-smc")
+    assert check is None and ev.method == "laplace-smc" and ev.converged, ev.note
+    assert np.isfinite(ev.se) and "bridge sampling refused" in ev.note
