@@ -9,6 +9,9 @@ Three parts (each prints a Markdown table; ``--part all`` runs them in order):
 * ``scale``: annealed importance sampling from the Laplace fit (``laplace-ais``) on the
   unconstrained model from ~40 to ~3,000 parameters: error against exact, reported se, seconds,
   and bridge sampling (exact draws) on the same data in the same run.
+* ``smc``: tempered SMC from the Laplace fit (``laplace-smc``) on the unconstrained model from
+  ~40 to ~3,000 parameters: exact log Z, estimate ± se, error/se, seconds, and in the same run
+  bridge sampling (exact draws) and, up to ``--ais-max-states``, laplace-ais, with time ratios.
 * ``agree``: reversible and non-reversible models at 10, 30 (and more with ``--agree-sizes``)
   states: laplace-ais against bridge sampling on NUTS draws, in combined se.
 * ``savage-dickey``: the Savage–Dickey log BF (reversible vs non-reversible, from the
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import time
 import warnings
 
@@ -37,6 +41,7 @@ from detailed_balance.comparison import (
     bridge_sampling,
     dirichlet_posterior_draws,
     log_evidence_dirichlet,
+    smc_evidence,
 )
 from detailed_balance.modeldata import build_model_data
 from detailed_balance.synthetic import reversible_chain, sample_counts
@@ -107,14 +112,52 @@ def part_scale(args) -> None:
               f"{bri} | {t_br:.0f} | {t_ais / t_br:.1f} |", flush=True)  # fmt: skip
 
 
+def part_smc(args) -> None:
+    print("\n## laplace-smc on the unconstrained model (exact log Z known)\n")
+    print("| states | params | exact log Z | laplace-smc | error | error/se | seconds | "
+          "laplace-ais (error ± se) | ais s | bridge (iid draws; error ± se) | bridge s | "
+          "time smc/ais | time smc/bridge |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n_states in args.smc_sizes:
+        _, data, dim = unconstrained_case(n_states, args.attempts, seed=n_states)
+        exact = log_evidence_dirichlet(data)
+        t = time.perf_counter()
+        ev = smc_evidence(MODELS["unconstrained"], {"data": data}, seed=1)
+        t_smc = time.perf_counter() - t
+        t = time.perf_counter()
+        draws = dirichlet_posterior_draws(data, 1.0, draws=args.draws, seed=0)
+        br = bridge_sampling(MODELS["unconstrained"], {"data": data}, draws, seed=0)
+        t_br = time.perf_counter() - t
+        ais, t_ais = None, np.nan
+        if n_states <= args.ais_max_states:
+            t = time.perf_counter()
+            ais = annealed_evidence(MODELS["unconstrained"], {"data": data}, seed=1)
+            t_ais = time.perf_counter() - t
+
+        def cell(e, exact=exact):
+            if e is None:
+                return "not run"
+            if not e.converged:
+                return f"refused ({e.log_z - exact:+.2f} ± {e.se:.2f})"
+            return f"{e.log_z - exact:+.2f} ± {e.se:.2f}"
+
+        smc = f"{ev.log_z:.2f} ± {ev.se:.2f}" + ("" if ev.converged else " refused")
+        print(f"| {n_states} | {dim} | {exact:.2f} | {smc} | {ev.log_z - exact:+.2f} | "
+              f"{(ev.log_z - exact) / ev.se:+.2f} | {t_smc:.0f} | {cell(ais)} | {fmt(t_ais, 0)} | "
+              f"{cell(br)} | {t_br:.0f} | {fmt(t_smc / t_ais, 2)} | {t_smc / t_br:.1f} |",
+              flush=True)  # fmt: skip
+        print(f"<!-- {n_states} states: {ev.note} -->", flush=True)
+
+
 def part_agree(args) -> None:
     from detailed_balance.models import FieldPrior
 
     from detailed_balance.inference import latent_draws
 
-    print("\n## Reversible and non-reversible models: laplace-ais against bridge on NUTS draws\n")
-    print("| model | states | params | laplace-ais | bridge | difference / combined se | "
-          "ais seconds |")  # fmt: skip
+    est = args.agree_estimator
+    print(f"\n## Reversible and non-reversible models: {est} against bridge on NUTS draws\n")
+    print(f"| model | states | params | {est} | bridge | difference / combined se | "
+          f"{est} seconds |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
     for n_states in args.agree_sizes:
         counts = sample_counts(
@@ -128,9 +171,15 @@ def part_agree(args) -> None:
                 idata = inference.fit(counts, name, draws=args.draws, warmup=1000, seed=1)
             br = bridge_sampling(MODELS[name], kwargs, latent_draws(idata), seed=0)
             t = time.perf_counter()
-            ev = annealed_evidence(MODELS[name], kwargs, seed=1)
+            if args.agree_estimator == "laplace-smc":
+                ev = smc_evidence(
+                    MODELS[name], kwargs, seed=1, ess=args.smc_ess, move=args.smc_move
+                )
+            else:
+                ev = annealed_evidence(MODELS[name], kwargs, seed=1)
             t_ais = time.perf_counter() - t
-            dim = int(ev.note.split(" unconstrained dimensions")[0].split()[-1]) if ev.note else 0
+            found = re.search(r"(\d+) unconstrained dimensions", ev.note)
+            dim = int(found.group(1)) if found else 0
             se = math.hypot(ev.se, br.se)
             z = (ev.log_z - br.log_z) / se if ev.converged and br.converged else np.nan
             ais = f"{ev.log_z:.2f} ± {ev.se:.2f}" if ev.converged else f"refused ({ev.note[:60]})"
@@ -249,14 +298,28 @@ def part_savage_dickey(args) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
-        "--part", choices=("coverage", "scale", "agree", "savage-dickey", "all"), default="all"
+        "--part",
+        choices=("coverage", "scale", "smc", "agree", "savage-dickey", "all"),
+        default="all",
     )
     ap.add_argument("--runs", type=int, default=10, help="coverage runs per size")
     ap.add_argument("--draws", type=int, default=1000, help="posterior draws per chain")
     ap.add_argument("--attempts", type=int, default=50, help="attempts per source")
     ap.add_argument("--coverage-sizes", type=int, nargs="+", default=[4, 8, 16, 30, 45])
     ap.add_argument("--scale-sizes", type=int, nargs="+", default=[8, 40, 150, 300, 645])
+    ap.add_argument("--smc-sizes", type=int, nargs="+", default=[8, 40, 150, 300, 645])
+    ap.add_argument(
+        "--ais-max-states",
+        type=int,
+        default=40,
+        help="smc part: run laplace-ais beside it up to this many states (it is 5-15x slower)",
+    )
     ap.add_argument("--agree-sizes", type=int, nargs="+", default=[10, 30])
+    ap.add_argument(
+        "--agree-estimator", choices=("laplace-ais", "laplace-smc"), default="laplace-smc"
+    )
+    ap.add_argument("--smc-ess", type=float, default=0.95, help="agree part: laplace-smc's ess")
+    ap.add_argument("--smc-move", type=float, default=2.0, help="agree part: laplace-smc's move")
     ap.add_argument("--sd-sizes", type=int, nargs="+", default=[10, 30, 100, 300])
     ap.add_argument(
         "--affinity",
@@ -295,7 +358,7 @@ def main() -> None:
 
     # two chains in parallel and the persistent cache (the fits of a rerun do not recompile)
     detailed_balance.configure(chains=2)
-    for part in ("coverage", "scale", "agree", "savage-dickey"):
+    for part in ("coverage", "scale", "smc", "agree", "savage-dickey"):
         if args.part in (part, "all"):
             globals()[f"part_{part.replace('-', '_')}"](args)
 

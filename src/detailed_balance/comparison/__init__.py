@@ -4,7 +4,8 @@
 runs no sampler. One idea per private module, re-exported here: ``_evidence`` (the log evidence
 type and a model as a flat log density), ``_dirichlet`` (exact evidence of the unconstrained
 model), ``_bridge`` (bridge sampling), ``_annealed`` (annealed importance sampling from the
-Laplace fit), ``_pareto`` (Pareto k̂ of importance weights), ``_savage_dickey`` (the Bayes
+Laplace fit), ``_smc`` (tempered SMC from the Laplace fit, for thousands of parameters),
+``_pareto`` (Pareto k̂ of importance weights), ``_savage_dickey`` (the Bayes
 factor of a nested model from the larger one's posterior), ``_g2_test`` (the
 likelihood-ratio G² test of reversibility; its two exact kernels in ``_g2_cycles`` and
 ``_g2_walk``), ``_tau_path`` (the same Bayes factor by thermodynamic integration over tau's
@@ -39,6 +40,7 @@ from ._loo import PARETO_K_BAD, fit_loo, weighted_loo, weighted_se
 from ._pareto import pareto_khat
 from ._savage_dickey import SavageDickey, savage_dickey
 from ._sensitivity import prior_sensitivity, scaled_prior
+from ._smc import smc_evidence
 from ._tau_path import PathBayesFactor, tau_path_log_bf
 from ._verdict import KASS_RAFTERY, format_markdown, kass_raftery, write_verdict
 
@@ -73,6 +75,7 @@ __all__ = [
     "savage_dickey",
     "scaled_prior",
     "simulate_counts",
+    "smc_evidence",
     "strong_class_edges",
     "tau_path_log_bf",
     "unconstrained_draws",
