@@ -78,7 +78,7 @@ def model_evidence(
     *,
     alpha: float = 1.0,
     seed: int = 0,
-    fallback: bool = False,
+    fallback: bool | str = False,
 ) -> tuple[Evidence, Evidence | None]:
     """(evidence, bridge check) of one fitted model of the ladder.
 
@@ -132,8 +132,9 @@ def model_evidence(
         return bridge, None
     if not fallback:
         note = (
-            f"{bridge.note}; laplace-ais not tried (it refuses on these hierarchical models: "
-            "model_evidence(..., fallback=True) runs it)"
+            f"{bridge.note}; no fallback tried: model_evidence(..., fallback='laplace-smc') "
+            "runs tempered SMC from the Laplace fit (validated to 3,121 parameters on the exact "
+            "unconstrained evidence; minutes to tens of minutes per model at that size)"
         )
         return replace(bridge, note=note), None
     if fallback == "laplace-smc":  # the settings measured on these models (bench-evidence.md)
