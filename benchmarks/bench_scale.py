@@ -69,11 +69,16 @@ def ours(counts, draws, max_draws, keep=None, label="NUTS", warmup=None, **kw) -
         # on the states deeptime keeps (its largest connected set), normalised over them
         ess_kept = min_ess(log_pi(V[..., keep])) if keep is not None else ess_pi
         diag = json.loads(_arviz.attrs(idata)["diagnostics"])
-        row = {"method": label, "draws": draws, "seconds": round(seconds, 1),
+        row = {"method": label, "draws": draws, "warmup": warmup or draws,
+               "seconds": round(seconds, 1),
                "ess_log_pi": round(ess_pi), "ess_log_pi_kept": round(ess_kept),
                "ess_V": round(ess_v), "ess_per_s": round(ess_kept / seconds, 2),
                "max_rhat": diag.get("max_rhat"), "chain_method": diag.get("chain_method"),
-               "precision": diag.get("precision")}  # fmt: skip
+               "precision": diag.get("precision"),
+               "ess_V_per_s": round(ess_v / seconds, 3)}  # fmt: skip
+        if "thin" in diag:  # MCLMC: its tuning and the integrator steps behind each draw
+            row.update(thin=diag["thin"], energy_error=diag["energy_error_mean"],
+                       gradients_per_chain=diag["gradients_per_chain"])  # fmt: skip
         print(row, flush=True)
         if min(ess_pi, ess_v) >= TARGET_ESS or 2 * draws > max_draws:
             return row
@@ -112,6 +117,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=500, help="warm-up draws per chain")
     parser.add_argument("--max-draws", type=int, default=4000)
     parser.add_argument("--old", action="store_true", help="also the reference NUTS settings")
+    parser.add_argument("--methods", nargs="*", default=["nuts", "mclmc"],
+                        choices=("nuts", "mclmc"), help="samplers to time (default: both)")
+    parser.add_argument("--mclmc-draws", type=int, default=500, help="first MCLMC draws per chain")
+    parser.add_argument("--mclmc-warmup", type=int, default=2000,
+                        help="MCLMC tuning steps per chain")  # fmt: skip
     parser.add_argument("--deeptime-max", type=int, default=1000)
     parser.add_argument("--json", default=None, help="also write the rows as JSON here")
     args = parser.parse_args()
@@ -129,23 +139,30 @@ def main() -> None:
         found, keep = {}, None
         if n <= args.deeptime_max:
             found["deeptime"], keep = deeptime(counts)
-        found["ours"] = ours(counts, args.draws, args.max_draws, keep, warmup=args.warmup)
+        if "nuts" in args.methods:
+            found["ours"] = ours(counts, args.draws, args.max_draws, keep, warmup=args.warmup)
+        if "mclmc" in args.methods:
+            found["mclmc"] = ours(counts, args.mclmc_draws, args.max_draws, keep, label="MCLMC",
+                                  warmup=args.mclmc_warmup, method="mclmc")  # fmt: skip
         if args.old and n <= 1000:
             found["old"] = ours(counts, 1000, 1000, keep, label="NUTS float64, 1000+1000",
                                 precision="float64")  # fmt: skip
         for key, row in found.items():
             rows.append({"states": n, **row, **(log_z_columns(counts) if key == "ours" else {})})
     print("\n| states | method | draws/chain | time (s) | min ESS log π (all / deeptime's) "
-          "| min ESS V | ESS/s | vs deeptime |")  # fmt: skip
-    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+          "| min ESS V | ESS/s | vs deeptime | ESS V/s | vs NUTS (ESS V/s) |")  # fmt: skip
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in args.sizes:
         by = [r for r in rows if r["states"] == n]
         dt = next((r for r in by if r["method"].startswith("deeptime")), None)
+        nuts = next((r for r in by if r["method"] == "NUTS"), None)
         for r in by:
             ratio = f"{r['ess_per_s'] / dt['ess_per_s']:.2f}×" if dt and dt["ess_per_s"] else "–"
+            v_rate = r.get("ess_V_per_s")
+            vs_nuts = f"{v_rate / nuts['ess_V_per_s']:.2f}×" if nuts and v_rate else "–"
             print(f"| {n} | {r['method']} | {r['draws']} | {r['seconds']} | {r['ess_log_pi']} / "
                   f"{r['ess_log_pi_kept']} | {r.get('ess_V', '–')} | {r['ess_per_s']} | "
-                  f"{ratio} |")  # fmt: skip
+                  f"{ratio} | {v_rate if v_rate is not None else '–'} | {vs_nuts} |")  # fmt: skip
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": machine(), "rows": rows}, f, indent=1)
