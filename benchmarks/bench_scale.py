@@ -10,6 +10,10 @@ Synthetic reversible chains (``synthetic.reversible_chain(n, seed=0)``, ~4 neigh
   rejections on the diagonal (the escape as staying put, so both estimate the same pi); its samples
   are dense matrices, so it draws at most ``1e9 / (8 n^2)`` of them (memory), and none above
   ``--deeptime-max`` states;
+- ``fit(..., method="mclmc")`` (BlackJAX's unadjusted microcanonical Langevin sampler, same
+  model and priors; ``--mclmc-warmup`` tuning steps, each draw 4 decoherence lengths apart), the
+  draws doubling the same way from ``--mclmc-draws``; "vs NUTS" is its ESS/s of V over NUTS's
+  in the same run (``--methods`` picks the samplers);
 - with ``--old``: the reference NUTS settings of ``bench_fit.py`` (1,000 + 1,000 draws) where it
   finishes.
 
@@ -25,6 +29,7 @@ Usage::
 
     python benchmarks/bench_scale.py                 # 100, 300, 1000, 3000 states
     python benchmarks/bench_scale.py --sizes 100 300 --old
+    python benchmarks/bench_scale.py --sizes 3000 --methods mclmc --mclmc-draws 1000
 """
 
 from __future__ import annotations

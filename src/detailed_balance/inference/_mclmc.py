@@ -119,11 +119,10 @@ def run_mclmc(
     # the sigma_u funnel tuned a step 2x too large for it: energy error 15x the target at 3,000
     # states), the median L (a length) and the mean of the diagonal variance estimates
     step, L = float(tuned_step.min()), float(np.median(tuned_L))
-    mass = params.inverse_mass_matrix
-    mass = jnp.broadcast_to(mass.mean(axis=0), mass.shape)
-    params = params._replace(
-        L=jnp.full_like(params.L, L), step_size=jnp.full_like(params.step_size, step),
-        inverse_mass_matrix=mass,
+    mass = np.asarray(params.inverse_mass_matrix)
+    params = params._replace(  # host arrays: pmap shards them again
+        L=np.full(chains, L, dtype=mass.dtype), step_size=np.full(chains, step, dtype=mass.dtype),
+        inverse_mass_matrix=np.broadcast_to(mass.mean(axis=0), mass.shape).copy(),
     )  # fmt: skip
     thin = thin or max(1, int(np.ceil(DRAW_SPACING * L / step)))
 
