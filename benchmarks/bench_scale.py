@@ -10,6 +10,10 @@ Synthetic reversible chains (``synthetic.reversible_chain(n, seed=0)``, ~4 neigh
   rejections on the diagonal (the escape as staying put, so both estimate the same pi); its samples
   are dense matrices, so it draws at most ``1e9 / (8 n^2)`` of them (memory), and none above
   ``--deeptime-max`` states;
+- ``fit(..., method="mclmc")`` (BlackJAX's unadjusted microcanonical Langevin sampler, same
+  model and priors; ``--mclmc-warmup`` tuning steps, each draw 4 decoherence lengths apart), the
+  draws doubling the same way from ``--mclmc-draws``; "vs NUTS" is its ESS/s of V over NUTS's
+  in the same run (``--methods`` picks the samplers);
 - with ``--old``: the reference NUTS settings of ``bench_fit.py`` (1,000 + 1,000 draws) where it
   finishes.
 
@@ -25,6 +29,7 @@ Usage::
 
     python benchmarks/bench_scale.py                 # 100, 300, 1000, 3000 states
     python benchmarks/bench_scale.py --sizes 100 300 --old
+    python benchmarks/bench_scale.py --sizes 3000 --methods mclmc --mclmc-draws 1000
 """
 
 from __future__ import annotations
@@ -69,11 +74,16 @@ def ours(counts, draws, max_draws, keep=None, label="NUTS", warmup=None, **kw) -
         # on the states deeptime keeps (its largest connected set), normalised over them
         ess_kept = min_ess(log_pi(V[..., keep])) if keep is not None else ess_pi
         diag = json.loads(_arviz.attrs(idata)["diagnostics"])
-        row = {"method": label, "draws": draws, "seconds": round(seconds, 1),
+        row = {"method": label, "draws": draws, "warmup": warmup or draws,
+               "seconds": round(seconds, 1),
                "ess_log_pi": round(ess_pi), "ess_log_pi_kept": round(ess_kept),
                "ess_V": round(ess_v), "ess_per_s": round(ess_kept / seconds, 2),
                "max_rhat": diag.get("max_rhat"), "chain_method": diag.get("chain_method"),
-               "precision": diag.get("precision")}  # fmt: skip
+               "precision": diag.get("precision"),
+               "ess_V_per_s": round(ess_v / seconds, 3)}  # fmt: skip
+        if "thin" in diag:  # MCLMC: its tuning and the integrator steps behind each draw
+            row.update(thin=diag["thin"], energy_error=diag["energy_error_mean"],
+                       gradients_per_chain=diag["gradients_per_chain"])  # fmt: skip
         print(row, flush=True)
         if min(ess_pi, ess_v) >= TARGET_ESS or 2 * draws > max_draws:
             return row
@@ -141,6 +151,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=500, help="warm-up draws per chain")
     parser.add_argument("--max-draws", type=int, default=4000)
     parser.add_argument("--old", action="store_true", help="also the reference NUTS settings")
+    parser.add_argument("--methods", nargs="*", default=["nuts", "mclmc"],
+                        choices=("nuts", "mclmc"), help="samplers to time (default: both)")
+    parser.add_argument("--mclmc-draws", type=int, default=500, help="first MCLMC draws per chain")
+    parser.add_argument("--mclmc-warmup", type=int, default=2000,
+                        help="MCLMC tuning steps per chain")  # fmt: skip
     parser.add_argument("--deeptime-max", type=int, default=1000)
     parser.add_argument("--json", default=None, help="also write the rows as JSON here")
     args = parser.parse_args()
@@ -158,23 +173,30 @@ def main() -> None:
         found, keep = {}, None
         if n <= args.deeptime_max:
             found["deeptime"], keep = deeptime(counts)
-        found["ours"] = ours(counts, args.draws, args.max_draws, keep, warmup=args.warmup)
+        if "nuts" in args.methods:
+            found["ours"] = ours(counts, args.draws, args.max_draws, keep, warmup=args.warmup)
+        if "mclmc" in args.methods:
+            found["mclmc"] = ours(counts, args.mclmc_draws, args.max_draws, keep, label="MCLMC",
+                                  warmup=args.mclmc_warmup, method="mclmc")  # fmt: skip
         if args.old and n <= 1000:
             found["old"] = ours(counts, 1000, 1000, keep, label="NUTS float64, 1000+1000",
                                 precision="float64")  # fmt: skip
         for key, row in found.items():
             rows.append({"states": n, **row, **(log_z_columns(counts) if key == "ours" else {})})
     print("\n| states | method | draws/chain | time (s) | min ESS log π (all / deeptime's) "
-          "| min ESS V | ESS/s | vs deeptime |")  # fmt: skip
-    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+          "| min ESS V | ESS/s | vs deeptime | ESS V/s | vs NUTS (ESS V/s) |")  # fmt: skip
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in args.sizes:
         by = [r for r in rows if r["states"] == n]
         dt = next((r for r in by if r["method"].startswith("deeptime")), None)
+        nuts = next((r for r in by if r["method"] == "NUTS"), None)
         for r in by:
             ratio = f"{r['ess_per_s'] / dt['ess_per_s']:.2f}×" if dt and dt["ess_per_s"] else "–"
+            v_rate = r.get("ess_V_per_s")
+            vs_nuts = f"{v_rate / nuts['ess_V_per_s']:.2f}×" if nuts and v_rate else "–"
             print(f"| {n} | {r['method']} | {r['draws']} | {r['seconds']} | {r['ess_log_pi']} / "
                   f"{r['ess_log_pi_kept']} | {r.get('ess_V', '–')} | {r['ess_per_s']} | "
-                  f"{ratio} |")  # fmt: skip
+                  f"{ratio} | {v_rate if v_rate is not None else '–'} | {vs_nuts} |")  # fmt: skip
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": machine(), "rows": rows}, f, indent=1)

@@ -21,8 +21,11 @@ from .graph import CycleSpace
 #: the model ladder, in its order: no constraint, detailed balance, potential plus cycle flow
 #: (the functions are :data:`detailed_balance.models.MODELS`)
 LADDER = ("unconstrained", "reversible", "nonreversible")
-#: how a model is fitted: NUTS sampling, MAP optimisation, SVI (:func:`detailed_balance.fit`)
-METHODS = ("nuts", "map", "svi")
+#: how a model is fitted: NUTS sampling, MAP optimisation, SVI, MCLMC sampling
+#: (:func:`detailed_balance.fit`)
+METHODS = ("nuts", "map", "svi", "mclmc")
+#: the methods that draw from the posterior by Markov chains (R-hat and ESS apply)
+SAMPLERS = ("nuts", "mclmc")
 
 
 @dataclass(frozen=True)
@@ -247,6 +250,7 @@ __all__ = [
     "GAUGE",
     "LADDER",
     "METHODS",
+    "SAMPLERS",
     "FieldPrior",
     "ModelData",
     "apply_gauge",

@@ -31,7 +31,7 @@ def configure(parser) -> None:
         "--method",
         default="nuts",
         choices=METHODS,
-        help="NUTS sampling, MAP optimisation or SVI (default: nuts)",
+        help="NUTS sampling, MAP optimisation, SVI or MCLMC sampling (default: nuts)",
     )
     add_sampler_options(parser)
     parser.add_argument(

@@ -6,8 +6,14 @@ import warnings
 
 import numpy as np
 
+from ..modeldata import SAMPLERS
+
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100  # the usual rule: bulk ESS >= 100 per chain
+# unadjusted MCLMC: its bias grows with the energy error per step, which tuning sets to a target
+# (1e-4 per dimension, see inference/_mclmc.py); runs well above it were not tuned to this
+# posterior (at 3,000 states, 15-50x the target went with a shifted sigma_u)
+ENERGY_ERROR_RATIO_MAX = 2.0
 
 
 class ConvergenceWarning(UserWarning):
@@ -16,13 +22,13 @@ class ConvergenceWarning(UserWarning):
 
 def _diagnose(posterior, stats, method, chains, seconds, extra, counts, dims) -> dict:
     out = {"method": method, "fit_seconds": round(seconds, 3), "warnings": [], **extra}
-    if method == "nuts":
+    if method in SAMPLERS:
         rhat, ess = rhat_ess(posterior)
         worst = _worst(rhat, counts, dims, largest=True)
         poorest = _worst(ess, counts, dims, largest=False)
         max_rhat = worst[0][1] if worst else float("nan")
         min_ess = poorest[0][1] if poorest else float("nan")
-        divergences = int(np.sum(stats["diverging"]))
+        divergences = int(np.sum(stats["diverging"])) if "diverging" in stats else 0
         out.update(
             max_rhat=_json_number(max_rhat),
             min_ess=_json_number(min_ess),
@@ -38,6 +44,14 @@ def _diagnose(posterior, stats, method, chains, seconds, extra, counts, dims) ->
                 f"bulk ESS down to {min_ess:.0f} < {ESS_PER_CHAIN_MIN * chains} "
                 f"({ESS_PER_CHAIN_MIN} per chain × {chains} chains; worst: {_names(poorest)}); "
                 "draw more"
+            )
+        target = extra.get("desired_energy_var", np.inf)
+        if method == "mclmc" and extra["energy_error_mean"] > ENERGY_ERROR_RATIO_MAX * target:
+            out["warnings"].append(
+                f"MCLMC energy error {extra['energy_error_mean']:.2g} per step and dimension, "
+                f"over {ENERGY_ERROR_RATIO_MAX:g}x its tuned target {target:.2g}: "
+                "the step size is too large for this posterior and the draws may be biased; "
+                "raise warmup or use NUTS"
             )
         if divergences:
             out["warnings"].append(

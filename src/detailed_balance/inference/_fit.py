@@ -20,6 +20,7 @@ from ._build import _build
 from ._diagnostics import _diagnose
 from ._features import check_features
 from ._identifiability import _gauge_groups, _warn_identifiability
+from ._mclmc import run_mclmc
 from ._samplers import (
     _evaluate,
     _narrow,
@@ -59,11 +60,16 @@ def fit(
     ----------
     counts : TransitionCounts
     model : {"reversible", "unconstrained", "nonreversible"}
-    method : {"nuts", "map", "svi"}
+    method : {"nuts", "map", "svi", "mclmc"}
         ``"nuts"``: NUTS with ``chains`` chains (parallel over CPU cores). ``"map"``: the posterior
         mode (L-BFGS on the unconstrained parameters; the density is that of the model's own
         parameters, no Jacobian), stored as one draw. ``"svi"``: a mean-field normal guide
-        (``svi_steps`` Adam steps), ``draws`` independent draws from it.
+        (``svi_steps`` Adam steps), ``draws`` independent draws from it. ``"mclmc"``: BlackJAX's
+        unadjusted microcanonical Langevin sampler, same priors and posterior as NUTS, fewer
+        gradients per effective draw at large sizes (``docs/readme/bench-fit.md``); ``warmup``
+        integrator steps tune its step size, L and a diagonal preconditioner, then each of
+        the ``draws`` is one momentum decoherence length L apart. No Metropolis correction: its
+        bias grows with the energy error per step, recorded and warned about when high.
     prior : FieldPrior, optional
         Prior of the potential field; default ``FieldPrior()`` (hierarchical normal), or the GP
         prior when ``features`` are given. ``kind="flat"`` is improper: MAP only.
@@ -73,15 +79,16 @@ def fit(
         Model self-replies and rejections as a ``rest`` category of every row (the escape).
     draws, warmup, chains, seed, progress
         Sampler settings; ``chains`` defaults to the number of CPU cores (at least 2).
+        ``progress`` is NUTS's progress bar only.
     precision : {"float32", "float64"}, optional
-        Floats of the NUTS trajectories. Default: float32 for the normal field prior (1.1–2.3×
-        faster per fit here, same step size and ESS; see ``docs/readme/bench-fit.md``),
-        float64 for the GP prior (its Cholesky factor needs it). Whatever the choice, NUTS and
-        SVI draws of the latent sites are stored as float32 (rounding 1e-7 against a Monte
-        Carlo error of ~1e-2; half the file) and the MAP as float64; ``V``, ``V_within``,
-        ``cycle_affinity`` and the log-likelihood are then evaluated in float64 from exactly the
-        stored draws (the log-likelihood stored as float32 too), so identities such as
-        ``posterior_kernel`` against ``V`` hold to 1e-10.
+        Floats of the NUTS (and MCLMC) trajectories. Default: float32 for the normal field
+        prior (1.1–2.3× faster per fit here, same step size and ESS; see
+        ``docs/readme/bench-fit.md``), float64 for the GP prior (its Cholesky factor needs
+        it). Whatever the choice, NUTS, MCLMC and SVI draws of the latent sites are stored as
+        float32 (rounding 1e-7 against a Monte Carlo error of ~1e-2; half the file) and the MAP
+        as float64; ``V``, ``V_within``, ``cycle_affinity`` and the log-likelihood are then
+        evaluated in float64 from exactly the stored draws (the log-likelihood stored as
+        float32 too), so identities such as ``posterior_kernel`` against ``V`` hold to 1e-10.
     derived : bool
         Also store the model's other deterministic sites: ``phi``, ``s``, ``u`` and the fitted
         log transition probabilities ``log_p_arc``/``log_p_rest`` (a file several times larger;
@@ -105,7 +112,8 @@ def fit(
     Warns
     -----
     ConvergenceWarning
-        When R-hat > 1.01, bulk ESS < 100 per chain, divergences, or an optimiser stopped early.
+        When R-hat > 1.01, bulk ESS < 100 per chain, divergences, an MCLMC energy error over
+        twice its target, or an optimiser stopped early.
     IdentifiabilityWarning
         For states without attempts and several gauges.
 
@@ -152,6 +160,12 @@ def fit(
                 sample_fn, draws, warmup, chains, seed, progress, target_accept
             )
         extra["precision"] = precision
+    elif method == "mclmc":
+        chains = chains or max(2, os.cpu_count() or 1)
+        sample_fn = model_fn if precision == "float64" else _bind(model, _narrow(data), prior)
+        with x64(precision == "float64", all_threads=True):
+            latent, stats, extra = run_mclmc(sample_fn, draws, warmup, chains, seed)
+        extra["precision"] = precision
     elif method == "map":
         chains, draws, warmup = 1, 1, 0
         latent, stats, extra = run_map(model_fn, seed, int(np.sum(counts.attempts)))
@@ -190,10 +204,18 @@ def fit(
         "chains": int(chains),
         "seed": int(seed),
         "fit_seconds": float(seconds),
-        "inference_library": "numpyro",
-        "inference_library_version": numpyro.__version__,
+        "inference_library": "blackjax" if method == "mclmc" else "numpyro",
+        "inference_library_version": _library_version(method),
     }
     return _build(counts, data, posterior, loglik, stats, attrs, dims)
+
+
+def _library_version(method: str) -> str:
+    if method == "mclmc":
+        import blackjax
+
+        return blackjax.__version__
+    return numpyro.__version__
 
 
 def _resolve_prior(prior, features, method, model) -> FieldPrior:

@@ -11,7 +11,7 @@ from .._arviz import HDI_PROB
 from ..counts import TransitionCounts
 from ..errors import FitError
 from ..kernel import TransitionKernel
-from ..modeldata import FieldPrior, build_model_data, gauge_reference
+from ..modeldata import SAMPLERS, FieldPrior, build_model_data, gauge_reference
 from ..runtime import x64
 from ._diagnostics import _json_number, rhat_ess
 from ._fit import _bind
@@ -129,7 +129,7 @@ def summarise(idata) -> dict:
         ``model``, ``method``, ``gauge``, ``gauge_groups``, ``prior``, ``diagnostics``,
         ``hdi_prob`` and ``states``: one entry per state with ``state``, ``identified``,
         ``attempts`` and, for models with a potential, ``V`` and ``V_within`` as
-        ``{mean, sd, hdi_lower, hdi_upper, rhat, ess}`` (``rhat``/``ess`` null unless NUTS).
+        ``{mean, sd, hdi_lower, hdi_upper, rhat, ess}`` (``rhat``/``ess`` null unless sampled).
         Non-reversible fits add ``cycles`` with the same summary of every cycle affinity.
     """
     a = _arviz.attrs(idata)
@@ -138,7 +138,7 @@ def summarise(idata) -> dict:
     post = _arviz.group(idata, "posterior")
     names = [v for v in ("V", "V_within", "cycle_affinity") if v in post]
     stats = {v: _summarise_var(post[v]) for v in names}
-    if a["method"] == "nuts" and post.sizes["chain"] > 1 and names:
+    if a["method"] in SAMPLERS and post.sizes["chain"] > 1 and names:
         rhat, ess = rhat_ess({k: post[k].values for k in names})
         for v in names:
             stats[v]["rhat"], stats[v]["ess"] = rhat[v], ess[v]

@@ -11,7 +11,7 @@ import numpy as np
 import numpyro
 from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
 
-from ..graph import CycleSpace
+from ..graph import MAX_FLOW_BASIS_ENTRIES, CycleSpace
 from ..modeldata import ModelData
 
 
@@ -30,7 +30,9 @@ def _narrow(data: ModelData) -> ModelData:
         if isinstance(x, CycleSpace):  # holds index arrays too (the non-reversible model)
             space = copy.copy(x)
             space.cycle_id, space.edge, space.sign = map(narrow, (x.cycle_id, x.edge, x.sign))
-            if x.n_cycles:
+            # only the non-reversible model reads the basis: one too large to build is left for
+            # that model to refuse (the reversible model at 3,000 states has 3,001 cycles)
+            if x.n_cycles and x.n_edges * x.n_cycles <= MAX_FLOW_BASIS_ENTRIES:
                 space._flow_basis = narrow(x.flow_basis())
             return space
         if not isinstance(x, np.ndarray):

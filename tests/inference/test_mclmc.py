@@ -1,0 +1,71 @@
+"""fit(method="mclmc"): BlackJAX's microcanonical Langevin sampler on the package's models."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from _fits import main_fit, truth_in_gauge
+
+from detailed_balance import _arviz
+from detailed_balance.inference import ConvergenceWarning, fit
+from detailed_balance.inference._diagnostics import _diagnose
+from detailed_balance.synthetic import reversible_chain, sample_counts
+
+
+def draws_of(idata, name):
+    x = np.asarray(_arviz.group(idata, "posterior")[name].values)
+    return x.reshape((-1,) + x.shape[2:])
+
+
+def test_mclmc_recovers_a_known_potential():
+    """10 states, 300 attempts each: the 94% HDIs cover the true V; the fit records its tuning."""
+    chain = reversible_chain(10, seed=4)
+    counts = sample_counts(chain, attempts_per_source=300, seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = fit(counts, method="mclmc", draws=200, warmup=600, chains=2, seed=0)
+    a = _arviz.attrs(idata)
+    diag = json.loads(a["diagnostics"])
+    assert a["method"] == "mclmc" and a["inference_library"] == "blackjax"
+    assert diag["max_rhat"] < 1.05 and diag["min_ess"] > 100, diag
+    for key in ("L", "step_size", "thin", "energy_error_per_chain", "gradients_per_chain"):
+        assert key in diag
+    assert diag["energy_error_mean"] < 2 * diag["desired_energy_var"]
+    assert _arviz.group(idata, "sample_stats")["energy_error"].shape == (2, 200)
+    truth, identified = truth_in_gauge(chain, counts)
+    lo, hi = _arviz.hdi(draws_of(idata, "V"), 0.94)
+    assert np.mean(((lo <= truth) & (truth <= hi))[identified]) >= 0.8
+    v = draws_of(idata, "V")[:, identified]
+    z = np.abs(v.mean(0) - truth[identified]) / v.std(0)  # ~0.8 on average if calibrated
+    assert np.mean(z) < 1.5, z
+
+
+@pytest.mark.slow
+def test_mclmc_agrees_with_nuts():
+    """30 states + a one-way state: HDIs cover the truth; means and sds agree with NUTS."""
+    chain, counts, nuts = main_fit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = fit(counts, method="mclmc", draws=400, warmup=1000, chains=2, seed=0)
+    diag = json.loads(_arviz.attrs(idata)["diagnostics"])
+    assert diag["max_rhat"] < 1.05 and diag["min_ess"] > 100
+    assert diag["energy_error_mean"] < 2 * diag["desired_energy_var"]
+    truth, identified = truth_in_gauge(chain, counts)
+    v = draws_of(idata, "V")
+    lo, hi = _arviz.hdi(v, 0.94)
+    assert np.mean(((lo <= truth) & (truth <= hi))[identified]) >= 0.8
+    # against NUTS: both ~300+ effective draws, so a mean differs by ~0.1 sd by chance
+    ref = draws_of(nuts, "V")
+    diff = np.abs(v.mean(0) - ref.mean(0))[identified]
+    assert np.all(diff < 0.4 * ref.std(0)[identified]), (diff / ref.std(0)[identified]).max()
+    np.testing.assert_allclose(v.std(0)[identified], ref.std(0)[identified], rtol=0.3)
+
+
+def test_mclmc_energy_error_above_its_target_warns():
+    counts = sample_counts(reversible_chain(4, seed=0), attempts_per_source=20, seed=0)
+    extra = {"energy_error_mean": 3e-3, "desired_energy_var": 5e-4}
+    draws = {"x": np.random.default_rng(0).normal(size=(2, 200, 3))}
+    with pytest.warns(ConvergenceWarning, match="MCLMC energy error 0.003 .* biased"):
+        out = _diagnose(draws, {}, "mclmc", 2, 1.0, extra, counts, {})
+    assert out["divergences"] == 0 and out["max_rhat"] < 1.05
