@@ -242,9 +242,12 @@ def fit_savage_dickey(idata) -> SavageDickey:
     if a.get("model") != "nonreversible":
         raise FitError("the Savage–Dickey Bayes factor needs a fit of the nonreversible model")
     if a.get("method", "nuts") != "nuts":
+        why = ("its draws come from an unadjusted sampler, whose small step-size bias this "
+               "density ratio at the edge of the posterior has not been checked against"
+               if a.get("method") == "mclmc" else "it has no posterior draws")  # fmt: skip
         return SavageDickey(
             np.nan, np.nan, converged=False,
-            note=f"a {a.get('method')} fit has no posterior draws for Savage–Dickey: fit with NUTS",
+            note=f"Savage–Dickey needs a NUTS fit: a {a.get('method')} fit is not used ({why})",
         )  # fmt: skip
     from ..inference import latent_draws
 
