@@ -13,7 +13,7 @@ import numpyro
 
 from ..counts import TransitionCounts
 from ..errors import FitError
-from ..modeldata import GAUGE, METHODS, FieldPrior, ModelData, build_model_data
+from ..modeldata import GAUGE, METHODS, SAMPLERS, FieldPrior, ModelData, build_model_data
 from ..models import MODELS
 from ..runtime import x64
 from ._build import _build
@@ -152,19 +152,16 @@ def fit(
     latent_names = latent_sites(model_fn, seed)
 
     start = time.perf_counter()
-    if method == "nuts":
+    if method in SAMPLERS:  # Markov chains, with trajectories in ``precision``
         chains = chains or max(2, os.cpu_count() or 1)
         sample_fn = model_fn if precision == "float64" else _bind(model, _narrow(data), prior)
         with x64(precision == "float64", all_threads=True):  # the progress bar's thread too
-            latent, stats, extra = run_nuts(
-                sample_fn, draws, warmup, chains, seed, progress, target_accept
-            )
-        extra["precision"] = precision
-    elif method == "mclmc":
-        chains = chains or max(2, os.cpu_count() or 1)
-        sample_fn = model_fn if precision == "float64" else _bind(model, _narrow(data), prior)
-        with x64(precision == "float64", all_threads=True):
-            latent, stats, extra = run_mclmc(sample_fn, draws, warmup, chains, seed)
+            if method == "nuts":
+                latent, stats, extra = run_nuts(
+                    sample_fn, draws, warmup, chains, seed, progress, target_accept
+                )
+            else:
+                latent, stats, extra = run_mclmc(sample_fn, draws, warmup, chains, seed)
         extra["precision"] = precision
     elif method == "map":
         chains, draws, warmup = 1, 1, 0
