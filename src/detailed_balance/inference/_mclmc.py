@@ -105,16 +105,16 @@ def run_mclmc(
         state = blackjax.mcmc.mclmc.init(x, logdensity, k_init)
         # fractions of ``warmup``: step size (no preconditioner), then step size and the
         # diagonal (+ a third for re-tuning the step size), then L from the autocorrelation
-        state, params, _ = blackjax.mclmc_find_L_and_step_size(
+        state, params, steps = blackjax.mclmc_find_L_and_step_size(
             kernel, warmup, state, k_tune, logdensity_fn=logdensity,
             frac_tune1=0.3, frac_tune2=0.3, frac_tune3=0.3,
             desired_energy_var=desired_energy_var, diagonal_preconditioning=True,
         )  # fmt: skip
-        return state, params
+        return state, params, steps
 
     run_keys = keys[chains:]
     start = time.perf_counter()
-    states, params = batch(tune)(x0, jax.vmap(lambda k: jax.random.split(k)[0])(run_keys))
+    states, params, steps = batch(tune)(x0, jax.vmap(lambda k: jax.random.split(k)[0])(run_keys))
     tuned_L, tuned_step = np.asarray(params.L), np.asarray(params.step_size)
     tuned = time.perf_counter()
     if not np.all(np.isfinite(tuned_step) & (tuned_step > 0)):
@@ -150,10 +150,9 @@ def run_mclmc(
         "lp": np.asarray(lp, dtype=np.float64),
         "energy_error": np.asarray(energy, dtype=np.float64),
     }
-    # BlackJAX's stages: step size; step size and diagonal, plus a third to re-tune the step; L
-    stage = [round(0.3 * warmup)] * 3
-    stage[1] += stage[1] // 3
-    tuning = sum(stage) + round(stage[1] / 3)
+    # BlackJAX counts its tuning's integrator steps (the same in every chain): step size; step
+    # size and diagonal, plus a third of that to re-tune the step; L
+    tuning = int(np.max(steps))
     # isokinetic McLachlan: two gradient evaluations per integrator step
     extra = {
         "chain_method": "parallel" if parallel else "vectorized",
