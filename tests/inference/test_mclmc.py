@@ -31,6 +31,9 @@ def test_mclmc_recovers_a_known_potential():
     assert diag["max_rhat"] < 1.05 and diag["min_ess"] > 100, diag
     for key in ("L", "step_size", "thin", "energy_error_per_chain", "gradients_per_chain"):
         assert key in diag
+    # the tuning's three stages (0.3 each, a third of the second to re-tune) are the warm-up
+    assert diag["tuning_steps"] == 600
+    assert diag["gradients_per_chain"] == 2 * (600 + 200 * diag["thin"])
     assert diag["energy_error_mean"] < 2 * diag["desired_energy_var"]
     assert _arviz.group(idata, "sample_stats")["energy_error"].shape == (2, 200)
     truth, identified = truth_in_gauge(chain, counts)
