@@ -4,8 +4,8 @@ Synthetic reversible chains (``synthetic.reversible_chain(n, seed=0)``, ~4 neigh
 200 attempts per source. For each size, in the same process:
 
 - ``fit`` (the reversible model, NUTS, 2 chains in parallel) with ``draws`` per chain doubling
-  from ``--draws`` until the min bulk ESS of log pi reaches 400 (capped by ``--max-draws``): the
-  time of the run that reached it, compilation included;
+  from ``--draws`` until the min bulk ESS of log pi reaches 400 (capped by ``--max-draws``) with
+  R-hat <= 1.01: the time of the run that reached it, compilation included;
 - deeptime's ``BayesianMSM(reversible=True)`` on the dense count matrix with self-replies and
   rejections on the diagonal (the escape as staying put, so both estimate the same pi); its samples
   are dense matrices, so it draws at most ``1e9 / (8 n^2)`` of them (memory), and none above
@@ -23,7 +23,11 @@ seen one way; our min over all states is printed too). ESS/s is that over wall-c
 "vs deeptime" is our ESS/s over deeptime's. Also printed: min bulk ESS of V (the gauge-fixed
 potential, every state) for the 3,000-state target; the draws double until both reach 400.
 
-The log-evidence columns are filled by ``log_z_columns`` (a hook for the evidence benchmark).
+Then, per size, the time to log Z ± se of each model (``log_z_columns``): ``laplace-smc``
+(``comparison.smc_evidence``, from scratch) up to ``--smc-max`` parameters, and NUTS + bridge
+sampling (one fit with 5 draws per parameter per chain, bridge sampling on its draws) up to
+``--bridge-max``; the time ratio and the z of their difference, the exact Dirichlet log Z beside
+the unconstrained model. NUTS is not run above ``--nuts-max-states`` (a note says so).
 
 Usage::
 
@@ -36,6 +40,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import time
 import warnings
 
@@ -61,7 +67,7 @@ def log_pi(V: np.ndarray) -> np.ndarray:
 def ours(counts, draws, max_draws, keep=None, label="NUTS", warmup=None, **kw) -> dict:
     """Fit with ``draws`` per chain, doubling until min ESS >= 400 (log pi and V) or the cap."""
     from detailed_balance import _arviz
-    from detailed_balance.inference import fit
+    from detailed_balance.inference import RHAT_MAX, fit
 
     while True:
         start = time.perf_counter()
@@ -85,7 +91,8 @@ def ours(counts, draws, max_draws, keep=None, label="NUTS", warmup=None, **kw) -
             row.update(thin=diag["thin"], energy_error=diag["energy_error_mean"],
                        gradients_per_chain=diag["gradients_per_chain"])  # fmt: skip
         print(row, flush=True)
-        if min(ess_pi, ess_v) >= TARGET_ESS or 2 * draws > max_draws:
+        converged = row["max_rhat"] is not None and row["max_rhat"] <= RHAT_MAX
+        if (converged and min(ess_pi, ess_v) >= TARGET_ESS) or 2 * draws > max_draws:
             return row
         draws *= 2
 
@@ -110,38 +117,111 @@ def deeptime(counts, max_samples: int = 1000) -> tuple[dict, np.ndarray]:
     return row, keep
 
 
-def log_z_columns(counts) -> dict:
-    """Time to log Z ± se of each model by ``laplace-smc`` (the unconstrained one beside its exact
-    Dirichlet value); a model of more than 3,500 parameters is skipped with a note (measured: ~10
-    min at 1,470 parameters under load, growing ~D^1.5)."""
+def n_parameters(name: str, kwargs: dict) -> int:
+    """Unconstrained parameters of a model of the ladder (one eager trace, numpyro's public API)."""
     import jax
+    from detailed_balance.models import MODELS
+    from jax.flatten_util import ravel_pytree
+    from numpyro import handlers
+    from numpyro.infer.util import unconstrain_fn
+
+    trace = handlers.trace(handlers.seed(MODELS[name], jax.random.PRNGKey(0))).get_trace(**kwargs)
+    latent = {k: site["value"] for k, site in trace.items()
+              if site["type"] == "sample" and not site["is_observed"]}  # fmt: skip
+    return int(ravel_pytree(unconstrain_fn(MODELS[name], (), kwargs, latent))[0].shape[0])
+
+
+def log_z_columns(counts, smc_max: int, bridge_max: int) -> list[dict]:
+    """Time to log Z ± se of each model: ``laplace-smc`` from scratch, and NUTS + bridge sampling.
+
+    laplace-smc runs up to ``smc_max`` parameters (measured: ~5 min at 1,470 parameters under
+    load, growing ~D^1.5); NUTS + bridge sampling is one fit with 5 draws per parameter per chain
+    (bridge sampling refuses below ~8 per parameter in all) and the bridge estimate from its draws,
+    up to ``bridge_max`` parameters; the unconstrained model's exact Dirichlet log Z is beside them.
+    """
     from detailed_balance.models import MODELS, FieldPrior
 
-    from detailed_balance.comparison import log_evidence_dirichlet, smc_evidence
-    from detailed_balance.comparison._evidence import _flat_model
+    from detailed_balance.comparison import fit_evidence, log_evidence_dirichlet, smc_evidence
+    from detailed_balance.inference import fit
     from detailed_balance.modeldata import build_model_data
 
     data = build_model_data(counts)
-    out = {"log_z_unconstrained_exact": round(log_evidence_dirichlet(data), 2)}
+    rows = []
     for name in ("reversible", "nonreversible", "unconstrained"):
-        kwargs = (
-            {"data": data} if name == "unconstrained" else {"data": data, "prior": FieldPrior()}
-        )
-        dim = int(_flat_model(MODELS[name], kwargs, jax.random.PRNGKey(0))[4].shape[0])
-        out[f"log_z_{name}_params"] = dim
-        if dim > 3500:
-            out[f"log_z_{name}"] = f"not run ({dim} parameters > 3,500)"
-            continue
-        start = time.perf_counter()
-        # the hierarchical models need finer steps and more moves (their hyper-parameters lag)
-        tuned = {} if name == "unconstrained" else {"ess": 0.95, "move": 2.0}
-        ev = smc_evidence(MODELS[name], kwargs, seed=0, **tuned)
-        out[f"log_z_{name}_s"] = round(time.perf_counter() - start, 1)
-        out[f"log_z_{name}"] = (
-            f"{ev.log_z:.2f} ± {ev.se:.2f}" if ev.converged else f"refused: {ev.note[:120]}"
-        )
-    print(out, flush=True)
-    return out
+        kwargs = {"data": data, **({} if name == "unconstrained" else {"prior": FieldPrior()})}
+        dim = n_parameters(name, kwargs)
+        row = {"states": counts.n_states, "model": name, "parameters": dim}
+        if name == "unconstrained":
+            row["exact"] = round(log_evidence_dirichlet(data), 2)
+        if dim <= smc_max:
+            start = time.perf_counter()
+            # the hierarchical models need finer steps and more moves (their hyper-parameters lag)
+            tuned = {} if name == "unconstrained" else {"ess": 0.95, "move": 2.0}
+            ev = smc_evidence(MODELS[name], kwargs, seed=0, **tuned)
+            row.update(smc_s=round(time.perf_counter() - start, 1), smc=_evidence_cell(ev))
+            row.update(smc_log_z=ev.log_z, smc_se=ev.se)
+        else:
+            row["smc"] = f"not run ({dim} parameters > --smc-max {smc_max})"
+        if dim <= bridge_max:
+            draws = 5 * dim
+            start = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                idata = fit(counts, name, draws=draws, warmup=1000, seed=0)
+            evidence, check = fit_evidence(idata)
+            ev = check if name == "unconstrained" else evidence  # the bridge estimate itself
+            row.update(bridge_s=round(time.perf_counter() - start, 1), bridge_draws=draws,
+                       bridge=_evidence_cell(ev), bridge_log_z=ev.log_z,
+                       bridge_se=ev.se)  # fmt: skip
+        else:
+            row["bridge"] = f"not run ({dim} parameters > --bridge-max {bridge_max})"
+        print(row, flush=True)
+        rows.append(row)
+    return rows
+
+
+def _rhat(row: dict) -> str:
+    return f"{row['max_rhat']:.3f}" if row.get("max_rhat") is not None else "–"
+
+
+def _evidence_cell(ev) -> str:
+    return f"{ev.log_z:.2f} ± {ev.se:.2f}" if ev.converged else f"refused: {ev.note[:100]}"
+
+
+def print_sampler_table(rows: list[dict]) -> None:
+    """Markdown: time to min ESS >= 400 per sampler and size, ratios vs deeptime and NUTS."""
+    print("\n| states | method | draws/chain | time (s) | min ESS log π (all / deeptime's) "
+          "| min ESS V | max R-hat | ESS/s | vs deeptime | ESS V/s | vs NUTS (ESS V/s) |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n in dict.fromkeys(r["states"] for r in rows):
+        by = [r for r in rows if r["states"] == n]
+        dt = next((r for r in by if r["method"].startswith("deeptime")), None)
+        nuts = next((r for r in by if r["method"] == "NUTS"), None)
+        for r in by:
+            ratio = f"{r['ess_per_s'] / dt['ess_per_s']:.2f}×" if dt and dt["ess_per_s"] else "–"
+            v_rate = r.get("ess_V_per_s")
+            vs_nuts = f"{v_rate / nuts['ess_V_per_s']:.2f}×" if nuts and v_rate else "–"
+            cells = [n, r["method"], r["draws"], r["seconds"],
+                     f"{r['ess_log_pi']} / {r['ess_log_pi_kept']}", r.get("ess_V", "–"),
+                     _rhat(r), r["ess_per_s"], ratio, "–" if v_rate is None else v_rate, vs_nuts]
+            print("| " + " | ".join(str(c) for c in cells) + " |")
+
+
+def print_log_z_table(rows: list[dict]) -> None:
+    """Markdown: laplace-smc vs NUTS + bridge per model and size (time ratio, z of their gap)."""
+    print("\n| states | model | parameters | laplace-smc log Z ± se | time (s) | NUTS + bridge "
+          "log Z ± se | time (s) | smc time / NUTS + bridge | z | exact |")  # fmt: skip
+    print("|---:|---|---:|---|---:|---|---:|---:|---:|---:|")
+    for r in rows:
+        ratio = z = "–"
+        if "smc_s" in r and "bridge_s" in r:
+            ratio = f"{r['smc_s'] / r['bridge_s']:.2f}×"
+            se = math.hypot(r["smc_se"], r["bridge_se"])
+            if np.isfinite(se) and se > 0:
+                z = f"{(r['smc_log_z'] - r['bridge_log_z']) / se:+.2f}"
+        print(f"| {r['states']} | {r['model']} | {r['parameters']} | {r['smc']} | "
+              f"{r.get('smc_s', '–')} | {r['bridge']} | {r.get('bridge_s', '–')} | {ratio} | {z} "
+              f"| {r.get('exact', '–')} |")  # fmt: skip
 
 
 def main() -> None:
@@ -157,8 +237,22 @@ def main() -> None:
     parser.add_argument("--mclmc-warmup", type=int, default=2000,
                         help="MCLMC tuning steps per chain")  # fmt: skip
     parser.add_argument("--deeptime-max", type=int, default=1000)
+    parser.add_argument("--nuts-max-states", type=int, default=1000,
+                        help="NUTS above this size is not run (~30 min to ESS 400 at 3,000)")
+    parser.add_argument("--smc-max", type=int, default=3500,
+                        help="laplace-smc up to this many parameters (0: no evidence columns)")
+    parser.add_argument("--bridge-max", type=int, default=1000,
+                        help="NUTS + bridge sampling up to this many parameters")
     parser.add_argument("--json", default=None, help="also write the rows as JSON here")
+    parser.add_argument("--tables", metavar="JSON", nargs="*",
+                        help="only print the tables of runs written by --json")
     args = parser.parse_args()
+    if args.tables:
+        runs = [json.load(open(path)) for path in args.tables]
+        print("\n".join(run["machine"] for run in runs))
+        print_sampler_table([r for run in runs for r in run["rows"]])
+        print_log_z_table([r for run in runs for r in run["log_z"]])
+        return
 
     import detailed_balance
     from detailed_balance.synthetic import reversible_chain, sample_counts
@@ -167,13 +261,24 @@ def main() -> None:
     from bench_fit import machine
 
     print(machine(), flush=True)
-    rows = []
-    for n in args.sizes:
-        counts = sample_counts(reversible_chain(n, seed=0), attempts_per_source=200, seed=0)
+    rows, log_z_rows = [], []
+
+    def save() -> None:  # after every size: a long run keeps what it measured
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"machine": machine(), "rows": rows, "log_z": log_z_rows}, f, indent=1)
+
+    def make_counts(n):
+        return sample_counts(reversible_chain(n, seed=0), attempts_per_source=200, seed=0)
+
+    for n in args.sizes:  # the samplers first, then the evidences (slower, and optional)
+        counts = make_counts(n)
         found, keep = {}, None
         if n <= args.deeptime_max:
             found["deeptime"], keep = deeptime(counts)
-        if "nuts" in args.methods:
+        if "nuts" in args.methods and n > args.nuts_max_states:
+            print(f"NUTS not run at {n} states (> --nuts-max-states)", flush=True)
+        elif "nuts" in args.methods:
             found["ours"] = ours(counts, args.draws, args.max_draws, keep, warmup=args.warmup)
         if "mclmc" in args.methods:
             found["mclmc"] = ours(counts, args.mclmc_draws, args.max_draws, keep, label="MCLMC",
@@ -181,25 +286,15 @@ def main() -> None:
         if args.old and n <= 1000:
             found["old"] = ours(counts, 1000, 1000, keep, label="NUTS float64, 1000+1000",
                                 precision="float64")  # fmt: skip
-        for key, row in found.items():
-            rows.append({"states": n, **row, **(log_z_columns(counts) if key == "ours" else {})})
-    print("\n| states | method | draws/chain | time (s) | min ESS log π (all / deeptime's) "
-          "| min ESS V | ESS/s | vs deeptime | ESS V/s | vs NUTS (ESS V/s) |")  # fmt: skip
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for n in args.sizes:
-        by = [r for r in rows if r["states"] == n]
-        dt = next((r for r in by if r["method"].startswith("deeptime")), None)
-        nuts = next((r for r in by if r["method"] == "NUTS"), None)
-        for r in by:
-            ratio = f"{r['ess_per_s'] / dt['ess_per_s']:.2f}×" if dt and dt["ess_per_s"] else "–"
-            v_rate = r.get("ess_V_per_s")
-            vs_nuts = f"{v_rate / nuts['ess_V_per_s']:.2f}×" if nuts and v_rate else "–"
-            print(f"| {n} | {r['method']} | {r['draws']} | {r['seconds']} | {r['ess_log_pi']} / "
-                  f"{r['ess_log_pi_kept']} | {r.get('ess_V', '–')} | {r['ess_per_s']} | "
-                  f"{ratio} | {v_rate if v_rate is not None else '–'} | {vs_nuts} |")  # fmt: skip
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": machine(), "rows": rows}, f, indent=1)
+        rows += [{"states": n, **row} for row in found.values()]
+        save()
+    for n in args.sizes if args.smc_max or args.bridge_max else ():
+        log_z_rows += log_z_columns(make_counts(n), args.smc_max, args.bridge_max)
+        save()
+    print_sampler_table(rows)
+    if log_z_rows:
+        print_log_z_table(log_z_rows)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}", flush=True)
 
 
 if __name__ == "__main__":
