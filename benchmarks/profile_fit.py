@@ -94,6 +94,9 @@ PHASES = [
     ("gauge groups", "inference/_identifiability.py", "_gauge_groups"),
     ("build_model_data", "detailed_balance/modeldata.py", "build_model_data"),
     ("XLA compilation (all programs)", "jax/_src/compiler.py", "backend_compile_and_load"),
+    ("compilation or persistent-cache read", "jax/_src/compiler.py", "compile_or_get_cached"),
+    ("tracing to jaxprs (all jit)", "jax/_src/pjit.py", "_trace_for_jit"),
+    ("lowering to MLIR (all programs)", "jax/_src/interpreters/mlir.py", "lower_jaxpr_to_module"),
     ("model traced (numpyro get_trace)", "numpyro/handlers.py", "get_trace"),
     ("imports inside the call", "<frozen importlib._bootstrap>", "_find_and_load"),
 ]
