@@ -9,6 +9,10 @@ its ratio to deeptime's ESS/s; then the cumulative time of the functions named i
 warm).
 
     python benchmarks/profile_fit.py --states 100 --cache /tmp/pf100   # cold, then run again: warm
+    python benchmarks/profile_fit.py --states 100 --cache /tmp/r100 --ratio --draws 500 --warmup 500
+
+``--ratio`` prints ``bench_scale.py``'s rows (the same ``ours`` and ``deeptime``) for one size and
+sampler without its log Z columns, which take minutes.
 """
 
 from __future__ import annotations
@@ -33,6 +37,13 @@ def main() -> None:
     parser.add_argument("--cache", default="off", help="DETAILED_BALANCE_JAX_CACHE for this run")
     parser.add_argument("--top", type=int, default=40, help="rows of the cumulative profile")
     parser.add_argument("--no-profile", action="store_true", help="time only (no cProfile)")
+    parser.add_argument(
+        "--ratio",
+        action="store_true",
+        help="no profile: bench_scale.py's own NUTS/MCLMC rows (its `ours`, draws doubling from "
+        "--draws to --max-draws until ESS 400) against its deeptime row, without the log Z columns",
+    )
+    parser.add_argument("--max-draws", type=int, default=4000)
     args = parser.parse_args()
     os.environ["DETAILED_BALANCE_JAX_CACHE"] = args.cache
     sys.path.insert(0, os.path.dirname(__file__))
@@ -40,7 +51,7 @@ def main() -> None:
     import detailed_balance
 
     detailed_balance.configure(chains=2)
-    from bench_scale import deeptime, log_pi, min_ess
+    from bench_scale import deeptime, log_pi, min_ess, ours
 
     from detailed_balance import _arviz
     from detailed_balance.synthetic import reversible_chain, sample_counts
@@ -48,6 +59,14 @@ def main() -> None:
     print(f"imports {time.perf_counter() - t0:.1f} s; load {os.getloadavg()}", flush=True)
     counts = sample_counts(reversible_chain(args.states, seed=0), attempts_per_source=200, seed=0)
     dt, keep = deeptime(counts)
+    if args.ratio:
+        label = "MCLMC" if args.method == "mclmc" else "NUTS"
+        for _ in range(args.repeat):
+            row = ours(counts, args.draws, args.max_draws, keep, label=label, warmup=args.warmup,
+                       method=args.method)  # fmt: skip
+            print(f"vs deeptime {row['ess_per_s'] / dt['ess_per_s']:.2f}x; "
+                  f"load {os.getloadavg()}", flush=True)  # fmt: skip
+        return
     for i in range(args.repeat):
         prof = cProfile.Profile()
         start = time.perf_counter()
