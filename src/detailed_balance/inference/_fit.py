@@ -22,10 +22,10 @@ from ._features import check_features
 from ._identifiability import _gauge_groups, _warn_identifiability
 from ._mclmc import run_mclmc
 from ._samplers import (
+    _abstract_sites,
     _evaluate,
     _narrow,
     _run_svi,
-    latent_sites,
     run_map,
     run_nuts,
     site_dims,
@@ -149,7 +149,7 @@ def fit(
     data = build_model_data(counts, rest=rest, features=x)
     _warn_identifiability(counts)
     model_fn = _bind(model, data, prior)
-    latent_names = latent_sites(model_fn, seed)
+    latent_names, dims = _abstract_sites(model_fn, seed)
 
     start = time.perf_counter()
     if method in SAMPLERS:  # Markov chains, with trajectories in ``precision``
@@ -175,17 +175,20 @@ def fit(
     seconds = time.perf_counter() - start
 
     evaluate_fn = _bind(model, data, prior, full=True) if derived else model_fn
-    sites, loglik, lp = _evaluate(evaluate_fn, {k: v.astype(np.float64) for k, v in latent.items()})
+    sites, loglik, lp = _evaluate(
+        evaluate_fn,
+        {k: v.astype(np.float64) for k, v in latent.items()},
+        keep=None if derived else REPORTED,
+    )
     stats.setdefault("lp", lp)
-    if not derived:
-        sites = {k: v for k, v in sites.items() if k in REPORTED}
     posterior = {**latent, **sites}
     loglik = loglik.astype(stored)
     # R-hat and ESS of what the sampler moves (the latent sites) and of what is reported (V); the
     # other deterministic sites are functions of these, and arviz diagnoses one scalar at a time
     # (20 s for all sites at 1,000 states and 400 draws, most of it on them)
     checked = {k: posterior[k] for k in (*latent_names, "V") if k in posterior}
-    dims = site_dims(evaluate_fn, seed)
+    if derived:  # the full model declares more sites
+        dims = site_dims(evaluate_fn, seed)
     diagnostics = _diagnose(checked, stats, method, chains, seconds, extra, counts, dims)
     attrs = {
         "model": model,

@@ -104,7 +104,7 @@ def posterior_kernel(idata, counts: TransitionCounts | None = None) -> Transitio
     prior = FieldPrior(**json.loads(a["prior"]))
     data = build_model_data(counts, rest=bool(int(a["rest"])), features=features)
     model_fn = _bind(a["model"], data, prior, full=True)
-    sites, _, _ = _evaluate(model_fn, latent_draws(idata))
+    sites, _, _ = _evaluate(model_fn, latent_draws(idata), keep=("log_p_arc",))
     log_p = sites["log_p_arc"].reshape(-1, sites["log_p_arc"].shape[-1])
     return TransitionKernel(
         states=counts.states,

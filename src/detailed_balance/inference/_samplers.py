@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import jax
 import numpy as np
@@ -64,16 +64,9 @@ def latent_sites(model_fn: Callable[[], object], seed: int) -> list[str]:
     Returns
     -------
     list of str
-        The unobserved ``sample`` sites, in the model's order.
+        The unobserved ``sample`` sites, sorted by name.
     """
-
-    def latent():
-        tr = _initial_trace(model_fn, jax.random.PRNGKey(seed))
-        return {
-            k: s["value"] for k, s in tr.items() if s["type"] == "sample" and not s["is_observed"]
-        }
-
-    return list(jax.eval_shape(latent))
+    return _abstract_sites(model_fn, seed)[0]
 
 
 def site_dims(model_fn: Callable[[], object], seed: int) -> dict[str, tuple[str, ...]]:
@@ -105,12 +98,19 @@ def site_dims(model_fn: Callable[[], object], seed: int) -> dict[str, tuple[str,
     >>> dims["V"], dims["u_z"], dims["y"]
     (('state',), ('edge',), ('cell',))
     """
-    dims = {}
+    return _abstract_sites(model_fn, seed)[1]
+
+
+def _abstract_sites(model_fn, seed: int) -> tuple[list[str], dict[str, tuple[str, ...]]]:
+    """``latent_sites`` and ``site_dims`` from one abstract trace (each trace costs ~0.1-0.4 s)."""
+    latent, dims = [], {}
 
     def declared():
         for name, site in _initial_trace(model_fn, jax.random.PRNGKey(seed)).items():
             if site["type"] not in ("sample", "deterministic"):
                 continue
+            if site["type"] == "sample" and not site["is_observed"]:
+                latent.append(name)
             plates = sorted(site.get("cond_indep_stack", []), key=lambda f: f.dim)
             event = (site.get("infer") or {}).get("event_dims", ())
             names = (*(f.name for f in plates), *event)
@@ -119,7 +119,7 @@ def site_dims(model_fn: Callable[[], object], seed: int) -> dict[str, tuple[str,
         return 0
 
     jax.eval_shape(declared)  # python side effects run once; nothing is computed
-    return dims
+    return sorted(latent), dims
 
 
 def run_nuts(
@@ -150,7 +150,8 @@ def run_nuts(
     Returns
     -------
     latent : dict
-        Site name -> draws of shape ``(chains, draws, *site_shape)``.
+        Latent site name -> draws of shape ``(chains, draws, *site_shape)`` (deterministic
+        sites are not collected: callers evaluate them afterwards, in float64).
     stats : dict
         ``lp``, ``diverging``, ``n_steps``, ``acceptance_rate``, ``energy``, ``step_size`` per
         (chain, draw).
@@ -175,6 +176,9 @@ def run_nuts(
         num_chains=chains,
         chain_method="parallel" if parallel else "sequential",
         progress_bar=progress,
+        # collect the latent sites only: numpyro's default replays the model at every draw for
+        # its deterministic sites, which the callers discard (a smaller program to compile)
+        postprocess_fn=lambda z: constrain_fn(model_fn, (), {}, z, return_deterministic=False),
     )
     fields = (
         "diverging",
@@ -304,22 +308,50 @@ def _run_svi(model_fn, draws, steps, seed, progress, rank: int = 10):
     return latent, {}, extra
 
 
-def _evaluate(model_fn, latent: dict):
-    """Deterministic sites, pointwise log-likelihood of ``y`` and log joint density per draw."""
+# floats held per batch of draws in ``_evaluate`` (~32 MB of float64 per intermediate array)
+EVALUATE_BATCH_FLOATS = 1 << 22
+
+
+def _evaluate(model_fn, latent: dict, keep: Iterable[str] | None = None):
+    """Deterministic sites, pointwise log-likelihood of ``y`` and log joint density per draw.
+
+    One compiled ``vmap`` over a fixed batch of draws, called batch by batch (the last padded
+    with repeats of its final draw): a ``lax.map`` over the draws compiled the model twice (the
+    loop's body and its remainder) and took 3x as long to compile, which at 100 states was most
+    of a warm fit's evaluation. ``keep``: the deterministic sites to return (default: all);
+    the others are not computed.
+    """
     lead = next(iter(latent.values())).shape[:2]
-    flat = {k: np.asarray(v).reshape((-1,) + np.shape(v)[2:]) for k, v in latent.items()}
+    n = int(np.prod(lead))
+    flat = {k: np.asarray(v).reshape((n,) + np.shape(v)[2:]) for k, v in latent.items()}
+    keep = None if keep is None else set(keep)
 
     def one(params):
         lp, tr = log_density(model_fn, (), {}, params)
-        sites = {k: s["value"] for k, s in tr.items() if s["type"] == "deterministic"}
+        sites = {
+            k: s["value"]
+            for k, s in tr.items()
+            if s["type"] == "deterministic" and (keep is None or k in keep)
+        }
         y = tr["y"]
         return sites, y["fn"].log_prob(y["value"]), lp
 
-    n = int(np.prod(lead))
-    sites, loglik, lp = jax.jit(lambda p: jax.lax.map(one, p, batch_size=min(n, 64)))(flat)
+    # the largest per-draw array sets how many draws fit in a batch
+    width = max(int(np.prod(s.shape)) for s in jax.tree.leaves(jax.eval_shape(one, _row(flat, 0))))
+    batch = max(1, min(n, EVALUATE_BATCH_FLOATS // max(width, 1)))
+    run = jax.jit(jax.vmap(one))
+    parts = []
+    for start in range(0, n, batch):
+        idx = np.minimum(np.arange(start, start + batch), n - 1)  # pad with the last draw
+        parts.append(jax.device_get(run({k: v[idx] for k, v in flat.items()})))
+    sites, loglik, lp = jax.tree.map(lambda *xs: np.concatenate(xs)[:n], *parts)
 
     def unflat(x):
         x = np.asarray(x)
         return x.reshape(lead + x.shape[1:])
 
     return {k: unflat(v) for k, v in sites.items()}, unflat(loglik), unflat(lp)
+
+
+def _row(flat: dict, i: int) -> dict:
+    return {k: v[i] for k, v in flat.items()}

@@ -1,0 +1,49 @@
+"""The float64 evaluation of a fit's draws: batched, padded, and equal to the model draw by draw."""
+
+import jax
+import numpy as np
+from numpyro.infer.util import log_density
+
+from detailed_balance.inference import _samplers
+from detailed_balance.inference._fit import _bind
+from detailed_balance.inference._samplers import _evaluate, _initial_trace, latent_sites
+from detailed_balance.modeldata import FieldPrior, build_model_data
+from detailed_balance.runtime import x64
+from detailed_balance.synthetic import reversible_chain, sample_counts
+
+
+def _draws(model_fn, names, chains, draws):
+    """Distinct parameter values per (chain, draw): numpyro's random initial points."""
+    keys = jax.random.split(jax.random.PRNGKey(1), chains * draws)
+    traces = [_initial_trace(model_fn, k) for k in keys]
+    return {
+        k: np.stack([np.asarray(t[k]["value"]) for t in traces]).reshape(
+            (chains, draws) + np.shape(traces[0][k]["value"])
+        )
+        for k in names
+    }
+
+
+@x64()
+def test_batched_evaluation_equals_the_model_draw_by_draw(monkeypatch):
+    counts = sample_counts(reversible_chain(7, seed=2), attempts_per_source=30, seed=2)
+    model_fn = _bind("reversible", build_model_data(counts), FieldPrior())
+    names = latent_sites(model_fn, 0)
+    latent = _draws(model_fn, names, chains=2, draws=5)
+
+    whole = _evaluate(model_fn, latent, keep=("V",))
+    # batches of 3 draws over 10: the last batch padded with repeats, then cut off
+    width = max(len(counts.states), int(whole[1].shape[-1]))
+    monkeypatch.setattr(_samplers, "EVALUATE_BATCH_FLOATS", 3 * width)
+    batched = _evaluate(model_fn, latent, keep=("V",))
+
+    assert set(whole[0]) == {"V"}
+    for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(batched), strict=True):
+        assert a.shape[:2] == (2, 5)
+        np.testing.assert_array_equal(a, b)
+    for c, d in [(0, 0), (1, 4)]:  # against numpyro's own log density at single draws
+        lp, tr = log_density(model_fn, (), {}, {k: v[c, d] for k, v in latent.items()})
+        np.testing.assert_allclose(whole[2][c, d], lp, rtol=1e-12)
+        np.testing.assert_allclose(whole[0]["V"][c, d], tr["V"]["value"], rtol=1e-12, atol=1e-12)
+        y = tr["y"]
+        np.testing.assert_allclose(whole[1][c, d], y["fn"].log_prob(y["value"]), rtol=1e-12)
