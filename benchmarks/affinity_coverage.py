@@ -24,8 +24,8 @@ import warnings
 import numpy as np
 from detailed_balance.models import FieldPrior
 
-from detailed_balance import TransitionCounts, _arviz
-from detailed_balance.inference import fit
+from detailed_balance import TransitionCounts
+from detailed_balance.inference import fit, fit_draws, hdi
 from detailed_balance.modeldata import build_model_data
 from detailed_balance.synthetic import driven_chain, sample_counts
 
@@ -145,9 +145,9 @@ def main(argv=None) -> None:
             idata = fit(counts, "nonreversible", prior=prior, draws=args.draws,
                         warmup=args.draws, chains=2, seed=row[4])  # fmt: skip
             hits[p]["seconds"] += time.perf_counter() - t0
-            d = np.asarray(_arviz.group(idata, "posterior")["cycle_affinity"].values)
+            d = fit_draws(idata, "cycle_affinity")
             d = d.reshape(-1, d.shape[-1])
-            lo, hi = _arviz.hdi(d, HDI)
+            lo, hi = hdi(d, HDI)
             inside = (lo <= truth) & (truth <= hi)
             nz = np.abs(truth) > 1e-9
             hits[p]["nonzero"] += inside[nz].tolist()

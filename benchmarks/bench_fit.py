@@ -36,8 +36,7 @@ def tv(p, q) -> float:
 
 
 def run_size(n: int, draws: int, warmup: int, svi_steps: int, seed: int = 0) -> list[dict]:
-    from detailed_balance import _arviz
-    from detailed_balance.inference import fit
+    from detailed_balance.inference import fit, fit_diagnostics, fit_draws
     from detailed_balance.synthetic import reversible_chain, sample_counts
 
     chain = reversible_chain(n, seed=seed)
@@ -53,8 +52,8 @@ def run_size(n: int, draws: int, warmup: int, svi_steps: int, seed: int = 0) -> 
                 counts, method=method, draws=draws, warmup=warmup, svi_steps=svi_steps, seed=seed
             )
             seconds = time.perf_counter() - t
-        d = json.loads(_arviz.attrs(idata)["diagnostics"])
-        V = np.asarray(_arviz.group(idata, "posterior")["V"].values).reshape(-1, counts.n_states)
+        d = fit_diagnostics(idata)
+        V = fit_draws(idata, "V").reshape(-1, counts.n_states)
         pis[method] = stationary(V).mean(axis=0)
         ess = d.get("min_ess")
         rows.append({
@@ -86,7 +85,7 @@ def run_size(n: int, draws: int, warmup: int, svi_steps: int, seed: int = 0) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         flat = fit(counts, method="map", prior=FieldPrior(kind="flat"))
-    V_flat = np.asarray(_arviz.group(flat, "posterior")["V"].values).reshape(-1, n)
+    V_flat = fit_draws(flat, "V").reshape(-1, n)
     pi_mle = np.zeros(n)
     pi_mle[keep] = post.prior.stationary_distribution
     pi_dt = np.zeros(n)

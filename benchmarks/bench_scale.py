@@ -66,8 +66,7 @@ def log_pi(V: np.ndarray) -> np.ndarray:
 
 def ours(counts, draws, max_draws, keep=None, label="NUTS", warmup=None, **kw) -> dict:
     """Fit with ``draws`` per chain, doubling until min ESS >= 400 (log pi and V) or the cap."""
-    from detailed_balance import _arviz
-    from detailed_balance.inference import RHAT_MAX, fit
+    from detailed_balance.inference import RHAT_MAX, fit, fit_diagnostics, fit_draws
 
     while True:
         start = time.perf_counter()
@@ -75,11 +74,11 @@ def ours(counts, draws, max_draws, keep=None, label="NUTS", warmup=None, **kw) -
             warnings.simplefilter("ignore")
             idata = fit(counts, draws=draws, warmup=warmup or draws, seed=0, **kw)
         seconds = time.perf_counter() - start
-        V = np.asarray(_arviz.group(idata, "posterior")["V"].values, dtype=float)
+        V = fit_draws(idata, "V").astype(float)
         ess_pi, ess_v = min_ess(log_pi(V)), min_ess(V)
         # on the states deeptime keeps (its largest connected set), normalised over them
         ess_kept = min_ess(log_pi(V[..., keep])) if keep is not None else ess_pi
-        diag = json.loads(_arviz.attrs(idata)["diagnostics"])
+        diag = fit_diagnostics(idata)
         row = {"method": label, "draws": draws, "warmup": warmup or draws,
                "seconds": round(seconds, 1),
                "ess_log_pi": round(ess_pi), "ess_log_pi_kept": round(ess_kept),

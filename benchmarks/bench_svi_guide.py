@@ -86,9 +86,9 @@ def handwritten_svi(model_fn, draws, steps, seed, progress, rank: int = 10):
 
 
 def v_draws(idata) -> np.ndarray:
-    from detailed_balance import _arviz
+    from detailed_balance.inference import fit_draws
 
-    v = np.asarray(_arviz.group(idata, "posterior")["V"].values)
+    v = fit_draws(idata, "V")
     return v.reshape(-1, v.shape[-1])
 
 

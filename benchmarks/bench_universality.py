@@ -12,7 +12,6 @@ the ratio to the baseline, minimum bulk ESS, ESS per second, and the 94% HDIs of
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import warnings
 
@@ -28,8 +27,7 @@ def main() -> None:
     p.add_argument("--models", nargs="+", default=["shared", "pooled"])
     args = p.parse_args()
 
-    from detailed_balance import _arviz
-    from detailed_balance.inference import fit
+    from detailed_balance.inference import fit, fit_diagnostics, hdi
     from detailed_balance.universality import build_joint_data, fit_joint, synthetic_joint
 
     counts, _ = synthetic_joint(
@@ -44,7 +42,7 @@ def main() -> None:
         t = time.perf_counter()
         single = fit(counts[0], "reversible", **nuts)
         base = time.perf_counter() - t
-    d = json.loads(_arviz.attrs(single)["diagnostics"])
+    d = fit_diagnostics(single)
     print(
         f"baseline  single reversible fit (1 dataset): {base:7.1f} s  ×1.00  "
         f"min ESS {d['min_ess']:.0f}  ESS/s {d['min_ess'] / base:.2f}"
@@ -56,7 +54,7 @@ def main() -> None:
             f = fit_joint(counts, model, joint=joint, **nuts)
             sec = time.perf_counter() - t
         beta = f.posterior["beta"].reshape(-1, 3)
-        lo, hi = _arviz.hdi(beta)
+        lo, hi = hdi(beta)
         ivs = ", ".join(f"[{a:.2f}, {b:.2f}]" for a, b in zip(lo[1:], hi[1:], strict=True))
         g = f.diagnostics
         print(

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import os
 import subprocess
@@ -83,13 +82,10 @@ def draws_name(job: dict) -> str:
 
 def _rhat_ess(x: np.ndarray) -> tuple[float, float]:
     """Worst R-hat and bulk ESS over the columns of ``x`` (chains, draws, k)."""
-    import xarray as xr
-
-    from detailed_balance import _arviz
+    from detailed_balance.inference import rhat_ess
 
     x = np.asarray(x, dtype=float).reshape(x.shape[0], x.shape[1], -1)
-    ds = xr.Dataset({"x": (("chain", "draw", "k"), x)})
-    r, e = _arviz.rhat_ess(ds)
+    r, e = rhat_ess({"x": x})
     return float(np.nanmax(r["x"])), float(np.nanmin(e["x"]))
 
 
@@ -100,8 +96,8 @@ def decide_nuts(counts, seed: int, warmup: int, draws: int, draws_path: Path | N
     non-reversible draws. Diagnostics are those of what the rules use: the total and pointwise
     log-likelihood of both models and the non-reversible model's ``tau``.
     """
-    from detailed_balance import _arviz
     from detailed_balance.comparison import fit_loo, weighted_se
+    from detailed_balance.inference import fit_diagnostics, fit_draws
 
     start = time.perf_counter()
     fits = {}
@@ -117,8 +113,8 @@ def decide_nuts(counts, seed: int, warmup: int, draws: int, draws_path: Path | N
     ok = True
     for name, short in (("reversible", "rev"), ("nonreversible", "nonrev")):
         idata = fits[name]
-        diag = json.loads(_arviz.attrs(idata)["diagnostics"])
-        ll = np.asarray(_arviz.group(idata, "log_likelihood")["y"].values)
+        diag = fit_diagnostics(idata)
+        ll = fit_draws(idata, "y", "log_likelihood")
         r_tot, e_tot = _rhat_ess(ll.sum(axis=-1))
         r_pt, e_pt = _rhat_ess(ll)
         row.update({f"{short}_divergences": diag["divergences"], f"{short}_max_rhat":
@@ -160,10 +156,9 @@ def store_draws(path: Path, samples: dict) -> None:
 
 def _latent(idata) -> dict:
     """The latent sample sites of a fit, (chains, draws, ...) arrays."""
-    from detailed_balance import _arviz
+    from detailed_balance.inference import latent_draws
 
-    post = _arviz.group(idata, "posterior")
-    return {k: np.asarray(post[k].values) for k in json.loads(_arviz.attrs(idata)["latent_sites"])}
+    return latent_draws(idata)
 
 
 def savage_dickey_row(row: dict, draws_dir: Path) -> dict:

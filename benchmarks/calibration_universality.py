@@ -44,7 +44,7 @@ RHAT_SPLIT = 1.1  # above this the two chains sit in different regions (a mode o
 
 
 def one(kind: str, seed: int, args) -> dict:
-    from detailed_balance import _arviz
+    from detailed_balance.inference import hdi
     from detailed_balance.universality import (
         bf_call,
         fit_joint,
@@ -69,9 +69,9 @@ def one(kind: str, seed: int, args) -> dict:
     sd = one_landscape_bf(fit)
     t_bf = time.perf_counter() - t - t_fit
     beta = fit.posterior["beta"].reshape(-1, len(betas))
-    lo, hi = _arviz.hdi(beta)
+    lo, hi = hdi(beta)
     tau = fit.posterior["tau"].ravel()
-    tau_lo, tau_hi = _arviz.hdi(tau)
+    tau_lo, tau_hi = hdi(tau)
     g = fit.diagnostics
     return {
         "kind": kind,

@@ -53,7 +53,7 @@ def main() -> None:
     detailed_balance.configure(chains=2)
     from bench_scale import deeptime, log_pi, min_ess, ours
 
-    from detailed_balance import _arviz
+    from detailed_balance.inference import fit_diagnostics, fit_draws
     from detailed_balance.synthetic import reversible_chain, sample_counts
 
     print(f"imports {time.perf_counter() - t0:.1f} s; load {os.getloadavg()}", flush=True)
@@ -79,11 +79,11 @@ def main() -> None:
             )
             prof.disable()
         seconds = time.perf_counter() - start
-        V = _arviz.group(idata, "posterior")["V"].values.astype(float)
+        V = fit_draws(idata, "V").astype(float)
         ess = min_ess(log_pi(V[..., keep]))
         rate = ess / seconds
         print(
-            f"fit {i + 1}: {seconds:.1f} s, sampler {_arviz.attrs(idata)['fit_seconds']:.1f} s, "
+            f"fit {i + 1}: {seconds:.1f} s, sampler {fit_diagnostics(idata)['fit_seconds']:.1f} s, "
             f"min ESS log pi {ess:.0f}, ESS/s {rate:.1f}, deeptime {dt['ess_per_s']} -> "
             f"{rate / dt['ess_per_s']:.2f}x; load {os.getloadavg()}",
             flush=True,

@@ -16,7 +16,8 @@ The fit stage (one idea per private module, the public names re-exported here):
 * ``_diagnostics``: R-hat, bulk ESS and the convergence warnings of a fit;
 * ``_identifiability``: states the data cannot place, and the gauge groups;
 * ``_build``: the ArviZ object a fit returns;
-* ``_read``: what a stored fit gives back (its counts, the posterior over T, a summary);
+* ``_read``: what a stored fit gives back (its counts, draws, diagnostics, the posterior
+  over T, a summary);
 * ``_features``: state features for the GP prior;
 * ``_files``: a fit on disk (:func:`save_fit`, :func:`load_fit`).
 
@@ -24,19 +25,28 @@ The package is called ``inference``, not ``fit``, so that ``detailed_balance.fit
 function after this package has been imported (a submodule would shadow it).
 """
 
+from .._arviz import HDI_PROB, hdi
 from ..modeldata import FieldPrior
 from ._diagnostics import ESS_PER_CHAIN_MIN, RHAT_MAX, ConvergenceWarning, rhat_ess
 from ._features import check_features, read_features
 from ._files import FIT_SUFFIXES, load_fit, save_fit
 from ._fit import fit, fit_ladder
 from ._identifiability import IdentifiabilityWarning
-from ._read import counts_from_fit, latent_draws, posterior_kernel, summarise
+from ._read import (
+    counts_from_fit,
+    fit_diagnostics,
+    fit_draws,
+    latent_draws,
+    posterior_kernel,
+    summarise,
+)
 from ._samplers import PerformanceWarning, latent_sites, run_map, run_nuts
 
 __all__ = [
     "ESS_PER_CHAIN_MIN",
     "RHAT_MAX",
     "FIT_SUFFIXES",
+    "HDI_PROB",
     "ConvergenceWarning",
     "FieldPrior",
     "IdentifiabilityWarning",
@@ -44,7 +54,10 @@ __all__ = [
     "check_features",
     "counts_from_fit",
     "fit",
+    "fit_diagnostics",
+    "fit_draws",
     "fit_ladder",
+    "hdi",
     "latent_draws",
     "latent_sites",
     "load_fit",

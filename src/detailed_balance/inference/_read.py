@@ -74,6 +74,56 @@ def latent_draws(idata) -> dict[str, np.ndarray]:
     return {k: np.asarray(post[k].values, dtype=np.float64) for k in names}
 
 
+def fit_draws(idata, name: str, group: str = "posterior") -> np.ndarray:
+    """The stored draws of one variable of a fit, under any ArviZ version.
+
+    Parameters
+    ----------
+    idata : InferenceData or DataTree
+        A fit returned by :func:`fit` or :func:`load_fit`.
+    name : str
+        The variable (e.g. ``"V"``, ``"tau"``; ``"y"`` in ``group="log_likelihood"``).
+    group : str
+        The ArviZ group holding it.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(chains, draws, *site_shape)`` for the posterior and log-likelihood groups.
+
+    Examples
+    --------
+    >>> import detailed_balance as db
+    >>> from detailed_balance.inference import fit_draws
+    >>> from detailed_balance.synthetic import reversible_chain, sample_counts
+    >>> counts = sample_counts(reversible_chain(4, seed=0), attempts_per_source=50, seed=0)
+    >>> fit_draws(db.fit(counts, method="map"), "V").shape
+    (1, 1, 4)
+    """
+    if not _arviz.has_group(idata, group):
+        raise FitError(f"the fit has no {group!r} group")
+    data = _arviz.group(idata, group)
+    if name not in data:
+        raise FitError(f"the fit's {group!r} group has no variable {name!r}")
+    return np.asarray(data[name].values)
+
+
+def fit_diagnostics(idata) -> dict:
+    """A fit's convergence diagnostics (R-hat, ESS, divergences, warnings, timings) as a dict.
+
+    Parameters
+    ----------
+    idata : InferenceData or DataTree
+        A fit returned by :func:`fit` or :func:`load_fit`.
+
+    Returns
+    -------
+    dict
+        What :func:`fit` recorded in the fit's ``diagnostics`` attribute.
+    """
+    return json.loads(_arviz.attrs(idata)["diagnostics"])
+
+
 @x64()
 def posterior_kernel(idata, counts: TransitionCounts | None = None) -> TransitionKernel:
     """Posterior draws of log T(target ← source) on the model's arcs (draws axis first).
