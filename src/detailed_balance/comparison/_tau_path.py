@@ -32,6 +32,7 @@ the rest, is shared with it: an independent estimate, at the cost of one NUTS ru
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -87,6 +88,7 @@ def tau_path_log_bf(
     chains: int = 2,
     refine: int = 6,
     seed: int = 0,
+    progress: bool = False,
 ) -> PathBayesFactor:
     """log BF(reversible : non-reversible) by path sampling over tau's prior scale.
 
@@ -107,6 +109,8 @@ def tau_path_log_bf(
     refine : int
         At most this many scales added after the first grid, each at the midpoint of the
         interval where the integrand changes most (:func:`next_scale`); 0 keeps the grid.
+    progress : bool
+        Print each scale's integrand and time to stderr as it finishes.
 
     Returns
     -------
@@ -151,6 +155,10 @@ def tau_path_log_bf(
         ess = float(effective_sample_size(g)) if chains > 1 else float(len(g[0]))
         rhat = float(split_gelman_rubin(np.log(tau))) if chains > 1 else 1.0
         points[float(log_s)] = (float(g.mean()), float(g.std() / math.sqrt(max(ess, 1.0))))
+        if progress:
+            print(f"tau path: log s {log_s:+.3f}: g {points[float(log_s)][0]:.5g} ± "
+                  f"{points[float(log_s)][1]:.2g} (ESS {ess:.0f}, R-hat {rhat:.3f}, "
+                  f"{time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
         if rhat > 1.05 or ess < 50:
             notes.append(f"s = {math.exp(log_s):.3g}: R-hat of log tau {rhat:.3f}, ESS {ess:.0f}")
 
