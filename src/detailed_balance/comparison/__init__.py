@@ -9,9 +9,11 @@ Laplace fit), ``_smc`` (tempered SMC from the Laplace fit, for thousands of para
 factor of a nested model from the larger one's posterior), ``_g2_test`` (the
 likelihood-ratio G² test of reversibility; its two exact kernels in ``_g2_cycles`` and
 ``_g2_walk``), ``_tau_path`` (the same Bayes factor by thermodynamic integration over tau's
-prior scale), ``_loo`` (PSIS-LOO per attempt), ``_sensitivity``
-(Bayes factors under other priors), ``_verdict`` (the Kass–Raftery scale, the verdict and the
-Markdown tables) and ``_compare`` (:class:`ComparisonResult`, :func:`compare`).
+prior scale), ``_variational`` (variational bounds: ELBO/EUBO of one model, and the bracket of
+the reversible/non-reversible Bayes factor from both fits' draws), ``_loo`` (PSIS-LOO per
+attempt), ``_sensitivity`` (Bayes factors under other priors), ``_verdict`` (the Kass–Raftery
+scale, the verdict and the Markdown tables) and ``_compare`` (:class:`ComparisonResult`,
+:func:`compare`).
 """
 
 from ._annealed import annealed_evidence
@@ -42,16 +44,26 @@ from ._savage_dickey import SavageDickey, savage_dickey
 from ._sensitivity import prior_sensitivity, scaled_prior
 from ._smc import smc_evidence
 from ._tau_path import PathBayesFactor, tau_path_log_bf
+from ._variational import (
+    BayesFactorBounds,
+    EvidenceBounds,
+    bayes_factor_bounds,
+    nested_bf_bounds,
+    variational_bounds,
+)
 from ._verdict import KASS_RAFTERY, format_markdown, kass_raftery, write_verdict
 
 __all__ = [
     "KASS_RAFTERY",
     "PARETO_K_BAD",
+    "BayesFactorBounds",
     "ComparisonResult",
+    "EvidenceBounds",
     "PathBayesFactor",
     "SavageDickey",
     "Evidence",
     "annealed_evidence",
+    "bayes_factor_bounds",
     "bridge_from_draws",
     "bridge_sampling",
     "compare",
@@ -68,6 +80,7 @@ __all__ = [
     "likelihood_ratio_test",
     "log_evidence_dirichlet",
     "model_evidence",
+    "nested_bf_bounds",
     "pareto_khat",
     "prior_sensitivity",
     "read_comparison",
@@ -79,6 +92,7 @@ __all__ = [
     "strong_class_edges",
     "tau_path_log_bf",
     "unconstrained_draws",
+    "variational_bounds",
     "weighted_loo",
     "weighted_se",
     "write_verdict",

@@ -34,7 +34,8 @@ from ._savage_dickey import SavageDickey, savage_dickey
 from ._sensitivity import prior_sensitivity, scaled_prior, sensitivity_row
 from ._smc import smc_evidence
 from ._tau_path import PathBayesFactor, tau_path_log_bf
-from ._verdict import format_markdown, write_verdict
+from ._variational import BayesFactorBounds, nested_bf_bounds
+from ._verdict import BOUND_TEXT, format_markdown, write_verdict
 
 MODEL_ORDER = tuple(MODELS)  # the ladder's order, read from models (the one place it is kept)
 # bridge sampling fits a Gaussian proposal to half the draws; measured, it refuses (overlap < 0.01)
@@ -42,6 +43,7 @@ MODEL_ORDER = tuple(MODELS)  # the ladder's order, read from models (the one pla
 # draws converge at 150 parameters and refuse at 225; NUTS fits stop at 185 parameters with 1,000
 # draws and 245 with 2,000), so below that it is not run: work known to be doomed
 MIN_DRAWS_PER_PARAMETER = 8
+BOUND_METHODS = tuple(BOUND_TEXT)  # bf_method of a bound, not an estimate (nested_bf_bounds)
 
 
 def bridge_is_doomed(samples: dict) -> str:
@@ -262,13 +264,21 @@ def fit_savage_dickey(idata) -> SavageDickey:
 
 
 def nonreversible_bf(
-    sd: SavageDickey | None, ev: Evidence, ref: Evidence, path: PathBayesFactor | None = None
+    sd: SavageDickey | None,
+    ev: Evidence,
+    ref: Evidence,
+    path: PathBayesFactor | None = None,
+    bounds: BayesFactorBounds | None = None,
 ) -> dict:
     """The table's log BF, non-reversible vs reversible: Savage–Dickey, bridge sampling beside it.
 
     Savage–Dickey is the Bayes factor wherever it converged; bridge sampling's
     ``log Z_nonrev - log Z_rev`` is kept where both converged, as an independent check (or as the
-    Bayes factor where Savage–Dickey refused); the tau path's where neither gave a number.
+    Bayes factor where Savage–Dickey refused); the tau path's where neither gave a number. Where
+    none of them gave a number, the variational bounds' side that excludes zero by more than twice
+    its error: the lower bound when it is above zero, the upper bound when it is below, labelled
+    as a bound (``bf_method`` "variational lower bound" / "variational upper bound"). The bounds'
+    bracket is kept in ``bf_lower``/``bf_upper`` whenever it was computed.
 
     Parameters
     ----------
@@ -278,18 +288,27 @@ def nonreversible_bf(
         The non-reversible and reversible evidences.
     path : PathBayesFactor or None
         From :func:`detailed_balance.comparison.tau_path_log_bf` (None: not run).
+    bounds : BayesFactorBounds or None
+        From :func:`fit_bf_bounds` (None: not computed).
 
     Returns
     -------
     dict
-        ``log_bf_vs_reversible``, ``log_bf_se``, ``bf_method``, ``bf_bridge``, ``bf_bridge_se``
-        and ``bf_tail`` (+1/-1 when Savage–Dickey refused with ``tau = 0`` so far in the tail
-        that the data favour one model far beyond the decision threshold, else 0).
+        ``log_bf_vs_reversible``, ``log_bf_se``, ``bf_method``, ``bf_bridge``, ``bf_bridge_se``,
+        ``bf_lower``, ``bf_lower_se``, ``bf_upper``, ``bf_upper_se`` and ``bf_tail`` (+1/-1 when
+        Savage–Dickey refused with ``tau = 0`` so far in the tail that the data favour one model
+        far beyond the decision threshold and nothing else gave a number, else 0).
     """
     ok = ev.converged and ref.converged
     bridge = ev.log_z - ref.log_z if ok else np.nan
     bridge_se = math.hypot(ev.se, ref.se) if ok else np.nan
-    out = {"bf_bridge": bridge, "bf_bridge_se": bridge_se, "bf_tail": 0}
+    nan = np.nan
+    have = bounds is not None and bounds.converged
+    lower, lower_se, upper, upper_se = (
+        (bounds.lower, bounds.lower_se, bounds.upper, bounds.upper_se) if have else (nan,) * 4
+    )
+    out = {"bf_bridge": bridge, "bf_bridge_se": bridge_se, "bf_tail": 0, "bf_lower": lower,
+           "bf_lower_se": lower_se, "bf_upper": upper, "bf_upper_se": upper_se}  # fmt: skip
     if sd is not None and sd.converged:
         return {"log_bf_vs_reversible": -sd.log_bf, "log_bf_se": sd.se,
                 "bf_method": "savage-dickey", **out}  # fmt: skip
@@ -298,8 +317,61 @@ def nonreversible_bf(
     if not ok and path is not None and path.converged:
         return {"log_bf_vs_reversible": -path.log_bf, "log_bf_se": path.se,
                 "bf_method": "tau-path", **out, "bf_tail": 0}  # fmt: skip
+    if not ok:
+        if lower > 2 * lower_se:  # NaN compares False
+            return {"log_bf_vs_reversible": lower, "log_bf_se": lower_se,
+                    "bf_method": BOUND_METHODS[0], **out, "bf_tail": 0}  # fmt: skip
+        if upper < -2 * upper_se:
+            return {"log_bf_vs_reversible": upper, "log_bf_se": upper_se,
+                    "bf_method": BOUND_METHODS[1], **out, "bf_tail": 0}  # fmt: skip
     method = "bridge" if ok else ("savage-dickey" if sd is not None else "bridge")
     return {"log_bf_vs_reversible": bridge, "log_bf_se": bridge_se, "bf_method": method, **out}
+
+
+def fit_bf_bounds(rev_fit, nonrev_fit, *, seed: int = 0) -> BayesFactorBounds:
+    """Variational bounds on log BF (non-reversible vs reversible) from the two fits' draws.
+
+    :func:`detailed_balance.comparison._variational.nested_bf_bounds` on the stored posterior
+    draws (no sampler runs); an estimator failure is a bracket with ``converged=False`` and a
+    note, not an exception.
+
+    Parameters
+    ----------
+    rev_fit, nonrev_fit : InferenceData or DataTree
+        NUTS fits of the ``reversible`` and ``nonreversible`` models of the same counts.
+    seed : int
+        Seed of the proposal's draws.
+
+    Returns
+    -------
+    BayesFactorBounds
+    """
+    from .. import _arviz
+    from ..inference import latent_draws
+
+    nan = float("nan")
+    methods = {_arviz.attrs(f).get("method", "nuts") for f in (rev_fit, nonrev_fit)}
+    if methods != {"nuts"}:
+        why = f"the bounds need two NUTS fits (got {sorted(methods)})"
+        return BayesFactorBounds(nan, nan, nan, nan, False, why)
+    try:
+        return nested_bf_bounds(
+            fit_model_data(rev_fit), fit_prior(rev_fit), latent_draws(rev_fit),
+            latent_draws(nonrev_fit), seed=seed,
+        )  # fmt: skip
+    except (DataError, FitError, ValueError, np.linalg.LinAlgError) as exc:
+        return BayesFactorBounds(nan, nan, nan, nan, False, f"the bounds failed: {exc}")
+
+
+def _bounds_note(bounds: BayesFactorBounds) -> str:
+    if not bounds.converged:
+        return f"nonreversible: the variational bounds on the BF gave no number: {bounds.note}"
+    return (
+        f"nonreversible: variational bounds (not estimates) on log BF (nonreversible vs "
+        f"reversible): {bounds.lower:.2f} ± {bounds.lower_se:.2f} ≤ log BF ≤ {bounds.upper:.2f} "
+        f"± {bounds.upper_se:.2f} (Jensen bounds from both fits' draws, the flow's proposal "
+        f"fitted to the other half of each chain; ± Monte Carlo se; {bounds.seconds:.0f} s)"
+    )
 
 
 # ---- the comparison ----------------------------------------------------------------------------
@@ -594,15 +666,18 @@ def _compare_fits(fits, others, multipliers, *, alpha, seed, lrt, g2_samples, no
     if "nonreversible" in fits and not tree:
         sd = fit_savage_dickey(fits["nonreversible"])
         notes.extend(_savage_dickey_notes(sd, evid["nonreversible"], evid["reversible"]))
-    path = None
+    path = bounds = None
     no_number = sd is not None and not sd.converged
     if no_number and not (evid["nonreversible"].converged and evid["reversible"].converged):
         if tau_path:
             path = fit_tau_path(fits["nonreversible"], seed=seed)
             notes.append(_tau_path_note(path))
-        else:
+        if path is None or not path.converged:
+            bounds = fit_bf_bounds(fits["reversible"], fits["nonreversible"], seed=seed)
+            notes.append(_bounds_note(bounds))
+        if not tau_path:
             notes.append(
-                "nonreversible: neither Savage–Dickey nor bridge sampling gave a number; "
+                "nonreversible: neither Savage–Dickey nor bridge sampling gave an estimate; "
                 "tau_path=True (command line: --tau-path) estimates the Bayes factor by "
                 "thermodynamic integration over tau's prior scale, at the cost of ~20 NUTS runs "
                 "of the non-reversible model"
@@ -618,9 +693,10 @@ def _compare_fits(fits, others, multipliers, *, alpha, seed, lrt, g2_samples, no
         if name == "reversible":
             log_bf, bf_se = 0.0, 0.0
         bf = {"bf_method": "evidences" if name != "reversible" else "",
-              "bf_bridge": np.nan, "bf_bridge_se": np.nan, "bf_tail": 0}  # fmt: skip
+              "bf_bridge": np.nan, "bf_bridge_se": np.nan, "bf_tail": 0, "bf_lower": np.nan,
+              "bf_lower_se": np.nan, "bf_upper": np.nan, "bf_upper_se": np.nan}  # fmt: skip
         if name == "nonreversible":
-            bf = nonreversible_bf(sd, ev, ref, path)
+            bf = nonreversible_bf(sd, ev, ref, path, bounds)
             log_bf, bf_se = bf.pop("log_bf_vs_reversible"), bf.pop("log_bf_se")
         if name == "nonreversible" and tree:
             log_bf, bf_se = np.nan, np.nan  # identical models: no cycle term exists

@@ -25,13 +25,17 @@ added in quadrature. Where the data pull tau away from 0, ``g`` climbs steeply o
 unit or two of ``log s`` (to ~2.5 at s = 1 for a 10-state chain driven at 1.5 nats per cycle):
 after the first grid, up to ``refine`` scales are added one at a time, each halving the
 interval across which ``g`` changes most, until no neighbouring pair differs by more than
-``REFINE_STEP``. No draw of the Savage–Dickey estimate, and no quadrature over ``tau`` given
+``REFINE_STEP``. Where the data pull tau so far from 0 that the integrand is not yet small at the
+grid's smallest scale, up to ``extend`` scales are added below it, ``EXTEND_STEP`` apart in
+``log s`` (the integrand falls like ``s²`` there), before the refinement. No draw of the
+Savage–Dickey estimate, and no quadrature over ``tau`` given
 the rest, is shared with it: an independent estimate, at the cost of one NUTS run per grid point.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -40,6 +44,7 @@ import numpy as np
 from ..errors import DataError
 
 REFINE_STEP = 0.1  # refine the grid until neighbouring values of g differ by at most this
+EXTEND_STEP = 2.0  # log s between the scales added below the grid (g falls ~e^-4 per step)
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,9 @@ def tau_path_log_bf(
     warmup: int = 500,
     chains: int = 2,
     refine: int = 6,
+    extend: int = 4,
     seed: int = 0,
+    progress: bool = False,
 ) -> PathBayesFactor:
     """log BF(reversible : non-reversible) by path sampling over tau's prior scale.
 
@@ -107,6 +114,11 @@ def tau_path_log_bf(
     refine : int
         At most this many scales added after the first grid, each at the midpoint of the
         interval where the integrand changes most (:func:`next_scale`); 0 keeps the grid.
+    extend : int
+        At most this many scales added below the grid while the integrand at the smallest
+        scale is not small (``|g| > max(0.05, 3 se)``); 0 keeps the grid's bottom.
+    progress : bool
+        Print each scale's integrand and time to stderr as it finishes.
 
     Returns
     -------
@@ -151,12 +163,21 @@ def tau_path_log_bf(
         ess = float(effective_sample_size(g)) if chains > 1 else float(len(g[0]))
         rhat = float(split_gelman_rubin(np.log(tau))) if chains > 1 else 1.0
         points[float(log_s)] = (float(g.mean()), float(g.std() / math.sqrt(max(ess, 1.0))))
+        if progress:
+            print(f"tau path: log s {log_s:+.3f}: g {points[float(log_s)][0]:.5g} ± "
+                  f"{points[float(log_s)][1]:.2g} (ESS {ess:.0f}, R-hat {rhat:.3f}, "
+                  f"{time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
         if rhat > 1.05 or ess < 50:
             notes.append(f"s = {math.exp(log_s):.3g}: R-hat of log tau {rhat:.3f}, ESS {ess:.0f}")
 
     with x64(True, all_threads=True):  # float64: the data arrays are shared with float64 code
         for log_s in grid:
             run(log_s)
+        for _ in range(extend):
+            bottom = min(points)
+            if not _not_small(*points[bottom]):
+                break
+            run(bottom - EXTEND_STEP)
         for _ in range(refine):
             xs = np.array(sorted(points))
             extra = next_scale(xs, np.array([points[x][0] for x in xs]))
@@ -174,7 +195,7 @@ def tau_path_log_bf(
     trapezoid = float(w @ means)
     se_mc = float(np.sqrt(np.sum((w * ses) ** 2)))
     se_grid = abs(_simpson(grid, means) + tail - trapezoid)
-    if abs(tail) > max(0.05, 3 * ses[0]):
+    if _not_small(means[0], ses[0]):
         notes.append(f"the integrand at the smallest scale is not small ({means[0]:.3g})")
     return PathBayesFactor(
         log_bf=-trapezoid,
@@ -188,6 +209,11 @@ def tau_path_log_bf(
         integrand_se=tuple(float(x) for x in ses),
         seconds=time.perf_counter() - start,
     )
+
+
+def _not_small(g: float, se: float) -> bool:
+    """Whether the integrand at the smallest scale is too large for the analytic tail g/2."""
+    return abs(g / 2) > max(0.05, 3 * se)
 
 
 def _simpson(x: np.ndarray, y: np.ndarray) -> float:

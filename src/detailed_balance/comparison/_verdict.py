@@ -95,6 +95,9 @@ def write_verdict(result) -> str:
                 f"No Bayes factor is reported: {why}{which} could not be estimated (see the "
                 "notes)."
             )
+        elif how in BOUND_TEXT:
+            favours_balance = x < 0
+            parts.append(_bound_text(t, alt, x, se, how))
         elif abs(x) <= 2 * se:
             parts.append(
                 f"{_bf_text(x, se, alt, how)} is within twice its Monte Carlo error of zero: "
@@ -158,6 +161,25 @@ def write_verdict(result) -> str:
     return " ".join(parts)
 
 
+# bf_method of a bound (comparison._compare.BOUND_METHODS) -> the relation it states
+BOUND_TEXT = {"variational lower bound": "≥", "variational upper bound": "≤"}
+
+
+def _bound_text(t, alt: str, x: float, se: float, how: str) -> str:
+    """The verdict's sentence for a Bayes factor that is a bound, never an estimate."""
+    lower = how == "variational lower bound"
+    other = ("bf_upper", "bf_upper_se") if lower else ("bf_lower", "bf_lower_se")
+    side = "a violation of detailed balance" if lower else "detailed balance"
+    return (
+        f"No estimate of the Bayes factor could be made; it is bounded instead: log BF "
+        f"{BOUND_TEXT[how]} {_pm(x, se)} ({alt} vs reversible; a {how}, not an estimate: Jensen's "
+        f"inequality on both fits' draws, ± its Monte Carlo se; the other side's bound is "
+        f"{_pm(t.loc[alt, other[0]], t.loc[alt, other[1]])}), so the data favour {side} "
+        f"({kass_raftery(abs(x) - 2 * se)} on the Kass–Raftery scale, judged at the bound's "
+        "2-se end)."
+    )
+
+
 def _bf_text(x: float, se: float, alt: str, how: str) -> str:
     """``log BF = 2.1 ± 0.3 (nonreversible vs reversible; <estimator>)``."""
     return f"log BF = {_pm(x, se)} ({alt} vs reversible; {how})"
@@ -174,6 +196,8 @@ def _bf_estimator(t, alt: str) -> str:
         return text
     if method == "bridge":
         return "difference of bridge-sampling log evidences, ± its Monte Carlo se"
+    if method in BOUND_TEXT:
+        return method
     if method == "tau-path":
         return (
             "thermodynamic integration over tau's prior scale (the tau path), ± its Monte Carlo "
@@ -233,7 +257,9 @@ def format_markdown(result) -> str:
         if np.isfinite(r.bridge_check):
             z += f"; bridge {_pm(r.bridge_check, r.bridge_check_se, 2)}"
         bf = _pm(r.log_bf_vs_reversible, r.log_bf_se, 2)
-        if r.get("bf_method") in ("savage-dickey", "tau-path") and np.isfinite(
+        if r.get("bf_method") in BOUND_TEXT and np.isfinite(r.log_bf_vs_reversible):
+            bf = f"{BOUND_TEXT[r.bf_method]} {bf} ({r.bf_method})"  # a bound, never an estimate
+        elif r.get("bf_method") in ("savage-dickey", "tau-path") and np.isfinite(
             r.log_bf_vs_reversible
         ):
             bf += f" ({r.bf_method})"

@@ -216,14 +216,13 @@ def _write_tables(a: Analysis, directory: Path) -> dict:
         ),
     ]
     if a.comparison is not None:
-        specs.append(
-            (
-                "comparison",
-                a.comparison.table,
-                "Model comparison: log evidence, Bayes factors against the reversible model, "
-                "PSIS-LOO.",
-            )
-        )
+        caption = ("Model comparison: log evidence, Bayes factors against the reversible model, "
+                   "PSIS-LOO.")  # fmt: skip
+        methods = [str(m) for m in a.comparison.table.get("bf_method", [])]
+        if any(m.startswith("variational") for m in methods):  # a bound is never an estimate
+            caption += (" The non-reversible model's log BF is a variational bound, not an "
+                        "estimate (bf_method says which side; bf_lower/bf_upper bracket it).")
+        specs.append(("comparison", a.comparison.table, caption))
     for name, df, caption in specs:
         _write_text(directory / f"{name}.md", f"{caption}\n\n" + to_markdown(df))
         _write_text(directory / f"{name}.tex", to_latex(df, caption, f"tab:{name}"))
