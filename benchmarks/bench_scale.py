@@ -213,7 +213,9 @@ def print_log_z_table(rows: list[dict]) -> None:
     print("|---:|---|---:|---|---:|---|---:|---:|---:|---:|")
     for r in rows:
         ratio = z = "–"
-        if "smc_s" in r and "bridge_s" in r:
+        numbers = all(k in r and not str(r[k]).startswith(("refused", "not run"))
+                      for k in ("smc", "bridge"))  # fmt: skip
+        if numbers:  # a refused estimate has no error: no ratio, no z
             ratio = f"{r['smc_s'] / r['bridge_s']:.2f}×"
             se = math.hypot(r["smc_se"], r["bridge_se"])
             if np.isfinite(se) and se > 0:
