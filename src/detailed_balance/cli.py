@@ -40,6 +40,13 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         raise _UsageError(f"{self.prog}: error: {message}")
 
+    def _get_values(self, action, arg_strings):
+        # argparse (before Python 3.13) strips "--" from "--opt=--" and stores [] without
+        # calling the option's type: a silent wrong value, so refuse it here
+        if action.option_strings and arg_strings == ["--"]:
+            self.error(f"argument {'/'.join(action.option_strings)}: expected a value, not '--'")
+        return super()._get_values(action, arg_strings)
+
 
 # commands that handle their own interrupts (collect flushes its log and stops its server)
 _OWN_INTERRUPTS = {"collect", "serve-local"}
