@@ -235,8 +235,9 @@ def main() -> None:
     parser.add_argument("--methods", nargs="*", default=["nuts", "mclmc"],
                         choices=("nuts", "mclmc"), help="samplers to time (default: both)")
     parser.add_argument("--mclmc-draws", type=int, default=500, help="first MCLMC draws per chain")
-    parser.add_argument("--mclmc-warmup", type=int, default=2000,
-                        help="MCLMC tuning steps per chain")  # fmt: skip
+    parser.add_argument("--mclmc-warmup", type=int, default=None,
+                        help="MCLMC tuning steps per chain (default: max(2000, states): at 3,000 "
+                             "states 2,000 left R-hat 1.017, 3,000 gave 1.006)")  # fmt: skip
     parser.add_argument("--deeptime-max", type=int, default=1000)
     parser.add_argument("--nuts-max-states", type=int, default=1000,
                         help="NUTS above this size is not run (~30 min to ESS 400 at 3,000)")
@@ -283,7 +284,8 @@ def main() -> None:
             found["ours"] = ours(counts, args.draws, args.max_draws, keep, warmup=args.warmup)
         if "mclmc" in args.methods:
             found["mclmc"] = ours(counts, args.mclmc_draws, args.max_draws, keep, label="MCLMC",
-                                  warmup=args.mclmc_warmup, method="mclmc")  # fmt: skip
+                                  warmup=args.mclmc_warmup or max(2000, n),
+                                  method="mclmc")  # fmt: skip
         if args.old and n <= 1000:
             found["old"] = ours(counts, 1000, 1000, keep, label="NUTS float64, 1000+1000",
                                 precision="float64")  # fmt: skip

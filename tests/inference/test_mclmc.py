@@ -72,3 +72,17 @@ def test_mclmc_energy_error_above_its_target_warns():
     with pytest.warns(ConvergenceWarning, match="MCLMC energy error 0.003 .* biased"):
         out = _diagnose(draws, {}, "mclmc", 2, 1.0, extra, counts, {})
     assert out["divergences"] == 0 and out["max_rhat"] < 1.05
+
+
+def test_mclmc_rhat_warning_says_to_raise_its_tuning():
+    counts = sample_counts(reversible_chain(4, seed=0), attempts_per_source=20, seed=0)
+    extra = {"energy_error_mean": 1e-5, "desired_energy_var": 1e-4}
+    rng = np.random.default_rng(0)
+    draws = {"x": rng.normal(size=(2, 200, 3)) + np.array([0.0, 3.0])[:, None, None]}  # apart
+    with pytest.warns(ConvergenceWarning) as mclmc:  # R-hat and ESS both fail here
+        _diagnose(draws, {}, "mclmc", 2, 1.0, extra, counts, {})
+    rhat = [str(w.message) for w in mclmc if str(w.message).startswith("R-hat up to")]
+    assert len(rhat) == 1 and "raise warmup (MCLMC's tuning steps" in rhat[0], rhat
+    with pytest.warns(ConvergenceWarning) as nuts:  # NUTS's own advice is not MCLMC's
+        _diagnose(draws, {"diverging": np.zeros((2, 200), bool)}, "nuts", 2, 1.0, {}, counts, {})
+    assert not any("MCLMC" in str(w.message) for w in nuts)
