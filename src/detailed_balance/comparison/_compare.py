@@ -331,7 +331,7 @@ def nonreversible_bf(
 def fit_bf_bounds(rev_fit, nonrev_fit, *, seed: int = 0) -> BayesFactorBounds:
     """Variational bounds on log BF (non-reversible vs reversible) from the two fits' draws.
 
-    :func:`detailed_balance.comparison._variational.nested_bf_bounds` on the stored posterior
+    :func:`detailed_balance.comparison.nested_bf_bounds` on the stored posterior
     draws (no sampler runs); an estimator failure is a bracket with ``converged=False`` and a
     note, not an exception.
 

@@ -160,8 +160,6 @@ def bounds_from_draws(z: np.ndarray, log_density, *, n_q: int = 2000, seed: int 
     -------
     EvidenceBounds
     """
-    from numpyro.diagnostics import effective_sample_size
-
     start = time.perf_counter()
     chains, draws, dim = z.shape
     half = draws // 2
@@ -175,20 +173,14 @@ def bounds_from_draws(z: np.ndarray, log_density, *, n_q: int = 2000, seed: int 
         q = _ShrunkGaussian(fit.reshape(-1, dim))
         # EUBO: the other half's draws (MCMC-correlated: error from their ESS)
         terms = log_density(held.reshape(-1, dim)) - q.log_pdf(held.reshape(-1, dim))
-        terms = terms.reshape(chains, half)
-        ess = float(effective_sample_size(terms)) if chains > 1 else float(half)
-        eubos.append((terms.mean(), terms.std() / math.sqrt(max(min(ess, terms.size), 1.0))))
+        eubos.append(_mean_se(terms, chains))
         # ELBO: the covariance factor from pilot draws, then fresh draws at that factor
         pilot = [_elbo_terms(q, c, log_density, n_q // 4 or 1, rng).mean() for c in ELBO_SCALES]
         c = ELBO_SCALES[int(np.nanargmax(pilot))]
         terms = _elbo_terms(q, c, log_density, n_q, rng)
         elbos.append((terms.mean(), terms.std() / math.sqrt(n_q)))
         scales.append(c)
-    elbo = float(np.mean([m for m, _ in elbos]))
-    elbo_se = float(math.sqrt(sum(s**2 for _, s in elbos)) / 2)
-    eubo = float(np.mean([m for m, _ in eubos]))
-    # the two halves' EUBO terms share no draw but the same chains: add as independent
-    eubo_se = float(math.sqrt(sum(s**2 for _, s in eubos)) / 2)
+    (elbo, elbo_se), (eubo, eubo_se) = _average_halves(elbos), _average_halves(eubos)
     finite = all(np.isfinite(v) for v in (elbo, elbo_se, eubo, eubo_se))
     return EvidenceBounds(
         elbo, elbo_se, eubo, eubo_se,
@@ -323,8 +315,7 @@ def nested_bf_bounds(data, prior, samples_rev: dict, samples_nonrev: dict, *, se
                 return BayesFactorBounds(nan, nan, nan, nan, False, q.note)
             lows.append(_mean_se(q.lower_terms(z_r[:, held], rng), chains))
             highs.append(_mean_se(q.upper_terms(z_n[:, held]), chains))
-    lower, upper = (float(np.mean([m for m, _ in b])) for b in (lows, highs))
-    lower_se, upper_se = (float(math.sqrt(sum(s**2 for _, s in b)) / 2) for b in (lows, highs))
+    (lower, lower_se), (upper, upper_se) = _average_halves(lows), _average_halves(highs)
     finite = all(np.isfinite(v) for v in (lower, lower_se, upper, upper_se))
     return BayesFactorBounds(
         lower, lower_se, upper, upper_se, converged=finite,
@@ -333,7 +324,15 @@ def nested_bf_bounds(data, prior, samples_rev: dict, samples_nonrev: dict, *, se
     )  # fmt: skip
 
 
+def _average_halves(pairs: list[tuple[float, float]]) -> tuple[float, float]:
+    """(mean, se) of the two halves' bounds: an average of bounds is a bound; the halves share
+    no draw (only the chains), so their errors add as independent."""
+    (m1, s1), (m2, s2) = pairs
+    return float((m1 + m2) / 2), float(math.hypot(s1, s2) / 2)
+
+
 def _mean_se(terms: np.ndarray, chains: int) -> tuple[float, float]:
+    """Mean of MCMC-correlated terms and its error from their ESS (NaN when one is not finite)."""
     from numpyro.diagnostics import effective_sample_size
 
     terms = terms.reshape(chains, -1)
@@ -389,10 +388,14 @@ class _Densities:
     def __init__(self, lp_r, lp_n, layout: _Layout):
         import jax
 
-        self.layout, self.lp_n = layout, lp_n
+        self.layout = layout
         self._r = jax.jit(jax.vmap(lp_r))
         self._n = jax.jit(jax.vmap(lp_n))
-        self._g = jax.jit(jax.vmap(jax.grad(lp_n)))
+        grad = jax.grad(lp_n)
+        self._g = jax.jit(jax.vmap(grad))
+        # Hessian-vector products at one point for a block of vectors: the point is an argument,
+        # so both halves' Hessians share one compilation
+        self._hvp = jax.jit(jax.vmap(lambda x, v: jax.jvp(grad, (x,), (v,))[1], in_axes=(None, 0)))
 
     @staticmethod
     def _batched(f, x, size=512):
@@ -410,15 +413,10 @@ class _Densities:
 
     def flow_hessian(self, x):
         """Negative Hessian of log p~_nr in flow_z at the flat vector ``x`` (HVPs, in blocks)."""
-        import jax
-        import jax.numpy as jnp
-
-        grad = jax.grad(self.lp_n)
-        hvp = jax.jit(jax.vmap(lambda v: jax.jvp(grad, (jnp.asarray(x),), (v,))[1]))
         at = self.layout.flow_at
         basis = np.zeros((len(at), len(x)))
         basis[np.arange(len(at)), at] = 1.0
-        hess = -np.concatenate([np.asarray(hvp(basis[i : i + 256]))[:, at]
+        hess = -np.concatenate([np.asarray(self._hvp(x, basis[i : i + 256]))[:, at]
                                 for i in range(0, len(at), 256)])  # fmt: skip
         return 0.5 * (hess + hess.T)
 
