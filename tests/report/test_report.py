@@ -231,3 +231,19 @@ def test_pdflatex_compiles_wide_and_long_tables(tmp_path):
     assert "Overfull \\hbox" not in log or "tab:w" not in log
     pages = int(re.search(r"Output written on doc.pdf \((\d+) page", log).group(1))
     assert pages >= 4  # the 151 rows broke across pages
+
+
+@pytest.mark.parametrize("method", ["", "savage-dickey", "variational lower bound"])
+def test_comparison_table_caption_says_when_the_bf_is_a_bound(counts_file, tmp_path, method):
+    import pandas as pd
+
+    from detailed_balance.comparison import ComparisonResult
+
+    table = pd.DataFrame({"model": ["reversible", "nonreversible"],
+                          "log_bf_vs_reversible": [0.0, 12.0], "log_bf_se": [0.0, 0.3],
+                          "bf_method": ["", method]})  # fmt: skip
+    result = ComparisonResult(table, {}, pd.DataFrame(), "a verdict")
+    build_report(counts_file, tmp_path / "r", draws=16, comparison=result, progress=False)
+    caption = (tmp_path / "r" / "tables" / "comparison.md").read_text().split("\n\n")[0]
+    bound = "is a variational bound, not an estimate" in caption
+    assert bound == method.startswith("variational"), caption

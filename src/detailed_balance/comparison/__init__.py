@@ -19,6 +19,7 @@ scale, the verdict and the Markdown tables) and ``_compare`` (:class:`Comparison
 from ._annealed import annealed_evidence
 from ._bridge import bridge_from_draws, bridge_sampling
 from ._compare import (
+    BOUND_METHODS,
     ComparisonResult,
     compare,
     fit_evidence,
@@ -54,6 +55,7 @@ from ._variational import (
 from ._verdict import KASS_RAFTERY, format_markdown, kass_raftery, write_verdict
 
 __all__ = [
+    "BOUND_METHODS",
     "KASS_RAFTERY",
     "PARETO_K_BAD",
     "BayesFactorBounds",

@@ -218,8 +218,9 @@ def _write_tables(a: Analysis, directory: Path) -> dict:
     if a.comparison is not None:
         caption = ("Model comparison: log evidence, Bayes factors against the reversible model, "
                    "PSIS-LOO.")  # fmt: skip
-        methods = [str(m) for m in a.comparison.table.get("bf_method", [])]
-        if any(m.startswith("variational") for m in methods):  # a bound is never an estimate
+        from ..comparison import BOUND_METHODS
+
+        if set(a.comparison.table.get("bf_method", [])) & set(BOUND_METHODS):  # never estimates
             caption += (" The non-reversible model's log BF is a variational bound, not an "
                         "estimate (bf_method says which side; bf_lower/bf_upper bracket it).")
         specs.append(("comparison", a.comparison.table, caption))
