@@ -326,3 +326,18 @@ def test_vectorised_rhat_ess_equal_arviz():
         np.testing.assert_allclose(r1[k], r0[k], rtol=1e-10, equal_nan=True)
         np.testing.assert_allclose(e1[k], e0[k], rtol=1e-10, equal_nan=True)
     assert r1["x"][-2] > 1.1 and e1["x"][0] > 5 * e1["x"][11]
+
+
+def test_fit_draws_and_diagnostics_read_a_fit_and_name_what_is_missing():
+    from detailed_balance.inference import fit_diagnostics, fit_draws
+
+    counts = sample_counts(reversible_chain(4, seed=0), attempts_per_source=50, seed=0)
+    idata = fit(counts, method="map")
+    V = fit_draws(idata, "V")
+    assert V.shape == (1, 1, 4) and np.all(np.isfinite(V))
+    assert fit_draws(idata, "y", "log_likelihood").shape[:2] == (1, 1)
+    assert fit_diagnostics(idata)["method"] == "map"
+    with pytest.raises(FitError, match="has no variable 'nope'"):
+        fit_draws(idata, "nope")
+    with pytest.raises(FitError, match="has no 'warmup' group"):
+        fit_draws(idata, "V", "warmup")
