@@ -86,3 +86,16 @@ def test_mclmc_rhat_warning_says_to_raise_its_tuning():
     with pytest.warns(ConvergenceWarning) as nuts:  # NUTS's own advice is not MCLMC's
         _diagnose(draws, {"diverging": np.zeros((2, 200), bool)}, "nuts", 2, 1.0, {}, counts, {})
     assert not any("MCLMC" in str(w.message) for w in nuts)
+
+
+def test_mclmc_tunes_longer_than_nuts_warms_up_by_default():
+    """Without ``warmup``, MCLMC tunes max(2000, states) steps (1,000 left R-hat 1.017 at 3,000
+    states); the fit records the number, and BlackJAX's tuning ran that long, not NUTS's 1,000."""
+    from detailed_balance.inference import summarise
+
+    counts = sample_counts(reversible_chain(5, seed=0), attempts_per_source=50, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = fit(counts, method="mclmc", draws=20, chains=2, seed=0)
+    assert summarise(idata)["warmup"] == 2000
+    assert json.loads(_arviz.attrs(idata)["diagnostics"])["tuning_steps"] == 2000

@@ -45,19 +45,23 @@ def add_seed_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
 
 
-def add_sampler_options(parser: argparse.ArgumentParser, *, target_accept: bool = True) -> None:
+def add_sampler_options(
+    parser: argparse.ArgumentParser, *, target_accept: bool = True, mclmc: bool = False
+) -> None:
     """--draws, --warmup, --chains, --target-accept, --seed and --features, one wording for all.
 
     ``target_accept=False`` leaves ``--target-accept`` out, for a command whose library function
-    does not take it yet.
+    does not take it yet; ``mclmc=True`` (a command with ``--method mclmc``) leaves ``--warmup``'s
+    default to ``fit``, which tunes MCLMC longer at larger sizes.
     """
     parser.add_argument(
         "--draws", type=integer(1), default=1000,
         help="NUTS posterior draws per chain (default 1000)",
     )  # fmt: skip
     parser.add_argument(
-        "--warmup", type=integer(0), default=1000,
-        help="NUTS warm-up steps per chain (default 1000)",
+        "--warmup", type=integer(0), default=None if mclmc else 1000,
+        help="NUTS warm-up steps per chain (default 1000; with fit --method mclmc its tuning "
+        "steps, default max(2000, states))",
     )  # fmt: skip
     parser.add_argument(
         "--chains", type=integer(1), default=None, help="chains (default: one per CPU core)"

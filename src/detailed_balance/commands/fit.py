@@ -33,7 +33,7 @@ def configure(parser) -> None:
         choices=METHODS,
         help="NUTS sampling, MAP optimisation, SVI or MCLMC sampling (default: nuts)",
     )
-    add_sampler_options(parser)
+    add_sampler_options(parser, mclmc=True)
     parser.add_argument(
         "--prior",
         default=None,

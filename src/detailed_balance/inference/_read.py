@@ -176,8 +176,8 @@ def summarise(idata) -> dict:
     Returns
     -------
     dict
-        ``model``, ``method``, ``gauge``, ``gauge_groups``, ``prior``, ``diagnostics``,
-        ``hdi_prob`` and ``states``: one entry per state with ``state``, ``identified``,
+        ``model``, ``method``, ``gauge``, ``gauge_groups``, ``prior``, ``rest``, ``chains``,
+        ``draws``, ``warmup`` (per chain), ``diagnostics``, ``hdi_prob`` and ``states``: one entry per state with ``state``, ``identified``,
         ``attempts`` and, for models with a potential, ``V`` and ``V_within`` as
         ``{mean, sd, hdi_lower, hdi_upper, rhat, ess}`` (``rhat``/``ess`` null unless sampled).
         Non-reversible fits add ``cycles`` with the same summary of every cycle affinity.
@@ -213,6 +213,7 @@ def summarise(idata) -> dict:
         "hdi_prob": HDI_PROB,
         "chains": int(post.sizes["chain"]),
         "draws": int(post.sizes["draw"]),
+        "warmup": int(a["warmup"]),
         "diagnostics": json.loads(a["diagnostics"]),
         "states": states,
     }
