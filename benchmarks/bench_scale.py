@@ -134,7 +134,10 @@ def n_parameters(name: str, kwargs: dict) -> int:
     return int(ravel_pytree(unconstrain_fn(MODELS[name], (), kwargs, latent))[0].shape[0])
 
 
-def log_z_columns(counts, smc_max: int, bridge_max: int) -> list[dict]:
+MODEL_NAMES = ("reversible", "nonreversible", "unconstrained")
+
+
+def log_z_columns(counts, smc_max: int, bridge_max: int, models=MODEL_NAMES) -> list[dict]:
     """Time to log Z ± se of each model: ``laplace-smc`` from scratch, and NUTS + bridge sampling.
 
     laplace-smc runs up to ``smc_max`` parameters (measured: ~5 min at 1,470 parameters under
@@ -150,7 +153,7 @@ def log_z_columns(counts, smc_max: int, bridge_max: int) -> list[dict]:
 
     data = build_model_data(counts)
     rows = []
-    for name in ("reversible", "nonreversible", "unconstrained"):
+    for name in models:
         kwargs = {"data": data, **({} if name == "unconstrained" else {"prior": FieldPrior()})}
         dim = n_parameters(name, kwargs)
         row = {"states": counts.n_states, "model": name, "parameters": dim}
@@ -246,6 +249,8 @@ def main() -> None:
                         help="NUTS above this size is not run (~30 min to ESS 400 at 3,000)")
     parser.add_argument("--smc-max", type=int, default=3500,
                         help="laplace-smc up to this many parameters (0: no evidence columns)")
+    parser.add_argument("--evidence-models", nargs="+", choices=MODEL_NAMES, default=MODEL_NAMES,
+                        help="models of the log Z table (default: all three)")
     parser.add_argument("--bridge-max", type=int, default=1000,
                         help="NUTS + bridge sampling up to this many parameters")
     parser.add_argument("--json", default=None, help="also write the rows as JSON here")
@@ -294,7 +299,8 @@ def main() -> None:
         rows += [{"states": n, **row} for row in found.values()]
         save()
     for n in args.sizes if args.smc_max or args.bridge_max else ():
-        log_z_rows += log_z_columns(make_counts(n), args.smc_max, args.bridge_max)
+        log_z_rows += log_z_columns(make_counts(n), args.smc_max, args.bridge_max,
+                                    args.evidence_models)  # fmt: skip
         save()
     print_sampler_table(rows)
     if log_z_rows:
