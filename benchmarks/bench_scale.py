@@ -270,13 +270,14 @@ def main() -> None:
     detailed_balance.configure(chains=2)
     from bench_fit import machine
 
-    print(machine(), flush=True)
+    started = machine()  # the load average at the start, not at each save
+    print(started, flush=True)
     rows, log_z_rows = [], []
 
     def save() -> None:  # after every size: a long run keeps what it measured
         if args.json:
             with open(args.json, "w") as f:
-                json.dump({"machine": machine(), "rows": rows, "log_z": log_z_rows}, f, indent=1)
+                json.dump({"machine": started, "rows": rows, "log_z": log_z_rows}, f, indent=1)
 
     def make_counts(n):
         return sample_counts(reversible_chain(n, seed=0), attempts_per_source=200, seed=0)
