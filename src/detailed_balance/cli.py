@@ -21,7 +21,7 @@ from .errors import DetailedBalanceError
 
 COMMANDS = {
     "counts": ("counts", "summarise transition counts and convert between formats"),
-    "fit": ("fit", "fit a model of the ladder (NUTS, MAP or SVI) and save the posterior"),
+    "fit": ("fit", "fit a model of the ladder (NUTS, MCLMC, MAP or SVI) and save the posterior"),
     "summary": ("summary", "per-state potentials and diagnostics of a saved fit"),
     "compare": ("compare", "decide detailed balance: evidence, Bayes factors, LOO, G² test"),
     "report": ("report", "figures, tables and index.md for counts or a fit"),

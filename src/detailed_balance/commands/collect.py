@@ -87,7 +87,7 @@ class _Removed(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         parser.error(
             f"{option_string} was removed: one process collects as fast (measured in "
-            "benchmarks/README.md, collection throughput); drop the option"
+            "docs/readme/bench-collect.md, collection throughput); drop the option"
         )
 
 

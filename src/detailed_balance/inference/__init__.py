@@ -1,4 +1,4 @@
-"""Fit the model ladder to transition counts: NUTS, MAP or SVI, returning an ArviZ object.
+"""Fit the model ladder to transition counts: NUTS, MCLMC, MAP or SVI, returning an ArviZ object.
 
 Fits compute in 64-bit floats (locally: ``jax.enable_x64`` around each call, so MAP fits are
 exact to ~1e-9 and exactness checks hold to float precision) whatever the process's JAX set-up.
@@ -13,6 +13,7 @@ The fit stage (one idea per private module, the public names re-exported here):
 * ``_fit``: :func:`fit`, one model of the ladder to counts, and :func:`fit_ladder`, each
   model once;
 * ``_samplers``: the NUTS, MAP and SVI runners, and evaluating the model at draws;
+* ``_mclmc``: the MCLMC runner (BlackJAX);
 * ``_diagnostics``: R-hat, bulk ESS and the convergence warnings of a fit;
 * ``_identifiability``: states the data cannot place, and the gauge groups;
 * ``_build``: the ArviZ object a fit returns;

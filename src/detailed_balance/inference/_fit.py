@@ -63,13 +63,14 @@ def fit(
     method : {"nuts", "map", "svi", "mclmc"}
         ``"nuts"``: NUTS with ``chains`` chains (parallel over CPU cores). ``"map"``: the posterior
         mode (L-BFGS on the unconstrained parameters; the density is that of the model's own
-        parameters, no Jacobian), stored as one draw. ``"svi"``: a mean-field normal guide
-        (``svi_steps`` Adam steps), ``draws`` independent draws from it. ``"mclmc"``: BlackJAX's
+        parameters, no Jacobian), stored as one draw. ``"svi"``: a normal guide with
+        rank-10-plus-diagonal covariance (``svi_steps`` Adam steps), ``draws`` independent draws
+        from it. ``"mclmc"``: BlackJAX's
         unadjusted microcanonical Langevin sampler, same priors and posterior as NUTS, fewer
         gradients per effective draw at large sizes (``docs/readme/bench-fit.md``); ``warmup``
         integrator steps (default max(2,000, states): fewer left R-hat 1.017 at 3,000 states)
-        tune its step size, L and a diagonal preconditioner, then each of
-        the ``draws`` is four momentum decoherence lengths L apart. No Metropolis correction: its
+        tune its step size, L and a diagonal preconditioner, then the ``draws`` are kept four
+        momentum decoherence lengths L apart. No Metropolis correction: its
         bias grows with the energy error per step, recorded and warned about when high.
     prior : FieldPrior, optional
         Prior of the potential field; default ``FieldPrior()`` (hierarchical normal), or the GP
