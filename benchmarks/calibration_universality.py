@@ -139,12 +139,15 @@ def summarise(path: Path) -> None:
         refused = [r for r in rs if r["call"] is None and not r["sd_converged"]]
         quad = [r for r in refused if _quadrature_refusal(r)]
         if refused:
-            worst = max((r.get("sd_quadrature_error") or 0) for r in quad) if quad else 0
-            bfs = ", ".join(f"{r['sd_log_bf']:+.2f}" for r in quad)
+            by_quad = "none"
+            if quad:  # the disagreement and log BFs of those refused by the quadrature only
+                worst = max((r.get("sd_quadrature_error") or 0) for r in quad)
+                bfs = ", ".join(f"{r['sd_log_bf']:+.2f}" for r in quad)
+                by_quad = f"{len(quad)}, relative disagreement up to {worst:.2g}, log BF {bfs}"
             print(
                 f"  refused, no call: {len(refused)} (Pareto k > 0.5: {len(refused) - len(quad)};"
-                f" the quadrature check alone, relative disagreement up to {worst:.2g}: "
-                f"{len(quad)}, their log BF {bfs}); seeds {sorted(r['seed'] for r in refused)}"
+                f" by the quadrature check alone: {by_quad}); seeds "
+                f"{sorted(r['seed'] for r in refused)}"
             )
         se = [r["sd_se"] for r in rs if r["sd_converged"] and r["sd_se"] is not None]
         if se:

@@ -133,5 +133,5 @@ def _write(args, result, source: dict) -> int:
     else:
         print(result.to_markdown(), end="")
         if args.out:
-            print(f"\nwritten to {args.out}/")
+            print(f"\nwritten to {str(args.out).rstrip('/')}/")
     return 0
