@@ -178,8 +178,9 @@ def summarise(idata) -> dict:
     dict
         ``model``, ``method``, ``gauge``, ``gauge_groups``, ``prior``, ``rest``, ``chains``,
         ``draws``, ``warmup`` (per chain), ``diagnostics``, ``hdi_prob`` and ``states``: one
-        entry per state with ``state``, ``identified``, ``attempts`` and, for models with a potential, ``V`` and ``V_within`` as
-        ``{mean, sd, hdi_lower, hdi_upper, rhat, ess}`` (``rhat``/``ess`` null unless sampled).
+        entry per state with ``state``, ``identified``, ``attempts`` and, for models with a
+        potential, ``V`` and ``V_within`` as ``{mean, sd, hdi_lower, hdi_upper, rhat, ess}``
+        (``rhat``/``ess`` null unless sampled).
         Non-reversible fits add ``cycles`` with the same summary of every cycle affinity.
     """
     a = _arviz.attrs(idata)
