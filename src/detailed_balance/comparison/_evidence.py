@@ -23,6 +23,7 @@ source's row over (support neighbours + rest); no multinomial coefficient.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -50,6 +51,14 @@ class Evidence:
     def to_dict(self) -> dict:
         """JSON-able dict (NaN and inf -> None)."""
         return json_safe(asdict(self))
+
+
+def evidence_log_bf(ev: Evidence, ref: Evidence) -> tuple[float, float]:
+    """``log Z_ev - log Z_ref`` and its se (independent errors: in quadrature); NaN, NaN unless
+    both estimates converged."""
+    if not (ev.converged and ref.converged):
+        return np.nan, np.nan
+    return ev.log_z - ref.log_z, math.hypot(ev.se, ref.se)
 
 
 def unconstrained_draws(model, model_kwargs: dict, samples: dict, *, seed: int = 0):
