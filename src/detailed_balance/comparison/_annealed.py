@@ -163,4 +163,3 @@ def _annealed(model, model_kwargs, n, runs, leapfrog, mutations, target_cess, ma
         )
     note += ref.caveats()
     return Evidence(log_z, se, "laplace-ais", ok, note, len(w), k_hat)
-
