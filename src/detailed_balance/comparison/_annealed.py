@@ -81,7 +81,7 @@ def _annealed(model, model_kwargs, n, runs, leapfrog, mutations, target_cess, ma
 
     start = time.perf_counter()
     key, k_init = jax.random.split(key)
-    ref = laplace_reference(model, model_kwargs, k_init, "laplace-ais", floor=True)
+    ref = laplace_reference(model, model_kwargs, k_init, "laplace-ais")
     if isinstance(ref, Evidence):
         return ref
     dim = ref.dim
