@@ -55,6 +55,19 @@ def unconstrained_case(n_states: int, attempts: int, seed: int):
     return counts, data, 2 * data.n_edges + data.n_states
 
 
+def timed(fn, *args, **kwargs):
+    """``(fn(*args, **kwargs), seconds)``."""
+    t = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t
+
+
+def exact_bridge(data, draws: int, seed: int = 0):
+    """Bridge sampling of the unconstrained model from its exact iid posterior draws."""
+    posterior = dirichlet_posterior_draws(data, 1.0, draws=draws, seed=seed)
+    return bridge_sampling(MODELS["unconstrained"], {"data": data}, posterior, seed=seed)
+
+
 def fmt(x, d=2):
     return "n/a" if x is None or not np.isfinite(x) else f"{x:.{d}f}"
 
@@ -70,8 +83,7 @@ def part_coverage(args) -> None:
         for r in range(args.runs):
             _, data, dim = unconstrained_case(n_states, args.attempts, seed=100 * r + n_states)
             exact = log_evidence_dirichlet(data)
-            draws = dirichlet_posterior_draws(data, 1.0, draws=args.draws, seed=r)
-            ev = bridge_sampling(MODELS["unconstrained"], {"data": data}, draws, seed=r)
+            ev = exact_bridge(data, args.draws, seed=r)
             if not ev.converged:
                 refused += 1
                 continue
@@ -98,13 +110,8 @@ def part_scale(args) -> None:
     for n_states in args.scale_sizes:
         _, data, dim = unconstrained_case(n_states, args.attempts, seed=n_states)
         exact = log_evidence_dirichlet(data)
-        t = time.perf_counter()
-        ev = annealed_evidence(MODELS["unconstrained"], {"data": data}, seed=1)
-        t_ais = time.perf_counter() - t
-        t = time.perf_counter()
-        draws = dirichlet_posterior_draws(data, 1.0, draws=args.draws, seed=0)
-        br = bridge_sampling(MODELS["unconstrained"], {"data": data}, draws, seed=0)
-        t_br = time.perf_counter() - t
+        ev, t_ais = timed(annealed_evidence, MODELS["unconstrained"], {"data": data}, seed=1)
+        br, t_br = timed(exact_bridge, data, args.draws)
         ais = f"{ev.log_z:.2f} ± {ev.se:.2f}" if ev.converged else f"refused ({ev.note})"
         bri = f"{br.log_z - exact:+.2f} ± {br.se:.2f}" if br.converged else "refused"
         print(f"| {n_states} | {dim} | {exact:.2f} | {ais} | {ev.log_z - exact:+.2f} | "
@@ -121,18 +128,11 @@ def part_smc(args) -> None:
     for n_states in args.smc_sizes:
         _, data, dim = unconstrained_case(n_states, args.attempts, seed=n_states)
         exact = log_evidence_dirichlet(data)
-        t = time.perf_counter()
-        ev = smc_evidence(MODELS["unconstrained"], {"data": data}, seed=1)
-        t_smc = time.perf_counter() - t
-        t = time.perf_counter()
-        draws = dirichlet_posterior_draws(data, 1.0, draws=args.draws, seed=0)
-        br = bridge_sampling(MODELS["unconstrained"], {"data": data}, draws, seed=0)
-        t_br = time.perf_counter() - t
+        ev, t_smc = timed(smc_evidence, MODELS["unconstrained"], {"data": data}, seed=1)
+        br, t_br = timed(exact_bridge, data, args.draws)
         ais, t_ais = None, np.nan
         if n_states <= args.ais_max_states:
-            t = time.perf_counter()
-            ais = annealed_evidence(MODELS["unconstrained"], {"data": data}, seed=1)
-            t_ais = time.perf_counter() - t
+            ais, t_ais = timed(annealed_evidence, MODELS["unconstrained"], {"data": data}, seed=1)
 
         def cell(e, exact=exact):
             if e is None:

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _conjugate import gamma_poisson
 from scipy.special import gammaln
 
 from detailed_balance import inference  # noqa: F401  (configures JAX before it initialises)
@@ -66,23 +67,13 @@ def test_dirichlet_evidence_small_case_by_hand():
 def test_bridge_on_conjugate_gamma_poisson():
     """Positive parameter (log transform): checks the Jacobian and the estimator, not our models."""
     import jax
-    import numpyro
-    import numpyro.distributions as dist
     from numpyro.infer import MCMC, NUTS
 
-    y = np.array([3, 5, 2, 4, 6, 1, 3])
-    a, b = 2.0, 0.5
-
-    def model():
-        lam = numpyro.sample("lam", dist.Gamma(a, b))
-        numpyro.sample("y", dist.Poisson(lam), obs=y)
+    model, exact = gamma_poisson()
 
     mcmc = MCMC(NUTS(model), num_warmup=300, num_samples=2000, num_chains=2, progress_bar=False)
     mcmc.run(jax.random.PRNGKey(1))
     ev = bridge_sampling(model, {}, mcmc.get_samples(group_by_chain=True))
-    n, s = len(y), y.sum()
-    exact = a * np.log(b) - gammaln(a) + gammaln(a + s) - (a + s) * np.log(b + n)
-    exact -= gammaln(y + 1).sum()
     assert ev.converged
     assert abs(ev.log_z - exact) < max(3 * ev.se, 0.02)
     assert 0 < ev.se < 0.05
@@ -190,19 +181,7 @@ def test_bridge_error_covers_truth_and_refuses_without_overlap():
 def test_annealed_evidence_on_conjugate_gamma_poisson():
     """A positive parameter (log transform, Jacobian) with a closed-form evidence; and the
     refusal when the schedule cannot reach the posterior."""
-    import numpyro
-    import numpyro.distributions as dist
-
-    y = np.array([3, 5, 2, 4, 6, 1, 3])
-    a, b = 2.0, 0.5
-
-    def model():
-        lam = numpyro.sample("lam", dist.Gamma(a, b))
-        numpyro.sample("y", dist.Poisson(lam), obs=y)
-
-    n, s = len(y), y.sum()
-    exact = a * np.log(b) - gammaln(a) + gammaln(a + s) - (a + s) * np.log(b + n)
-    exact -= gammaln(y + 1).sum()
+    model, exact = gamma_poisson()
     ev = annealed_evidence(model, {}, particles=512, seed=3)
     assert ev.converged and ev.method == "laplace-ais", ev.note
     assert abs(ev.log_z - exact) < max(3 * ev.se, 0.01) and ev.se < 0.05

@@ -4,7 +4,7 @@ relabelled data unlike the package's generator, and its refusals."""
 
 import numpy as np
 import pytest
-from scipy.special import gammaln
+from _conjugate import gamma_poisson
 
 from detailed_balance import inference  # noqa: F401  (configures JAX before it initialises)
 from detailed_balance.comparison import log_evidence_dirichlet, smc_evidence
@@ -94,19 +94,7 @@ def test_smc_evidence_exact_unconstrained_726_parameters():
 
 def test_smc_evidence_closed_form_gamma_poisson():
     """A positive parameter (log transform, Jacobian) with a closed-form evidence."""
-    import numpyro
-    import numpyro.distributions as dist
-
-    y = np.array([3, 5, 2, 4, 6, 1, 3])
-    a, b = 2.0, 0.5
-
-    def model():
-        lam = numpyro.sample("lam", dist.Gamma(a, b))
-        numpyro.sample("y", dist.Poisson(lam), obs=y)
-
-    n, s = len(y), y.sum()
-    exact = a * np.log(b) - gammaln(a) + gammaln(a + s) - (a + s) * np.log(b + n)
-    exact -= gammaln(y + 1).sum()
+    model, exact = gamma_poisson()
     ev = smc_evidence(model, {}, particles=256, seed=3)
     _check_exact(ev, exact)
     assert ev.se < 0.05

@@ -4,7 +4,8 @@
 runs no sampler. One idea per private module, re-exported here: ``_evidence`` (the log evidence
 type and a model as a flat log density), ``_dirichlet`` (exact evidence of the unconstrained
 model), ``_bridge`` (bridge sampling), ``_annealed`` (annealed importance sampling from the
-Laplace fit), ``_smc`` (tempered SMC from the Laplace fit, for thousands of parameters),
+Laplace fit), ``_smc`` (tempered SMC from the Laplace fit, for thousands of parameters;
+``_tempering`` holds what the two share: the Laplace reference and the HMC move),
 ``_pareto`` (Pareto k̂ of importance weights), ``_savage_dickey`` (the Bayes
 factor of a nested model from the larger one's posterior), ``_g2_test`` (the
 likelihood-ratio G² test of reversibility; its two exact kernels in ``_g2_cycles`` and

@@ -27,7 +27,7 @@ from ..models import MODELS
 from ._annealed import annealed_evidence
 from ._bridge import bridge_sampling
 from ._dirichlet import log_evidence_dirichlet
-from ._evidence import Evidence
+from ._evidence import Evidence, evidence_log_bf
 from ._g2_test import TREE_NOTE, likelihood_ratio_test
 from ._loo import PARETO_K_BAD, fit_loo, weighted_se
 from ._savage_dickey import SavageDickey, savage_dickey
@@ -299,33 +299,35 @@ def nonreversible_bf(
         Savage–Dickey refused with ``tau = 0`` so far in the tail that the data favour one model
         far beyond the decision threshold and nothing else gave a number, else 0).
     """
-    ok = ev.converged and ref.converged
-    bridge = ev.log_z - ref.log_z if ok else np.nan
-    bridge_se = math.hypot(ev.se, ref.se) if ok else np.nan
-    nan = np.nan
+    bridge, bridge_se = evidence_log_bf(ev, ref)
+    out = _bf_columns(bridge, bridge_se, bounds)
+    ok, tail = ev.converged and ref.converged, 0
+    if sd is not None and sd.converged:
+        log_bf, se, method = -sd.log_bf, sd.se, "savage-dickey"
+    elif not ok and path is not None and path.converged:
+        log_bf, se, method = -path.log_bf, path.se, "tau-path"
+    elif not ok and out["bf_lower"] > 2 * out["bf_lower_se"]:  # NaN compares False
+        log_bf, se, method = out["bf_lower"], out["bf_lower_se"], BOUND_METHODS[0]
+    elif not ok and out["bf_upper"] < -2 * out["bf_upper_se"]:
+        log_bf, se, method = out["bf_upper"], out["bf_upper_se"], BOUND_METHODS[1]
+    else:
+        log_bf, se = bridge, bridge_se
+        method = "bridge" if ok or sd is None else "savage-dickey"
+        if sd is not None:
+            tail = sd.tail_side  # +1: the non-reversible model, far beyond the threshold
+    return {"log_bf_vs_reversible": log_bf, "log_bf_se": se, "bf_method": method, **out,
+            "bf_tail": tail}  # fmt: skip
+
+
+def _bf_columns(bridge: float = np.nan, bridge_se: float = np.nan, bounds=None) -> dict:
+    """The table's Bayes-factor columns beside ``bf_method`` (NaN: not computed for the row)."""
     have = bounds is not None and bounds.converged
+    nan = np.nan
     lower, lower_se, upper, upper_se = (
         (bounds.lower, bounds.lower_se, bounds.upper, bounds.upper_se) if have else (nan,) * 4
     )
-    out = {"bf_bridge": bridge, "bf_bridge_se": bridge_se, "bf_tail": 0, "bf_lower": lower,
-           "bf_lower_se": lower_se, "bf_upper": upper, "bf_upper_se": upper_se}  # fmt: skip
-    if sd is not None and sd.converged:
-        return {"log_bf_vs_reversible": -sd.log_bf, "log_bf_se": sd.se,
-                "bf_method": "savage-dickey", **out}  # fmt: skip
-    if sd is not None:
-        out["bf_tail"] = sd.tail_side  # +1: the non-reversible model, far beyond the threshold
-    if not ok and path is not None and path.converged:
-        return {"log_bf_vs_reversible": -path.log_bf, "log_bf_se": path.se,
-                "bf_method": "tau-path", **out, "bf_tail": 0}  # fmt: skip
-    if not ok:
-        if lower > 2 * lower_se:  # NaN compares False
-            return {"log_bf_vs_reversible": lower, "log_bf_se": lower_se,
-                    "bf_method": BOUND_METHODS[0], **out, "bf_tail": 0}  # fmt: skip
-        if upper < -2 * upper_se:
-            return {"log_bf_vs_reversible": upper, "log_bf_se": upper_se,
-                    "bf_method": BOUND_METHODS[1], **out, "bf_tail": 0}  # fmt: skip
-    method = "bridge" if ok else ("savage-dickey" if sd is not None else "bridge")
-    return {"log_bf_vs_reversible": bridge, "log_bf_se": bridge_se, "bf_method": method, **out}
+    return {"bf_bridge": bridge, "bf_bridge_se": bridge_se, "bf_tail": 0, "bf_lower": lower,
+            "bf_lower_se": lower_se, "bf_upper": upper, "bf_upper_se": upper_se}  # fmt: skip
 
 
 def fit_bf_bounds(rev_fit, nonrev_fit, *, seed: int = 0) -> BayesFactorBounds:
@@ -687,14 +689,10 @@ def _compare_fits(fits, others, multipliers, *, alpha, seed, lrt, g2_samples, no
     rows = []
     for name in names:
         ev, ref = evid[name], evid["reversible"]
-        ok = ev.converged and ref.converged
-        log_bf = ev.log_z - ref.log_z if ok else np.nan
-        bf_se = math.hypot(ev.se, ref.se) if ok else np.nan
+        log_bf, bf_se = evidence_log_bf(ev, ref)
         if name == "reversible":
             log_bf, bf_se = 0.0, 0.0
-        bf = {"bf_method": "evidences" if name != "reversible" else "",
-              "bf_bridge": np.nan, "bf_bridge_se": np.nan, "bf_tail": 0, "bf_lower": np.nan,
-              "bf_lower_se": np.nan, "bf_upper": np.nan, "bf_upper_se": np.nan}  # fmt: skip
+        bf = {"bf_method": "evidences" if name != "reversible" else "", **_bf_columns()}
         if name == "nonreversible":
             bf = nonreversible_bf(sd, ev, ref, path, bounds)
             log_bf, bf_se = bf.pop("log_bf_vs_reversible"), bf.pop("log_bf_se")
@@ -793,8 +791,8 @@ def _savage_dickey_notes(sd: SavageDickey, ev: Evidence, ref: Evidence) -> list[
     notes = []
     if not sd.converged:
         notes.append(f"nonreversible: Savage–Dickey Bayes factor refused: {sd.note}")
-    if sd.converged and ev.converged and ref.converged:
-        bridge, bridge_se = ref.log_z - ev.log_z, math.hypot(ev.se, ref.se)
+    if sd.converged:
+        bridge, bridge_se = evidence_log_bf(ref, ev)  # NaN (no note) unless both converged
         if abs(sd.log_bf - bridge) > 2 * math.hypot(sd.se, bridge_se):
             notes.append(
                 f"Savage–Dickey log BF (reversible vs nonreversible) {sd.log_bf:.2f} ± "

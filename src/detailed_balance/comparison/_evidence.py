@@ -10,6 +10,9 @@ The estimators, one private module each:
   iterative Meng & Wong bridge estimator with a Gaussian proposal).
 * ``_annealed``: :func:`annealed_evidence`, numerical, for any model, without draws: annealed
   importance sampling from the Laplace fit (``laplace-ais``), for where bridge sampling refuses.
+* ``_smc``: :func:`smc_evidence`, the same path by adaptive tempered SMC (``laplace-smc``), for
+  thousands of parameters; ``_tempering`` holds what the two share (the Laplace reference, the
+  schedule's next temperature, the HMC move at a temperature).
 * ``_pareto``: :func:`pareto_khat`, the PSIS tail diagnostic of a set of importance weights.
 
 Failures are ``Evidence(converged=False, note=...)``, never a bare number.
@@ -20,6 +23,7 @@ source's row over (support neighbours + rest); no multinomial coefficient.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -47,6 +51,14 @@ class Evidence:
     def to_dict(self) -> dict:
         """JSON-able dict (NaN and inf -> None)."""
         return json_safe(asdict(self))
+
+
+def evidence_log_bf(ev: Evidence, ref: Evidence) -> tuple[float, float]:
+    """``log Z_ev - log Z_ref`` and its se (independent errors: in quadrature); NaN, NaN unless
+    both estimates converged."""
+    if not (ev.converged and ref.converged):
+        return np.nan, np.nan
+    return ev.log_z - ref.log_z, math.hypot(ev.se, ref.se)
 
 
 def unconstrained_draws(model, model_kwargs: dict, samples: dict, *, seed: int = 0):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import replace
 
 import numpy as np
+
+from ._evidence import evidence_log_bf
 
 SCALES = ("scale", "edge_scale", "edge_mean_scale", "edge_trend_scale", "cycle_scale")
 
@@ -116,8 +117,7 @@ def sensitivity_row(label: str, mult: float, prior, evid: dict, tree: bool, sd=N
     for name in ("nonreversible", "unconstrained"):
         if name not in evid or f"log_bf_{name}" in row:
             continue
-        ev = evid[name]
-        ok = ev.converged and ref.converged and not (tree and name == "nonreversible")
-        row[f"log_bf_{name}"] = ev.log_z - ref.log_z if ok else np.nan
-        row[f"log_bf_{name}_se"] = math.hypot(ev.se, ref.se) if ok else np.nan
+        same = tree and name == "nonreversible"  # identical models: no cycle term exists
+        bf = (np.nan, np.nan) if same else evidence_log_bf(evid[name], ref)
+        row[f"log_bf_{name}"], row[f"log_bf_{name}_se"] = bf
     return row

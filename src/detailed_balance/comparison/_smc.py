@@ -12,8 +12,8 @@ from scipy.stats import norm
 from scipy.stats import t as student_t
 
 from ..runtime import x64
-from ._annealed import MAX_DENSE_DIM, _laplace, _next_beta
 from ._evidence import Evidence
+from ._tempering import adapt_step, first_step, hmc_moves, laplace_reference, next_beta, tempered
 
 SMC_SPREAD_MAX = 4.0  # refuse when the runs spread this many times the error each run reports
 SMC_ESS_MIN = 0.05  # refuse when a step of a run keeps fewer particles than this fraction
@@ -110,86 +110,24 @@ def _smc(model, model_kwargs, n, runs, leapfrog, target_ess, move, max_moves, ma
     import jax.numpy as jnp
     from scipy.linalg import solve_triangular
 
-    from ._evidence import _flat_model
-
     start = time.perf_counter()
     key, k_init = jax.random.split(key)
-    _, _, _, log_p, x0 = _flat_model(model, model_kwargs, k_init)
-    dim = int(x0.shape[0])
-    if dim > MAX_DENSE_DIM:
-        return Evidence(
-            np.nan, np.nan, "laplace-smc", False,
-            f"{dim} parameters: beyond the dense Laplace reference ({MAX_DENSE_DIM})",
-        )  # fmt: skip
-    mode, hess, grad_norm = _laplace(log_p, x0)
-    # a strict maximum is needed for q; where the curvature is not positive, shift it (SMC corrects)
-    shift = 0.0
-    try:
-        chol = np.linalg.cholesky(hess)
-    except np.linalg.LinAlgError:
-        lam_min = float(np.linalg.eigvalsh(hess)[0])
-        shift = max(1e-3 * float(np.median(np.abs(np.diag(hess)))), 1e-8) - lam_min
-        chol = np.linalg.cholesky(hess + shift * np.eye(dim))
-    log_det = float(np.sum(np.log(np.diag(chol))))  # ½ log det of the precision
-    const_q = log_det - 0.5 * dim * np.log(2 * np.pi)
+    ref = laplace_reference(model, model_kwargs, k_init, "laplace-smc")
+    if isinstance(ref, Evidence):
+        return ref
+    dim, mode, chol = ref.dim, ref.mode, ref.chol
+    const_q = ref.half_log_det - 0.5 * dim * np.log(2 * np.pi)
     mode_j = jnp.asarray(mode)
     # H v by a Hessian-vector product at the mode: O(model) per particle, not O(D²)
-    _, hvp = jax.linearize(jax.grad(lambda x: -log_p(x)), mode_j)
+    _, hvp = jax.linearize(jax.grad(lambda x: -ref.log_p(x)), mode_j)
 
-    def log_q_and_grad(x):
+    def log_q(x):
         d = x - mode_j
-        hd = hvp(d) + shift * d
+        hd = hvp(d) + ref.shift * d
         return const_q - 0.5 * jnp.dot(d, hd), -hd
 
-    def ell(x):
-        """log p/q (the log incremental weight per unit β), with its gradient."""
-        lp, gp = jax.value_and_grad(log_p)(x)
-        lq, gq = log_q_and_grad(x)
-        v = lp - lq
-        ok = jnp.isfinite(v)
-        return jnp.where(ok, v, -jnp.inf), jnp.where(ok, gp - gq, 0.0), lq, gq
-
-    def log_pi(x, beta):
-        v, g, lq, gq = ell(x)
-        return lq + beta * v, gq + beta * g, v
-
-    def hmc(key, x, beta, eps, var):
-        """One HMC move on π_β with mass diag(1/var) and a jittered step size."""
-        k_mom, k_eps, k_acc = jax.random.split(key, 3)
-        sd = jnp.sqrt(var)
-        p0 = jax.random.normal(k_mom, x.shape) / sd
-        step = eps * jax.random.uniform(k_eps, minval=0.8, maxval=1.2)
-        l0, g0, e0 = log_pi(x, beta)
-
-        def body(_, carry):
-            y, p, g, _l, _e = carry
-            p = p + 0.5 * step * g
-            y = y + step * var * p
-            ly, g, ey = log_pi(y, beta)
-            p = p + 0.5 * step * g
-            return y, p, g, ly, ey
-
-        y, p, _, l1, e1 = jax.lax.fori_loop(0, leapfrog, body, (x, p0, g0, l0, e0))
-        h0 = -l0 + 0.5 * jnp.dot(p0, var * p0)
-        h1 = -l1 + 0.5 * jnp.dot(p, var * p)
-        log_acc = jnp.where(jnp.isfinite(h1), jnp.minimum(0.0, h0 - h1), -jnp.inf)
-        accept = jnp.log(jax.random.uniform(k_acc)) < log_acc
-        return jnp.where(accept, y, x), jnp.where(accept, e1, e0), jnp.exp(log_acc)
-
-    @jax.jit
-    def mutate(key, xs, beta, eps, var):
-        """Two HMC moves of every particle; (particles, their ℓ, mean acceptance)."""
-
-        def one(carry, k):
-            xs, _ = carry
-            out = jax.vmap(hmc, in_axes=(0, 0, None, None, None))(
-                jax.random.split(k, n), xs, beta, eps, var
-            )
-            return (out[0], out[1]), out[2]
-
-        (xs, es), acc = jax.lax.scan(one, (xs, jnp.zeros(n)), jax.random.split(key, 2))
-        return xs, es, jnp.mean(acc)
-
+    ell, log_pi = tempered(ref.log_p, log_q)
+    mutate = hmc_moves(log_pi, leapfrog, 2)  # two moves per call: (particles, their ℓ, acceptance)
     ell_all = jax.jit(jax.vmap(lambda x: ell(x)[0]))
 
     def one_run(key, rng, plan=None):
@@ -200,7 +138,7 @@ def _smc(model, model_kwargs, n, runs, leapfrog, target_ess, move, max_moves, ma
         z = np.asarray(jax.random.normal(k0, (n, dim)))
         xs = mode + solve_triangular(chol.T, z.T, lower=False).T
         ls = np.asarray(ell_all(xs), dtype=float)
-        beta, log_z, var_log_z, eps = 0.0, 0.0, 0.0, min(1.0, 1.5 * dim**-0.25)
+        beta, log_z, var_log_z, eps = 0.0, 0.0, 0.0, first_step(dim)
         stats = {"temps": 0, "moves": 0, "short": 0, "acc": [], "ess": 1.0}
         steps = []
         while beta < 1.0:
@@ -208,7 +146,7 @@ def _smc(model, model_kwargs, n, runs, leapfrog, target_ess, move, max_moves, ma
             if plan is None:
                 if t >= max_temps:
                     return None, beta, stats
-                new = _next_beta(np.zeros(n), ls, beta, target_ess)
+                new = next_beta(np.zeros(n), ls, beta, target_ess)
             else:
                 new, var, eps, n_moves = plan[t]
             inc = (new - beta) * np.where(np.isfinite(ls), ls, -np.inf)
@@ -234,8 +172,7 @@ def _smc(model, model_kwargs, n, runs, leapfrog, target_ess, move, max_moves, ma
                 stats["acc"].append(float(acc))
                 jump = float(np.mean(np.sum((xs - x_start) ** 2 / var, axis=1))) / dim
                 if plan is None:
-                    # keep the acceptance in a useful band (the kernel stays valid at every eps)
-                    eps *= 0.7 if acc < 0.6 else (1.2 if acc > 0.9 else 1.0)
+                    eps = adapt_step(eps, acc, 1.2)
                     if jump >= move:
                         break
             ls = np.asarray(ls_j, dtype=float)
@@ -279,10 +216,7 @@ def _smc(model, model_kwargs, n, runs, leapfrog, target_ess, move, max_moves, ma
         f"{moves / max(temps - runs, 1):.1f} HMC moves per temperature on average, mean "
         f"acceptance {acc:.2f}, smallest ESS {ess_min:.2f} × particles, {seconds:.0f} s"
     )
-    if shift:
-        note += f"; Hessian not positive definite at the mode (shifted by {shift:.2g})"
-    if grad_norm > 1e-3:
-        note += f"; the mode search stopped at gradient {grad_norm:.2g} (the reference is rougher)"
+    note += ref.caveats()
     problems = []
     if ratio > SMC_SPREAD_MAX:
         problems.append(

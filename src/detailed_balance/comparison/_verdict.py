@@ -167,7 +167,7 @@ BOUND_TEXT = {"variational lower bound": "≥", "variational upper bound": "≤"
 
 def _bound_text(t, alt: str, x: float, se: float, how: str) -> str:
     """The verdict's sentence for a Bayes factor that is a bound, never an estimate."""
-    lower = how == "variational lower bound"
+    lower = BOUND_TEXT[how] == "≥"
     other = ("bf_upper", "bf_upper_se") if lower else ("bf_lower", "bf_lower_se")
     side = "a violation of detailed balance" if lower else "detailed balance"
     return (
