@@ -89,7 +89,7 @@ def test_mclmc_rhat_warning_says_to_raise_its_tuning():
 
 
 def test_mclmc_tunes_longer_than_nuts_warms_up_by_default():
-    """Without ``warmup``, MCLMC tunes max(2000, states) steps (1,000 left R-hat 1.017 at 3,000
+    """Without ``warmup``, MCLMC tunes max(2000, states) steps (2,000 left R-hat 1.017 at 3,000
     states); the fit records the number, and BlackJAX's tuning ran that long, not NUTS's 1,000."""
     from detailed_balance.inference import summarise
 
