@@ -1,6 +1,6 @@
 """Log evidence: honesty and scale of the estimators, against the exact Dirichlet evidence.
 
-Three parts (each prints a Markdown table; ``--part all`` runs them in order):
+Five parts (each prints a Markdown table; ``--part all`` runs them in order):
 
 * ``coverage``: bridge sampling on the unconstrained model, whose evidence is exact, from exact
   iid posterior draws (Dirichlet rows times Gamma row totals: what NUTS would give at infinite
@@ -13,7 +13,8 @@ Three parts (each prints a Markdown table; ``--part all`` runs them in order):
   ~40 to ~3,000 parameters: exact log Z, estimate ± se, error/se, seconds, and in the same run
   bridge sampling (exact draws) and, up to ``--ais-max-states``, laplace-ais, with time ratios.
 * ``agree``: reversible and non-reversible models at 10, 30 (and more with ``--agree-sizes``)
-  states: laplace-ais against bridge sampling on NUTS draws, in combined se.
+  states: laplace-smc (``--agree-estimator``: or laplace-ais) against bridge sampling on NUTS
+  draws, in combined se.
 * ``savage-dickey``: the Savage–Dickey log BF (reversible vs non-reversible, from the
   non-reversible NUTS posterior) next to bridge sampling's log Z_rev - log Z_nonrev on the same
   draws, at 10, 30, 100 and 300 states (reversible and driven chains, 200 attempts per source)
