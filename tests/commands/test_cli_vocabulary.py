@@ -161,3 +161,18 @@ def test_collect_says_its_chains_and_seed_are_not_the_samplers():
     opts = _options(SUB["collect"])
     assert "trajectory" in opts["--chains"].help and "not fit's" in opts["--chains"].help
     assert "collection seed" in opts["--seed"].help and "not fit's" in opts["--seed"].help
+
+
+def test_fit_leaves_warmup_to_the_library_so_mclmc_tunes_longer(tmp_path):
+    """``fit --warmup`` defaults to None, so ``fit`` picks NUTS's 1,000 or MCLMC's max(2000,
+    states) (a CLI default of 1,000 would tune MCLMC too briefly); other commands keep 1,000."""
+    from detailed_balance.inference._mclmc import default_warmup
+
+    parser = build_parser()
+    counts, out = tmp_path / "c.csv", str(tmp_path / "f.nc")
+    counts.write_text("source,target,count\na,b,1\nb,a,1\n")
+    counts = str(counts)
+    assert parser.parse_args(["fit", counts, "--out", out, "--method", "mclmc"]).warmup is None
+    assert parser.parse_args(["fit", counts, "--out", out, "--warmup", "7"]).warmup == 7
+    assert parser.parse_args(["compare", counts]).warmup == 1000
+    assert default_warmup(5) == 2000 and default_warmup(3000) == 3000
