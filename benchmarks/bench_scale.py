@@ -69,21 +69,24 @@ def ours(counts, draws, max_draws, keep=None, label="NUTS", warmup=None, **kw) -
 
     ``warmup`` None: as many NUTS warm-up steps as draws; MCLMC's tuning is ``fit``'s default.
     """
-    from detailed_balance.inference import RHAT_MAX, fit, fit_diagnostics, fit_draws, summarise
+    from detailed_balance.inference import RHAT_MAX, fit, fit_diagnostics, fit_draws
 
+    mclmc = kw.get("method") == "mclmc"
     while True:
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            idata = fit(counts, draws=draws, seed=0, **kw,
-                        warmup=warmup or (None if kw.get("method") == "mclmc" else draws))
+            idata = fit(counts, draws=draws, warmup=warmup or (None if mclmc else draws), seed=0,
+                        **kw)  # fmt: skip
         seconds = time.perf_counter() - start
         V = fit_draws(idata, "V").astype(float)
         ess_pi, ess_v = min_ess(log_pi(V)), min_ess(V)
         # on the states deeptime keeps (its largest connected set), normalised over them
         ess_kept = min_ess(log_pi(V[..., keep])) if keep is not None else ess_pi
         diag = fit_diagnostics(idata)
-        row = {"method": label, "draws": draws, "warmup": summarise(idata)["warmup"],
+        # MCLMC's tuning steps as it ran them (fit's default when not given)
+        used = diag["tuning_steps"] if mclmc else warmup or draws
+        row = {"method": label, "draws": draws, "warmup": used,
                "seconds": round(seconds, 1),
                "ess_log_pi": round(ess_pi), "ess_log_pi_kept": round(ess_kept),
                "ess_V": round(ess_v), "ess_per_s": round(ess_kept / seconds, 2),

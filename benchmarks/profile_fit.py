@@ -31,7 +31,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--states", type=int, default=100)
     parser.add_argument("--draws", type=int, default=1000)
-    parser.add_argument("--warmup", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=None,
+                        help="per chain (default: fit's, 1000 for NUTS and max(2000, states) for "
+                             "MCLMC; with --ratio, bench_scale.py's: NUTS as many as --draws)")
     parser.add_argument("--method", default="nuts")
     parser.add_argument("--repeat", type=int, default=1, help="fits in this process")
     parser.add_argument("--cache", default="off", help="DETAILED_BALANCE_JAX_CACHE for this run")
