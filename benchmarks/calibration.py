@@ -326,6 +326,12 @@ def fill_fallback(path: Path, log=print, stop_at: float | None = None,
     return done
 
 
+def _pm(r: dict, key: str) -> str:
+    """``x ± se`` of a column and its ``_se`` partner (``log_bf`` -> ``log_bf_se``)."""
+    x, se = _num(r, key), _num(r, f"{key}_se")
+    return f"{x:.2f} ± {se:.2f}" if math.isfinite(x) else "–"
+
+
 def fallback_table(rows: list[dict], sd_rows: list[dict], fb_rows: list[dict]) -> str:
     """Size and power of compare's Bayes-factor chain where Savage–Dickey refused, as Markdown.
 
@@ -345,12 +351,11 @@ def fallback_table(rows: list[dict], sd_rows: list[dict], fb_rows: list[dict]) -
         if f is None:
             lines.append(f"| {r['draws_file'][:-4]} | {sd_call} | not run | | | | |")
             continue
-        lines.append(
-            f"| {r['draws_file'][:-4]} | {sd_call} | {f['bf_method']} | "
-            f"{_num(f, 'log_bf'):.2f} ± {_num(f, 'log_bf_se'):.2f} | "
-            f"{_num(f, 'bf_lower'):.2f} ± {_num(f, 'bf_lower_se'):.2f}, "
-            f"{_num(f, 'bf_upper'):.2f} ± {_num(f, 'bf_upper_se'):.2f} | {f['call']} | "
-            f"{_num(f, 'seconds'):.0f} |")  # fmt: skip
+        bounds = (f"{_pm(f, 'bf_lower')}, {_pm(f, 'bf_upper')}"
+                  if math.isfinite(_num(f, "bf_lower")) else "–")  # fmt: skip
+        lines.append(f"| {r['draws_file'][:-4]} | {sd_call} | {f['bf_method']} | "
+                     f"{_pm(f, 'log_bf')} | {bounds} | {f['call']} | "
+                     f"{_num(f, 'seconds'):.0f} |")  # fmt: skip
     rev = [m for m in merged if m["kind"] == "reversible" and m.get("bf") not in ("", None)]
     own = [m for m in rev if str(m.get("bf_converged")) == "1"]
     chain = [fb[m["draws_file"]] for m in rev if m["draws_file"] in fb
@@ -361,10 +366,13 @@ def fallback_table(rows: list[dict], sd_rows: list[dict], fb_rows: list[dict]) -
     drv = [r for r in refused if r["kind"] != "reversible"]
     drv_run = [r for r in drv if r["draws_file"] in fb]
     sd_calls = {m["draws_file"]: m["bf"] for m in merged}
+    methods: dict = {}
+    for f in (fb[r["draws_file"]] for r in refused if r["draws_file"] in fb):
+        methods[f["bf_method"]] = methods.get(f["bf_method"], 0) + 1
     lines += [
         "",
         f"* **Size** (reversible truth): false \"non-reversible\" calls "
-        f"{_rate(false, n_rev)} over {len(own)} Savage–Dickey calls + {len(chain)} of the "
+        f"{_rate(false, n_rev, 1)} over {len(own)} Savage–Dickey calls + {len(chain)} of the "
         f"{len(refused_rev)} refused datasets run through compare's chain "
         f"({sum(f['call'] == 'nonrev' for f in chain)} of those called non-reversible; "
         f"{sum(f['call'] == 'rev' for f in chain)} reversible).",
@@ -373,6 +381,8 @@ def fallback_table(rows: list[dict], sd_rows: list[dict], fb_rows: list[dict]) -
         f"{_rate(sum(sd_calls[r['draws_file']] == 'nonrev' for r in drv_run), len(drv_run))}, "
         f"by compare's chain now "
         f"{_rate(sum(fb[r['draws_file']]['call'] == 'nonrev' for r in drv_run), len(drv_run))}.",
+        "* compare's Bayes factor on the refits: "
+        + (", ".join(f"{m} {k}" for m, k in sorted(methods.items())) or "none run") + ".",
     ]
     return "\n".join(lines) + "\n"
 
@@ -621,11 +631,11 @@ def wilson(p: float, n: int) -> tuple[float, float]:
     return max(centre - half, 0.0), min(centre + half, 1.0)
 
 
-def _rate(k: int, n: int) -> str:
+def _rate(k: int, n: int, digits: int = 0) -> str:
     if not n:
         return "–"
     lo, hi = wilson(k / n, n)
-    return f"{k}/{n} = {k / n:.0%} ({lo:.0%}–{hi:.0%})"
+    return f"{k}/{n} = {k / n:.{digits}%} ({lo:.{digits}%}–{hi:.{digits}%})"
 
 
 def markdown(table) -> str:

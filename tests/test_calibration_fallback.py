@@ -54,7 +54,8 @@ def test_fallback_table_counts_both_estimators():
           {"draws_file": "d1.npz", "bf_method": "bridge", "log_bf": "9.0", "log_bf_se": "0.5",
            "call": "nonrev"}]  # fmt: skip  (d2 not run yet)
     text = cal.fallback_table(rows, sd, fb)
-    assert "false \"non-reversible\" calls 2/3 = 67%" in text  # r1 by SD, r3 by the bound
+    assert "false \"non-reversible\" calls 2/3 = 66.7%" in text  # r1 by SD, r3 by the bound
     assert "over 2 Savage–Dickey calls + 1 of the 1 refused" in text
     assert "1 of 2 run" in text and "before 1/1 = 100%" in text
     assert "| d2 | undecided | not run |" in text
+    assert "refits: bridge 1, variational lower bound 1." in text
