@@ -18,10 +18,16 @@ second pass (``--savage-dickey``) computes the Bayes factor from the stored draw
 Every new support graph compiles new XLA code, and a long process runs out of memory maps, so the
 datasets run in chunks in fresh worker processes; rows are appended as they finish (resumable).
 
+Where Savage–Dickey refused, ``compare`` reports another Bayes factor: bridge sampling where both
+evidences converge, else the variational bounds' side that excludes zero. The ``--fallback`` pass
+refits both models of every such dataset with the row's own settings, runs ``compare`` on the fits
+and records its choice and the call at log 10 (``<out>/calibration_fallback.csv``, resumable).
+
     python benchmarks/calibration.py --rules g2         # G² only, 900 datasets (no NUTS)
     python benchmarks/calibration.py                    # NUTS pass (resumable; rows in --out)
     python benchmarks/calibration.py --shard 1/2 & python benchmarks/calibration.py --shard 0/2
     python benchmarks/calibration.py --savage-dickey    # fill log BF from the stored draws
+    python benchmarks/calibration.py --fallback         # compare's BF where Savage–Dickey refused
     python benchmarks/calibration.py --summarise        # tables + figure from the rows so far
 """
 
@@ -224,6 +230,161 @@ def fill_savage_dickey(path: Path, log=print, stop_at: float | None = None,
         log(f"{r['draws_file']}: log BF = {res['log_bf']:.2f} ± {res['log_bf_se']:.2f} "
             f"-> {res['bf']} ({res['sd_seconds']:.0f}s)")  # fmt: skip
     return done
+
+
+# ---- the fallback pass: what ``compare`` reports where Savage–Dickey refused ------------------
+FALLBACK_FIELDS = ["draws_file", "kind", "generator", "n_states", "attempts", "bf_method",
+                   "log_bf", "log_bf_se", "bf_lower", "bf_lower_se", "bf_upper", "bf_upper_se",
+                   "bf_bridge", "bf_bridge_se", "bf_tail", "call", "seconds", "notes"]  # fmt: skip
+
+
+def fallback_path(rows_path: Path) -> Path:
+    """Where the fallback pass writes (one row per dataset whose Savage–Dickey refused)."""
+    return rows_path.with_name(rows_path.name.replace("_rows.csv", "_fallback.csv"))
+
+
+def refused_rows(rows: list[dict], sd_rows: list[dict]) -> list[dict]:
+    """The NUTS rows whose Savage–Dickey estimate refused (``bf_converged == 0``), reversible
+    first (the size question), in file order otherwise. Rows without a Savage–Dickey row are left
+    out: that pass has not seen them.
+    """
+    refused = {r["draws_file"] for r in sd_rows if str(r.get("bf_converged")) == "0"}
+    picked = [r for r in rows if r.get("draws_file") in refused]
+    return sorted(picked, key=lambda r: r["kind"] != "reversible")  # stable: file order kept
+
+
+def bf_call(log_bf: float, tail: int = 0) -> str:
+    """The call at the verdict's threshold |log BF| > log 10: "nonrev", "rev" or "undecided".
+
+    ``log_bf`` is what compare's table reports (non-reversible vs reversible; a bound where
+    ``bf_method`` says so: a lower bound > log 10 or an upper bound < −log 10 decides, as the
+    estimate would). Without a number, ``tail`` (+1/−1: Savage–Dickey's every draw beyond the
+    threshold) makes the call, as the verdict does.
+
+    >>> bf_call(3.0), bf_call(-2.0), bf_call(float("nan"), tail=1), bf_call(float("nan"))
+    ('nonrev', 'undecided', 'nonrev', 'undecided')
+    """
+    if math.isfinite(log_bf):
+        return "undecided" if abs(log_bf) <= LOG10 else ("nonrev" if log_bf > 0 else "rev")
+    return {1: "nonrev", -1: "rev"}.get(int(tail), "undecided")
+
+
+def fallback_row(row: dict) -> dict:
+    """Refit both models of a row with its own NUTS settings and run ``compare`` on the fits.
+
+    The counts come from the row's seeds (``make_counts``); each model is fitted as the NUTS pass
+    fitted it (``detailed_balance.fit``, the row's warm-up, draws, chains, seed = sample seed);
+    ``compare`` (public, no G² test: the NUTS rows have it, and no tau path: the default) chooses
+    the non-reversible Bayes factor: Savage–Dickey, else bridge sampling where both evidences
+    converge, else the variational bounds' side that excludes zero.
+    """
+    from detailed_balance.comparison import compare
+
+    start = time.perf_counter()
+    counts, seed = make_counts(row), int(row["sample_seed"])
+    fits = {}
+    for name in ("reversible", "nonreversible"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # compare's notes carry what matters
+            fits[name] = detailed_balance.fit(counts, name, draws=int(row["draws"]),
+                                              warmup=int(row["warmup"]),
+                                              chains=int(row["chains"]), seed=seed)  # fmt: skip
+    res = compare(fits, lrt=False, seed=seed)
+    t = res.table.set_index("model").loc["nonreversible"]
+    out = {k: row[k] for k in ("draws_file", "kind", "generator", "n_states", "attempts")}
+    out.update({k: float(t[k]) for k in ("log_bf_se", "bf_lower", "bf_lower_se", "bf_upper",
+                                         "bf_upper_se", "bf_bridge", "bf_bridge_se")})  # fmt: skip
+    log_bf, tail = float(t["log_bf_vs_reversible"]), int(t["bf_tail"])
+    out.update({"bf_method": t["bf_method"], "log_bf": log_bf, "bf_tail": tail,
+                "call": bf_call(log_bf, tail), "seconds": time.perf_counter() - start,
+                "notes": " | ".join(n for n in res.notes if n.startswith("nonreversible"))})
+    return out
+
+
+def fill_fallback(path: Path, log=print, stop_at: float | None = None,
+                  max_jobs: int | None = None) -> int:
+    """:func:`fallback_row` for every refused row of ``path`` not yet in ``fallback_path``."""
+    out = fallback_path(path)
+    have = {r["draws_file"] for r in read_sd(out)}
+    todo = [r for r in refused_rows(read_rows(path), read_sd(sd_path(path)))
+            if r["draws_file"] not in have]  # fmt: skip
+    done = 0
+    for r in todo:  # bounded: one pass over the refused rows
+        if (stop_at is not None and time.time() > stop_at) or done == max_jobs:
+            break
+        res = fallback_row(r)
+        new = not out.exists()
+        with out.open("a", newline="") as fh:
+            w = csv.DictWriter(fh, FALLBACK_FIELDS, extrasaction="ignore")
+            if new:
+                w.writeheader()
+            w.writerow(res)
+        done += 1
+        log(f"{r['draws_file']}: {res['bf_method']} log BF = {res['log_bf']:.2f} ± "
+            f"{res['log_bf_se']:.2f} (bounds {res['bf_lower']:.2f}..{res['bf_upper']:.2f}) -> "
+            f"{res['call']} ({res['seconds']:.0f}s)")  # fmt: skip
+    return done
+
+
+def _pm(r: dict, key: str) -> str:
+    """``x ± se`` of a column and its ``_se`` partner (``log_bf`` -> ``log_bf_se``)."""
+    x, se = _num(r, key), _num(r, f"{key}_se")
+    return f"{x:.2f} ± {se:.2f}" if math.isfinite(x) else "–"
+
+
+def fallback_table(rows: list[dict], sd_rows: list[dict], fb_rows: list[dict]) -> str:
+    """Size and power of compare's Bayes-factor chain where Savage–Dickey refused, as Markdown.
+
+    Size: false "non-reversible" calls over every reversible dataset, Savage–Dickey's own calls
+    where it gave a number plus the chain's where it refused (Wilson 95%). Power: calls on the
+    driven datasets whose Savage–Dickey refused, by its ``tail_side`` before and by the chain now.
+    """
+    merged = with_sd(rows, sd_rows)
+    fb = {r["draws_file"]: r for r in fb_rows}
+    refused = refused_rows(rows, sd_rows)
+    lines = ["| dataset | Savage–Dickey's call (tail side) | compare's bf_method | log BF ± se "
+             "| bounds (lower ± se, upper ± se) | call at log 10 | s |",
+             "|---|---|---|---|---|---|---|"]
+    for r in refused:
+        f = fb.get(r["draws_file"])
+        sd_call = next(m["bf"] for m in merged if m["draws_file"] == r["draws_file"])
+        if f is None:
+            lines.append(f"| {r['draws_file'][:-4]} | {sd_call} | not run | | | | |")
+            continue
+        bounds = (f"{_pm(f, 'bf_lower')}, {_pm(f, 'bf_upper')}"
+                  if math.isfinite(_num(f, "bf_lower")) else "–")  # fmt: skip
+        lines.append(f"| {r['draws_file'][:-4]} | {sd_call} | {f['bf_method']} | "
+                     f"{_pm(f, 'log_bf')} | {bounds} | {f['call']} | "
+                     f"{_num(f, 'seconds'):.0f} |")  # fmt: skip
+    rev = [m for m in merged if m["kind"] == "reversible" and m.get("bf") not in ("", None)]
+    own = [m for m in rev if str(m.get("bf_converged")) == "1"]
+    chain = [fb[m["draws_file"]] for m in rev if m["draws_file"] in fb
+             and str(m.get("bf_converged")) == "0"]  # fmt: skip
+    n_rev = len(own) + len(chain)
+    false = sum(m["bf"] == "nonrev" for m in own) + sum(f["call"] == "nonrev" for f in chain)
+    refused_rev = [r for r in refused if r["kind"] == "reversible"]
+    drv = [r for r in refused if r["kind"] != "reversible"]
+    drv_run = [r for r in drv if r["draws_file"] in fb]
+    sd_calls = {m["draws_file"]: m["bf"] for m in merged}
+    methods: dict = {}
+    for f in (fb[r["draws_file"]] for r in refused if r["draws_file"] in fb):
+        methods[f["bf_method"]] = methods.get(f["bf_method"], 0) + 1
+    lines += [
+        "",
+        f"* **Size** (reversible truth): false \"non-reversible\" calls "
+        f"{_rate(false, n_rev, 1)} over {len(own)} Savage–Dickey calls + {len(chain)} of the "
+        f"{len(refused_rev)} refused datasets run through compare's chain "
+        f"({sum(f['call'] == 'nonrev' for f in chain)} of those called non-reversible; "
+        f"{sum(f['call'] == 'rev' for f in chain)} reversible).",
+        f"* **Power** (driven, refused by Savage–Dickey): {len(drv_run)} of {len(drv)} run; "
+        f"non-reversible by Savage–Dickey's tail side before "
+        f"{_rate(sum(sd_calls[r['draws_file']] == 'nonrev' for r in drv_run), len(drv_run))}, "
+        f"by compare's chain now "
+        f"{_rate(sum(fb[r['draws_file']]['call'] == 'nonrev' for r in drv_run), len(drv_run))}.",
+        "* compare's Bayes factor on the refits: "
+        + (", ".join(f"{m} {k}" for m, k in sorted(methods.items())) or "none run") + ".",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def read_sd(path: Path) -> list[dict]:
@@ -470,11 +631,11 @@ def wilson(p: float, n: int) -> tuple[float, float]:
     return max(centre - half, 0.0), min(centre + half, 1.0)
 
 
-def _rate(k: int, n: int) -> str:
+def _rate(k: int, n: int, digits: int = 0) -> str:
     if not n:
         return "–"
     lo, hi = wilson(k / n, n)
-    return f"{k}/{n} = {k / n:.0%} ({lo:.0%}–{hi:.0%})"
+    return f"{k}/{n} = {k / n:.{digits}%} ({lo:.{digits}%}–{hi:.{digits}%})"
 
 
 def markdown(table) -> str:
@@ -585,6 +746,9 @@ def main(argv=None) -> int:
     parser.add_argument("--shard", default="0/1",
                         help="K/N takes datasets (NUTS pass) or rows (--savage-dickey) K modulo N, "
                         "so N processes run side by side (compilation is single-threaded)")
+    parser.add_argument("--fallback", action="store_true",
+                        help="refit the rows whose Savage–Dickey refused and record what compare "
+                        "reports instead (bridge sampling or the variational bounds)")
     parser.add_argument("--summarise", action="store_true", help="only rebuild table and figure")
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--draws", type=int, default=1000, help="per chain (2 chains)")
@@ -610,19 +774,35 @@ def main(argv=None) -> int:
         fill_savage_dickey(rows_path, log=lambda m: print(m, flush=True), stop_at=args.stop_at,
                            max_jobs=args.max_jobs, shard=shard)  # fmt: skip
         args.summarise = True
+    if args.fallback and (args.max_jobs is not None or not args.chunk):  # a worker's share
+        fill_fallback(rows_path, log=lambda m: print(m, flush=True), stop_at=args.stop_at,
+                      max_jobs=args.max_jobs)  # fmt: skip
+        if args.max_jobs is not None:
+            return 0
+        args.summarise = True
+
+    def remaining() -> int:
+        """Datasets this pass has still to do (the NUTS pass's jobs, or the fallback's rows)."""
+        if args.fallback:
+            have = {r["draws_file"] for r in read_sd(fallback_path(rows_path))}
+            todo = refused_rows(read_rows(rows_path), read_sd(sd_path(rows_path)))
+            return sum(r["draws_file"] not in have for r in todo)
+        have = {job_key(r) for r in read_rows(path)} if path.exists() else set()
+        return sum(job_key(j) not in have for j in jobs)
+
     if not args.summarise and args.chunk and args.max_jobs is None and args.rules == "all":
         # Each support graph compiles new XLA code and a long process runs out of memory maps
         # (LLVM "Cannot allocate memory" after ~30 datasets), so chunks run in fresh processes.
-        for _ in range(len(jobs)):  # bounded: every pass finishes at least one dataset or stops
+        for _ in range(remaining()):  # bounded: every pass finishes at least one dataset or stops
             if args.stop_at is not None and time.time() > args.stop_at:
                 print("stop time reached", flush=True)
                 break
-            have = {job_key(r) for r in read_rows(path)} if path.exists() else set()
-            if all(job_key(j) in have for j in jobs):
+            left = remaining()
+            if not left:
                 break
             cmd = [sys.executable, __file__, *(argv if argv is not None else sys.argv[1:]),
                    "--max-jobs", str(args.chunk)]  # fmt: skip
-            if subprocess.run(cmd).returncode != 0 and len(read_rows(path)) == len(have):
+            if subprocess.run(cmd).returncode != 0 and remaining() == left:
                 print("a worker failed without finishing a dataset; stopping", flush=True)
                 return 1
         args.summarise = True
@@ -643,6 +823,12 @@ def main(argv=None) -> int:
         (out / f"{stem}_g2_table.md").write_text(g2_text)
         text += "\n" + g2_text
     figure(table, out / f"{stem}_power.png")
+    fb_path = fallback_path(rows_path)
+    if fb_path.exists():
+        fb_text = fallback_table(read_rows(rows_path), read_sd(sd_path(rows_path)),
+                                 read_sd(fb_path))  # fmt: skip
+        (out / f"{stem}_fallback_table.md").write_text(fb_text)
+        text += "\n" + fb_text
     print(text)
     return 0
 

@@ -1,0 +1,61 @@
+"""The calibration script's fallback pass: which rows it refits, the call it makes, the summary."""
+
+import importlib.util
+import math
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _calibration():
+    spec = importlib.util.spec_from_file_location("calibration", ROOT / "benchmarks/calibration.py")
+    cal = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cal)
+    return cal
+
+
+def _row(name, kind):
+    return {"draws_file": f"{name}.npz", "kind": kind, "affinity": 0.0 if kind == "reversible"
+            else 1.0, "n_states": "30", "attempts": 200, "generator": "package"}  # fmt: skip
+
+
+def test_refused_rows_and_call():
+    cal = _calibration()
+    rows = [_row("d1", "driven"), _row("r1", "reversible"), _row("r2", "reversible"),
+            _row("r3", "reversible"), _row("d2", "driven")]  # fmt: skip
+    sd = [{"draws_file": "d1.npz", "bf_converged": "0"}, {"draws_file": "r1.npz",
+          "bf_converged": "1"}, {"draws_file": "r2.npz", "bf_converged": "0"},
+          {"draws_file": "d2.npz", "bf_converged": "0"}]  # fmt: skip  (r3: no SD row yet)
+    picked = [r["draws_file"] for r in cal.refused_rows(rows, sd)]
+    assert picked == ["r2.npz", "d1.npz", "d2.npz"]  # reversible first, then file order
+    # the call at log 10: an estimate or a bound past ±log 10 decides, the tail side without one
+    just = math.log(10)
+    assert [cal.bf_call(x) for x in (just + 0.01, just, -just, -just - 0.01)] == [
+        "nonrev", "undecided", "undecided", "rev"]
+    assert cal.bf_call(math.nan, 1) == "nonrev" and cal.bf_call(math.nan, -1) == "rev"
+    assert cal.bf_call(math.nan, 0) == "undecided"
+
+
+def test_fallback_table_counts_both_estimators():
+    """Size pools Savage–Dickey's own calls with the chain's on the refused rows; power compares
+    Savage–Dickey's tail side before with the chain's call now."""
+    cal = _calibration()
+    rows = [_row("r1", "reversible"), _row("r2", "reversible"), _row("r3", "reversible"),
+            _row("d1", "driven"), _row("d2", "driven")]  # fmt: skip
+    for r in rows:
+        r.update({"log_bf": "", "log_bf_se": "", "bf": ""})
+    sd = [{"draws_file": "r1.npz", "bf_converged": "1", "bf": "nonrev", "log_bf": "2.5"},
+          {"draws_file": "r2.npz", "bf_converged": "1", "bf": "undecided", "log_bf": "0.1"},
+          {"draws_file": "r3.npz", "bf_converged": "0", "bf": "undecided", "log_bf": "nan"},
+          {"draws_file": "d1.npz", "bf_converged": "0", "bf": "nonrev", "log_bf": "nan"},
+          {"draws_file": "d2.npz", "bf_converged": "0", "bf": "undecided", "log_bf": "nan"}]
+    fb = [{"draws_file": "r3.npz", "bf_method": "variational lower bound", "log_bf": "2.4",
+           "log_bf_se": "0.1", "call": "nonrev"},
+          {"draws_file": "d1.npz", "bf_method": "bridge", "log_bf": "9.0", "log_bf_se": "0.5",
+           "call": "nonrev"}]  # fmt: skip  (d2 not run yet)
+    text = cal.fallback_table(rows, sd, fb)
+    assert "false \"non-reversible\" calls 2/3 = 66.7%" in text  # r1 by SD, r3 by the bound
+    assert "over 2 Savage–Dickey calls + 1 of the 1 refused" in text
+    assert "1 of 2 run" in text and "before 1/1 = 100%" in text
+    assert "| d2 | undecided | not run |" in text
+    assert "refits: bridge 1, variational lower bound 1." in text
