@@ -114,3 +114,22 @@ def test_model_evidence_falls_back_to_laplace_smc():
     ev, check = model_evidence("reversible", data, FieldPrior(), few, fallback="laplace-smc")
     assert check is None and ev.method == "laplace-smc" and ev.converged, ev.note
     assert np.isfinite(ev.se) and "bridge sampling refused" in ev.note
+
+
+def test_laplace_reference_shifts_a_hessian_that_is_not_positive_definite():
+    """Both estimators' reference: a positive definite Hessian is factored as it is; an
+    indefinite one (a mode search stopped off the mode) is raised alike in every direction
+    until its smallest eigenvalue is 1e-3 × the median |diagonal|, and the factor is exact."""
+    from detailed_balance.comparison._tempering import shifted_cholesky
+
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+    pd = q @ np.diag([0.5, 1.0, 3.0, 9.0]) @ q.T
+    chol, shift = shifted_cholesky(pd)
+    assert shift == 0.0 and np.allclose(chol @ chol.T, pd, atol=1e-12)
+    bad = q @ np.diag([-2.0, 0.1, 3.0, 9.0]) @ q.T
+    chol, shift = shifted_cholesky(bad)
+    floor = 1e-3 * np.median(np.abs(np.diag(bad)))
+    assert np.isclose(shift, floor + 2.0)
+    assert np.allclose(chol @ chol.T, bad + shift * np.eye(4), atol=1e-12)
+    assert np.isclose(np.linalg.eigvalsh(chol @ chol.T)[0], floor)

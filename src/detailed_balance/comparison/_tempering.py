@@ -67,15 +67,21 @@ def laplace_reference(model, model_kwargs: dict, key, method: str) -> Laplace | 
             f"{dim} parameters: beyond the dense Laplace reference ({MAX_DENSE_DIM})",
         )  # fmt: skip
     mode, hess, grad_norm = _mode_and_hessian(log_p, x0)
-    # a strict maximum is needed for q; where the curvature is not positive, shift it
-    shift = 0.0
+    chol, shift = shifted_cholesky(hess)
+    return Laplace(log_p, mode, chol, shift, grad_norm)
+
+
+def shifted_cholesky(hess: np.ndarray) -> tuple[np.ndarray, float]:
+    """Lower Cholesky factor of ``hess + shift × I`` and the shift: 0 when ``hess`` is positive
+    definite, else what raises its smallest eigenvalue to 1e-3 × the median |diagonal| (at
+    least 1e-8). A strict maximum is needed for the reference ``q``; where the curvature at the
+    point the mode search stopped is not positive, every direction is raised alike."""
     try:
-        chol = np.linalg.cholesky(hess)
+        return np.linalg.cholesky(hess), 0.0
     except np.linalg.LinAlgError:
         lam_min = float(np.linalg.eigvalsh(hess)[0])
         shift = max(1e-3 * float(np.median(np.abs(np.diag(hess)))), 1e-8) - lam_min
-        chol = np.linalg.cholesky(hess + shift * np.eye(dim))
-    return Laplace(log_p, mode, chol, shift, grad_norm)
+        return np.linalg.cholesky(hess + shift * np.eye(len(hess))), shift
 
 
 def _mode_and_hessian(log_p, x0):
