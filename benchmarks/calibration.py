@@ -198,6 +198,20 @@ SD_FIELDS = ["draws_file", "log_bf", "log_bf_se", "bf", "bf_converged", "bf_ess"
              "bf_note", "sd_seconds"]  # fmt: skip
 
 
+def append_row(out: Path, fields: list[str], row: dict) -> None:
+    """Append one row to a CSV (resumable passes): the header ``fields`` when the file is new,
+    else the file's own column order (older runs have fewer columns)."""
+    new = not out.exists()
+    if not new:
+        with out.open() as fh:
+            fields = next(csv.reader(fh))
+    with out.open("a", newline="") as fh:
+        w = csv.DictWriter(fh, fields, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerow(row)
+
+
 def sd_path(rows_path: Path) -> Path:
     """Where the Savage–Dickey pass writes (its own file: the NUTS rows stay append-only)."""
     return rows_path.with_name(rows_path.name.replace("_rows.csv", "_sd.csv"))
@@ -220,12 +234,7 @@ def fill_savage_dickey(path: Path, log=print, stop_at: float | None = None,
         start = time.perf_counter()
         res = {"draws_file": r["draws_file"], **savage_dickey_row(r, path.parent / DRAWS_DIR),
                "sd_seconds": time.perf_counter() - start}  # fmt: skip
-        new = not out.exists()
-        with out.open("a", newline="") as fh:
-            w = csv.DictWriter(fh, SD_FIELDS, extrasaction="ignore")
-            if new:
-                w.writeheader()
-            w.writerow(res)
+        append_row(out, SD_FIELDS, res)
         done += 1
         log(f"{r['draws_file']}: log BF = {res['log_bf']:.2f} ± {res['log_bf_se']:.2f} "
             f"-> {res['bf']} ({res['sd_seconds']:.0f}s)")  # fmt: skip
@@ -313,12 +322,7 @@ def fill_fallback(path: Path, log=print, stop_at: float | None = None,
         if (stop_at is not None and time.time() > stop_at) or done == max_jobs:
             break
         res = fallback_row(r)
-        new = not out.exists()
-        with out.open("a", newline="") as fh:
-            w = csv.DictWriter(fh, FALLBACK_FIELDS, extrasaction="ignore")
-            if new:
-                w.writeheader()
-            w.writerow(res)
+        append_row(out, FALLBACK_FIELDS, res)
         done += 1
         log(f"{r['draws_file']}: {res['bf_method']} log BF = {res['log_bf']:.2f} ± "
             f"{res['log_bf_se']:.2f} (bounds {res['bf_lower']:.2f}..{res['bf_upper']:.2f}) -> "
@@ -529,16 +533,7 @@ def run(jobs, nuts: dict | None, out: Path | None = None, log=print, max_jobs=No
         row = {**job, **res}
         rows.append(row)
         if out is not None:
-            new = not out.exists()
-            fields = FIELDS if nuts is None else NUTS_FIELDS
-            if not new:  # append in the file's own column order (older runs have fewer columns)
-                with out.open() as fh:
-                    fields = next(csv.reader(fh))
-            with out.open("a", newline="") as fh:
-                w = csv.DictWriter(fh, fields, extrasaction="ignore")
-                if new:
-                    w.writeheader()
-                w.writerow(row)
+            append_row(out, FIELDS if nuts is None else NUTS_FIELDS, row)
         log(f"[{i + 1}/{len(jobs)}] {job['kind']} A={job['affinity']} {job['n_states']}x"
             f"{job['attempts']} {job.get('generator')} conv={row.get('converged')} "
             f"dLOO={row['elpd_diff']:.1f}±"

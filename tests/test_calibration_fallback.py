@@ -59,3 +59,16 @@ def test_fallback_table_counts_both_estimators():
     assert "1 of 2 run" in text and "before 1/1 = 100%" in text
     assert "| d2 | undecided | not run |" in text
     assert "refits: bridge 1, variational lower bound 1." in text
+
+
+def test_append_row_writes_a_header_once_and_keeps_the_files_column_order(tmp_path):
+    """Every pass appends through one function: a new file gets ``fields`` as its header; an
+    existing one keeps its own columns (older runs have fewer), whatever ``fields`` says now."""
+    import csv
+
+    cal = _calibration()
+    out = tmp_path / "rows.csv"
+    cal.append_row(out, ["a", "b"], {"a": 1, "b": 2, "extra": 9})
+    cal.append_row(out, ["b", "a", "c"], {"a": 3, "b": 4, "c": 5})
+    with out.open() as fh:
+        assert list(csv.reader(fh)) == [["a", "b"], ["1", "2"], ["3", "4"]]
