@@ -184,12 +184,8 @@ def savage_dickey_row(row: dict, draws_dir: Path) -> dict:
     res = savage_dickey(MODELS["nonreversible"], {"data": data, "prior": FieldPrior()}, samples)
     log_bf, se = -res.log_bf, res.se  # savage_dickey: reversible vs non-reversible
     ok = bool(res.converged) and math.isfinite(log_bf)
-    if ok:
-        pick = "undecided" if abs(log_bf) <= LOG10 else ("nonrev" if log_bf > 0 else "rev")
-    elif res.tail_side == 1:  # no finite error, but every draw puts tau = 0 beyond log 10
-        pick = "nonrev"
-    else:
-        pick = "undecided"
+    # refused: no finite error, but tail side +1 means every draw puts tau = 0 beyond log 10
+    pick = bf_call(log_bf if ok else math.nan, res.tail_side)
     return {"log_bf": log_bf, "log_bf_se": se, "bf_converged": int(ok), "bf_note": res.note,
             "bf_ess": res.ess, "bf_pareto_k": res.pareto_k, "bf": pick}  # fmt: skip
 
