@@ -14,10 +14,12 @@ from detailed_balance import inference  # noqa: F401  (configures JAX before it 
 from detailed_balance.comparison import (
     compare,
     dirichlet_posterior_draws,
+    fit_bf_bounds,
     fit_evidence,
+    fit_savage_dickey,
     log_evidence_dirichlet,
 )
-from detailed_balance.comparison._compare import fit_bf_bounds, nonreversible_bf
+from detailed_balance.comparison._compare import nonreversible_bf
 from detailed_balance.comparison._variational import (
     BayesFactorBounds,
     bayes_factor_bounds,
@@ -122,3 +124,19 @@ def test_bound_failures_are_notes_and_a_straddling_bracket_is_no_number():
     below = nonreversible_bf(far, failed, failed, None, BayesFactorBounds(-9.0, 0.2, -4.0, 0.3))
     assert below["bf_method"] == "variational upper bound" and below["log_bf_vs_reversible"] == -4.0
     assert below["bf_tail"] == 0
+
+
+def test_public_estimators_on_stored_fits_refuse_the_wrong_fits_in_one_line():
+    """fit_savage_dickey / fit_bf_bounds (public): a fit of the wrong model is a FitError naming
+    it; fits without posterior draws are a refusal with a note that says NUTS is needed."""
+    from detailed_balance.errors import FitError
+
+    counts = sample_counts(reversible_chain(5, seed=0), attempts_per_source=50, seed=0)
+    rev, nonrev = (fit(counts, m, method="map") for m in ("reversible", "nonreversible"))
+    with pytest.raises(FitError, match="needs a fit of the nonreversible model"):
+        fit_savage_dickey(rev)
+    sd = fit_savage_dickey(nonrev)
+    assert not sd.converged and "needs a NUTS fit" in sd.note and "\n" not in sd.note
+    bounds = fit_bf_bounds(rev, nonrev)
+    assert not bounds.converged and "need two NUTS fits" in bounds.note
+    assert math.isnan(bounds.lower) and math.isnan(bounds.upper)
