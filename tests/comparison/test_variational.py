@@ -17,6 +17,7 @@ from detailed_balance.comparison import (
     fit_bf_bounds,
     fit_evidence,
     fit_savage_dickey,
+    fit_tau_path,
     log_evidence_dirichlet,
 )
 from detailed_balance.comparison._compare import nonreversible_bf
@@ -127,7 +128,7 @@ def test_bound_failures_are_notes_and_a_straddling_bracket_is_no_number():
 
 
 def test_public_estimators_on_stored_fits_refuse_the_wrong_fits_in_one_line():
-    """fit_savage_dickey / fit_bf_bounds (public): a fit of the wrong model is a FitError naming
+    """fit_savage_dickey / fit_bf_bounds / fit_tau_path (public): a fit of the wrong model is a FitError naming
     it; fits without posterior draws are a refusal with a note that says NUTS is needed."""
     from detailed_balance.errors import FitError
 
@@ -135,6 +136,8 @@ def test_public_estimators_on_stored_fits_refuse_the_wrong_fits_in_one_line():
     rev, nonrev = (fit(counts, m, method="map") for m in ("reversible", "nonreversible"))
     with pytest.raises(FitError, match="needs a fit of the nonreversible model"):
         fit_savage_dickey(rev)
+    with pytest.raises(FitError, match="tau path needs a fit of the nonreversible model"):
+        fit_tau_path(rev)  # before any NUTS run of the path
     sd = fit_savage_dickey(nonrev)
     assert not sd.converged and "needs a NUTS fit" in sd.note and "\n" not in sd.note
     bounds = fit_bf_bounds(rev, nonrev)

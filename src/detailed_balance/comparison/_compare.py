@@ -770,6 +770,11 @@ def fit_tau_path(idata, *, seed: int = 0) -> PathBayesFactor:
     -------
     PathBayesFactor
     """
+    from .. import _arviz
+
+    if _arviz.attrs(idata).get("model") != "nonreversible":
+        # the path runs the non-reversible model: any other fit would be hours of the wrong runs
+        raise FitError("the tau path needs a fit of the nonreversible model")
     try:
         return tau_path_log_bf(fit_model_data(idata), fit_prior(idata), seed=seed)
     except (DataError, FitError) as exc:
