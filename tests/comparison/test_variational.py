@@ -128,8 +128,9 @@ def test_bound_failures_are_notes_and_a_straddling_bracket_is_no_number():
 
 
 def test_public_estimators_on_stored_fits_refuse_the_wrong_fits_in_one_line():
-    """fit_savage_dickey / fit_bf_bounds / fit_tau_path (public): a fit of the wrong model is a FitError naming
-    it; fits without posterior draws are a refusal with a note that says NUTS is needed."""
+    """fit_savage_dickey / fit_bf_bounds / fit_tau_path (public): a fit of the wrong model is a
+    FitError naming it; fits without posterior draws are a refusal with a note that says NUTS is
+    needed."""
     from detailed_balance.errors import FitError
 
     counts = sample_counts(reversible_chain(5, seed=0), attempts_per_source=50, seed=0)
