@@ -1,6 +1,7 @@
 """Adaptive tempered SMC from a Laplace reference (``laplace-smc``): the log evidence of any
 model without posterior draws, at thousands of parameters, with the spread of independent runs
-as its error."""
+as its error. Its tempering loop, :func:`temper`, takes any reference (how to draw particles at
+β = 0, its log density) and any target: every SMC estimator of the package runs it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ from scipy.stats import t as student_t
 
 from ..runtime import x64
 from ._evidence import Evidence
-from ._tempering import adapt_step, first_step, hmc_moves, laplace_reference, next_beta, tempered
+from ._tempering import (
+    Laplace,
+    adapt_step,
+    first_step,
+    hmc_moves,
+    laplace_reference,
+    next_beta,
+    tempered,
+)
 
 SMC_SPREAD_MAX = 4.0  # refuse when the runs spread this many times the error each run reports
 SMC_ESS_MIN = 0.05  # refuse when a step of a run keeps fewer particles than this fraction
@@ -107,26 +116,72 @@ def smc_evidence(
 
 def _smc(model, model_kwargs, n, runs, leapfrog, target_ess, move, max_moves, max_temps, key):
     import jax
-    import jax.numpy as jnp
-    from scipy.linalg import solve_triangular
 
     start = time.perf_counter()
     key, k_init = jax.random.split(key)
     ref = laplace_reference(model, model_kwargs, k_init, "laplace-smc")
     if isinstance(ref, Evidence):
         return ref
-    dim, mode, chol = ref.dim, ref.mode, ref.chol
-    const_q = ref.half_log_det - 0.5 * dim * np.log(2 * np.pi)
-    mode_j = jnp.asarray(mode)
-    # H v by a Hessian-vector product at the mode: O(model) per particle, not O(D²)
-    _, hvp = jax.linearize(jax.grad(lambda x: -ref.log_p(x)), mode_j)
+    return temper(
+        ref.log_p, LaplaceReference(ref), n, runs, leapfrog, target_ess, move, max_moves,
+        max_temps, key, "laplace-smc", start,
+    )  # fmt: skip
 
-    def log_q(x):
-        d = x - mode_j
-        hd = hvp(d) + ref.shift * d
-        return const_q - 0.5 * jnp.dot(d, hd), -hd
 
-    ell, log_pi = tempered(ref.log_p, log_q)
+class LaplaceReference:
+    """The Laplace fit ``N(mode, P⁻¹)`` as the reference of :func:`temper`: its draws, and its log
+    density with the gradient by a Hessian-vector product at the mode (O(model) per particle,
+    not O(D²))."""
+
+    label = "the Laplace fit"
+
+    def __init__(self, fit: Laplace):
+        import jax
+        import jax.numpy as jnp
+
+        self.fit, self.dim = fit, fit.dim
+        self._mode = jnp.asarray(fit.mode)
+        self._const = fit.half_log_det - 0.5 * fit.dim * np.log(2 * np.pi)
+        _, self._hvp = jax.linearize(jax.grad(lambda x: -fit.log_p(x)), self._mode)
+
+    def draw(self, key, n: int) -> np.ndarray:
+        """``n`` independent draws, an (n, D) array."""
+        import jax
+        from scipy.linalg import solve_triangular
+
+        z = np.asarray(jax.random.normal(key, (n, self.dim)))
+        return self.fit.mode + solve_triangular(self.fit.chol.T, z.T, lower=False).T
+
+    def log_q(self, x):
+        """``(log q(x), ∇ log q(x))`` at one point (JAX)."""
+        import jax.numpy as jnp
+
+        d = x - self._mode
+        hd = self._hvp(d) + self.fit.shift * d
+        return self._const - 0.5 * jnp.dot(d, hd), -hd
+
+    def caveats(self) -> str:
+        return self.fit.caveats()
+
+
+def temper(log_p, reference, n, runs, leapfrog, target_ess, move, max_moves, max_temps, key,
+           method, start=None) -> Evidence:  # fmt: skip
+    """The tempering loop every SMC estimator shares: log ∫ p − log ∫ π_0 along ``π_0^(1-β) p^β``.
+
+    ``log_p`` is the target's log density of one flat point (JAX); ``reference`` is π_0: its
+    ``dim``, ``draw(key, n)`` ((n, D) particles at β = 0, exact draws of the normalised π_0),
+    ``log_q(x)`` (log π_0 and its gradient at one point, JAX), ``caveats()`` (text the note
+    appends) and ``label`` (what the note calls it). π_0 need not be normalised: the estimate
+    is of log Z(p) − log Z(π_0), so with a normalised reference it is log Z(p). The pilot plans
+    β, the mass matrix, the step size and the moves; ``runs`` independent runs follow the plan
+    (:func:`smc_evidence` says how the error and the refusals are made). Returns an
+    ``Evidence`` of ``method``.
+    """
+    import jax
+
+    start = time.perf_counter() if start is None else start
+    dim = reference.dim
+    ell, log_pi = tempered(log_p, reference.log_q)
     mutate = hmc_moves(log_pi, leapfrog, 2)  # two moves per call: (particles, their ℓ, acceptance)
     ell_all = jax.jit(jax.vmap(lambda x: ell(x)[0]))
 
@@ -135,8 +190,7 @@ def _smc(model, model_kwargs, n, runs, leapfrog, target_ess, move, max_moves, ma
         size and the number of moves from its own particles, and returns them as the plan; with
         a plan it follows it, so its kernels do not depend on its own particles."""
         key, k0 = jax.random.split(key)
-        z = np.asarray(jax.random.normal(k0, (n, dim)))
-        xs = mode + solve_triangular(chol.T, z.T, lower=False).T
+        xs = reference.draw(k0, n)
         ls = np.asarray(ell_all(xs), dtype=float)
         beta, log_z, var_log_z, eps = 0.0, 0.0, 0.0, first_step(dim)
         stats = {"temps": 0, "moves": 0, "short": 0, "acc": [], "ess": 1.0}
@@ -186,9 +240,9 @@ def _smc(model, model_kwargs, n, runs, leapfrog, target_ess, move, max_moves, ma
     pilot, beta, _ = one_run(keys[0], rng)
     if pilot is None:
         return Evidence(
-            np.nan, np.nan, "laplace-smc", False,
+            np.nan, np.nan, method, False,
             f"tempering did not reach the posterior in {max_temps} temperatures "
-            f"(stopped at β = {beta:.3g}): the Laplace reference is far from it",
+            f"(stopped at β = {beta:.3g}): {reference.label} is far from it",
         )  # fmt: skip
     results = [one_run(k, rng, pilot[2])[::2] for k in keys[1:]]
     log_zs = np.array([r[0][0] for r in results])
@@ -210,13 +264,13 @@ def _smc(model, model_kwargs, n, runs, leapfrog, target_ess, move, max_moves, ma
     ess_min = min(r[1]["ess"] for r in results)
     seconds = time.perf_counter() - start
     note = (
-        f"tempered SMC from the Laplace fit: {dim} unconstrained dimensions, {runs} runs of {n} "
+        f"tempered SMC from {reference.label}: {dim} unconstrained dimensions, {runs} runs of {n} "
         f"particles (log Z {', '.join(f'{x:.2f}' for x in log_zs)}; own se "
         f"{', '.join(f'{x:.2f}' for x in se_runs)}), {temps / runs:.0f} temperatures and "
         f"{moves / max(temps - runs, 1):.1f} HMC moves per temperature on average, mean "
         f"acceptance {acc:.2f}, smallest ESS {ess_min:.2f} × particles, {seconds:.0f} s"
     )
-    note += ref.caveats()
+    note += reference.caveats()
     problems = []
     if ratio > SMC_SPREAD_MAX:
         problems.append(
@@ -237,7 +291,7 @@ def _smc(model, model_kwargs, n, runs, leapfrog, target_ess, move, max_moves, ma
     ok = bool(np.isfinite(log_z) and np.isfinite(se) and not problems)
     if problems:
         note = "not trusted: " + "; ".join(problems) + ": raise particles or max_moves; " + note
-    return Evidence(log_z, se, "laplace-smc", ok, note, runs * n)
+    return Evidence(log_z, se, method, ok, note, runs * n)
 
 
 def _systematic(rng: np.random.Generator, w: np.ndarray) -> np.ndarray:
