@@ -27,7 +27,11 @@ Then, per size, the time to log Z ± se of each model (``log_z_columns``): ``lap
 (``comparison.smc_evidence``, from scratch) up to ``--smc-max`` parameters, and NUTS + bridge
 sampling (one fit with 5 draws per parameter per chain, bridge sampling on its draws) up to
 ``--bridge-max``; the time ratio and the z of their difference, the exact Dirichlet log Z beside
-the unconstrained model. NUTS is not run above ``--nuts-max-states`` (a note says so).
+the unconstrained model. NUTS is not run above ``--nuts-max-states`` (a note says so). With
+``--reference draws`` the hierarchical models' SMC starts from a Gaussian of a NUTS fit's draws
+(``draws-smc``: ``smc_evidence(..., reference=latent_draws(fit))``, 2 × ``--reference-draws``
+draws; the fit's seconds are printed beside the SMC's), and Savage–Dickey on the non-reversible
+fit gives the log BF that the two log Z's difference is checked against.
 
 Usage::
 
@@ -140,18 +144,27 @@ def n_parameters(name: str, kwargs: dict) -> int:
 MODEL_NAMES = ("reversible", "nonreversible", "unconstrained")
 
 
-def log_z_columns(counts, smc_max: int, bridge_max: int, models=MODEL_NAMES) -> list[dict]:
+def log_z_columns(counts, smc_max: int, bridge_max: int, models=MODEL_NAMES,
+                  reference: str = "laplace", reference_draws: int = 1000) -> list[dict]:
     """Time to log Z ± se of each model: ``laplace-smc`` from scratch, and NUTS + bridge sampling.
 
     laplace-smc runs up to ``smc_max`` parameters (measured: ~5 min at 1,470 parameters under
     load, growing ~D^1.5); NUTS + bridge sampling is one fit with 5 draws per parameter per chain
     (bridge sampling refuses below ~8 per parameter in all) and the bridge estimate from its draws,
     up to ``bridge_max`` parameters; the unconstrained model's exact Dirichlet log Z is beside them.
+    ``reference="draws"``: the hierarchical models' SMC starts from a Gaussian of a NUTS fit's
+    draws (``reference_draws`` per chain, as many warm-up steps), and Savage–Dickey runs on the
+    non-reversible fit (its log BF in that model's row).
     """
     from detailed_balance.models import MODELS, FieldPrior
 
-    from detailed_balance.comparison import fit_evidence, log_evidence_dirichlet, smc_evidence
-    from detailed_balance.inference import fit
+    from detailed_balance.comparison import (
+        fit_evidence,
+        fit_savage_dickey,
+        log_evidence_dirichlet,
+        smc_evidence,
+    )
+    from detailed_balance.inference import fit, latent_draws
     from detailed_balance.modeldata import build_model_data
 
     data = build_model_data(counts)
@@ -163,12 +176,26 @@ def log_z_columns(counts, smc_max: int, bridge_max: int, models=MODEL_NAMES) -> 
         if name == "unconstrained":
             row["exact"] = round(log_evidence_dirichlet(data), 2)
         if dim <= smc_max:
-            start = time.perf_counter()
             # the hierarchical models need finer steps and more moves (their hyper-parameters lag)
             tuned = {} if name == "unconstrained" else {"ess": 0.95, "move": 2.0}
+            if reference == "draws" and name != "unconstrained":
+                start = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    idata = fit(counts, name, draws=reference_draws, warmup=reference_draws,
+                                seed=0)  # fmt: skip
+                row["fit_s"] = round(time.perf_counter() - start, 1)
+                tuned["reference"] = latent_draws(idata)
+                if name == "nonreversible":  # the log BF the two log Z's are checked against
+                    start = time.perf_counter()
+                    sd = fit_savage_dickey(idata)
+                    row.update(sd_s=round(time.perf_counter() - start, 1), sd_log_bf=sd.log_bf,
+                               sd_se=sd.se, sd_converged=sd.converged)  # fmt: skip
+            start = time.perf_counter()
             ev = smc_evidence(MODELS[name], kwargs, seed=0, **tuned)
             row.update(smc_s=round(time.perf_counter() - start, 1), smc=_evidence_cell(ev))
-            row.update(smc_log_z=ev.log_z, smc_se=ev.se)
+            row.update(smc_log_z=ev.log_z, smc_se=ev.se, smc_method=ev.method)
+            row["smc_note"] = ev.note
         else:
             row["smc"] = f"not run ({dim} parameters > --smc-max {smc_max})"
         if dim <= bridge_max:
@@ -194,7 +221,10 @@ def _rhat(row: dict) -> str:
 
 
 def _evidence_cell(ev) -> str:
-    return f"{ev.log_z:.2f} ± {ev.se:.2f}" if ev.converged else f"refused: {ev.note[:100]}"
+    if not ev.converged:
+        return f"refused: {ev.note[:100]}"
+    tag = "" if ev.method == "laplace-smc" else f" ({ev.method})"
+    return f"{ev.log_z:.2f} ± {ev.se:.2f}{tag}"
 
 
 def print_sampler_table(rows: list[dict]) -> None:
@@ -230,9 +260,34 @@ def print_log_z_table(rows: list[dict]) -> None:
             se = math.hypot(r["smc_se"], r["bridge_se"])
             if np.isfinite(se) and se > 0:
                 z = f"{(r['smc_log_z'] - r['bridge_log_z']) / se:+.2f}"
+        smc_s = r.get("smc_s", "–")
+        if "fit_s" in r:  # draws-smc: the SMC's seconds + the NUTS fit's that gave its reference
+            smc_s = f"{smc_s} + {r['fit_s']}"
         print(f"| {r['states']} | {r['model']} | {r['parameters']} | {r['smc']} | "
-              f"{r.get('smc_s', '–')} | {r['bridge']} | {r.get('bridge_s', '–')} | {ratio} | {z} "
+              f"{smc_s} | {r['bridge']} | {r.get('bridge_s', '–')} | {ratio} | {z} "
               f"| {r.get('exact', '–')} |")  # fmt: skip
+    print_log_bf_table(rows)
+
+
+def print_log_bf_table(rows: list[dict]) -> None:
+    """Markdown: log Z_rev − log Z_nonrev by SMC against Savage–Dickey's log BF (same counts)."""
+    lines = []
+    for r in rows:
+        rev = next((x for x in rows if x["states"] == r["states"] and x["model"] == "reversible"),
+                   None)  # fmt: skip
+        if r["model"] != "nonreversible" or "sd_log_bf" not in r or rev is None:
+            continue
+        bf = rev.get("smc_log_z", np.nan) - r.get("smc_log_z", np.nan)
+        se = math.hypot(rev.get("smc_se", np.nan), r.get("smc_se", np.nan))
+        sd = f"{r['sd_log_bf']:.2f} ± {r['sd_se']:.2f}"
+        sd += "" if r["sd_converged"] else " (refused)"
+        z = (bf - r["sd_log_bf"]) / math.hypot(se, r["sd_se"])
+        lines.append(f"| {r['states']} | {bf:.2f} ± {se:.2f} | {sd} | {z:+.2f} | {r['sd_s']} |")
+    if lines:
+        print("\n| states | SMC log Z_rev − log Z_nonrev | Savage–Dickey log BF (rev : nonrev) "
+              "| z | Savage–Dickey s |")  # fmt: skip
+        print("|---:|---|---|---:|---:|")
+        print("\n".join(lines))
 
 
 def main() -> None:
@@ -256,6 +311,11 @@ def main() -> None:
                         help="models of the log Z table (default: all three)")
     parser.add_argument("--bridge-max", type=int, default=1000,
                         help="NUTS + bridge sampling up to this many parameters")
+    parser.add_argument("--reference", choices=("laplace", "draws"), default="laplace",
+                        help="the hierarchical models' SMC reference: the Laplace fit (default) or "
+                             "a Gaussian of a NUTS fit's draws (draws-smc; adds Savage-Dickey)")
+    parser.add_argument("--reference-draws", type=int, default=1000,
+                        help="NUTS draws (and warm-up) per chain behind --reference draws")
     parser.add_argument("--json", default=None, help="also write the rows as JSON here")
     parser.add_argument("--tables", metavar="JSON", nargs="*",
                         help="only print the tables of runs written by --json")
@@ -304,7 +364,8 @@ def main() -> None:
         save()
     for n in args.sizes if args.smc_max or args.bridge_max else ():
         log_z_rows += log_z_columns(make_counts(n), args.smc_max, args.bridge_max,
-                                    args.evidence_models)  # fmt: skip
+                                    args.evidence_models, args.reference,
+                                    args.reference_draws)  # fmt: skip
         save()
     print_sampler_table(rows)
     if log_z_rows:

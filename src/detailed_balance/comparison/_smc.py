@@ -13,6 +13,7 @@ from scipy.stats import norm
 from scipy.stats import t as student_t
 
 from ..runtime import x64
+from ._draws_reference import draws_reference
 from ._evidence import Evidence
 from ._tempering import (
     Laplace,
@@ -40,8 +41,10 @@ def smc_evidence(
     max_moves: int = 30,
     max_temperatures: int = 400,
     seed: int = 0,
+    reference: str | dict = "laplace",
 ) -> Evidence:
-    """Log evidence of any NumPyro model by adaptive tempered SMC from its Laplace fit.
+    """Log evidence of any NumPyro model by adaptive tempered SMC from its Laplace fit (or from
+    a Gaussian of its posterior draws: ``reference``).
 
     The reference ``q`` is the Laplace approximation in NumPyro's unconstrained space (the mode
     of prior × likelihood × Jacobian, the negative Hessian there as precision). Particles drawn
@@ -86,10 +89,16 @@ def smc_evidence(
     max_moves : HMC moves per temperature at most.
     max_temperatures : refuse beyond this many temperature steps.
     seed : random seed.
+    reference : ``"laplace"`` (the default, above), or posterior draws of the model (constrained,
+        site -> (chains, draws, ...), e.g. ``inference.latent_draws(idata)``): then ``q`` is the
+        Gaussian of their mean and shrunk covariance (``_draws_reference``) and the method
+        ``draws-smc``. Any ``q`` gives the same Z in expectation; on the hierarchical models
+        the draws' is far closer to the posterior than the joint mode's (100 states: 25
+        temperatures, 22 s, against 1,317 s; docs/readme/bench-scale.md).
 
     Returns
     -------
-    Evidence with ``method="laplace-smc"``, ``n_draws`` = runs × particles.
+    Evidence with ``method="laplace-smc"`` (or ``"draws-smc"``), ``n_draws`` = runs × particles.
 
     Examples
     --------
@@ -110,15 +119,24 @@ def smc_evidence(
     with x64():
         return _smc(
             model, model_kwargs, particles, runs, leapfrog, ess, move, max_moves,
-            max_temperatures, jax.random.PRNGKey(seed),
+            max_temperatures, jax.random.PRNGKey(seed), reference,
         )  # fmt: skip
 
 
-def _smc(model, model_kwargs, n, runs, leapfrog, target_ess, move, max_moves, max_temps, key):
+def _smc(model, model_kwargs, n, runs, leapfrog, target_ess, move, max_moves, max_temps, key,
+         reference="laplace"):  # fmt: skip
     import jax
 
     start = time.perf_counter()
     key, k_init = jax.random.split(key)
+    if not isinstance(reference, str):  # posterior draws
+        built = draws_reference(model, model_kwargs, reference, k_init)
+        if isinstance(built, str):
+            return Evidence(np.nan, np.nan, "draws-smc", False, built)
+        return temper(*built, n, runs, leapfrog, target_ess, move, max_moves, max_temps, key,
+                      "draws-smc", start)  # fmt: skip
+    if reference != "laplace":
+        raise ValueError(f"reference={reference!r}: use 'laplace' or a dict of posterior draws")
     ref = laplace_reference(model, model_kwargs, k_init, "laplace-smc")
     if isinstance(ref, Evidence):
         return ref
