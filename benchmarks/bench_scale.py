@@ -247,8 +247,9 @@ def print_sampler_table(rows: list[dict]) -> None:
 
 
 def print_log_z_table(rows: list[dict]) -> None:
-    """Markdown: laplace-smc vs NUTS + bridge per model and size (time ratio, z of their gap)."""
-    print("\n| states | model | parameters | laplace-smc log Z ± se | time (s) | NUTS + bridge "
+    """Markdown: laplace-smc (or draws-smc, named in its cell; its time + the NUTS fit's) vs
+    NUTS + bridge per model and size (time ratio, z of their gap)."""
+    print("\n| states | model | parameters | SMC log Z ± se | time (s) | NUTS + bridge "
           "log Z ± se | time (s) | smc time / NUTS + bridge | z | exact |")  # fmt: skip
     print("|---:|---|---:|---|---:|---|---:|---:|---:|---:|")
     for r in rows:
@@ -323,7 +324,9 @@ def main() -> None:
     if args.tables:
         runs = [json.load(open(path)) for path in args.tables]
         print("\n".join(run["machine"] for run in runs))
-        print_sampler_table([r for run in runs for r in run["rows"]])
+        samplers = [r for run in runs for r in run["rows"]]
+        if samplers:
+            print_sampler_table(samplers)
         print_log_z_table([r for run in runs for r in run["log_z"]])
         return
 
@@ -367,7 +370,8 @@ def main() -> None:
                                     args.evidence_models, args.reference,
                                     args.reference_draws)  # fmt: skip
         save()
-    print_sampler_table(rows)
+    if rows:
+        print_sampler_table(rows)
     if log_z_rows:
         print_log_z_table(log_z_rows)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}", flush=True)
