@@ -12,7 +12,9 @@ The estimators, one private module each:
   importance sampling from the Laplace fit (``laplace-ais``), for where bridge sampling refuses.
 * ``_smc``: :func:`smc_evidence`, the same path by adaptive tempered SMC (``laplace-smc``), for
   thousands of parameters; ``_tempering`` holds what the two share (the Laplace reference, the
-  schedule's next temperature, the HMC move at a temperature).
+  schedule's next temperature, the HMC move at a temperature); ``_draws_reference`` its other
+  reference, a Gaussian of posterior draws (``draws-smc``: the hierarchical models, whose joint
+  mode is far from their posterior).
 * ``_pareto``: :func:`pareto_khat`, the PSIS tail diagnostic of a set of importance weights.
 
 Failures are ``Evidence(converged=False, note=...)``, never a bare number.
