@@ -141,75 +141,118 @@ def nested_smc_bf(
 
 
 class _NestedReference:
-    """π_0 = p~_rev(theta) q(log tau, w) on the non-reversible model's flat vector, for
-    :func:`._smc.temper` (``dim``, ``draw``, ``log_q``, ``caveats``, ``label``)."""
+    """π_0 = p~_rev(theta − d) q(log tau, w | theta) on the non-reversible model's flat vector,
+    for :func:`._smc.temper` (``dim``, ``draw``, ``log_q``, ``caveats``, ``label``).
 
-    label = "the reversible posterior × a Gaussian of the flow"
+    ``d`` and the flow's proposal are those of the variational bounds (``_FlowProposal``, fitted
+    to all the draws): ``d`` the difference of the two posteriors' means of theta (a shift: unit
+    Jacobian, so ``p~_rev(theta − d)`` still integrates to ``Z_rev``); ``f = tau w`` Gaussian
+    around one Newton step from the posterior mean flow given theta, its precision the negative
+    Hessian there; ``log tau`` given ``f`` the Gaussian at the mode of its exact conditional (the
+    bounds use a grid there, which has no gradient for the HMC moves). Normalised in
+    ``(log tau, w)`` for every theta, so ``Z(π_0) = Z_rev``."""
+
+    label = "the reversible posterior × the flow's proposal"
 
     def __init__(self, data, prior, samples_rev, samples_nonrev, seed):
         import jax
         import jax.numpy as jnp
-        from scipy.linalg import solve_triangular
+        from scipy.linalg import cho_solve
 
         from ..models import nonreversible, reversible
         from ._evidence import _flat_model
-        from ._variational import _Layout, _ShrunkGaussian
+        from ._variational import _Densities, _FlowProposal, _Layout, _log_tau_prior
 
         kwargs = {"data": data, "prior": prior}
         key = jax.random.PRNGKey(seed)
         _, _, unravel_r, lp_r, x0_r = _flat_model(reversible, kwargs, key)
         _, _, _, lp_n, x0_n = _flat_model(nonreversible, kwargs, key)
         self.layout = layout = _Layout(unravel_r, len(x0_r), len(x0_n))
-        self.dim, self.log_p_nr = layout.dim_n, lp_n
+        self.dim, self.log_p_nr, self.n_flow = layout.dim_n, lp_n, layout.n_flow
         z_r = _draws(reversible, kwargs, samples_rev, seed, layout.dim_r, "reversible")
         z_n = _draws(nonreversible, kwargs, samples_nonrev, seed, layout.dim_n, "non-reversible")
         self.pool = z_r.reshape(-1, layout.dim_r)
+        n_nr = len(z_n.reshape(-1, layout.dim_n))
         self.problem = ""
-        if len(self.pool) < MIN_POOL or len(z_n.reshape(-1, layout.dim_n)) < MIN_POOL:
+        if min(len(self.pool), n_nr) < MIN_POOL:
             self.problem = (
-                f"too few posterior draws ({len(self.pool)} reversible, "
-                f"{len(z_n.reshape(-1, layout.dim_n))} non-reversible; at least {MIN_POOL} each "
-                "from NUTS)"
+                f"too few posterior draws ({len(self.pool)} reversible, {n_nr} non-reversible; "
+                f"at least {MIN_POOL} each, from NUTS)"
             )
             return
-        _, log_tau, w = layout.split(z_n.reshape(-1, layout.dim_n))
-        flow = np.column_stack([log_tau, w])
-        g = _ShrunkGaussian(flow)
-        # the dense covariance diag(sd) (rho I + U Uᵀ) diag(sd): a few thousand flow coordinates
-        cov = g.sd[:, None] * (g.rho * np.eye(len(g.sd)) + g.u @ g.u.T) * g.sd[None, :]
-        self.mean, self.chol = g.mean, np.linalg.cholesky(cov)
-        inv_chol = solve_triangular(self.chol, np.eye(len(cov)), lower=True)
-        n_flow = len(g.mean)
-        const = -float(np.sum(np.log(np.diag(self.chol)))) - 0.5 * n_flow * math.log(2 * math.pi)
-        perm = jnp.asarray(layout.theta_at[np.argsort(layout.theta_from)])
-        flow_at = jnp.asarray(np.concatenate([[layout.tau_at], layout.flow_at]))
-        mean_j, inv_j = jnp.asarray(g.mean), jnp.asarray(inv_chol)
+        density = _Densities(lp_r, lp_n, layout)
+        self.q = q = _FlowProposal(z_r, z_n, layout, density, _log_tau_prior(prior))
+        if q.note:
+            self.problem = q.note
+            return
+        n = self.n_flow
+        perm_np = layout.theta_at[np.argsort(layout.theta_from)]
+        perm = jnp.asarray(perm_np)  # x[perm]: theta in the reversible model's order
+        tau_at, flow_at = layout.tau_at, jnp.asarray(layout.flow_at)
+        # the Newton step's mean, linear in theta about the posterior mean: its slope is the
+        # cross Hessian (flow, theta), the rows of the flow's Hessian-vector products, so each
+        # gradient of log q costs two dense products, not a second derivative of the model
+        theta_bar = q.at[0]
+        x_bar = layout.join(theta_bar[None], q.at[1], q.at[2][None])[0]
+        basis = np.zeros((n, self.dim))
+        basis[np.arange(n), layout.flow_at] = 1.0
+        cross = np.concatenate([np.asarray(density._hvp(x_bar, basis[i : i + 256]))[:, perm_np]
+                                for i in range(0, n, 256)])  # fmt: skip
+        self.m_bar = q._f_mean(theta_bar[None])[0]
+        self.slope = cho_solve((q.chol, True), cross) / q.tau_bar  # d mean / d theta
+        self.theta_bar = theta_bar
+        shift, chol_t = jnp.asarray(q.shift), jnp.asarray(q.chol.T)
+        c_slope = jnp.asarray(q.chol.T @ self.slope)
+        m_bar, theta_bar_j = jnp.asarray(self.m_bar), jnp.asarray(theta_bar)
+        const_f = q.half_log_det - 0.5 * n * math.log(2 * math.pi)
+        log_tau_prior = _log_tau_prior(prior, jnp)
+        d1 = jax.grad(log_tau_prior)
+        d2 = jax.grad(d1)
+
+        def log_tau_given_f(r2):
+            """(mode, precision) of log tau given |f|²: Newton steps on its exact (log-concave)
+            conditional p(tau) N(f; 0, tau² I) tau."""
+            s = 0.5 * jnp.log(jnp.maximum(r2, 1e-300) / max(n - 1, 0.5))
+            for _ in range(6):
+                e = r2 * jnp.exp(-2 * s)
+                s = s - (d1(s) - (n - 1) + e) / (d2(s) - 2 * e)
+            return s, 2 * r2 * jnp.exp(-2 * s) - d2(s)
 
         def log_pi0(x):
-            u = inv_j @ (x[flow_at] - mean_j)
-            return lp_r(x[perm]) + const - 0.5 * jnp.dot(u, u)
+            theta, log_tau, w = x[perm], x[tau_at], x[flow_at]
+            f = jnp.exp(log_tau) * w
+            u = chol_t @ (f - m_bar) - c_slope @ (theta - theta_bar_j)
+            mode, prec = log_tau_given_f(jnp.dot(f, f))
+            log_s = 0.5 * jnp.log(prec / (2 * jnp.pi)) - 0.5 * prec * (log_tau - mode) ** 2
+            # q(log tau, w) = q_f(tau w) tau^n q(log tau | f): the Jacobian of w -> f = tau w
+            log_q = const_f - 0.5 * jnp.dot(u, u) + n * log_tau + log_s
+            return lp_r(theta - shift) + log_q
 
         self._log_q = jax.value_and_grad(log_pi0)
-        self.n_flow = n_flow
+        self._tau_given_f = jax.jit(jax.vmap(log_tau_given_f))
 
     def draw(self, key, n: int) -> np.ndarray:
-        """``n`` particles: reversible draws of theta (without replacement while they last)
-        beside fresh draws of ``q``."""
+        """``n`` particles: reversible draws of theta (without replacement while they last),
+        shifted by ``d``, and draws of the flow's proposal given them."""
         import jax
 
-        k_pick, k_q = jax.random.split(key)
+        k_pick, k_f, k_s = jax.random.split(key, 3)
         pick = jax.random.choice(k_pick, len(self.pool), (n,), replace=n > len(self.pool))
-        theta = self.pool[np.asarray(pick)]
-        y = self.mean + np.asarray(jax.random.normal(k_q, (n, self.n_flow))) @ self.chol.T
-        return self.layout.join(theta, y[:, 0], y[:, 1:])
+        theta = self.pool[np.asarray(pick)] + self.q.shift
+        z = np.asarray(jax.random.normal(k_f, (n, self.n_flow)))
+        mean = self.m_bar + (theta - self.theta_bar) @ self.slope.T
+        f = mean + np.linalg.solve(self.q.chol.T, z.T).T
+        mode, prec = (np.asarray(v) for v in self._tau_given_f(np.sum(f**2, axis=1)))
+        log_tau = mode + np.asarray(jax.random.normal(k_s, (n,))) / np.sqrt(prec)
+        return self.layout.join(theta, log_tau, f / np.exp(log_tau)[:, None])
 
     def log_q(self, x):
         return self._log_q(x)
 
     def caveats(self) -> str:
         return (
-            f"; particles at β = 0 from {len(self.pool)} reversible draws, {self.n_flow} flow "
-            "coordinates from the Gaussian q"
+            f"; particles at β = 0 from {len(self.pool)} reversible draws and the flow's "
+            f"proposal ({self.n_flow} flow coordinates)"
         )
 
 
