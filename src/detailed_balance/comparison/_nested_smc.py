@@ -3,19 +3,17 @@ draws (``nested-smc``): the shared parameters need no reference density.
 
 The non-reversible model is the reversible one's parameters ``theta`` plus the cycle flow
 (sites ``tau``, ``flow_z``: ``(log tau, w)`` in NumPyro's unconstrained space). With ``p~_rev``
-and ``p~_nr`` the two unnormalised posteriors there (prior × likelihood × Jacobian) and ``q`` a
-*normalised* density of ``(log tau, w)``, the path
+and ``p~_nr`` the two unnormalised posteriors there (prior × likelihood × Jacobian), a shift
+``d`` of theta and ``q`` a density of ``(log tau, w)`` *normalised* for every theta, the path
 
-    π_0(theta, tau, w) = p~_rev(theta) q(tau, w),   π_1 = p~_nr(theta, tau, w),
+    π_0(theta, tau, w) = p~_rev(theta − d) q(tau, w | theta),   π_1 = p~_nr(theta, tau, w),
     π_β ∝ π_0^(1−β) π_1^β,
 
-has ``Z(π_0) = Z_rev`` exactly (``q`` integrates to 1) and ``Z(π_1) = Z_nr``, so the log
-normaliser ratio the SMC estimates IS the log Bayes factor. π_0 is a product of the reversible
-posterior and ``q``: particles at β = 0 are the reversible fit's draws of theta (a random subset
-of them for each run) beside fresh draws of ``q``. ``q`` is the Gaussian fitted to the
-non-reversible fit's draws of ``(log tau, w)`` (their correlation shrunk towards the identity,
-Ledoit–Wolf, as the variational bounds' ``q``). The tempering loop is :func:`._smc.temper`,
-the one laplace-smc runs (pilot, plan, independent runs, error, refusals).
+has ``Z(π_0) = Z_rev`` exactly and ``Z(π_1) = Z_nr``, so the log normaliser ratio the SMC
+estimates IS the log Bayes factor. Particles at β = 0 are the reversible fit's draws of theta
+(shifted by ``d``) beside draws of ``q`` given them. ``d`` and ``q`` are the variational bounds'
+(``_variational._FlowProposal``; see :class:`_NestedReference`). The tempering loop is
+:func:`._smc.temper`, the one laplace-smc runs (pilot, plan, independent runs, error, refusals).
 """
 
 from __future__ import annotations
@@ -71,15 +69,15 @@ def nested_smc_bf(
 ) -> NestedBayesFactor:
     """log BF(non-reversible : reversible) by tempered SMC from the reversible posterior.
 
-    The SMC path runs from ``p~_rev(theta) q(tau, w)`` (normaliser ``Z_rev``: ``q`` is a
-    normalised Gaussian of the flow's ``(log tau, w)`` fitted to the non-reversible draws) to
-    ``p~_nr(theta, tau, w)`` (normaliser ``Z_nr``) in NumPyro's unconstrained space of the
-    non-reversible model, so its log normaliser ratio is the log Bayes factor: the thousands of
-    parameters the two models share need no reference density. Particles at β = 0 are the
-    reversible fit's draws of theta (drawn without replacement for each run while the draws
-    last) beside fresh draws of ``q``; then the loop of :func:`smc_evidence` (a pilot plans each
-    β, the mass matrix, step size and moves; ``runs`` independent runs follow it; the error is
-    the larger of the runs' spread × t-scale and their own error; the same refusals).
+    The SMC path runs from ``p~_rev(theta − d) q(tau, w | theta)`` (normaliser ``Z_rev``: ``d``
+    is a shift of theta, ``q`` the variational bounds' proposal of the flow, normalised for every
+    theta) to ``p~_nr(theta, tau, w)`` (normaliser ``Z_nr``) in NumPyro's unconstrained space of
+    the non-reversible model, so its log normaliser ratio is the log Bayes factor: the thousands
+    of parameters the two models share need no reference density. Particles at β = 0 are the
+    reversible fit's draws of theta (without replacement within a run while they last) shifted
+    by ``d``, beside draws of ``q`` given them; then the loop of :func:`smc_evidence` (a pilot
+    plans each β, the mass matrix, step size and moves; ``runs`` independent runs follow it; the
+    error is the larger of the runs' spread × t-scale and their own error; the same refusals).
 
     Not caught by the error: the reversible draws are MCMC draws, not exact ones (a fit that did
     not mix biases the start); the runs share the pool of draws (a pool smaller than
@@ -112,7 +110,8 @@ def nested_smc_bf(
     >>> from detailed_balance.synthetic import driven_chain, sample_counts
     >>> from detailed_balance.comparison import fit_model_data, fit_prior
     >>> counts = sample_counts(driven_chain(6, affinity=1.0, seed=3), attempts_per_source=150)
-    >>> rev, nr = (fit(counts, m, draws=500, chains=2) for m in ("reversible", "nonreversible"))
+    >>> rev, nr = (fit(counts, m, draws=500, chains=2)
+    ...            for m in ("reversible", "nonreversible"))  # doctest: +SKIP
     >>> bf = nested_smc_bf(fit_model_data(rev), fit_prior(rev), latent_draws(rev),
     ...                    latent_draws(nr))  # doctest: +SKIP
     >>> bf.converged, bf.log_bf > 0  # doctest: +SKIP
@@ -147,10 +146,11 @@ class _NestedReference:
     ``d`` and the flow's proposal are those of the variational bounds (``_FlowProposal``, fitted
     to all the draws): ``d`` the difference of the two posteriors' means of theta (a shift: unit
     Jacobian, so ``p~_rev(theta − d)`` still integrates to ``Z_rev``); ``f = tau w`` Gaussian
-    around one Newton step from the posterior mean flow given theta, its precision the negative
-    Hessian there; ``log tau`` given ``f`` the Gaussian at the mode of its exact conditional (the
-    bounds use a grid there, which has no gradient for the HMC moves). Normalised in
-    ``(log tau, w)`` for every theta, so ``Z(π_0) = Z_rev``."""
+    around one Newton step from the posterior mean flow given theta (made linear in theta by the
+    cross Hessian at the posterior mean: no second derivative of the model per move), its
+    precision the negative Hessian there; ``log tau`` given ``f`` the Gaussian at the mode of
+    its exact conditional (the bounds use a grid there, which has no gradient for the HMC
+    moves). Normalised in ``(log tau, w)`` for every theta, so ``Z(π_0) = Z_rev``."""
 
     label = "the reversible posterior × the flow's proposal"
 
