@@ -113,7 +113,7 @@ def main() -> None:
     print(f"particles {args.particles}, runs {args.runs}, seed {args.seed}; log BF(non-"
           "reversible : reversible) ± se; s = seconds; inside: nested SMC within the bracket "
           "± 2 se\n")  # fmt: skip
-    print("| dataset | parameters rev / nr | nested SMC | s | Savage–Dickey | s | bridge | s "
+    print("| dataset | latent values rev / nr | nested SMC | s | Savage–Dickey | s | bridge | s "
           "| bracket [lower, upper] | s | inside | fit s |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in args.sizes:

@@ -64,7 +64,7 @@ def test_nested_smc_agrees_with_bridge_on_a_small_driven_chain():
     _check_against_bridge_and_bracket(_pair(counts, draws=400))
 
 
-@pytest.mark.slow  # two NUTS fits, bridge sampling, the bounds and nested SMC: ~60 s quiet
+@pytest.mark.slow  # two NUTS fits, bridge sampling, the bounds and nested SMC: 50 s at load 3
 def test_nested_smc_agrees_with_bridge_on_a_reversible_chain():
     """8 reversible states: the data favour the reversible model (log BF < 0)."""
     counts = sample_counts(reversible_chain(8, seed=4), attempts_per_source=150, seed=4)
@@ -72,7 +72,7 @@ def test_nested_smc_agrees_with_bridge_on_a_reversible_chain():
     assert bf.log_bf < 0
 
 
-@pytest.mark.slow  # four NUTS fits and two nested SMC runs: ~90 s quiet
+@pytest.mark.slow  # four NUTS fits and two nested SMC runs: 65 s at load 3
 def test_relabelled_driven_chain_gives_the_same_bayes_factor():
     """The same counts with the states relabelled and reordered (the models' parameters
     permute, the evidence does not): the two estimates agree within 3 combined se."""
@@ -83,14 +83,14 @@ def test_relabelled_driven_chain_gives_the_same_bayes_factor():
     assert abs(one.log_bf - two.log_bf) < 3 * math.hypot(one.se, two.se), (one, two)
 
 
-@pytest.mark.slow  # two NUTS fits, compare, nested SMC and the bounds: ~2 min quiet
+@pytest.mark.slow  # two NUTS fits, compare, nested SMC and the bounds: 50 s at load 3
 def test_compare_uses_nested_smc_where_savage_dickey_refuses():
     """Far-tail driven chain (sparse, relabelled, 4 nats per cycle; Savage–Dickey refuses,
-    bridge sampling is not run on 2 x 150 draws): compare(nested_smc=True) reports nested SMC's
+    bridge sampling is not run on 2 x 100 draws): compare(nested_smc=True) reports nested SMC's
     estimate with its error, inside the variational bracket, and says what it is."""
     chain = driven_chain(8, affinity=4.0, degree=3, seed=5)
     counts = relabel_counts(sample_counts(chain, attempts_per_source=200, seed=5), seed=7)
-    fits = _pair(counts, draws=150, warmup=300)
+    fits = _pair(counts, draws=100, warmup=300)
     result = compare(fits, lrt=False, nested_smc=True)
     row = result.table.set_index("model").loc["nonreversible"]
     assert row.bf_method == "nested-smc", (row.bf_method, result.notes)
