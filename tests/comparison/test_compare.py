@@ -92,7 +92,7 @@ def test_cli_compare_table_json_and_verdict(tmp_path, capsys):
         code = main(["compare", str(path), "--models", "reversible", "nonreversible",
                      "--sensitivity", "--draws", "300", "--warmup", "200", "--json",
                      "--target-accept", "0.85", "--out", str(tmp_path / "out"),
-                     "--tau-path"])  # fmt: skip
+                     "--tau-path", "--nested-smc"])  # fmt: skip
     assert code == 0
     captured = capsys.readouterr()
     assert "fit 1/2: reversible (main prior)" in captured.err  # staged progress
@@ -105,7 +105,7 @@ def test_cli_compare_table_json_and_verdict(tmp_path, capsys):
     nr = rows["nonreversible"]
     assert nr["log_bf_vs_reversible"] > math.log(10) + 2 * nr["log_bf_se"]
     assert nr["log_bf_vs_reversible"] == pytest.approx(nr["log_z"] - rows["reversible"]["log_z"])
-    assert nr["bf_method"] == "bridge"  # bridge gave a number: --tau-path had nothing to do
+    assert nr["bf_method"] == "bridge"  # bridge gave a number: --tau-path, --nested-smc idle
     assert nr["elpd_vs_reversible"] > 2 * nr["elpd_vs_reversible_se"]
     assert saved["likelihood_ratio_test"]["p_value"] < 0.05
     assert "favours a violation of detailed balance" in saved["verdict"]

@@ -62,6 +62,12 @@ def configure(parser) -> None:
         help="where Savage–Dickey and bridge sampling give no Bayes factor, estimate it by "
         "thermodynamic integration over tau's prior scale (~20 NUTS runs; also for fits)",
     )
+    parser.add_argument(
+        "--nested-smc",
+        action="store_true",
+        help="where Savage–Dickey and bridge sampling give no Bayes factor, estimate it by "
+        "tempered SMC from the reversible fit's draws (no refit; before the bounds)",
+    )
     add_quiet_option(parser)
 
 
@@ -72,7 +78,8 @@ def _compare_fits(args):
 
     fits = [load_fit(path) for path in args.counts]
     return compare(fits, alpha=args.alpha, seed=args.seed, lrt=not args.no_lrt,
-                   g2_samples=args.g2_samples, tau_path=args.tau_path)  # fmt: skip
+                   g2_samples=args.g2_samples, tau_path=args.tau_path,
+                   nested_smc=args.nested_smc)  # fmt: skip
 
 
 def run(args) -> int:
@@ -105,6 +112,7 @@ def run(args) -> int:
         g2_samples=args.g2_samples,
         progress=not args.quiet,
         tau_path=args.tau_path,
+        nested_smc=args.nested_smc,
         target_accept=args.target_accept,
     )
     return _write(args, result, {"counts": str(args.counts[0])})

@@ -11,7 +11,8 @@ factor of a nested model from the larger one's posterior), ``_g2_test`` (the
 likelihood-ratio G² test of reversibility; its two exact kernels in ``_g2_cycles`` and
 ``_g2_walk``), ``_tau_path`` (the same Bayes factor by thermodynamic integration over tau's
 prior scale), ``_variational`` (variational bounds: ELBO/EUBO of one model, and the bracket of
-the reversible/non-reversible Bayes factor from both fits' draws), ``_loo`` (PSIS-LOO per
+the reversible/non-reversible Bayes factor from both fits' draws), ``_nested_smc`` (that
+Bayes factor with its error by tempered SMC from the reversible posterior), ``_loo`` (PSIS-LOO per
 attempt), ``_sensitivity`` (Bayes factors under other priors), ``_verdict`` (the Kass–Raftery
 scale, the verdict and the Markdown tables) and ``_compare`` (:class:`ComparisonResult`,
 :func:`compare`).
@@ -26,6 +27,7 @@ from ._compare import (
     fit_bf_bounds,
     fit_evidence,
     fit_model_data,
+    fit_nested_smc,
     fit_prior,
     fit_savage_dickey,
     fit_tau_path,
@@ -44,6 +46,7 @@ from ._g2_test import (
     strong_class_edges,
 )
 from ._loo import PARETO_K_BAD, fit_loo, weighted_loo, weighted_se
+from ._nested_smc import NestedBayesFactor, nested_smc_bf
 from ._pareto import pareto_khat
 from ._savage_dickey import SavageDickey, savage_dickey
 from ._sensitivity import prior_sensitivity, scaled_prior
@@ -65,6 +68,7 @@ __all__ = [
     "BayesFactorBounds",
     "ComparisonResult",
     "EvidenceBounds",
+    "NestedBayesFactor",
     "PathBayesFactor",
     "SavageDickey",
     "Evidence",
@@ -79,6 +83,7 @@ __all__ = [
     "fit_bf_bounds",
     "fit_evidence",
     "fit_loo",
+    "fit_nested_smc",
     "fit_model_data",
     "fit_prior",
     "fit_savage_dickey",
@@ -90,6 +95,7 @@ __all__ = [
     "log_evidence_dirichlet",
     "model_evidence",
     "nested_bf_bounds",
+    "nested_smc_bf",
     "pareto_khat",
     "prior_sensitivity",
     "read_comparison",

@@ -30,6 +30,7 @@ from ._dirichlet import log_evidence_dirichlet
 from ._evidence import Evidence, evidence_log_bf
 from ._g2_test import TREE_NOTE, likelihood_ratio_test
 from ._loo import PARETO_K_BAD, fit_loo, weighted_se
+from ._nested_smc import NestedBayesFactor, nested_smc_bf
 from ._savage_dickey import SavageDickey, savage_dickey
 from ._sensitivity import prior_sensitivity, scaled_prior, sensitivity_row
 from ._smc import smc_evidence
@@ -270,16 +271,18 @@ def nonreversible_bf(
     ref: Evidence,
     path: PathBayesFactor | None = None,
     bounds: BayesFactorBounds | None = None,
+    nested: NestedBayesFactor | None = None,
 ) -> dict:
     """The table's log BF, non-reversible vs reversible: Savage–Dickey, bridge sampling beside it.
 
     Savage–Dickey is the Bayes factor wherever it converged; bridge sampling's
     ``log Z_nonrev - log Z_rev`` is kept where both converged, as an independent check (or as the
-    Bayes factor where Savage–Dickey refused); the tau path's where neither gave a number. Where
-    none of them gave a number, the variational bounds' side that excludes zero by more than twice
-    its error: the lower bound when it is above zero, the upper bound when it is below, labelled
-    as a bound (``bf_method`` "variational lower bound" / "variational upper bound"). The bounds'
-    bracket is kept in ``bf_lower``/``bf_upper`` whenever it was computed.
+    Bayes factor where Savage–Dickey refused); the tau path's where neither gave a number, then
+    nested SMC's (``bf_method`` "nested-smc"). Where none of them gave a number, the
+    variational bounds' side that excludes zero by more than twice its error: the lower bound
+    when it is above zero, the upper bound when it is below, labelled as a bound (``bf_method``
+    "variational lower bound" / "variational upper bound"). The bounds' bracket is kept in
+    ``bf_lower``/``bf_upper`` whenever it was computed.
 
     Parameters
     ----------
@@ -291,6 +294,8 @@ def nonreversible_bf(
         From :func:`detailed_balance.comparison.tau_path_log_bf` (None: not run).
     bounds : BayesFactorBounds or None
         From :func:`fit_bf_bounds` (None: not computed).
+    nested : NestedBayesFactor or None
+        From :func:`fit_nested_smc` (None: not run).
 
     Returns
     -------
@@ -308,6 +313,8 @@ def nonreversible_bf(
         log_bf, se, method = -sd.log_bf, sd.se, "savage-dickey"
     elif not ok and path is not None and path.converged:
         log_bf, se, method = -path.log_bf, path.se, "tau-path"
+    elif not ok and nested is not None and nested.converged:
+        log_bf, se, method = nested.log_bf, nested.se, "nested-smc"
     elif not ok and out["bf_lower"] > 2 * out["bf_lower_se"]:  # NaN compares False
         log_bf, se, method = out["bf_lower"], out["bf_lower_se"], BOUND_METHODS[0]
     elif not ok and out["bf_upper"] < -2 * out["bf_upper_se"]:
@@ -491,6 +498,7 @@ def compare(
     progress: bool = False,
     target_accept: float = 0.8,
     tau_path: bool = False,
+    nested_smc: bool = False,
 ) -> ComparisonResult:
     """Compare fitted models of the ladder and decide detailed balance (no sampler runs).
 
@@ -523,6 +531,9 @@ def compare(
     tau_path : where neither Savage–Dickey nor bridge sampling gives the non-reversible Bayes
         factor a number, estimate it by thermodynamic integration over tau's prior scale
         (:func:`fit_tau_path`: ~20 NUTS runs of the non-reversible model, also on the fits path).
+    nested_smc : where neither Savage–Dickey nor bridge sampling (nor the tau path) gives that
+        Bayes factor a number, estimate it by tempered SMC from the reversible posterior
+        (:func:`fit_nested_smc`: no sampler refit, from both fits' draws), before the bounds.
     features : (S, F) array, optional
         State features: the field gets a GP prior over them (counts only).
     rest : bool
@@ -544,7 +555,7 @@ def compare(
     if not isinstance(fits, TransitionCounts):
         return _compare_fits(
             _by_model(fits), sensitivity or {}, {}, alpha=alpha, seed=seed, lrt=lrt,
-            g2_samples=g2_samples, notes=[], tau_path=tau_path,
+            g2_samples=g2_samples, notes=[], tau_path=tau_path, nested_smc=nested_smc,
         )  # fmt: skip
     from ..inference import FieldPrior, fit_ladder
 
@@ -586,7 +597,7 @@ def compare(
         multipliers[label] = mult
     return _compare_fits(
         main, others, multipliers, alpha=alpha, seed=seed, lrt=lrt, g2_samples=g2_samples,
-        notes=notes, tau_path=tau_path,
+        notes=notes, tau_path=tau_path, nested_smc=nested_smc,
     )  # fmt: skip
 
 
@@ -630,7 +641,9 @@ def _same_counts(fits: dict) -> TransitionCounts:
     return ref
 
 
-def _compare_fits(fits, others, multipliers, *, alpha, seed, lrt, g2_samples, notes, tau_path):
+def _compare_fits(
+    fits, others, multipliers, *, alpha, seed, lrt, g2_samples, notes, tau_path, nested_smc
+):
     import pandas as pd
 
     from .. import _arviz
@@ -670,21 +683,25 @@ def _compare_fits(fits, others, multipliers, *, alpha, seed, lrt, g2_samples, no
     if "nonreversible" in fits and not tree:
         sd = fit_savage_dickey(fits["nonreversible"])
         notes.extend(_savage_dickey_notes(sd, evid["nonreversible"], evid["reversible"]))
-    path = bounds = None
+    path = bounds = nested = None
     no_number = sd is not None and not sd.converged
     if no_number and not (evid["nonreversible"].converged and evid["reversible"].converged):
         if tau_path:
             path = fit_tau_path(fits["nonreversible"], seed=seed)
             notes.append(_tau_path_note(path))
-        if path is None or not path.converged:
+        if nested_smc and (path is None or not path.converged):
+            nested = fit_nested_smc(fits["reversible"], fits["nonreversible"], seed=seed)
+            notes.append(_nested_smc_note(nested))
+        if not any(x is not None and x.converged for x in (path, nested)):
             bounds = fit_bf_bounds(fits["reversible"], fits["nonreversible"], seed=seed)
             notes.append(_bounds_note(bounds))
-        if not tau_path:
+        if not (tau_path or nested_smc):
             notes.append(
                 "nonreversible: neither Savage–Dickey nor bridge sampling gave an estimate; "
-                "tau_path=True (command line: --tau-path) estimates the Bayes factor by "
-                "thermodynamic integration over tau's prior scale, at the cost of ~20 NUTS runs "
-                "of the non-reversible model"
+                "nested_smc=True (command line: --nested-smc) estimates the Bayes factor by "
+                "tempered SMC from the reversible posterior (no refit), tau_path=True "
+                "(--tau-path) by thermodynamic integration over tau's prior scale, at the cost "
+                "of ~20 NUTS runs of the non-reversible model"
             )
 
     best = max(names, key=lambda m: loos[m]["elpd"])
@@ -696,7 +713,7 @@ def _compare_fits(fits, others, multipliers, *, alpha, seed, lrt, g2_samples, no
             log_bf, bf_se = 0.0, 0.0
         bf = {"bf_method": "evidences" if name != "reversible" else "", **_bf_columns()}
         if name == "nonreversible":
-            bf = nonreversible_bf(sd, ev, ref, path, bounds)
+            bf = nonreversible_bf(sd, ev, ref, path, bounds, nested)
             log_bf, bf_se = bf.pop("log_bf_vs_reversible"), bf.pop("log_bf_se")
         if name == "nonreversible" and tree:
             log_bf, bf_se = np.nan, np.nan  # identical models: no cycle term exists
@@ -780,6 +797,55 @@ def fit_tau_path(idata, *, seed: int = 0) -> PathBayesFactor:
     except (DataError, FitError) as exc:
         nan = float("nan")
         return PathBayesFactor(nan, nan, nan, nan, False, note=f"the tau path failed: {exc}")
+
+
+def fit_nested_smc(
+    rev_fit, nonrev_fit, *, particles: int = 256, runs: int = 4, seed: int = 0
+) -> NestedBayesFactor:
+    """Nested SMC's log BF (non-reversible vs reversible) from the two fits' draws.
+
+    :func:`detailed_balance.comparison.nested_smc_bf` on the stored posterior draws (no NUTS
+    refit: the SMC's own HMC moves only); an estimator failure (a fit that is not NUTS, too few
+    draws, fits of other data) is a refusal with a note, not an exception.
+
+    Parameters
+    ----------
+    rev_fit, nonrev_fit : InferenceData or DataTree
+        NUTS fits of the ``reversible`` and ``nonreversible`` models of the same counts.
+    particles, runs, seed
+        As in :func:`detailed_balance.comparison.nested_smc_bf`.
+
+    Returns
+    -------
+    NestedBayesFactor
+    """
+    from .. import _arviz
+    from ..inference import latent_draws
+
+    nan = float("nan")
+    got = [(_arviz.attrs(f).get("model"), _arviz.attrs(f).get("method", "nuts"))
+           for f in (rev_fit, nonrev_fit)]  # fmt: skip
+    if got != [("reversible", "nuts"), ("nonreversible", "nuts")]:
+        why = ("nested SMC needs NUTS fits of the reversible and non-reversible models (got "
+               + " and ".join(f"{m} ({how})" for m, how in got) + ")")  # fmt: skip
+        return NestedBayesFactor(nan, nan, False, why)
+    try:
+        _same_counts({"reversible": rev_fit, "nonreversible": nonrev_fit})
+        return nested_smc_bf(
+            fit_model_data(rev_fit), fit_prior(rev_fit), latent_draws(rev_fit),
+            latent_draws(nonrev_fit), particles=particles, runs=runs, seed=seed,
+        )  # fmt: skip
+    except (DataError, FitError, ValueError, np.linalg.LinAlgError) as exc:
+        return NestedBayesFactor(nan, nan, False, f"nested SMC failed: {exc}")
+
+
+def _nested_smc_note(nested: NestedBayesFactor) -> str:
+    if not nested.converged:
+        return f"nonreversible: nested SMC gave no number: {nested.note}"
+    return (
+        f"nonreversible: log BF (nonreversible vs reversible) {nested.log_bf:.2f} ± "
+        f"{nested.se:.2f} by nested SMC ({nested.note})"
+    )
 
 
 def _tau_path_note(path: PathBayesFactor) -> str:

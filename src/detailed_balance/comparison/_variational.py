@@ -342,12 +342,13 @@ def _mean_se(terms: np.ndarray, chains: int) -> tuple[float, float]:
     return float(terms.mean()), float(terms.std() / math.sqrt(max(min(ess, terms.size), 1.0)))
 
 
-def _log_tau_prior(prior):
-    """log p(tau) up to a constant, as a function of log tau (HalfNormal or HalfCauchy)."""
+def _log_tau_prior(prior, xp=np):
+    """log p(tau) up to a constant, as a function of log tau (HalfNormal or HalfCauchy); ``xp``
+    the array module (``jax.numpy`` for a differentiable one)."""
     c = prior.cycle_scale
     if prior.cycle_tail == "normal":
-        return lambda s: -np.exp(2 * s) / (2 * c * c)
-    return lambda s: -np.log1p(np.exp(2 * s) / (c * c))
+        return lambda s: -xp.exp(2 * s) / (2 * c * c)
+    return lambda s: -xp.log1p(xp.exp(2 * s) / (c * c))
 
 
 class _Layout:

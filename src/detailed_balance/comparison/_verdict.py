@@ -198,6 +198,11 @@ def _bf_estimator(t, alt: str) -> str:
         return "difference of bridge-sampling log evidences, ± its Monte Carlo se"
     if method in BOUND_TEXT:
         return method
+    if method == "nested-smc":
+        return (
+            "nested SMC: tempered from the reversible posterior × a flow proposal to the "
+            "non-reversible posterior, ± its Monte Carlo se"
+        )
     if method == "tau-path":
         return (
             "thermodynamic integration over tau's prior scale (the tau path), ± its Monte Carlo "
@@ -259,7 +264,7 @@ def format_markdown(result) -> str:
         bf = _pm(r.log_bf_vs_reversible, r.log_bf_se, 2)
         if r.get("bf_method") in BOUND_TEXT and np.isfinite(r.log_bf_vs_reversible):
             bf = f"{BOUND_TEXT[r.bf_method]} {bf} ({r.bf_method})"  # a bound, never an estimate
-        elif r.get("bf_method") in ("savage-dickey", "tau-path") and np.isfinite(
+        elif r.get("bf_method") in ("savage-dickey", "tau-path", "nested-smc") and np.isfinite(
             r.log_bf_vs_reversible
         ):
             bf += f" ({r.bf_method})"
