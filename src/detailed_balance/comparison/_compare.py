@@ -498,7 +498,7 @@ def compare(
     progress: bool = False,
     target_accept: float = 0.8,
     tau_path: bool = False,
-    nested_smc: bool = False,
+    nested_smc: bool | dict = False,
 ) -> ComparisonResult:
     """Compare fitted models of the ladder and decide detailed balance (no sampler runs).
 
@@ -534,6 +534,8 @@ def compare(
     nested_smc : where neither Savage–Dickey nor bridge sampling (nor the tau path) gives that
         Bayes factor a number, estimate it by tempered SMC from the reversible posterior
         (:func:`fit_nested_smc`: no sampler refit, from both fits' draws), before the bounds.
+        A dict instead of True gives its keyword arguments (``particles``, ``runs``), e.g.
+        ``{"particles": 64, "runs": 3}``, as the demo uses to stay in its time budget.
     features : (S, F) array, optional
         State features: the field gets a GP prior over them (counts only).
     rest : bool
@@ -690,7 +692,10 @@ def _compare_fits(
             path = fit_tau_path(fits["nonreversible"], seed=seed)
             notes.append(_tau_path_note(path))
         if nested_smc and (path is None or not path.converged):
-            nested = fit_nested_smc(fits["reversible"], fits["nonreversible"], seed=seed)
+            settings = nested_smc if isinstance(nested_smc, dict) else {}
+            nested = fit_nested_smc(
+                fits["reversible"], fits["nonreversible"], seed=seed, **settings
+            )
             notes.append(_nested_smc_note(nested))
         if not any(x is not None and x.converged for x in (path, nested)):
             bounds = fit_bf_bounds(fits["reversible"], fits["nonreversible"], seed=seed)
