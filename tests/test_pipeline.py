@@ -76,9 +76,14 @@ def test_compare_refuses_fits_that_do_not_belong_together(fit_files, monkeypatch
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         alien = inference.fit(other, "nonreversible", method="map", progress=False)
+        point = inference.fit(counts, "nonreversible", method="map", progress=False)
     no_sampler(monkeypatch)
     with pytest.raises(FitError, match="other counts"):
         compare({"reversible": fits["reversible"], "nonreversible": alien})
+    # a MAP fit has no draws for PSIS-LOO: one line, not ArviZ's IndexError
+    with pytest.raises(FitError, match="needs posterior draws.*map fit") as err:
+        compare({"reversible": fits["reversible"], "nonreversible": point}, nested_smc=True)
+    assert "\n" not in str(err.value)
 
 
 def test_cli_compares_stored_fits_and_report_reads_the_comparison(

@@ -672,13 +672,13 @@ def _compare_fits(
         "n_edges": int(data.n_edges),
         "attempts": int(np.sum(counts.attempts)),
     }
-    evid, checks, loos, diag = {}, {}, {}, {}
+    loos = {name: fit_loo(fits[name]) for name in names}  # first: refuses a MAP fit in one line
+    evid, checks, diag = {}, {}, {}
     for name in names:
         idata = fits[name]
         ev, check = fit_evidence(idata, alpha=alpha, seed=seed)
         evid[name], checks[name] = ev, check
         diag[name] = json.loads(_arviz.attrs(idata)["diagnostics"])
-        loos[name] = fit_loo(idata)
         notes.extend(_evidence_notes(name, ev, check))
 
     sd = None

@@ -100,9 +100,22 @@ def fit_loo(idata) -> dict:
     -------
     dict
         As :func:`weighted_loo`.
+
+    Raises
+    ------
+    FitError
+        When the fit has a single draw (a MAP fit).
     """
     from .. import _arviz
+    from ..errors import FitError
 
     ll = np.asarray(_arviz.group(idata, "log_likelihood")["y"].values, dtype=float)  # f32 stored
+    if ll.shape[0] * ll.shape[1] < 2:  # a MAP fit: PSIS has no draws to reweight (an IndexError)
+        attrs = _arviz.attrs(idata)
+        raise FitError(
+            f"PSIS-LOO needs posterior draws: the {attrs.get('model', '?')} fit is a "
+            f"{attrs.get('method', '?')} fit of {ll.shape[0] * ll.shape[1]} draw (fit with "
+            "method='nuts' to compare models)"
+        )
     cell_count = np.asarray(_arviz.group(idata, "observed_data")["y"].values)
     return weighted_loo(ll, cell_count)
