@@ -17,6 +17,7 @@ from detailed_balance.comparison import (
     log_evidence_dirichlet,
     smc_evidence,
 )
+from detailed_balance.errors import DataError
 from detailed_balance.modeldata import build_model_data
 from detailed_balance.synthetic import reversible_chain, sample_counts
 
@@ -85,5 +86,7 @@ def test_draws_smc_refuses_bad_references():
         smc_evidence(model, {}, reference="nuts")
     with pytest.raises(ValueError, match="lack the latent site"):
         smc_evidence(model, {}, reference={"mu": np.ones((2, 50))})
+    with pytest.raises(DataError, match="site 'lam' have shape \\(3,\\) per draw"):  # other data
+        smc_evidence(model, {}, reference={"lam": np.ones((2, 50, 3))})
     ev = smc_evidence(model, {}, reference={"lam": np.ones((1, 3))})
     assert not ev.converged and "too few" in ev.note

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..errors import DataError
 from ..formats import json_safe
 
 
@@ -93,6 +94,13 @@ def unconstrained_draws(model, model_kwargs: dict, samples: dict, *, seed: int =
     missing = [name for name in latent if name not in samples]
     if missing:
         raise ValueError(f"posterior draws lack the latent site(s) {missing}")
+    for name in latent:  # draws of other data: one line, not a shape error deep in JAX
+        want, got = np.shape(trace[name]["value"]), np.shape(samples[name])[2:]
+        if got != want:
+            raise DataError(
+                f"posterior draws of site {name!r} have shape {got} per draw, the model on "
+                f"these data {want}: draws of other data or another model?"
+            )
     transforms = {name: biject_to(trace[name]["fn"].support) for name in latent}
     first = np.asarray(samples[latent[0]])
     chains, draws = first.shape[:2]
