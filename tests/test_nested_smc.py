@@ -20,7 +20,7 @@ from detailed_balance.comparison import (
     fit_prior,
     nested_smc_bf,
 )
-from detailed_balance.comparison._compare import nonreversible_bf
+from detailed_balance.comparison._compare import nonreversible_bf  # private: tested without fits
 from detailed_balance.errors import DataError
 from detailed_balance.inference import fit, latent_draws
 from detailed_balance.modeldata import build_model_data

@@ -20,7 +20,7 @@ from detailed_balance.comparison import (
     fit_tau_path,
     log_evidence_dirichlet,
 )
-from detailed_balance.comparison._compare import nonreversible_bf
+from detailed_balance.comparison._compare import nonreversible_bf  # private: tested without fits
 from detailed_balance.comparison._variational import (
     BayesFactorBounds,
     bayes_factor_bounds,
