@@ -80,8 +80,8 @@ def nested_smc_bf(
     error is the larger of the runs' spread × t-scale and their own error; the same refusals).
 
     Not caught by the error: the reversible draws are MCMC draws, not exact ones (a fit that did
-    not mix biases the start); the runs share the pool of draws (a pool smaller than
-    ``runs × particles`` repeats draws across runs, noted).
+    not mix biases the start); the runs draw their particles from the same pool of draws, so
+    their spread does not see the pool's own Monte Carlo error (the note says so).
 
     Parameters
     ----------
@@ -251,8 +251,9 @@ class _NestedReference:
 
     def caveats(self) -> str:
         return (
-            f"; particles at β = 0 from {len(self.pool)} reversible draws and the flow's "
-            f"proposal ({self.n_flow} flow coordinates)"
+            f"; particles at β = 0 from {len(self.pool)} reversible draws (the same pool for "
+            f"every run: their spread does not see its error) and the flow's proposal "
+            f"({self.n_flow} flow coordinates)"
         )
 
 
