@@ -127,6 +127,8 @@ def test_bad_inputs_are_one_line_notes_or_errors():
             for m in ("reversible", "nonreversible")]  # fmt: skip
     bf = fit_nested_smc(*maps)
     assert not bf.converged and "needs NUTS fits" in bf.note and "\n" not in bf.note
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['ess'\]"):
+        compare(maps, nested_smc={"particles": 64, "ess": 0.9})
     swapped = [SimpleNamespace(attrs={"model": m, "method": "nuts"})
                for m in ("nonreversible", "reversible")]  # fmt: skip
     assert "needs NUTS fits" in fit_nested_smc(*swapped).note

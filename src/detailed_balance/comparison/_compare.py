@@ -554,6 +554,9 @@ def compare(
     >>> db.compare(fits).table["model"].tolist()  # doctest: +SKIP
     ['unconstrained', 'reversible', 'nonreversible']
     """
+    unknown = set(nested_smc) - {"particles", "runs"} if isinstance(nested_smc, dict) else set()
+    if unknown:  # now, not after the fits and evidences
+        raise ValueError(f"nested_smc: unknown setting(s) {sorted(unknown)} (particles, runs)")
     if not isinstance(fits, TransitionCounts):
         return _compare_fits(
             _by_model(fits), sensitivity or {}, {}, alpha=alpha, seed=seed, lrt=lrt,
