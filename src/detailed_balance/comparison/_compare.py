@@ -303,8 +303,8 @@ def nonreversible_bf(
         ``log_bf_vs_reversible``, ``log_bf_se``, ``bf_method``, ``bf_bridge``, ``bf_bridge_se``,
         ``bf_lower``, ``bf_lower_se``, ``bf_upper``, ``bf_upper_se`` and ``bf_tail`` (+1/-1 when
         Savage–Dickey refused with ``tau = 0`` so far in the tail that the data favour one model
-        far beyond the decision threshold, and neither the tau path nor a bound gave the number:
-        beside a bridge value or none; else 0).
+        far beyond the decision threshold, and neither the tau path, nested SMC nor a bound gave the
+        number: beside a bridge value or none; else 0).
     """
     bridge, bridge_se = evidence_log_bf(ev, ref)
     out = _bf_columns(bridge, bridge_se, bounds)
