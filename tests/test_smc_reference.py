@@ -84,6 +84,8 @@ def test_draws_smc_refuses_bad_references():
     model, _ = gamma_poisson()
     with pytest.raises(ValueError, match="reference='nuts'"):
         smc_evidence(model, {}, reference="nuts")
+    with pytest.raises(ValueError, match="reference=NoneType: use 'laplace'"):
+        smc_evidence(model, {}, reference=None)
     with pytest.raises(ValueError, match="lack the latent site"):
         smc_evidence(model, {}, reference={"mu": np.ones((2, 50))})
     with pytest.raises(DataError, match="site 'lam' have shape \\(3,\\) per draw"):  # other data

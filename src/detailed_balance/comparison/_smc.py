@@ -6,6 +6,7 @@ as its error. Its tempering loop, :func:`temper`, takes any reference (how to dr
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import numpy as np
 from scipy.special import logsumexp
@@ -129,14 +130,16 @@ def _smc(model, model_kwargs, n, runs, leapfrog, target_ess, move, max_moves, ma
 
     start = time.perf_counter()
     key, k_init = jax.random.split(key)
-    if not isinstance(reference, str):  # posterior draws
+    if isinstance(reference, Mapping):  # posterior draws
         built = draws_reference(model, model_kwargs, reference, k_init)
         if isinstance(built, str):
             return Evidence(np.nan, np.nan, "draws-smc", False, built)
         return temper(*built, n, runs, leapfrog, target_ess, move, max_moves, max_temps, key,
                       "draws-smc", start)  # fmt: skip
-    if reference != "laplace":
-        raise ValueError(f"reference={reference!r}: use 'laplace' or a dict of posterior draws")
+    if reference != "laplace":  # a fit, None, ...: its type, not a repr of many lines
+        got = repr(reference) if isinstance(reference, str) else type(reference).__name__
+        raise ValueError(f"reference={got}: use 'laplace' or a dict of posterior draws "
+                         "(inference.latent_draws(fit))")  # fmt: skip
     ref = laplace_reference(model, model_kwargs, k_init, "laplace-smc")
     if isinstance(ref, Evidence):
         return ref
