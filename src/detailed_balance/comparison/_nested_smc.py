@@ -74,14 +74,16 @@ def nested_smc_bf(
     theta) to ``p~_nr(theta, tau, w)`` (normaliser ``Z_nr``) in NumPyro's unconstrained space of
     the non-reversible model, so its log normaliser ratio is the log Bayes factor: the thousands
     of parameters the two models share need no reference density. Particles at β = 0 are the
-    reversible fit's draws of theta (without replacement within a run while they last) shifted
-    by ``d``, beside draws of ``q`` given them; then the loop of :func:`smc_evidence` (a pilot
-    plans each β, the mass matrix, step size and moves; ``runs`` independent runs follow it; the
-    error is the larger of the runs' spread × t-scale and their own error; the same refusals).
+    reversible fit's draws of theta shifted by ``d``, beside draws of ``q`` given them (the pilot
+    and each run take their particles from their own contiguous segment of the draws, without
+    replacement while it lasts, so the runs' spread includes the draws' own Monte Carlo error);
+    then the loop of :func:`smc_evidence` (a pilot plans each β, the mass matrix, step size and
+    moves; ``runs`` independent runs follow it; the error is the larger of the runs' spread ×
+    t-scale and their own error; the same refusals).
 
     Not caught by the error: the reversible draws are MCMC draws, not exact ones (a fit that did
-    not mix biases the start); the runs draw their particles from the same pool of draws, so
-    their spread does not see the pool's own Monte Carlo error (the note says so).
+    not mix biases the start); a segment smaller than ``particles`` repeats draws within a run
+    (the note says so).
 
     Parameters
     ----------
@@ -127,7 +129,7 @@ def nested_smc_bf(
     nan = float("nan")
     with x64():
         key = jax.random.PRNGKey(seed)
-        ref = _NestedReference(data, prior, samples_rev, samples_nonrev, seed)
+        ref = _NestedReference(data, prior, samples_rev, samples_nonrev, seed, runs + 1)
         if ref.problem:
             return NestedBayesFactor(nan, nan, False, ref.problem, particles, runs,
                                      time.perf_counter() - start)  # fmt: skip
@@ -154,7 +156,7 @@ class _NestedReference:
 
     label = "the reversible posterior × the flow's proposal"
 
-    def __init__(self, data, prior, samples_rev, samples_nonrev, seed):
+    def __init__(self, data, prior, samples_rev, samples_nonrev, seed, segments):
         import jax
         import jax.numpy as jnp
         from scipy.linalg import cho_solve
@@ -171,7 +173,9 @@ class _NestedReference:
         self.dim, self.log_p_nr, self.n_flow = layout.dim_n, lp_n, layout.n_flow
         z_r = _draws(reversible, kwargs, samples_rev, seed, layout.dim_r, "reversible")
         z_n = _draws(nonreversible, kwargs, samples_nonrev, seed, layout.dim_n, "non-reversible")
-        self.pool = z_r.reshape(-1, layout.dim_r)
+        self.pool = z_r.reshape(-1, layout.dim_r)  # chain after chain, in draw order
+        self.segments = np.array_split(np.arange(len(self.pool)), segments)
+        self._calls, self.short = 0, False
         n_nr = len(z_n.reshape(-1, layout.dim_n))
         self.problem = ""
         if min(len(self.pool), n_nr) < MIN_POOL:
@@ -232,13 +236,19 @@ class _NestedReference:
         self._tau_given_f = jax.jit(jax.vmap(log_tau_given_f))
 
     def draw(self, key, n: int) -> np.ndarray:
-        """``n`` particles: reversible draws of theta (without replacement while they last),
-        shifted by ``d``, and draws of the flow's proposal given them."""
+        """``n`` particles: reversible draws of theta from the next segment of the draws (the
+        pilot's, then each run's: disjoint, contiguous in chain order, so the runs' spread sees
+        the draws' autocorrelated error; without replacement while the segment lasts), shifted by
+        ``d``, and draws of the flow's proposal given them."""
         import jax
 
         k_pick, k_f, k_s = jax.random.split(key, 3)
-        pick = jax.random.choice(k_pick, len(self.pool), (n,), replace=n > len(self.pool))
-        theta = self.pool[np.asarray(pick)] + self.q.shift
+        segment = self.segments[self._calls % len(self.segments)]
+        self._calls += 1
+        self.short = self.short or n > len(segment)
+        pick = segment[np.asarray(jax.random.choice(k_pick, len(segment), (n,),
+                                                    replace=n > len(segment)))]  # fmt: skip
+        theta = self.pool[pick] + self.q.shift
         z = np.asarray(jax.random.normal(k_f, (n, self.n_flow)))
         mean = self.m_bar + (theta - self.theta_bar) @ self.slope.T
         f = mean + np.linalg.solve(self.q.chol.T, z.T).T
@@ -251,9 +261,10 @@ class _NestedReference:
 
     def caveats(self) -> str:
         return (
-            f"; particles at β = 0 from {len(self.pool)} reversible draws (the same pool for "
-            f"every run: their spread does not see its error) and the flow's proposal "
-            f"({self.n_flow} flow coordinates)"
+            f"; particles at β = 0 from {len(self.pool)} reversible draws (the pilot and each "
+            f"run from their own segment of {len(self.segments[-1])}"
+            + (", fewer than the particles: drawn with replacement" if self.short else "")
+            + f") and the flow's proposal ({self.n_flow} flow coordinates)"
         )
 
 
