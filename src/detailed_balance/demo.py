@@ -23,9 +23,9 @@ from .counts import TransitionCounts
 DEMO_STATES = None
 DEMO_DRAWS = 500
 DEMO_MODELS = ("reversible", "nonreversible")  # what the verdict and the report need
-# 64 particles × 3 runs keep nested SMC in the demo's budget (155 s at load 2-3, against 16 min
-# for the default 256 × 4): 134.01 ± 0.25 and 134.02 ± 1.04 on two seeds, against 134.08 ± 0.09
-# from 256 × 4 on the same fits (docs/readme/bench-demo.md)
+# 64 particles × 3 runs keep nested SMC in the demo's budget (95 s of a 4 min 6 s demo on the
+# quiet machine: log BF 133.9 ± 0.6; 16 min for the default 256 × 4, which gave 134.08 ± 0.09 on
+# the same fits; docs/readme/bench-demo.md)
 DEMO_NESTED_SMC = {"particles": 64, "runs": 3}
 
 
