@@ -65,6 +65,11 @@ def _interrupt(name: str, counts, out, delay: float) -> None:
     assert err.rstrip().splitlines()[-1].endswith(f"detailed-balance {name}: interrupted"), where
     assert took < PROMPT, where
     for path in outputs:  # nothing the command would have written, not even a folder's part
+        if path.is_file():  # written whole (atomically) just before the signal landed: it loads
+            from detailed_balance.inference import load_fit
+
+            load_fit(path)
+            continue
         assert not path.exists() or not any(path.iterdir()), (where, path)
 
 
