@@ -694,7 +694,8 @@ def _compare_fits(
         if tau_path:
             path = fit_tau_path(fits["nonreversible"], seed=seed)
             notes.append(_tau_path_note(path))
-        if nested_smc and (path is None or not path.converged):
+        run_nested = nested_smc is True or isinstance(nested_smc, dict)  # {}: its defaults
+        if run_nested and (path is None or not path.converged):
             settings = nested_smc if isinstance(nested_smc, dict) else {}
             nested = fit_nested_smc(
                 fits["reversible"], fits["nonreversible"], seed=seed, **settings
@@ -703,7 +704,7 @@ def _compare_fits(
         if not any(x is not None and x.converged for x in (path, nested)):
             bounds = fit_bf_bounds(fits["reversible"], fits["nonreversible"], seed=seed)
             notes.append(_bounds_note(bounds))
-        if not (tau_path or nested_smc):
+        if not (tau_path or run_nested):
             notes.append(
                 "nonreversible: neither Savage–Dickey nor bridge sampling gave an estimate; "
                 "nested_smc=True (command line: --nested-smc) estimates the Bayes factor by "
