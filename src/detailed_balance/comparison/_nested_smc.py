@@ -194,14 +194,11 @@ class _NestedReference:
         perm = jnp.asarray(perm_np)  # x[perm]: theta in the reversible model's order
         tau_at, flow_at = layout.tau_at, jnp.asarray(layout.flow_at)
         # the Newton step's mean, linear in theta about the posterior mean: its slope is the
-        # cross Hessian (flow, theta), the rows of the flow's Hessian-vector products, so each
-        # gradient of log q costs two dense products, not a second derivative of the model
+        # cross Hessian (flow, theta), the theta columns of the flow's Hessian rows that q
+        # computed at that point, so each gradient of log q costs two dense products, not a
+        # second derivative of the model
         theta_bar = q.at[0]
-        x_bar = layout.join(theta_bar[None], q.at[1], q.at[2][None])[0]
-        basis = np.zeros((n, self.dim))
-        basis[np.arange(n), layout.flow_at] = 1.0
-        cross = np.concatenate([np.asarray(density._hvp(x_bar, basis[i : i + 256]))[:, perm_np]
-                                for i in range(0, n, 256)])  # fmt: skip
+        cross = q.hess_rows[:, perm_np]
         self.m_bar = q._f_mean(theta_bar[None])[0]
         self.slope = cho_solve((q.chol, True), cross) / q.tau_bar  # d mean / d theta
         self.theta_bar = theta_bar

@@ -412,14 +412,14 @@ class _Densities:
     def flow_grad(self, x):
         return self._batched(self._g, x)[:, self.layout.flow_at]
 
-    def flow_hessian(self, x):
-        """Negative Hessian of log p~_nr in flow_z at the flat vector ``x`` (HVPs, in blocks)."""
+    def flow_rows(self, x):
+        """The Hessian of log p~_nr at the flat vector ``x``, its flow_z rows, every column
+        (n_flow × dim_n; HVPs, in blocks)."""
         at = self.layout.flow_at
         basis = np.zeros((len(at), len(x)))
         basis[np.arange(len(at)), at] = 1.0
-        hess = -np.concatenate([np.asarray(self._hvp(x, basis[i : i + 256]))[:, at]
-                                for i in range(0, len(at), 256)])  # fmt: skip
-        return 0.5 * (hess + hess.T)
+        return np.concatenate([np.asarray(self._hvp(x, basis[i : i + 256]))
+                               for i in range(0, len(at), 256)])  # fmt: skip
 
 
 class _FlowProposal:
@@ -435,8 +435,13 @@ class _FlowProposal:
         self.f_mean, tau_bar = f.mean(axis=0), float(np.exp(log_tau).mean())
         self.at = (theta_n.mean(axis=0), math.log(tau_bar), self.f_mean / tau_bar)
         self.tau_bar = tau_bar
-        # precision of f: the Hessian in w at the mean point over tau² (w = f / tau there)
-        hess = density.flow_hessian(layout.join(self.at[0][None], self.at[1], self.at[2][None])[0])
+        # precision of f: the negative Hessian in w at the mean point over tau² (w = f / tau
+        # there); its rows are kept whole (nested SMC's reference reads their theta columns)
+        self.hess_rows = density.flow_rows(
+            layout.join(self.at[0][None], self.at[1], self.at[2][None])[0]
+        )
+        hess = -self.hess_rows[:, layout.flow_at]
+        hess = 0.5 * (hess + hess.T)
         self.note = ""
         try:
             self.chol = np.linalg.cholesky(hess / tau_bar**2)
