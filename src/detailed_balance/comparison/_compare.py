@@ -16,6 +16,7 @@ import sys
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
@@ -357,21 +358,32 @@ def fit_bf_bounds(rev_fit, nonrev_fit, *, seed: int = 0) -> BayesFactorBounds:
     -------
     BayesFactorBounds
     """
+    def refused(why: str) -> BayesFactorBounds:
+        return BayesFactorBounds(*(float("nan"),) * 4, False, why)
+
+    run = partial(nested_bf_bounds, seed=seed)
+    return _on_two_fits(run, rev_fit, nonrev_fit, refused, "the bounds need two", "the bounds")
+
+
+def _on_two_fits(estimate, rev_fit, nonrev_fit, refused, need: str, name: str):
+    """``estimate(data, prior, reversible draws, non-reversible draws)`` on two NUTS fits of the
+    reversible and non-reversible models of the same counts (what the estimators of the Bayes
+    factor from both fits' draws share); ``refused(note)`` when the fits are not that, or the
+    estimator fails (``need`` and ``name`` word the note)."""
     from .. import _arviz
     from ..inference import latent_draws
 
-    nan = float("nan")
-    methods = {_arviz.attrs(f).get("method", "nuts") for f in (rev_fit, nonrev_fit)}
-    if methods != {"nuts"}:
-        why = f"the bounds need two NUTS fits (got {sorted(methods)})"
-        return BayesFactorBounds(nan, nan, nan, nan, False, why)
+    got = [(_arviz.attrs(f).get("model"), _arviz.attrs(f).get("method", "nuts"))
+           for f in (rev_fit, nonrev_fit)]  # fmt: skip
+    if got != [("reversible", "nuts"), ("nonreversible", "nuts")]:
+        return refused(f"{need} NUTS fits of the reversible and non-reversible models (got "
+                       + " and ".join(f"{m} ({how})" for m, how in got) + ")")  # fmt: skip
     try:
-        return nested_bf_bounds(
-            fit_model_data(rev_fit), fit_prior(rev_fit), latent_draws(rev_fit),
-            latent_draws(nonrev_fit), seed=seed,
-        )  # fmt: skip
+        _same_counts({"reversible": rev_fit, "nonreversible": nonrev_fit})
+        return estimate(fit_model_data(rev_fit), fit_prior(rev_fit), latent_draws(rev_fit),
+                        latent_draws(nonrev_fit))  # fmt: skip
     except (DataError, FitError, ValueError, np.linalg.LinAlgError) as exc:
-        return BayesFactorBounds(nan, nan, nan, nan, False, f"the bounds failed: {exc}")
+        return refused(f"{name} failed: {exc}")
 
 
 def _bounds_note(bounds: BayesFactorBounds) -> str:
@@ -828,24 +840,11 @@ def fit_nested_smc(
     -------
     NestedBayesFactor
     """
-    from .. import _arviz
-    from ..inference import latent_draws
+    def refused(why: str) -> NestedBayesFactor:
+        return NestedBayesFactor(float("nan"), float("nan"), False, why)
 
-    nan = float("nan")
-    got = [(_arviz.attrs(f).get("model"), _arviz.attrs(f).get("method", "nuts"))
-           for f in (rev_fit, nonrev_fit)]  # fmt: skip
-    if got != [("reversible", "nuts"), ("nonreversible", "nuts")]:
-        why = ("nested SMC needs NUTS fits of the reversible and non-reversible models (got "
-               + " and ".join(f"{m} ({how})" for m, how in got) + ")")  # fmt: skip
-        return NestedBayesFactor(nan, nan, False, why)
-    try:
-        _same_counts({"reversible": rev_fit, "nonreversible": nonrev_fit})
-        return nested_smc_bf(
-            fit_model_data(rev_fit), fit_prior(rev_fit), latent_draws(rev_fit),
-            latent_draws(nonrev_fit), particles=particles, runs=runs, seed=seed,
-        )  # fmt: skip
-    except (DataError, FitError, ValueError, np.linalg.LinAlgError) as exc:
-        return NestedBayesFactor(nan, nan, False, f"nested SMC failed: {exc}")
+    run = partial(nested_smc_bf, particles=particles, runs=runs, seed=seed)
+    return _on_two_fits(run, rev_fit, nonrev_fit, refused, "nested SMC needs", "nested SMC")
 
 
 def _nested_smc_note(nested: NestedBayesFactor) -> str:
