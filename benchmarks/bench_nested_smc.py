@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 import warnings
+
+from bench_evidence import timed  # one timer for the benchmarks of the Bayes factor
 
 from detailed_balance import inference  # noqa: F401  (configures JAX before it initialises)
 from detailed_balance.comparison import (
@@ -31,13 +32,6 @@ from detailed_balance.inference import fit, fit_ladder, load_fit
 from detailed_balance.synthetic import driven_chain, reversible_chain, sample_counts
 
 MODELS = ("reversible", "nonreversible")
-
-
-def timed(fn, *args, **kwargs):
-    """``(fn(*args, **kwargs), seconds)``."""
-    start = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - start
 
 
 def cell(x, se, ok=True, note=""):
