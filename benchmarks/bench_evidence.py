@@ -193,8 +193,7 @@ def _sd_case(kind: str, n_states: int, attempts: int, args) -> dict:
     """One row of the Savage–Dickey agreement table: SD, bridge where it can, the tau path."""
     from detailed_balance.models import FieldPrior
 
-    from detailed_balance.comparison import savage_dickey, tau_path_log_bf
-    from detailed_balance.comparison._compare import bridge_is_doomed
+    from detailed_balance.comparison import bridge_is_doomed, savage_dickey, tau_path_log_bf
     from detailed_balance.inference import latent_draws
     from detailed_balance.synthetic import driven_chain
 

@@ -180,20 +180,20 @@ def summarise(path: Path) -> None:
 
 def _quadrature_refusal(row: dict) -> bool:
     """Refused with no call, and not for Pareto k̂: the quadrature check alone refused it."""
-    from detailed_balance.comparison._savage_dickey import K_MAX
+    from detailed_balance.comparison import SD_PARETO_K_MAX
 
     refused = row["call"] is None and not row["sd_converged"]
-    return refused and (row.get("sd_pareto_k") or 0) <= K_MAX
+    return refused and (row.get("sd_pareto_k") or 0) <= SD_PARETO_K_MAX
 
 
 def _stale(row: dict) -> bool:
     """A row ``--redo-interim`` recomputes: an earlier estimator, or a quadrature refusal the
-    current rule would not make (its relative tolerance was 1e-3; now a bound of QUAD_MAX_NATS
+    current rule would not make (its relative tolerance was 1e-3; now a bound of SD_QUAD_MAX_NATS
     on log(1 + error), so a row refused under the current rule is not recomputed again)."""
-    from detailed_balance.comparison._savage_dickey import QUAD_MAX_NATS
+    from detailed_balance.comparison import SD_QUAD_MAX_NATS
 
     error = row.get("sd_quadrature_error") or 0.0
-    old_quad = _quadrature_refusal(row) and math.log1p(error) <= QUAD_MAX_NATS
+    old_quad = _quadrature_refusal(row) and math.log1p(error) <= SD_QUAD_MAX_NATS
     return row.get("estimator") != ESTIMATOR or old_quad
 
 

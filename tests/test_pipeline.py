@@ -114,6 +114,32 @@ def test_cli_compares_stored_fits_and_report_reads_the_comparison(
     capsys.readouterr()
 
 
+def test_cli_nested_smc_settings_reach_compare(fit_files, monkeypatch, capsys):
+    from detailed_balance.cli import main
+
+    _, folder = fit_files
+    files = [str(p) for p in sorted(folder.glob("*.nc"))]
+    seen = []
+
+    def record(fits, **kwargs):
+        seen.append(kwargs["nested_smc"])
+        raise SystemExit(0)  # the wiring is what is tested, not the estimator
+
+    monkeypatch.setattr("detailed_balance.comparison.compare", record)
+    for extra, expected in [
+        ([], False),
+        (["--nested-smc"], True),
+        (["--nested-smc-particles", "64"], {"particles": 64}),  # a setting implies the flag
+        (["--nested-smc", "--nested-smc-particles", "64", "--nested-smc-runs", "3"],
+         {"particles": 64, "runs": 3}),
+    ]:  # fmt: skip
+        with pytest.raises(SystemExit):
+            main(["compare", *files, *extra])
+        assert seen.pop() == expected, extra
+    assert main(["compare", *files, "--nested-smc-runs", "1"]) == 2  # one run has no error
+    assert "--nested-smc-runs: must be ≥ 2" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_compare_shortcut_on_counts_is_fit_ladder_then_compare(fit_files):
     counts, folder = fit_files

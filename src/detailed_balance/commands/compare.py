@@ -68,7 +68,27 @@ def configure(parser) -> None:
         help="where Savage–Dickey and bridge sampling give no Bayes factor, estimate it by "
         "tempered SMC from the reversible fit's draws (no refit; before the bounds)",
     )
+    parser.add_argument(
+        "--nested-smc-particles",
+        type=integer(8),
+        metavar="N",
+        help="particles per nested-SMC run (default 256; the demo uses 64); implies --nested-smc",
+    )
+    parser.add_argument(
+        "--nested-smc-runs",
+        type=integer(2),
+        metavar="N",
+        help="independent nested-SMC runs, whose spread is its error (default 4; the demo uses "
+        "3); implies --nested-smc",
+    )
     add_quiet_option(parser)
+
+
+def _nested_smc(args) -> bool | dict:
+    """``compare``'s ``nested_smc``: the flag, or the settings given (which imply it)."""
+    settings = {"particles": args.nested_smc_particles, "runs": args.nested_smc_runs}
+    settings = {k: v for k, v in settings.items() if v is not None}
+    return settings or args.nested_smc
 
 
 def _compare_fits(args):
@@ -79,7 +99,7 @@ def _compare_fits(args):
     fits = [load_fit(path) for path in args.counts]
     return compare(fits, alpha=args.alpha, seed=args.seed, lrt=not args.no_lrt,
                    g2_samples=args.g2_samples, tau_path=args.tau_path,
-                   nested_smc=args.nested_smc)  # fmt: skip
+                   nested_smc=_nested_smc(args))  # fmt: skip
 
 
 def run(args) -> int:
@@ -112,7 +132,7 @@ def run(args) -> int:
         g2_samples=args.g2_samples,
         progress=not args.quiet,
         tau_path=args.tau_path,
-        nested_smc=args.nested_smc,
+        nested_smc=_nested_smc(args),
         target_accept=args.target_accept,
     )
     return _write(args, result, {"counts": str(args.counts[0])})

@@ -23,6 +23,7 @@ from ._bridge import bridge_from_draws, bridge_sampling
 from ._compare import (
     BOUND_METHODS,
     ComparisonResult,
+    bridge_is_doomed,
     compare,
     fit_bf_bounds,
     fit_evidence,
@@ -48,7 +49,7 @@ from ._g2_test import (
 from ._loo import PARETO_K_BAD, fit_loo, weighted_loo, weighted_se
 from ._nested_smc import NestedBayesFactor, nested_smc_bf
 from ._pareto import pareto_khat
-from ._savage_dickey import SavageDickey, savage_dickey
+from ._savage_dickey import SD_PARETO_K_MAX, SD_QUAD_MAX_NATS, SavageDickey, savage_dickey
 from ._sensitivity import prior_sensitivity, scaled_prior
 from ._smc import smc_evidence
 from ._tau_path import PathBayesFactor, tau_path_log_bf
@@ -65,6 +66,8 @@ __all__ = [
     "BOUND_METHODS",
     "KASS_RAFTERY",
     "PARETO_K_BAD",
+    "SD_PARETO_K_MAX",
+    "SD_QUAD_MAX_NATS",
     "BayesFactorBounds",
     "ComparisonResult",
     "EvidenceBounds",
@@ -74,6 +77,7 @@ __all__ = [
     "Evidence",
     "annealed_evidence",
     "bayes_factor_bounds",
+    "bridge_is_doomed",
     "bridge_from_draws",
     "bridge_sampling",
     "compare",

@@ -27,14 +27,14 @@ from ._pareto import pareto_khat
 
 # per-draw terms with k̂ above this: their mean is not to be trusted (measured on a closed form:
 # at k̂ 0.63 the estimate was 0.7 nats, 46 reported se, off; at k̂ ≤ 0.1 within 1 se)
-K_MAX = 0.5
+SD_PARETO_K_MAX = 0.5
 DECISION = float(np.log(10.0))  # |log BF| beyond log 10: the package's decision threshold
 # The quadrature's relative disagreement with its half-resolution rule, e, moves every log term,
-# hence log BF, by at most log(1 + e) nats: that bound joins the se, and above QUAD_MAX_NATS
+# hence log BF, by at most log(1 + e) nats: that bound joins the se, and above SD_QUAD_MAX_NATS
 # (small against the Monte Carlo se and the log 10 threshold) the estimate is refused. A relative
 # tolerance of 1e-3 (0.001 nats) refused half the universality calibration's estimates for a
 # disagreement of 0.002-0.01 nats against a Monte Carlo se of ~0.1.
-QUAD_MAX_NATS = 0.05
+SD_QUAD_MAX_NATS = 0.05
 _COARSE = 96  # coarse grid over log tau (locates the mode of the conditional)
 _ZOOM = 33  # each of two zoom grids around it
 _FINE = 121  # the trapezoid over mode ± 15 sd in log tau
@@ -353,13 +353,13 @@ def _summarise(log_c, quad, log_p0, tau, site) -> SavageDickey:
     # a quadrature error shifts each log term by at most log(1 + error): the far-tail call must
     # hold with that slack (hundreds of nats against a few hundredths of a nat is not in doubt)
     slack = float(np.log1p(quad_err)) if np.isfinite(quad_err) else np.inf
-    tail = k_hat > K_MAX
+    tail = k_hat > SD_PARETO_K_MAX
     side = int(tail and log_bf + slack < -3 * DECISION and best_single + slack < -DECISION)
     quad_note = (
         f"the 1-D quadrature of the conditional of {site!r} is unstable (relative "
         f"disagreement {quad_err:.2g} with its half-resolution rule, up to {slack:.2g} nats)"
     )
-    if not slack <= QUAD_MAX_NATS and not side:
+    if not slack <= SD_QUAD_MAX_NATS and not side:
         return SavageDickey(log_bf, np.nan, converged=False, note=quad_note, **common)
     se = float(np.hypot(se, slack))  # the quadrature's bound joins the Monte Carlo error
     if not tail:
@@ -386,11 +386,11 @@ def _summarise(log_c, quad, log_p0, tau, site) -> SavageDickey:
     where = "far tail" if side else "tail"  # k̂ 0.54 with draws of tau near 0 is no far tail
     note = (
         f"{site} = 0 lies in the {where} of the posterior: the per-draw conditional densities "
-        f"at 0 are dominated by a few draws (Pareto k̂ {k_hat:.2f} > {K_MAX}; smallest {site} "
-        f"drawn {t_min:.3g}, 1% quantile {q01:.3g}), so the Savage–Dickey estimate "
+        f"at 0 are dominated by a few draws (Pareto k̂ {k_hat:.2f} > {SD_PARETO_K_MAX}; "
+        f"smallest {site} drawn {t_min:.3g}, 1% quantile {q01:.3g}), so the Savage–Dickey estimate "
         f"log BF ({site} = 0 vs the full model) ≈ {log_bf:.1f} has no finite Monte Carlo error "
         "and is not a number to report; " + verdict
     )
-    if not slack <= QUAD_MAX_NATS:
+    if not slack <= SD_QUAD_MAX_NATS:
         note += f" ({quad_note}, far smaller than that margin)"
     return SavageDickey(log_bf, np.nan, converged=False, note=note, tail_side=side, **common)
