@@ -21,7 +21,9 @@ datasets run in chunks in fresh worker processes; rows are appended as they fini
 Where Savage–Dickey refused, ``compare`` reports another Bayes factor: bridge sampling where both
 evidences converge, else the variational bounds' side that excludes zero. The ``--fallback`` pass
 refits both models of every such dataset with the row's own settings, runs ``compare`` on the fits
-and records its choice and the call at log 10 (``<out>/calibration_fallback.csv``, resumable).
+and records its choice and the call at log 10 (``<out>/calibration_fallback.csv``, resumable);
+beside it, nested SMC's estimate on the same fits (``compare --nested-smc``'s estimator, the
+library's 256 particles × 4 runs), so it is calibrated against bridge sampling where that converges.
 
     python benchmarks/calibration.py --rules g2         # G² only, 900 datasets (no NUTS)
     python benchmarks/calibration.py                    # NUTS pass (resumable; rows in --out)
@@ -240,7 +242,9 @@ def fill_savage_dickey(path: Path, log=print, stop_at: float | None = None,
 # ---- the fallback pass: what ``compare`` reports where Savage–Dickey refused ------------------
 FALLBACK_FIELDS = ["draws_file", "kind", "generator", "n_states", "attempts", "bf_method",
                    "log_bf", "log_bf_se", "bf_lower", "bf_lower_se", "bf_upper", "bf_upper_se",
-                   "bf_bridge", "bf_bridge_se", "bf_tail", "call", "seconds", "notes"]  # fmt: skip
+                   "bf_bridge", "bf_bridge_se", "bf_tail", "call", "seconds", "notes",
+                   "bf_nested", "bf_nested_se", "nested_call", "nested_seconds",
+                   "nested_note"]  # fmt: skip
 
 
 def fallback_path(rows_path: Path) -> Path:
@@ -281,9 +285,10 @@ def fallback_row(row: dict) -> dict:
     fitted it (``detailed_balance.fit``, the row's warm-up, draws, chains, seed = sample seed);
     ``compare`` (public, no G² test: the NUTS rows have it, and no tau path: the default) chooses
     the non-reversible Bayes factor: Savage–Dickey, else bridge sampling where both evidences
-    converge, else the variational bounds' side that excludes zero.
+    converge, else the variational bounds' side that excludes zero. Nested SMC
+    (``fit_nested_smc``, the library's defaults) runs on the same fits whatever compare chose.
     """
-    from detailed_balance.comparison import compare
+    from detailed_balance.comparison import compare, fit_nested_smc
 
     start = time.perf_counter()
     counts, seed = make_counts(row), int(row["sample_seed"])
@@ -303,6 +308,12 @@ def fallback_row(row: dict) -> dict:
     out.update({"bf_method": t["bf_method"], "log_bf": log_bf, "bf_tail": tail,
                 "call": bf_call(log_bf, tail), "seconds": time.perf_counter() - start,
                 "notes": " | ".join(n for n in res.notes if n.startswith("nonreversible"))})
+    start = time.perf_counter()
+    nested = fit_nested_smc(fits["reversible"], fits["nonreversible"], seed=seed)
+    value = nested.log_bf if nested.converged else float("nan")
+    out.update({"bf_nested": value, "bf_nested_se": nested.se if nested.converged else float("nan"),
+                "nested_call": bf_call(value), "nested_seconds": time.perf_counter() - start,
+                "nested_note": "" if nested.converged else nested.note})  # fmt: skip
     return out
 
 
@@ -322,7 +333,9 @@ def fill_fallback(path: Path, log=print, stop_at: float | None = None,
         done += 1
         log(f"{r['draws_file']}: {res['bf_method']} log BF = {res['log_bf']:.2f} ± "
             f"{res['log_bf_se']:.2f} (bounds {res['bf_lower']:.2f}..{res['bf_upper']:.2f}) -> "
-            f"{res['call']} ({res['seconds']:.0f}s)")  # fmt: skip
+            f"{res['call']} ({res['seconds']:.0f}s); nested SMC {res['bf_nested']:.2f} ± "
+            f"{res['bf_nested_se']:.2f} -> {res['nested_call']} "
+            f"({res['nested_seconds']:.0f}s)")  # fmt: skip
     return done
 
 
@@ -343,19 +356,23 @@ def fallback_table(rows: list[dict], sd_rows: list[dict], fb_rows: list[dict]) -
     fb = {r["draws_file"]: r for r in fb_rows}
     refused = refused_rows(rows, sd_rows)
     lines = ["| dataset | Savage–Dickey's call (tail side) | compare's bf_method | log BF ± se "
-             "| bounds (lower ± se, upper ± se) | call at log 10 | s |",
-             "|---|---|---|---|---|---|---|"]
+             "| bounds (lower ± se, upper ± se) | call at log 10 | s | nested SMC log BF ± se "
+             "| its call | z vs bridge | s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in refused:
         f = fb.get(r["draws_file"])
         sd_call = next(m["bf"] for m in merged if m["draws_file"] == r["draws_file"])
         if f is None:
-            lines.append(f"| {r['draws_file'][:-4]} | {sd_call} | not run | | | | |")
+            lines.append(f"| {r['draws_file'][:-4]} | {sd_call} | not run | | | | | | | | |")
             continue
         bounds = (f"{_pm(f, 'bf_lower')}, {_pm(f, 'bf_upper')}"
                   if math.isfinite(_num(f, "bf_lower")) else "–")  # fmt: skip
+        z = _nested_z(f)
         lines.append(f"| {r['draws_file'][:-4]} | {sd_call} | {f['bf_method']} | "
                      f"{_pm(f, 'log_bf')} | {bounds} | {f['call']} | "
-                     f"{_num(f, 'seconds'):.0f} |")  # fmt: skip
+                     f"{_num(f, 'seconds'):.0f} | {_pm(f, 'bf_nested')} | "
+                     f"{f.get('nested_call') or '–'} | {'–' if math.isnan(z) else f'{z:+.1f}'} | "
+                     f"{_num(f, 'nested_seconds'):.0f} |".replace("| nan |", "| – |"))  # fmt: skip
     rev = [m for m in merged if m["kind"] == "reversible" and m.get("bf") not in ("", None)]
     own = [m for m in rev if str(m.get("bf_converged")) == "1"]
     chain = [fb[m["draws_file"]] for m in rev if m["draws_file"] in fb
@@ -384,7 +401,28 @@ def fallback_table(rows: list[dict], sd_rows: list[dict], fb_rows: list[dict]) -
         "* compare's Bayes factor on the refits: "
         + (", ".join(f"{m} {k}" for m, k in sorted(methods.items())) or "none run") + ".",
     ]
+    nested = [fb[r["draws_file"]] for r in refused if r["draws_file"] in fb
+              and fb[r["draws_file"]].get("nested_call")]  # fmt: skip
+    if nested:
+        zs = [z for z in map(_nested_z, nested) if math.isfinite(z)]
+        worst = max(map(abs, zs), default=math.nan)
+        chain = [f for f in nested if f["draws_file"] in {r["draws_file"] for r in refused_rev}]
+        lines += [
+            f"* **Nested SMC** on the same fits: a number on "
+            f"{sum(math.isfinite(_num(f, 'bf_nested')) for f in nested)} of {len(nested)}; "
+            f"within 2 combined se of bridge sampling on {sum(abs(z) <= 2 for z in zs)} of the "
+            f"{len(zs)} where both gave one (largest |z| {worst:.1f}); "
+            f"its call equals compare's on {sum(f['nested_call'] == f['call'] for f in nested)} "
+            f"of {len(nested)}; false \"non-reversible\" calls on the reversible ones: "
+            f"{sum(f['nested_call'] == 'nonrev' for f in chain)} of {len(chain)}.",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def _nested_z(f: dict) -> float:
+    """(nested SMC − bridge sampling) / combined se, where both gave a number."""
+    d = _num(f, "bf_nested") - _num(f, "bf_bridge")
+    return d / math.hypot(_num(f, "bf_nested_se"), _num(f, "bf_bridge_se"))
 
 
 def read_sd(path: Path) -> list[dict]:
@@ -739,7 +777,8 @@ def main(argv=None) -> int:
                         "so N processes run side by side (compilation is single-threaded)")
     parser.add_argument("--fallback", action="store_true",
                         help="refit the rows whose Savage–Dickey refused and record what compare "
-                        "reports instead (bridge sampling or the variational bounds)")
+                        "reports instead (bridge sampling or the variational bounds), and nested "
+                        "SMC's estimate beside it")
     parser.add_argument("--summarise", action="store_true", help="only rebuild table and figure")
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--draws", type=int, default=1000, help="per chain (2 chains)")

@@ -59,6 +59,16 @@ def test_fallback_table_counts_both_estimators():
     assert "1 of 2 run" in text and "before 1/1 = 100%" in text
     assert "| d2 | undecided | not run |" in text
     assert "refits: bridge 1, variational lower bound 1." in text
+    assert "Nested SMC" not in text  # rows of a pass before nested SMC have no such columns
+    # nested SMC beside them: compared with bridge sampling where it ran, its own calls counted
+    fb[0].update({"bf_nested": "1.9", "bf_nested_se": "0.2", "nested_call": "undecided"})
+    fb[1].update({"bf_bridge": "9.0", "bf_bridge_se": "0.5", "bf_nested": "10.5",
+                  "bf_nested_se": "0.5", "nested_call": "nonrev", "nested_seconds": "12"})
+    text = cal.fallback_table(rows, sd, fb)
+    assert "| 10.50 ± 0.50 | nonrev | +2.1 | 12 |" in text  # (10.5 - 9) / hypot(0.5, 0.5)
+    assert "within 2 combined se of bridge sampling on 0 of the 1" in text
+    assert "its call equals compare's on 1 of 2" in text
+    assert "reversible ones: 0 of 1" in text
 
 
 def test_append_row_writes_a_header_once_and_keeps_the_files_column_order(tmp_path):
