@@ -141,6 +141,38 @@ def test_cli_nested_smc_settings_reach_compare(fit_files, monkeypatch, capsys):
 
 
 @pytest.mark.slow
+def test_evidence_fallback_draws_smc_where_bridge_sampling_is_not_run(fit_files, monkeypatch):
+    """Where bridge sampling is not run (too few draws per parameter), compare's
+    ``evidence_fallback="draws-smc"`` gives both hierarchical models a log Z from their own
+    draws, equal within 3 combined se to bridge sampling's on the same draws (45 s)."""
+    _, folder = fit_files
+    no_sampler(monkeypatch)
+    bridge = compare(load(folder), g2_samples=0, seed=0).table.set_index("model")
+    monkeypatch.setattr("detailed_balance.comparison._compare.MIN_DRAWS_PER_PARAMETER", 10**6)
+    res = compare(load(folder), g2_samples=0, seed=0, evidence_fallback="draws-smc")
+    smc = res.table.set_index("model")
+    for name in ("reversible", "nonreversible"):
+        assert bridge.loc[name, "evidence_method"] == "bridge", name
+        assert smc.loc[name, "evidence_method"] == "draws-smc", name
+        se = np.hypot(bridge.loc[name, "log_z_se"], smc.loc[name, "log_z_se"])
+        assert abs(smc.loc[name, "log_z"] - bridge.loc[name, "log_z"]) < 3 * se, name
+    assert any(n.startswith("reversible: evidence by draws-smc") for n in res.notes)
+
+
+def test_evidence_fallback_is_checked_first_and_the_command_line_offers_the_same(fit_files):
+    from detailed_balance import comparison
+    from detailed_balance.cli import build_parser
+
+    _, folder = fit_files
+    with pytest.raises(ValueError, match="evidence_fallback='bridge': use one of draws-smc"):
+        compare(load(folder), evidence_fallback="bridge")
+    # the command line offers exactly these (its parser does not import the estimators)
+    sub = build_parser()._subparsers._group_actions[0].choices["compare"]
+    choices = next(a.choices for a in sub._actions if a.dest == "evidence_fallback")
+    assert tuple(choices) == comparison.EVIDENCE_FALLBACKS
+
+
+@pytest.mark.slow
 def test_compare_shortcut_on_counts_is_fit_ladder_then_compare(fit_files):
     counts, folder = fit_files
     with warnings.catch_warnings():

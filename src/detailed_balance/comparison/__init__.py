@@ -22,6 +22,7 @@ from ._annealed import annealed_evidence
 from ._bridge import bridge_from_draws, bridge_sampling
 from ._compare import (
     BOUND_METHODS,
+    EVIDENCE_FALLBACKS,
     ComparisonResult,
     bridge_is_doomed,
     compare,
@@ -64,6 +65,7 @@ from ._verdict import KASS_RAFTERY, format_markdown, kass_raftery, write_verdict
 
 __all__ = [
     "BOUND_METHODS",
+    "EVIDENCE_FALLBACKS",
     "KASS_RAFTERY",
     "PARETO_K_BAD",
     "SD_PARETO_K_MAX",

@@ -46,6 +46,9 @@ MODEL_ORDER = tuple(MODELS)  # the ladder's order, read from models (the one pla
 # draws and 245 with 2,000), so below that it is not run: work known to be doomed
 MIN_DRAWS_PER_PARAMETER = 8
 BOUND_METHODS = tuple(BOUND_TEXT)  # bf_method of a bound, not an estimate (nested_bf_bounds)
+# where bridge sampling refuses a model's log evidence: model_evidence's fallback (the first, for
+# the hierarchical models: the Laplace fits' modes are far from their posteriors, bench-scale.md)
+EVIDENCE_FALLBACKS = ("draws-smc", "laplace-smc", "laplace-ais")
 
 
 def bridge_is_doomed(samples: dict) -> str:
@@ -90,11 +93,13 @@ def model_evidence(
     check of the numerical path. Reversible and non-reversible: bridge sampling on the draws
     where its proposal overlaps the posterior; not run where it is known to refuse (fewer than
     ``MIN_DRAWS_PER_PARAMETER`` draws per parameter: :func:`bridge_is_doomed`). Where it
-    refuses, the evidence is reported as failed with the reason, unless ``fallback`` asks for
-    annealed importance sampling from the Laplace fit (``laplace-ais``): off by default because
-    it was measured to refuse (k̂ > 0.5) on these hierarchical models from 10 states on, after
-    minutes of work per model (docs/readme/bench-evidence.md), so running it by default is work
-    known to be doomed.
+    refuses, the evidence is reported as failed with the reason, unless ``fallback`` names an
+    estimator to try instead. Off by default because every one costs minutes to hours where
+    bridge sampling refuses: ``draws-smc`` (tempered SMC from a Gaussian of the fit's own draws,
+    the one measured to work on these hierarchical models: 41–61 s per model at 100 states,
+    12–18 min at 300; docs/readme/bench-scale.md), ``laplace-smc`` (the same from the Laplace fit:
+    22–34 min at 100 states, refused at 300) and ``laplace-ais`` (``True``; refuses, k̂ > 0.5, on
+    these models from 10 states on: docs/readme/bench-evidence.md).
 
     Parameters
     ----------
@@ -110,8 +115,9 @@ def model_evidence(
         Dirichlet concentration of the unconstrained model.
     seed : int
         Seed of the estimators.
-    fallback : bool or "laplace-smc"
-        Try ``laplace-ais`` (or tempered SMC, ``laplace-smc``) where bridge sampling refuses.
+    fallback : bool or str
+        Where bridge sampling refuses: "draws-smc", "laplace-smc" or "laplace-ais" (``True``);
+        ``False`` tries nothing.
 
     Returns
     -------
@@ -121,6 +127,9 @@ def model_evidence(
         Bridge sampling of the unconstrained model (its check); None for the others.
     """
 
+    fallback = "laplace-ais" if fallback is True else fallback
+    if fallback and fallback not in EVIDENCE_FALLBACKS:
+        raise ValueError(f"fallback={fallback!r}: use one of {', '.join(EVIDENCE_FALLBACKS)}")
     kwargs = {"data": data} if name == "unconstrained" else {"data": data, "prior": prior}
     if name == "unconstrained":
         kwargs["alpha"] = alpha
@@ -136,13 +145,15 @@ def model_evidence(
         return bridge, None
     if not fallback:
         note = (
-            f"{bridge.note}; no fallback tried: model_evidence(..., fallback='laplace-smc') "
-            "runs tempered SMC from the Laplace fit (exact on the unconstrained evidence to 5,000 "
-            "parameters; on the hierarchical models 22-34 min per model at 300-400 parameters, "
-            "hours beyond)"
+            f"{bridge.note}; no fallback tried: compare(..., evidence_fallback='draws-smc') "
+            "(command line: --evidence-fallback draws-smc) runs tempered SMC from a Gaussian of "
+            "the fit's draws (about 1 min per model at 100 states, 12-18 min at 300)"
         )
         return replace(bridge, note=note), None
-    if fallback == "laplace-smc":  # the settings measured on these models (bench-evidence.md)
+    # the SMC settings measured on these models (docs/readme/bench-evidence.md, bench-scale.md)
+    if fallback == "draws-smc":
+        ais = smc_evidence(MODELS[name], kwargs, seed=seed, ess=0.95, move=2.0, reference=samples)
+    elif fallback == "laplace-smc":
         ais = smc_evidence(MODELS[name], kwargs, seed=seed, ess=0.95, move=2.0)
     else:
         ais = annealed_evidence(MODELS[name], kwargs, seed=seed)
@@ -194,7 +205,9 @@ def is_tree(idata) -> bool:
     return fit_model_data(idata).n_chords == 0
 
 
-def fit_evidence(idata, *, alpha: float = 1.0, seed: int = 0) -> tuple[Evidence, Evidence | None]:
+def fit_evidence(
+    idata, *, alpha: float = 1.0, seed: int = 0, fallback: bool | str = False
+) -> tuple[Evidence, Evidence | None]:
     """:func:`model_evidence` of a fit, from its stored draws (no sampler runs).
 
     Parameters
@@ -205,8 +218,9 @@ def fit_evidence(idata, *, alpha: float = 1.0, seed: int = 0) -> tuple[Evidence,
         Dirichlet concentration of the unconstrained model's exact evidence.
     seed : int
         Seed of the estimators.
-    fallback : bool
-        Try ``laplace-ais`` where bridge sampling refuses.
+    fallback : bool or str
+        Where bridge sampling refuses, as in :func:`model_evidence` ("draws-smc" uses the fit's
+        own draws).
 
     Returns
     -------
@@ -220,7 +234,7 @@ def fit_evidence(idata, *, alpha: float = 1.0, seed: int = 0) -> tuple[Evidence,
     name = _arviz.attrs(idata)["model"]
     return model_evidence(
         name, fit_model_data(idata), fit_prior(idata), latent_draws(idata),
-        alpha=alpha, seed=seed,
+        alpha=alpha, seed=seed, fallback=fallback,
     )  # fmt: skip
 
 
@@ -511,6 +525,7 @@ def compare(
     target_accept: float = 0.8,
     tau_path: bool = False,
     nested_smc: bool | dict = False,
+    evidence_fallback: str | None = None,
 ) -> ComparisonResult:
     """Compare fitted models of the ladder and decide detailed balance (no sampler runs).
 
@@ -548,6 +563,11 @@ def compare(
         (:func:`fit_nested_smc`: no sampler refit, from both fits' draws), before the bounds.
         A dict instead of True gives its keyword arguments (``particles``, ``runs``), e.g.
         ``{"particles": 64, "runs": 3}``, as the demo uses to stay in its time budget.
+    evidence_fallback : where bridge sampling refuses a model's log evidence, the estimator to
+        try instead (:func:`model_evidence`'s ``fallback``): "draws-smc" (tempered SMC from a
+        Gaussian of the fit's draws; minutes per model at hundreds of states), "laplace-smc" or
+        "laplace-ais". None (default): the evidence is reported as not converged, with the
+        reason; the Bayes factor of the non-reversible model has its own estimators.
     features : (S, F) array, optional
         State features: the field gets a GP prior over them (counts only).
     rest : bool
@@ -569,10 +589,14 @@ def compare(
     unknown = set(nested_smc) - {"particles", "runs"} if isinstance(nested_smc, dict) else set()
     if unknown:  # now, not after the fits and evidences
         raise ValueError(f"nested_smc: unknown setting(s) {sorted(unknown)} (particles, runs)")
+    if evidence_fallback is not None and evidence_fallback not in EVIDENCE_FALLBACKS:
+        raise ValueError(f"evidence_fallback={evidence_fallback!r}: use one of "
+                         f"{', '.join(EVIDENCE_FALLBACKS)}")  # fmt: skip
     if not isinstance(fits, TransitionCounts):
         return _compare_fits(
             _by_model(fits), sensitivity or {}, {}, alpha=alpha, seed=seed, lrt=lrt,
             g2_samples=g2_samples, notes=[], tau_path=tau_path, nested_smc=nested_smc,
+            evidence_fallback=evidence_fallback,
         )  # fmt: skip
     from ..inference import FieldPrior, fit_ladder
 
@@ -615,6 +639,7 @@ def compare(
     return _compare_fits(
         main, others, multipliers, alpha=alpha, seed=seed, lrt=lrt, g2_samples=g2_samples,
         notes=notes, tau_path=tau_path, nested_smc=nested_smc,
+        evidence_fallback=evidence_fallback,
     )  # fmt: skip
 
 
@@ -659,7 +684,8 @@ def _same_counts(fits: dict) -> TransitionCounts:
 
 
 def _compare_fits(
-    fits, others, multipliers, *, alpha, seed, lrt, g2_samples, notes, tau_path, nested_smc
+    fits, others, multipliers, *, alpha, seed, lrt, g2_samples, notes, tau_path, nested_smc,
+    evidence_fallback=None,
 ):
     import pandas as pd
 
@@ -691,7 +717,7 @@ def _compare_fits(
     evid, checks, diag = {}, {}, {}
     for name in names:
         idata = fits[name]
-        ev, check = fit_evidence(idata, alpha=alpha, seed=seed)
+        ev, check = fit_evidence(idata, alpha=alpha, seed=seed, fallback=evidence_fallback or False)
         evid[name], checks[name] = ev, check
         diag[name] = json.loads(_arviz.attrs(idata)["diagnostics"])
         notes.extend(_evidence_notes(name, ev, check))
@@ -887,6 +913,13 @@ def _evidence_notes(name: str, ev: Evidence, check: Evidence | None) -> list[str
     notes = []
     if not ev.converged:
         notes.append(f"{name}: evidence did not converge ({ev.method}): {ev.note}")
+    elif ev.method == "draws-smc":
+        notes.append(
+            f"{name}: evidence by draws-smc ({ev.note}), tempered SMC from a Gaussian of the "
+            "fit's draws, as bridge sampling refused: validated against exact evidences and, on "
+            "these models, against Savage–Dickey's and laplace-smc's at 100 and 300 states "
+            "(docs/readme/bench-scale.md)"
+        )
     elif ev.method in ("laplace-ais", "laplace-smc"):
         notes.append(
             f"{name}: evidence by {ev.method} ({ev.note}); this estimator is validated "
