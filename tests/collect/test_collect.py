@@ -1,5 +1,5 @@
 """The collector against the real loopback HTTP server: resume after SIGKILL, retries, faults,
-designs, several endpoints, logprob kernels, and recovery of the server's known potential."""
+designs, several endpoints, and recovery of the server's known potential."""
 
 import json
 import math
@@ -14,7 +14,6 @@ from _collecting import MODEL, attempts_of, collect_args, make_collector
 
 from detailed_balance.cli import main
 from detailed_balance.collect import AnimalAgent
-from detailed_balance.collect.logprob import score_kernel
 from detailed_balance.errors import CollectionError, DataError
 from detailed_balance.formats import read_attempt_log
 from detailed_balance.testing.server import LoopbackServer, Script
@@ -297,16 +296,6 @@ def test_chat_template_agent_and_token_accounting(tmp_path, write):
     recs = attempts_of(out)
     assert {r["outcome"] for r in recs} <= {"transition", "self", "invalid"}
     assert all(r["prompt_tokens"] == 4 and r["completion_tokens"] == 1 for r in recs)
-
-
-def test_logprob_kernel_is_the_servers_kernel(tmp_path):
-    script = Script()
-    with LoopbackServer() as server:
-        kernel = score_kernel(AnimalAgent(), server.base_url, MODEL, script.vocabulary)
-    true = np.array(script.kernel())
-    expected = np.log(true[kernel.source, kernel.target])
-    np.testing.assert_allclose(kernel.log_prob, expected, rtol=1e-12)
-    assert kernel.convention == "logprob" and len(kernel.log_prob) == 6 * 5
 
 
 def test_counts_recover_the_servers_potential(tmp_path):

@@ -61,19 +61,18 @@ def test_logprob_kernel_from_the_real_model():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap, not noise: score_kernel (server) scores the one '\\n' token after the "
-    "reply, score_kernel_local the total of every token that ends it (the agent's stop rule); "
-    "on Gemma 3 270M they differ by ~0.38 nats (measured 30 Nov 2026: -3.65 vs -3.27/-3.32)",
-)
 def test_logprob_kernel_through_the_server_agrees_with_in_process():
-    """llama.cpp's server echoes prompt logprobs (slowly): same numbers up to batching noise."""
+    """The server's echoed logprobs and top 20 after the reply give the in-process kernel.
+
+    Both score the reply's tokens plus every token that ends it; over HTTP the stop tokens outside
+    the top 20 and end-of-text (shown as "") are unseen, ~0.005 nats on Gemma 3 270M.
+    """
     states = ("dog", "wolf")
     with LocalServer(n_threads=1) as server:
         remote = score_kernel(AnimalAgent(), server.base_url, LOCAL_MODEL, states, concurrency=1)
     local = score_kernel_local(AnimalAgent(), states)
-    np.testing.assert_allclose(remote.log_prob, local.log_prob, atol=0.1)
+    np.testing.assert_allclose(remote.log_prob, local.log_prob, atol=0.02)
+    assert np.all(remote.log_prob <= local.log_prob + 1e-4)  # over HTTP, a lower bound
 
 
 def test_serve_local_starts_health_checks_and_stops_cleanly():

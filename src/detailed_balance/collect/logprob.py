@@ -1,15 +1,18 @@
-"""Exact kernels from token logprobs: score log P(g | f) instead of sampling it.
+r"""Exact kernels from token logprobs: score log P(g | f) instead of sampling it.
 
 For a completion agent, ``log T(g <- f)`` is the log-probability that the model continues the
-prompt of ``f`` with the canonical reply of ``g`` (``agent.reply(g)``, e.g. ``" zebra"``) followed
-by a line break, the agent's stop. The endpoint must return prompt logprobs with ``echo=True``
-(llama.cpp's server does; hosted chat APIs usually do not). The result is not normalised over the
-candidates: the remainder is the mass of every other reply (the escape).
+prompt of ``f`` with the canonical reply of ``g`` (``agent.reply(g)``, e.g. ``" zebra"``) and then
+ends the reply: the next token is any token whose text starts with one of the agent's stop strings
+(``"\n"``, ``"\n\n"``, ...), or end-of-text. Over HTTP the endpoint must echo prompt logprobs
+(``echo=True``) with the top logprobs of each position (llama.cpp's server does; hosted chat APIs
+usually do not). The result is not normalised over the candidates: the remainder is the mass of
+every other reply (the escape).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 from collections.abc import Sequence
 
@@ -53,6 +56,60 @@ def continuation_logprob(logprobs, prompt_len: int, end: int) -> float:
     return total
 
 
+def stop_logprob(logprobs, end: int, stops: Sequence[str]) -> tuple[float, float]:
+    r"""Log-probability that the reply ends at ``end``, read from the top logprobs there.
+
+    The next-token distribution after the reply is the ``top_logprobs`` entry of the first token
+    at character ``end`` (the one the endpoint generated after the echoed text). Its tokens whose
+    text starts with a stop string end the reply; their probabilities are summed. Tokens outside
+    the top k are unseen, and an empty token text is ambiguous (llama-cpp-python shows
+    end-of-text, and other tokens without text, as ``""``), so the sum is a lower bound: the
+    ending's probability is at most ``seen + unknown``, where ``unknown`` is the mass outside the
+    returned tokens (``1 - sum``) plus that of ``""``.
+
+    Parameters
+    ----------
+    logprobs : object
+        The echoed completion's ``logprobs`` (``text_offset`` and ``top_logprobs``).
+    end : int
+        Character offset where the reply ends.
+    stops : sequence of str
+        The agent's stop strings.
+
+    Returns
+    -------
+    log_seen : float
+        log of the summed probability of the stop tokens seen (``-inf`` if none is).
+    bound : float
+        How far above ``log_seen`` the true value can be, in nats: ``log1p(unknown / seen)``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> top = {"\n": math.log(0.6), "\n\n": math.log(0.3), ",": math.log(0.05)}
+    >>> lp = SimpleNamespace(text_offset=[0, 4], top_logprobs=[None, top])
+    >>> seen, bound = stop_logprob(lp, 4, ["\n"])
+    >>> round(math.exp(seen), 6), round(bound, 4)  # 0.9 seen; 0.05 unseen: log(0.95 / 0.9)
+    (0.9, 0.0541)
+    """
+    tops = getattr(logprobs, "top_logprobs", None)
+    offsets = list(logprobs.text_offset)
+    after = next((i for i, off in enumerate(offsets) if off >= end), None)
+    if not tops or after is None or after >= len(tops) or not tops[after]:
+        raise CollectionError(
+            "no top logprobs after the reply, so the probability that it ends there is unknown "
+            "(scoring needs echo=True with logprobs=k and one generated token)"
+        )
+    if offsets[after] != end:
+        raise CollectionError("the tokeniser merged the reply's end with the next token")
+    probs = {t: math.exp(lp) for t, lp in tops[after].items() if lp is not None and lp <= 0}
+    seen = sum(p for t, p in probs.items() if t.startswith(tuple(stops)))
+    unknown = max(0.0, 1.0 - sum(probs.values())) + probs.get("", 0.0)
+    if seen <= 0:
+        return -math.inf, math.inf
+    return math.log(seen), math.log1p(unknown / seen)
+
+
 def score_kernel(
     agent,
     base_url: str,
@@ -63,8 +120,19 @@ def score_kernel(
     api_key_env: str = "OPENAI_API_KEY",
     concurrency: int = 4,
     timeout: float = 60.0,
+    top_logprobs: int = 20,
+    max_unseen: float = 0.05,
 ) -> TransitionKernel:
     """Score ``log P(g | f)`` for every ``f`` in ``sources`` (default: ``states``) and ``g != f``.
+
+    Each pair is one request: the prompt of ``f`` followed by the reply of ``g``, echoed with its
+    logprobs and one generated token. The reply's tokens give ``log P(reply | prompt)``; the top
+    ``top_logprobs`` tokens at the generated position give the probability that the reply ends
+    there (every token starting with a stop string, see :func:`stop_logprob`), as
+    :func:`score_kernel_local` computes from the whole vocabulary. The stop tokens outside the
+    top k (and end-of-text, which OpenAI-compatible servers do not name) are unseen, so each
+    value is a lower bound, at most ``log1p(unknown / seen)`` nats below the truth; the kernel is
+    refused when that bound exceeds ``max_unseen`` on any arc.
 
     Parameters
     ----------
@@ -82,6 +150,11 @@ def score_kernel(
         Requests in flight.
     timeout : float
         Seconds per request.
+    top_logprobs : int
+        Tokens per position whose logprobs the endpoint returns (OpenAI's ``logprobs``).
+    max_unseen : float
+        Largest allowed bound, in nats, on the stop probability left unseen outside the top
+        logprobs; ``math.inf`` accepts any (the values are then lower bounds).
 
     Returns
     -------
@@ -92,6 +165,11 @@ def score_kernel(
         raise CollectionError(
             f"agent {agent.name!r} cannot be scored: it needs the completions API"
         )
+    if not isinstance(top_logprobs, int) or top_logprobs < 1:
+        raise CollectionError(f"top_logprobs must be an integer >= 1, got {top_logprobs!r}")
+    if not max_unseen >= 0:
+        raise CollectionError(f"max_unseen must be >= 0 nats, got {max_unseen!r}")
+    stops = tuple(agent.stop) or ("\n",)  # the stop rule of score_kernel_local
     states = tuple(states)
     sources = tuple(sources) if sources is not None else states
     index = {s: i for i, s in enumerate(states)}
@@ -105,23 +183,32 @@ def score_kernel(
     if key is None:
         raise CollectionError(f"no API key: set the environment variable {api_key_env}")
 
-    async def main() -> list[float]:
+    async def main() -> list[tuple[float, float]]:
         import openai
 
         client = openai.AsyncOpenAI(base_url=base_url, api_key=key, timeout=timeout, max_retries=4)
         sem = asyncio.Semaphore(concurrency)
 
-        async def one(f: str, g: str) -> float:
+        async def one(f: str, g: str) -> tuple[float, float]:
             prompt = agent.prompt(f)
-            text = prompt + agent.reply(g) + "\n"
-            async with sem:
+            text = prompt + agent.reply(g)
+            async with sem:  # one generated token: its top logprobs are those after the reply
                 resp = await client.completions.create(
-                    model=model, prompt=text, max_tokens=1, temperature=0.0, echo=True, logprobs=1
+                    model=model,
+                    prompt=text,
+                    max_tokens=1,
+                    temperature=0.0,
+                    echo=True,
+                    logprobs=top_logprobs,
                 )
             lp = resp.choices[0].logprobs
             if lp is None or not lp.text_offset:
                 raise CollectionError(f"{base_url} returned no prompt logprobs (echo=True)")
-            return continuation_logprob(lp, len(prompt), len(text))
+            try:
+                ending, bound = stop_logprob(lp, len(text), stops)
+            except CollectionError as exc:
+                raise CollectionError(f"{base_url}: {exc}") from None
+            return continuation_logprob(lp, len(prompt), len(text)) + ending, bound
 
         try:
             return await asyncio.gather(*(one(f, g) for f, g in pairs))
@@ -133,7 +220,17 @@ def score_kernel(
         finally:
             await client.close()
 
-    log_prob = asyncio.run(main())
+    scored = asyncio.run(main())
+    log_prob = [lp for lp, _ in scored]
+    bounds = np.array([b for _, b in scored])
+    if len(bounds) and bounds.max() > max_unseen:
+        worst = int(bounds.argmax())
+        raise CollectionError(
+            f"{int((bounds > max_unseen).sum())} of {len(pairs)} arcs may miss up to "
+            f"{bounds[worst]:.3g} nats of stop probability unseen in the top {top_logprobs} "
+            f"logprobs (worst {pairs[worst][0]} -> {pairs[worst][1]}, max_unseen "
+            f"{max_unseen:g}): raise top_logprobs or max_unseen"
+        )
     for f in sources:
         if f not in index:
             states = states + (f,)

@@ -142,7 +142,8 @@ async def reply_to_post(
         prompt = prompt[0] if isinstance(prompt, list) else prompt
     logprobs = None
     if req.get("echo") and req.get("logprobs") is not None and not chat:
-        text, logprobs = prompt, st.score(prompt)
+        k, generate = int(req["logprobs"]), req.get("max_tokens", 16) != 0
+        text, logprobs = st.score(prompt, k, generate)
     else:
         text = " " + GARBAGE_REPLY if fault == "garbage" else st.reply(prompt, req.get("seed"))
     usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": 1 if text else 0}

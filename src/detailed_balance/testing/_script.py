@@ -34,6 +34,9 @@ class Script:
     potential: list | None = None
     move: float = 0.8
     self_share: float = 0.5
+    # echo scoring: the next token after a reply word (two that end the reply, one that does not)
+    after_reply: dict = field(default_factory=lambda: {"\n": 0.6, "\n\n": 0.3, ",": 0.1})
+    top_logprobs: bool = True  # False: echoed logprobs without top_logprobs (as some servers do)
 
     def V(self) -> list[float]:
         """The potential (mean zero); default evenly spaced over [-1.5, 1.5]."""
@@ -100,33 +103,60 @@ class ServerState:
             self.script.vocabulary[j] if j < len(self.script.vocabulary) else INVALID_REPLY
         )
 
-    def score(self, text: str) -> dict:
-        """Logprobs of an echoed prompt: the continuation after the last '->' is scored exactly."""
+    def score(self, text: str, k: int, generate: bool) -> tuple[str, dict]:
+        """Echo ``text`` with logprobs: the continuation after the last '->' is scored exactly.
+
+        The continuation is a word (the kernel's row, the invalid reply's mass for a word outside
+        the vocabulary), optionally followed by one of ``after_reply``'s tokens. When it ends in
+        the word and ``generate``, the likeliest of ``after_reply`` is generated, so its top
+        logprobs (``k`` tokens, plus the chosen one, as llama.cpp and OpenAI give them) are the
+        next-token distribution after the reply. Returns the text and the ``logprobs`` object.
+        """
         cut = text.rfind("->") + 2
         if cut < 2:
-            return {
-                "tokens": [text],
-                "token_logprobs": [None],
-                "text_offset": [0],
-                "top_logprobs": None,
-            }
+            lp = {"tokens": [text], "token_logprobs": [None], "text_offset": [0]}
+            return text, {**lp, "top_logprobs": [None] if self.script.top_logprobs else None}
         prefix, cont = text[:cut], text[cut:]
         i = self.source_of(prefix)
-        word = cont.strip().lower()
+        after = {t: math.log(p) for t, p in self.script.after_reply.items() if p > 0}
+        ends = [t for t in after if cont.endswith(t) and len(t) < len(cont)]
+        tail = max(ends, key=len, default="")  # "\n\n", not "\n", ends " wolf\n\n"
+        body = cont[: len(cont) - len(tail)]
         vocab = [w.lower() for w in self.script.vocabulary]
+        words = {}  # the distribution of the reply word, as tokens " word"
+        if i is not None:
+            row = self.kernel[i]
+            words = {" " + w: math.log(p) for w, p in zip(vocab, row, strict=False) if p > 0}
+            if row[-1] > 0:
+                words[" " + INVALID_REPLY] = math.log(row[-1])
+        word = body.strip().lower()
         if i is None:
             lp = -math.inf
         elif word in vocab:
             lp = math.log(max(self.kernel[i][vocab.index(word)], 1e-300))
         else:
             lp = math.log(max(self.kernel[i][-1], 1e-300))
-        body = cont.rstrip("\n")
-        tokens = [prefix, body] + (["\n"] if cont.endswith("\n") else [])
-        logprobs = [None, lp] + ([0.0] if cont.endswith("\n") else [])
-        offsets = [0, len(prefix)] + ([len(prefix) + len(body)] if cont.endswith("\n") else [])
-        return {
+        tokens, logprobs, offsets = [prefix, body], [None, lp], [0, len(prefix)]
+        tops = [None, words]
+        if not tail and generate and after:
+            tail = max(after, key=after.get)
+            text += tail
+        if tail:
+            tokens.append(tail)
+            logprobs.append(after.get(tail, -math.inf))
+            offsets.append(len(prefix) + len(body))
+            tops.append(after)
+
+        def top(dist: dict, chosen: str, lp: float) -> dict:
+            best = sorted(dist, key=dist.get, reverse=True)[:k]
+            return {**{t: dist[t] for t in best}, chosen: lp}
+
+        top_logprobs = [None] + [
+            top(d, t, x) for d, t, x in zip(tops[1:], tokens[1:], logprobs[1:], strict=True)
+        ]
+        return text, {
             "tokens": tokens,
             "token_logprobs": logprobs,
             "text_offset": offsets,
-            "top_logprobs": None,
+            "top_logprobs": top_logprobs if self.script.top_logprobs else None,
         }

@@ -23,8 +23,11 @@ Replies follow a known kernel over a small vocabulary: from state i (the last vo
 of the prompt) the server answers j != i with probability ``move / (n-1) * min(1, exp(V_i - V_j))``
 (a Metropolis chain, so log T(j<-i) - log T(i<-j) = V_i - V_j exactly), the state itself with
 probability ``self_share`` of the remaining mass, and a word outside the vocabulary otherwise.
-``echo=True`` with ``logprobs`` scores the continuation after the prompt's last ``->`` exactly, as
-llama.cpp does with a real model.
+``echo=True`` with ``logprobs=k`` scores the continuation after the prompt's last ``->``
+exactly, as llama.cpp does with a real model, with the top ``k`` logprobs of each position; after
+a reply word the next token is one of ``after_reply`` (default ``"\\n"`` 0.6, ``"\\n\\n"`` 0.3,
+``","`` 0.1), so a scored kernel is the Metropolis kernel times the stop tokens' total, 0.9
+(``top_logprobs=False``: no top logprobs, as some servers echo).
 """
 
 from __future__ import annotations

@@ -1,0 +1,101 @@
+"""Logprob-scored kernels over real HTTP (the loopback server on 127.0.0.1): the reply's tokens
+plus the total probability of every token that ends it, read from the endpoint's top logprobs."""
+
+import math
+
+import numpy as np
+import pytest
+from _collecting import MODEL
+
+from detailed_balance.collect import AnimalAgent
+from detailed_balance.collect.agents import TemplateAgent
+from detailed_balance.collect.logprob import score_kernel, stop_logprob
+from detailed_balance.errors import CollectionError
+from detailed_balance.testing.server import LoopbackServer, Script, ThreadedLoopbackServer
+
+
+def _expected(script: Script, kernel, stop_total: float) -> np.ndarray:
+    true = np.array(script.kernel())
+    return np.log(true[kernel.source, kernel.target] * stop_total)
+
+
+def test_logprob_kernel_is_the_servers_kernel_times_every_stop_token():
+    """After a reply "\\n" has 0.6 and "\\n\\n" 0.3 (and "," 0.1): both end it, so T x 0.9."""
+    script = Script()
+    with LoopbackServer() as server:  # its own process, as a real endpoint
+        kernel = score_kernel(AnimalAgent(), server.base_url, MODEL, script.vocabulary)
+    assert kernel.convention == "logprob" and len(kernel.log_prob) == 6 * 5
+    np.testing.assert_allclose(kernel.log_prob, _expected(script, kernel, 0.9), rtol=1e-12)
+
+
+def test_the_agents_stop_strings_decide_which_tokens_end_the_reply():
+    after = {"\n": 0.2, "\n\n": 0.1, ",": 0.45, " and": 0.25}
+    script = Script(after_reply=after)
+    agents = {  # stop strings -> the exact total of the tokens starting with one of them
+        ("\n",): 0.3,
+        ("\n", ","): 0.75,
+        ("\n\n",): 0.1,
+    }
+    with ThreadedLoopbackServer(after_reply=after) as server:
+        for stop, total in agents.items():
+            agent = TemplateAgent(name="animals", prompt_template="{state} ->", stop=stop)
+            kernel = score_kernel(agent, server.base_url, MODEL, script.vocabulary)
+            np.testing.assert_allclose(
+                kernel.log_prob, _expected(script, kernel, total), rtol=1e-12
+            )
+
+
+def test_stop_tokens_outside_the_top_k_are_bounded_and_refused_beyond_max_unseen():
+    script = Script()
+    with ThreadedLoopbackServer() as server:
+        with pytest.raises(CollectionError, match=r"30 of 30 arcs may miss up to 0.511 nats"):
+            score_kernel(AnimalAgent(), server.base_url, MODEL, script.vocabulary, top_logprobs=1)
+        # top 1 sees "\n" only (0.6); 0.4 is unseen, so the truth is at most log(1 + 0.4/0.6) above
+        lower = score_kernel(
+            AnimalAgent(),
+            server.base_url,
+            MODEL,
+            script.vocabulary,
+            top_logprobs=1,
+            max_unseen=math.inf,
+        )
+        np.testing.assert_allclose(lower.log_prob, _expected(script, lower, 0.6), rtol=1e-12)
+        # top 2 sees both stop tokens; the bound log(1 + 0.1/0.9) = 0.105 is still refused at 0.05
+        with pytest.raises(CollectionError, match=r"up to 0.105 nats"):
+            score_kernel(AnimalAgent(), server.base_url, MODEL, script.vocabulary, top_logprobs=2)
+        exact = score_kernel(
+            AnimalAgent(),
+            server.base_url,
+            MODEL,
+            script.vocabulary,
+            top_logprobs=2,
+            max_unseen=0.11,
+        )
+    np.testing.assert_allclose(exact.log_prob, _expected(script, exact, 0.9), rtol=1e-12)
+
+
+def test_an_endpoint_without_top_logprobs_is_refused_in_one_line():
+    with ThreadedLoopbackServer(top_logprobs=False) as server:
+        with pytest.raises(CollectionError, match="no top logprobs after the reply") as err:
+            score_kernel(AnimalAgent(), server.base_url, MODEL, ["dog", "cat"])
+    assert server.base_url in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("bad", [{"top_logprobs": 0}, {"max_unseen": -1.0}])
+def test_bad_scoring_options_are_refused(bad):
+    with pytest.raises(CollectionError, match=next(iter(bad))):
+        score_kernel(AnimalAgent(), "http://127.0.0.1:9/v1", MODEL, ["dog", "cat"], **bad)
+
+
+def test_an_empty_token_counts_towards_the_bound_not_the_stop_mass():
+    """llama-cpp-python shows end-of-text (and other text-less tokens) as "": ambiguous."""
+
+    class Echoed:
+        text_offset = [0, 5]
+        top_logprobs = [None, {"\n": math.log(0.5), "": math.log(0.1), ",": math.log(0.3)}]
+
+    seen, bound = stop_logprob(Echoed(), 5, ["\n"])
+    assert seen == pytest.approx(math.log(0.5))
+    assert bound == pytest.approx(math.log((0.5 + 0.1 + 0.1) / 0.5))  # "" and 1 - 0.9 unseen
+    with pytest.raises(CollectionError, match="merged the reply's end"):
+        stop_logprob(Echoed(), 3, ["\n"])
