@@ -4,7 +4,9 @@ One process per run (so the first fit pays the imports, as a user's first fit do
 ``BayesianMSM`` first (as ``bench_scale.py`` runs it, same counts), then ``fit`` of the reversible
 model (NUTS, 2 parallel chains, ``--draws`` + ``--warmup`` per chain) ``--repeat`` times under
 cProfile, each call's wall seconds, min bulk ESS of log pi (the ``bench_scale.py`` quantity) and
-its ratio to deeptime's ESS/s; then the cumulative time of the functions named in ``--top``.
+its ratio to deeptime's ESS/s, its CPU seconds (main thread: the fixed cost; process: with the
+chains) and ESS per process-CPU second against deeptime's (less sensitive to other jobs than
+wall time); then the cumulative time of the functions named in ``--top``.
 ``--cache DIR`` sets ``DETAILED_BALANCE_JAX_CACHE`` (a fresh folder: cold; the same folder again:
 warm).
 
