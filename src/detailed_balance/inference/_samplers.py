@@ -40,9 +40,10 @@ def _narrow(data: ModelData) -> ModelData:
 class _NarrowCycleSpace(CycleSpace):
     """A cycle space whose flow basis is its float64 original's, cast to float32 when first read.
 
-    Only the non-reversible model reads the basis: a QR factorisation (0.04 s at 100 states,
-    seconds at 1,000) that the reversible model should not pay, and one too large to build is
-    left for that model to refuse (the reversible model at 3,000 states has 3,001 cycles).
+    Only the non-reversible model reads the basis: a dense QR factorisation that the reversible
+    model should not pay (0.04 s at 100 states, 0.4 CPU s at 1,000, and seconds of wall time with
+    OpenBLAS's threads on a loaded machine), and one too large to build is left for that model to
+    refuse (the reversible model at 3,000 states has 3,001 cycles).
     """
 
     _wide: CycleSpace
