@@ -31,8 +31,15 @@ def is_datatree() -> bool:
     """True under arviz 1.x (fits are ``xarray.DataTree``).
 
     Decided by version: arviz 1.x still answers ``az.InferenceData`` (with a warning, as DataTree).
+    Read from the installed metadata: under 1.x a fit is built without importing arviz at all.
     """
-    return int(_az().__version__.split(".")[0]) >= 1
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        major = version("arviz").split(".")[0]
+    except PackageNotFoundError:  # pragma: no cover - arviz without metadata
+        major = _az().__version__.split(".")[0]
+    return int(major) >= 1
 
 
 def make(groups: dict, attrs: dict | None = None):

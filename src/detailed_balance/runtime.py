@@ -69,8 +69,10 @@ def configure(
         settings["jax_enable_x64"] = True
     if folder is not None:
         settings["jax_compilation_cache_dir"] = str(folder)
-        # NUTS programs take seconds to compile; the small helpers around them do not matter
-        settings["jax_persistent_cache_min_compile_time_secs"] = 0.5
+        # every program: besides the NUTS program (seconds), a fit compiles its float64
+        # evaluation (0.4 s at 100 states) and small helpers (~0.2 s together), each read back
+        # in milliseconds (docs/readme/bench-fit.md)
+        settings["jax_persistent_cache_min_compile_time_secs"] = 0.0
     if "jax" not in sys.modules:
         # not imported yet: environment variables, read when jax is imported (cheap for commands
         # that never need jax)

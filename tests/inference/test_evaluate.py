@@ -47,3 +47,17 @@ def test_batched_evaluation_equals_the_model_draw_by_draw(monkeypatch):
         np.testing.assert_allclose(whole[0]["V"][c, d], tr["V"]["value"], rtol=1e-12, atol=1e-12)
         y = tr["y"]
         np.testing.assert_allclose(whole[1][c, d], y["fn"].log_prob(y["value"]), rtol=1e-12)
+
+
+def test_float32_model_data_builds_the_cycle_basis_only_when_a_model_reads_it():
+    """The reversible model never reads the cycle-space basis (a QR: seconds at 1,000 states);
+    the non-reversible model gets its float64 original's, cast to float32, computed once."""
+    counts = sample_counts(reversible_chain(12, seed=0), attempts_per_source=50, seed=0)
+    data = build_model_data(counts)
+    narrow = _samplers._narrow(data)
+    assert narrow.cycles._flow_basis is None and data.cycles._flow_basis is None
+    assert narrow.cycles.edge.dtype == np.int32 and narrow.cycles.n_cycles == data.cycles.n_cycles
+    q = narrow.cycles.flow_basis()
+    assert q.dtype == np.float32 and q.shape == (data.n_edges, data.cycles.n_cycles)
+    assert data.cycles._flow_basis is not None  # the original's, shared with the evaluation
+    np.testing.assert_array_equal(q, data.cycles.flow_basis().astype(np.float32))

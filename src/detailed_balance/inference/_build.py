@@ -22,12 +22,9 @@ def _build(counts, data: ModelData, posterior, loglik, stats, attrs, dims):
     arc_labels = [
         f"{states[i]}->{states[j]}" for i, j in zip(data.arc_source, data.arc_target, strict=True)
     ]
-    from ..graph import fundamental_cycles
-
-    basis = fundamental_cycles(
-        counts.n_states, data.arc_source[: data.n_edges], data.arc_target[: data.n_edges]
-    )
-    cycle_labels = [">".join(states[i] for i in nodes + nodes[:1]) for nodes in basis.nodes]
+    # the model's cycle space holds the fundamental cycles of these edges
+    cycles = data.cycles.basis.nodes
+    cycle_labels = [">".join(states[i] for i in nodes + nodes[:1]) for nodes in cycles]
     coords = {"state": states, "edge": edge_labels, "cycle": cycle_labels, "arc": arc_labels}
 
     def dims_of(name, value, lead=("chain", "draw")):
