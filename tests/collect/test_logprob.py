@@ -2,6 +2,7 @@
 plus the total probability of every token that ends it, read from the endpoint's top logprobs."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -99,3 +100,26 @@ def test_an_empty_token_counts_towards_the_bound_not_the_stop_mass():
     assert bound == pytest.approx(math.log((0.5 + 0.1 + 0.1) / 0.5))  # "" and 1 - 0.9 unseen
     with pytest.raises(CollectionError, match="merged the reply's end"):
         stop_logprob(Echoed(), 3, ["\n"])
+
+
+def test_the_ending_is_read_at_the_generated_token_and_odd_echoes_are_refused_in_one_line():
+    """The last token is the generated one; offsets that put the reply's own last token at its
+    end too (an endpoint whose offsets drift) would score the wrong distribution, so are refused,
+    as are top logprobs not given as {token: logprob} and an echo with no generated token."""
+    ending = {"\n": math.log(0.9), "x": math.log(0.1)}
+    in_reply = {"t": math.log(0.99), "\n": math.log(0.01)}  # inside " cat": not the ending's
+
+    def echoed(offsets, tops):
+        return type("Echoed", (), {"text_offset": offsets, "top_logprobs": tops})()
+
+    seen, bound = stop_logprob(echoed([0, 4, 5], [None, in_reply, ending]), 5, ["\n"])
+    assert seen == pytest.approx(math.log(0.9)) and bound == 0.0
+    refused = {
+        "do not match the echoed text": echoed([0, 4, 5, 5], [None, None, in_reply, ending]),
+        "a {token: logprob} dict": echoed([0, 5], [None, [{"token": "\n", "logprob": -0.1}]]),
+        "no token after the reply": echoed([0, 4], [None, in_reply]),  # end-of-text, not echoed
+    }
+    for message, lp in refused.items():
+        with pytest.raises(CollectionError, match=re.escape(message)) as err:
+            stop_logprob(lp, 5, ["\n"])
+        assert "\n" not in str(err.value)

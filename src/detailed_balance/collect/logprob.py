@@ -59,10 +59,10 @@ def continuation_logprob(logprobs, prompt_len: int, end: int) -> float:
 def stop_logprob(logprobs, end: int, stops: Sequence[str]) -> tuple[float, float]:
     r"""Log-probability that the reply ends at ``end``, read from the top logprobs there.
 
-    The next-token distribution after the reply is the ``top_logprobs`` entry of the first token
-    at character ``end`` (the one the endpoint generated after the echoed text). Its tokens whose
-    text starts with a stop string end the reply; their probabilities are summed. Tokens outside
-    the top k are unseen, and an empty token text is ambiguous (llama-cpp-python shows
+    The next-token distribution after the reply is the ``top_logprobs`` entry of the last token,
+    the one the endpoint generated after the echoed text, which must start at ``end``. Its tokens
+    whose text starts with a stop string end the reply; their probabilities are summed. Tokens
+    outside the top k are unseen, and an empty token text is ambiguous (llama-cpp-python shows
     end-of-text, and other tokens without text, as ``""``), so the sum is a lower bound: the
     ending's probability is at most ``seen + unknown``, where ``unknown`` is the mass outside the
     returned tokens (``1 - sum``) plus that of ``""``.
@@ -94,15 +94,28 @@ def stop_logprob(logprobs, end: int, stops: Sequence[str]) -> tuple[float, float
     """
     tops = getattr(logprobs, "top_logprobs", None)
     offsets = list(logprobs.text_offset)
-    after = next((i for i, off in enumerate(offsets) if off >= end), None)
-    if not tops or after is None or after >= len(tops) or not tops[after]:
+    # the generated token is the last one: the first at or after ``end`` could be the reply's own
+    # last token where an endpoint's offsets drift (its distribution is not the ending's)
+    if not offsets or offsets[-1] < end:
+        raise CollectionError(
+            "no token after the reply, so the probability that it ends there is unknown (the "
+            "endpoint generated none: llama-cpp-python returns no end-of-text token)"
+        )
+    if len(offsets) > 1 and offsets[-2] >= end:
+        raise CollectionError(
+            f"the endpoint's text offsets put {sum(o >= end for o in offsets)} tokens at or "
+            f"after the reply's end (character {end}): they do not match the echoed text"
+        )
+    top = tops[-1] if tops and len(tops) == len(offsets) else None
+    if not top or not isinstance(top, dict):
         raise CollectionError(
             "no top logprobs after the reply, so the probability that it ends there is unknown "
-            "(scoring needs echo=True with logprobs=k and one generated token)"
+            "(scoring needs echo=True with logprobs=k, a {token: logprob} dict per position, "
+            "and one generated token)"
         )
-    if offsets[after] != end:
+    if offsets[-1] != end:
         raise CollectionError("the tokeniser merged the reply's end with the next token")
-    probs = {t: math.exp(lp) for t, lp in tops[after].items() if lp is not None and lp <= 0}
+    probs = {t: math.exp(lp) for t, lp in top.items() if lp is not None and lp <= 0}
     seen = sum(p for t, p in probs.items() if t.startswith(tuple(stops)))
     unknown = max(0.0, 1.0 - sum(probs.values())) + probs.get("", 0.0)
     if seen <= 0:
