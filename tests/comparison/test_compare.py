@@ -217,8 +217,9 @@ def test_savage_dickey_pass_reads_stored_draws(tmp_path):
     assert int(row["bf_converged"]) == int(ref.converged)
 
 
-def _verdict_of(log_bf, log_bf_se, elpd, elpd_se, log_z_alt=-10.0, lrt=None, **bf):
-    """write_verdict on a hand-made comparison table (no fit)."""
+def _verdict_of(log_bf, log_bf_se, elpd, elpd_se, log_z_alt=-10.0, lrt=None, rev=None, **bf):
+    """write_verdict on a hand-made comparison table (no fit); ``rev``: the reversible row's
+    values of the ``bf`` columns (default "")."""
     from types import SimpleNamespace
 
     import pandas as pd
@@ -234,7 +235,7 @@ def _verdict_of(log_bf, log_bf_se, elpd, elpd_se, log_z_alt=-10.0, lrt=None, **b
             "elpd_vs_reversible": [0.0, elpd],
             "elpd_vs_reversible_se": [0.0, elpd_se],
             "pareto_k_bad_attempts": [0, 0],
-            **{k: ["", v] for k, v in bf.items()},
+            **{k: [(rev or {}).get(k, ""), v] for k, v in bf.items()},
         }
     )
     result = SimpleNamespace(
@@ -298,6 +299,37 @@ def test_nonreversible_bf_takes_the_tau_path_only_where_nothing_else_gave_a_numb
     assert row["bf_method"] == "bridge" and row["log_bf_vs_reversible"] == 10.0
     sd = SavageDickey(1.5, 0.03)
     assert nonreversible_bf(sd, failed, failed, path)["bf_method"] == "savage-dickey"
+
+
+def test_evidences_from_a_fallback_are_not_called_bridge_sampling():
+    """With ``evidence_fallback`` the log evidences may be draws-smc's: the Bayes factor from
+    their difference, and the check beside Savage–Dickey, name their estimators."""
+    from detailed_balance.comparison import Evidence, SavageDickey
+    from detailed_balance.comparison._compare import _savage_dickey_notes, nonreversible_bf
+
+    refused = SavageDickey(-3.0, np.nan, converged=False)
+    smc, bridge = Evidence(-90.0, 0.1, "draws-smc"), Evidence(-100.0, 0.1, "bridge")
+    assert nonreversible_bf(refused, smc, bridge)["bf_method"] == "evidences"
+    assert nonreversible_bf(refused, smc, Evidence(-95.0, 0.1, "draws-smc"))["bf_method"] == (
+        "evidences"
+    )
+    assert nonreversible_bf(refused, Evidence(-90.0, 0.1, "bridge"), bridge)["bf_method"] == (
+        "bridge"
+    )
+    (note,) = _savage_dickey_notes(SavageDickey(-3.0, 0.1), smc, bridge)  # -3 vs -10: disagree
+    assert "the difference of log evidences (draws-smc; reversible: bridge) (-10.00 ±" in note
+    smc_rev = {"evidence_method": "draws-smc"}
+    by_smc = _verdict_of(10.0, 0.14, 9.0, 2.0, bf_method="evidences",
+                         evidence_method="draws-smc", rev=smc_rev)  # fmt: skip
+    assert "(nonreversible vs reversible; difference of log evidences (draws-smc), ±" in by_smc
+    mixed = _verdict_of(10.0, 0.14, 9.0, 2.0, bf_method="evidences",
+                        evidence_method="draws-smc", rev={"evidence_method": "bridge"})  # fmt: skip
+    assert "difference of log evidences (draws-smc; reversible: bridge), ±" in mixed
+    sd = _verdict_of(3.1, 0.4, 2.0, 1.0, bf_method="savage-dickey", bf_bridge=2.9,
+                     bf_bridge_se=0.2, bf_tail=0, evidence_method="draws-smc",
+                     rev=smc_rev)  # fmt: skip
+    assert "the difference of draws-smc log evidences gives 2.9 ± 0.2" in sd
+    assert "bridge sampling" not in sd
 
 
 @pytest.mark.slow  # 4 fits and the tau path's ~20 NUTS runs at 10 states: 17 min at load 5

@@ -37,7 +37,7 @@ from ._sensitivity import prior_sensitivity, scaled_prior, sensitivity_row
 from ._smc import smc_evidence
 from ._tau_path import PathBayesFactor, tau_path_log_bf
 from ._variational import BayesFactorBounds, nested_bf_bounds
-from ._verdict import BOUND_TEXT, format_markdown, write_verdict
+from ._verdict import BOUND_TEXT, evidences_label, format_markdown, write_verdict
 
 MODEL_ORDER = tuple(MODELS)  # the ladder's order, read from models (the one place it is kept)
 # bridge sampling fits a Gaussian proposal to half the draws; measured, it refuses (overlap < 0.01)
@@ -336,7 +336,9 @@ def nonreversible_bf(
         log_bf, se, method = out["bf_upper"], out["bf_upper_se"], BOUND_METHODS[1]
     else:
         log_bf, se = bridge, bridge_se
-        method = "bridge" if ok or sd is None else "savage-dickey"
+        # "bridge" only where both evidences are bridge sampling's (evidence_fallback: others)
+        by_bridge = ev.method == ref.method == "bridge"
+        method = ("bridge" if by_bridge else "evidences") if ok or sd is None else "savage-dickey"
         if sd is not None:
             tail = sd.tail_side  # +1: the non-reversible model, far beyond the threshold
     return {"log_bf_vs_reversible": log_bf, "log_bf_se": se, "bf_method": method, **out,
@@ -903,8 +905,9 @@ def _savage_dickey_notes(sd: SavageDickey, ev: Evidence, ref: Evidence) -> list[
         if abs(sd.log_bf - bridge) > 2 * math.hypot(sd.se, bridge_se):
             notes.append(
                 f"Savage–Dickey log BF (reversible vs nonreversible) {sd.log_bf:.2f} ± "
-                f"{sd.se:.2f} and bridge sampling's {bridge:.2f} ± {bridge_se:.2f} disagree by "
-                "more than 2 combined se: one of the two estimators is off on these data"
+                f"{sd.se:.2f} and {evidences_label(ev.method, ref.method)} ({bridge:.2f} ± "
+                f"{bridge_se:.2f}) disagree by more than 2 combined se: one of the two "
+                "estimators is off on these data"
             )
     return notes
 

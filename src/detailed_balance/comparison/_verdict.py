@@ -192,7 +192,7 @@ def _bf_estimator(t, alt: str) -> str:
         text = "Savage–Dickey density ratio at tau = 0, ± its Monte Carlo se"
         b, b_se = t.loc[alt, "bf_bridge"], t.loc[alt, "bf_bridge_se"]
         if np.isfinite(b):
-            text += f"; bridge sampling gives {_pm(b, b_se)}"
+            text += f"; {evidences_label(*_evidence_methods(t, alt))} gives {_pm(b, b_se)}"
         return text
     if method == "bridge":
         return "difference of bridge-sampling log evidences, ± its Monte Carlo se"
@@ -209,8 +209,27 @@ def _bf_estimator(t, alt: str) -> str:
             "and grid error"
         )
     if "evidence_method" in t.columns:
-        return f"difference of log evidences ({t.loc[alt, 'evidence_method']}), ± its se"
+        alt_method, ref_method = _evidence_methods(t, alt)
+        same = alt_method == ref_method
+        methods = alt_method if same else f"{alt_method}; reversible: {ref_method}"
+        return f"difference of log evidences ({methods}), ± its se"
     return "difference of log evidences, ± its se"
+
+
+def _evidence_methods(t, alt: str) -> tuple[str, str]:
+    """The estimators of ``alt``'s and the reversible model's log evidence ("bridge" if unsaid)."""
+    if "evidence_method" not in t.columns or "reversible" not in t.index:
+        return "bridge", "bridge"
+    return t.loc[alt, "evidence_method"], t.loc["reversible", "evidence_method"]
+
+
+def evidences_label(alt_method: str, ref_method: str) -> str:
+    """Who gave a difference of log evidences: "bridge sampling", or the estimators named."""
+    if alt_method == ref_method == "bridge":
+        return "bridge sampling"
+    if alt_method == ref_method:
+        return f"the difference of {alt_method} log evidences"
+    return f"the difference of log evidences ({alt_method}; reversible: {ref_method})"
 
 
 def _lrt_p(lrt: dict) -> str:
