@@ -122,6 +122,8 @@ def test_bad_inputs_are_one_line_notes_or_errors():
     assert "\n" not in str(err.value)
     with pytest.raises(ValueError, match="runs"):
         nested_smc_bf(data, prior, {}, {}, runs=1)
+    with pytest.raises(ValueError, match="particles=1: at least 8"):
+        nested_smc_bf(data, prior, {}, {}, particles=1)
     # MAP or SVI fits have no posterior draws to start from
     maps = [SimpleNamespace(attrs={"model": m, "method": "map"})
             for m in ("reversible", "nonreversible")]  # fmt: skip

@@ -75,6 +75,14 @@ def test_stop_tokens_outside_the_top_k_are_bounded_and_refused_beyond_max_unseen
     np.testing.assert_allclose(exact.log_prob, _expected(script, exact, 0.9), rtol=1e-12)
 
 
+def test_no_stop_token_in_the_top_k_is_refused_even_when_lower_bounds_are_accepted():
+    agent = TemplateAgent(name="animals", prompt_template="{state} ->", stop=("@@",))
+    with ThreadedLoopbackServer() as server:  # after a reply: "\n", "\n\n", "," only
+        with pytest.raises(CollectionError, match=r"30 of 30 arcs have no token starting") as err:
+            score_kernel(agent, server.base_url, MODEL, Script().vocabulary, max_unseen=math.inf)
+    assert "\n" not in str(err.value)
+
+
 def test_an_endpoint_without_top_logprobs_is_refused_in_one_line():
     with ThreadedLoopbackServer(top_logprobs=False) as server:
         with pytest.raises(CollectionError, match="no top logprobs after the reply") as err:

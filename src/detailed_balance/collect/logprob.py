@@ -236,6 +236,15 @@ def score_kernel(
     scored = asyncio.run(main())
     log_prob = [lp for lp, _ in scored]
     bounds = np.array([b for _, b in scored])
+    blind = np.isinf(bounds)  # no stop token in the top k: not even a lower bound to give
+    if blind.any():
+        first = int(blind.argmax())
+        raise CollectionError(
+            f"{int(blind.sum())} of {len(pairs)} arcs have no token starting with a stop string "
+            f"{list(stops)!r} among the top {top_logprobs} logprobs after the reply (first "
+            f"{pairs[first][0]} -> {pairs[first][1]}): the endpoint's token texts may not match "
+            "the agent's stop strings, or raise top_logprobs"
+        )
     if len(bounds) and bounds.max() > max_unseen:
         worst = int(bounds.argmax())
         raise CollectionError(

@@ -125,6 +125,8 @@ def nested_smc_bf(
 
     if runs < 2:
         raise ValueError(f"runs={runs}: at least 2 independent runs are needed for the error")
+    if particles < 8:  # the command line's floor: fewer cannot estimate an ESS or a variance
+        raise ValueError(f"particles={particles}: at least 8 per run")
     start = time.perf_counter()
     nan = float("nan")
     with x64():
