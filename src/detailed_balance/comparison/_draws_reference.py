@@ -23,7 +23,7 @@ DRAWS_RANK = 50  # principal components of the reference (docs/readme/bench-scal
 class DrawsReference:
     """``N(m, C)``, ``C = diag(s) (Ψ + W Wᵀ) diag(s)``: ``m`` and ``s`` the draws' mean and sd,
     ``W Wᵀ`` the top ``rank`` principal components of their Ledoit–Wolf-shrunk correlation
-    (as the variational bounds' ``q``) and the diagonal ``Ψ`` what keeps every marginal
+    (as the variational bounds' ``q``) and the diagonal ``Ψ`` that keeps every marginal
     variance the draws' (a factor-analysis form; ``rank`` ≥ the draws gives the shrunk
     correlation itself, Ψ = the shrinkage weight), as the reference π_0 of
     :func:`~detailed_balance.comparison._smc.temper`.
