@@ -55,6 +55,50 @@ def test_draws_smc_exact_unconstrained_model():
     _check_exact(ev, log_evidence_dirichlet(data))
 
 
+def test_draws_reference_is_the_shrunk_gaussian_or_its_rank_k_factor_form():
+    """The reference's log density and gradient, O(D k): at full rank the Ledoit–Wolf Gaussian
+    of the variational bounds, at rank k a normalised Gaussian whose covariance keeps the draws'
+    variances; its draws have that covariance (fewer draws than parameters: 40 of 60)."""
+    import jax
+    from scipy.stats import multivariate_normal
+
+    from detailed_balance.comparison._draws_reference import DrawsReference
+    from detailed_balance.comparison._variational import _ShrunkGaussian
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(60, 60)) / 8
+    z = rng.normal(size=(40, 60)) @ a.T + rng.normal(size=60)
+    x = rng.normal(size=(3, 60))
+    full = DrawsReference(z)
+    assert full.rank == 39  # centred draws: rank n - 1
+    np.testing.assert_allclose([float(full.log_q(xi)[0]) for xi in x],
+                               _ShrunkGaussian(z).log_pdf(x), rtol=1e-10)  # fmt: skip
+    for k in (0, 5):
+        ref = DrawsReference(z, rank=k)
+        cov = ref._sd[:, None] * (np.diag(ref._psi) + ref._w @ ref._w.T) * ref._sd
+        np.testing.assert_allclose(np.diag(cov), z.var(axis=0), rtol=1e-10)
+        exact = multivariate_normal(z.mean(axis=0), cov).logpdf(x)
+        np.testing.assert_allclose([float(ref.log_q(xi)[0]) for xi in x], exact, rtol=1e-10)
+        grad = jax.grad(lambda y, r=ref: r.log_q(y)[0])(x[0])
+        np.testing.assert_allclose(ref.log_q(x[0])[1], grad, rtol=1e-8, atol=1e-10)
+        draws = ref.draw(jax.random.PRNGKey(0), 100_000)
+        assert np.max(np.abs(np.cov(draws.T) - cov)) < 0.05 * np.max(np.diag(cov))
+
+
+def test_draws_smc_exact_unconstrained_model_fewer_draws_than_parameters():
+    """The default rank-k reference from fewer draws than parameters (2 × 30 exact posterior
+    draws, 20 states, more parameters than draws or components) is still exact within its
+    error: the draws only place the reference."""
+    counts = sample_counts(reversible_chain(20, seed=5), attempts_per_source=50, seed=5)
+    data = build_model_data(counts)
+    draws = dirichlet_posterior_draws(data, chains=2, draws=30, seed=2)
+    ev = smc_evidence(MODELS["unconstrained"], {"data": data}, particles=128, seed=2,
+                      reference=draws)  # fmt: skip
+    _check_exact(ev, log_evidence_dirichlet(data))
+    dim = int(re.search(r"(\d+) unconstrained dimensions", ev.note).group(1))
+    assert dim > 60 and "fewer draws than the" in ev.note, ev.note
+
+
 def test_draws_smc_fewer_temperatures_than_laplace_on_a_hierarchical_model():
     """Reversible model at 10 states (33 parameters): from a NUTS fit's draws tempering needs a
     few temperatures; from the Laplace fit, whose joint mode has a large sigma_u where the
@@ -92,3 +136,9 @@ def test_draws_smc_refuses_bad_references():
         smc_evidence(model, {}, reference={"lam": np.ones((2, 50, 3))})
     ev = smc_evidence(model, {}, reference={"lam": np.ones((1, 3))})
     assert not ev.converged and "too few" in ev.note
+    ev = smc_evidence(model, {}, reference={"lam": np.full((2, 50), 3.0)})  # a stuck chain
+    assert not ev.converged and ev.note == (
+        "the posterior draws do not vary in 1 of their 1 unconstrained coordinates"
+    )
+    ev = smc_evidence(model, {}, reference={"lam": np.full((2, 50), np.nan)})
+    assert not ev.converged and "not finite" in ev.note

@@ -92,7 +92,8 @@ def smc_evidence(
     seed : random seed.
     reference : ``"laplace"`` (the default, above), or posterior draws of the model (constrained,
         site -> (chains, draws, ...), e.g. ``inference.latent_draws(idata)``): then ``q`` is the
-        Gaussian of their mean and shrunk covariance (``_draws_reference``) and the method
+        Gaussian of their mean and shrunk covariance, its top principal components plus a
+        diagonal (``_draws_reference``: O(D k) per particle, no size limit), and the method
         ``draws-smc``. Any ``q`` gives the same Z in expectation; on the hierarchical models
         the draws' is far closer to the posterior than the joint mode's (100 states: 25
         temperatures, 22 s, against 1,317 s; docs/readme/bench-scale.md).
