@@ -68,12 +68,15 @@ def test_wheel_in_a_fresh_venv_imports_a_model_and_runs_the_cli(wheel, tmp_path)
     venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
     run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)])
-    # dependencies (numpy, jax, numpyro...) come from this environment's site-packages, added as
-    # a plain path: its .pth files (the editable install's finder) are NOT processed that way
+    # dependencies (numpy, jax, numpyro...) come from this environment's site-packages (every
+    # one on its path: a venv with --system-site-packages has them in the system's), added as
+    # plain paths: their .pth files (the editable install's finder) are NOT processed that way
     site = Path(
         run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]).strip()
     )
-    (site / "zz_deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    deps = [sysconfig.get_path("purelib")]
+    deps += [p for p in sys.path if p.endswith("-packages") and p not in deps]
+    (site / "zz_deps.pth").write_text("\n".join(deps) + "\n")
     code = (
         "import detailed_balance, detailed_balance.models as m; "
         "from detailed_balance.models import reversible; "

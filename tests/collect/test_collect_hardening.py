@@ -5,7 +5,6 @@ traceback; the log is always whole."""
 import errno
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -205,13 +204,16 @@ def test_a_real_file_size_limit_efbig_then_lifted(tmp_path, server):
     out = tmp_path / "run.jsonl"
     limit = 40_000
 
-    def limited():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    argv = [sys.executable, "-m", "detailed_balance.cli",
+    # the child sets its own limit: a preexec_fn would fork this process, where JAX (imported by
+    # earlier tests) warns that fork and threads deadlock, an error under the suite's filters
+    limited = ("import resource, runpy, signal, sys; "
+               "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+               f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); "
+               "sys.argv[0] = 'detailed-balance'; "
+               "runpy.run_module('detailed_balance.cli', run_name='__main__')")  # fmt: skip
+    argv = [sys.executable, "-c", limited,
             *collect_args(server.base_url, out, "--attempts", "300")]  # fmt: skip
-    res = subprocess.run(argv, preexec_fn=limited, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2, res.stderr
     assert "File too large" in one_line_error(res.stderr)
     written = attempts_of(out)
