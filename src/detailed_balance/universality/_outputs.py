@@ -60,7 +60,7 @@ def plot_fields(result: UniversalityResult):
         ax.set_xlabel("shared field φ")
         if k == 0:
             ax.set_ylabel("own field φ_k (separate fit)")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left")  # "best" searches the data: slow, warns
     fig.tight_layout()
     return fig
 
@@ -100,7 +100,7 @@ def plot_beta(result: UniversalityResult):
     if np.isfinite(t[0]):
         grid = np.linspace(0, np.nanmax(1 / np.array(t)) * 1.1, 2)
         ax.plot(grid, grid * t[0], "k--", lw=1, label="β = T₁/T")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left")  # "best" searches the data: slow, warns
     ax.set_xlabel("1 / T")
     ax.set_ylabel("β (shared model)")
     fig.tight_layout()
