@@ -51,6 +51,12 @@ BOUND_METHODS = tuple(BOUND_TEXT)  # bf_method of a bound, not an estimate (nest
 EVIDENCE_FALLBACKS = ("draws-smc", "laplace-smc", "laplace-ais")
 
 
+def _check_fallback(value, name: str) -> None:
+    """A one-line ValueError unless ``value`` is None or one of EVIDENCE_FALLBACKS."""
+    if value is not None and value not in EVIDENCE_FALLBACKS:
+        raise ValueError(f"{name}={value!r}: use one of {', '.join(EVIDENCE_FALLBACKS)}")
+
+
 def bridge_is_doomed(samples: dict) -> str:
     """Why bridge sampling would refuse on these draws before it runs ("" when it may not).
 
@@ -127,9 +133,8 @@ def model_evidence(
         Bridge sampling of the unconstrained model (its check); None for the others.
     """
 
-    fallback = "laplace-ais" if fallback is True else fallback
-    if fallback and fallback not in EVIDENCE_FALLBACKS:
-        raise ValueError(f"fallback={fallback!r}: use one of {', '.join(EVIDENCE_FALLBACKS)}")
+    fallback = {True: "laplace-ais", False: None}.get(fallback, fallback)  # the old booleans
+    _check_fallback(fallback, "fallback")
     kwargs = {"data": data} if name == "unconstrained" else {"data": data, "prior": prior}
     if name == "unconstrained":
         kwargs["alpha"] = alpha
@@ -150,11 +155,10 @@ def model_evidence(
             "the fit's draws (about 1 min per model at 100 states, 12-18 min at 300)"
         )
         return replace(bridge, note=note), None
-    # the SMC settings measured on these models (docs/readme/bench-evidence.md, bench-scale.md)
-    if fallback == "draws-smc":
-        ais = smc_evidence(MODELS[name], kwargs, seed=seed, ess=0.95, move=2.0, reference=samples)
-    elif fallback == "laplace-smc":
-        ais = smc_evidence(MODELS[name], kwargs, seed=seed, ess=0.95, move=2.0)
+    if fallback in ("draws-smc", "laplace-smc"):
+        # the settings measured on these models (docs/readme/bench-evidence.md, bench-scale.md)
+        reference = samples if fallback == "draws-smc" else "laplace"
+        ais = smc_evidence(MODELS[name], kwargs, seed=seed, ess=0.95, move=2.0, reference=reference)
     else:
         ais = annealed_evidence(MODELS[name], kwargs, seed=seed)
     return replace(ais, note=f"{ais.note}; bridge sampling refused: {bridge.note}"), None
@@ -591,9 +595,7 @@ def compare(
     unknown = set(nested_smc) - {"particles", "runs"} if isinstance(nested_smc, dict) else set()
     if unknown:  # now, not after the fits and evidences
         raise ValueError(f"nested_smc: unknown setting(s) {sorted(unknown)} (particles, runs)")
-    if evidence_fallback is not None and evidence_fallback not in EVIDENCE_FALLBACKS:
-        raise ValueError(f"evidence_fallback={evidence_fallback!r}: use one of "
-                         f"{', '.join(EVIDENCE_FALLBACKS)}")  # fmt: skip
+    _check_fallback(evidence_fallback, "evidence_fallback")  # now, not after the fits
     if not isinstance(fits, TransitionCounts):
         return _compare_fits(
             _by_model(fits), sensitivity or {}, {}, alpha=alpha, seed=seed, lrt=lrt,
