@@ -25,7 +25,9 @@ from ._common import (
 )
 
 
-def nonreversible(data, *, prior: FieldPrior | None = None, full: bool = False):
+def nonreversible(
+    data, *, prior: FieldPrior | None = None, full: bool = False, pointwise: bool = True
+):
     """The non-reversible model: the reversible model plus one affinity per independent cycle.
 
     Parameters
@@ -38,6 +40,10 @@ def nonreversible(data, *, prior: FieldPrior | None = None, full: bool = False):
     full : bool
         Also record the fitted transition probabilities as deterministic sites ``log_p_arc``
         and ``log_p_rest`` (the likelihood is the same either way).
+    pointwise : bool
+        Observe the counts as the site ``y``, one log-likelihood value per cell (default), or, if
+        False, as one factor site ``y_total`` with their sum: the same log density, cheaper to
+        differentiate (what the samplers run; see ``_common.observe_rows``).
 
     Notes
     -----
@@ -67,5 +73,5 @@ def nonreversible(data, *, prior: FieldPrior | None = None, full: bool = False):
             space.sign * flow[space.edge], space.cycle_id, num_segments=space.n_cycles
         )
         deterministic("cycle_affinity", affinity, "cycle")
-    log_z = observe_rows(arc_logit, data, full=full)
+    log_z = observe_rows(arc_logit, data, full=full, pointwise=pointwise)
     record_potentials(phi, arc_logit, log_z, data)

@@ -15,7 +15,9 @@ from ._common import (
 )
 
 
-def reversible(data, *, prior: FieldPrior | None = None, full: bool = False):
+def reversible(
+    data, *, prior: FieldPrior | None = None, full: bool = False, pointwise: bool = True
+):
     """The reversible (detailed-balance) model: a NumPyro model function.
 
     Parameters
@@ -27,6 +29,10 @@ def reversible(data, *, prior: FieldPrior | None = None, full: bool = False):
     full : bool
         Also record the fitted transition probabilities as deterministic sites ``log_p_arc``
         and ``log_p_rest`` (the likelihood is the same either way).
+    pointwise : bool
+        Observe the counts as the site ``y``, one log-likelihood value per cell (default), or, if
+        False, as one factor site ``y_total`` with their sum: the same log density, cheaper to
+        differentiate (what the samplers run; see ``_common.observe_rows``).
 
     Notes
     -----
@@ -48,5 +54,5 @@ def reversible(data, *, prior: FieldPrior | None = None, full: bool = False):
     phi = latent_field(data, prior)
     u = edge_term(data, prior, phi)
     arc_logit = reversible_logits(phi, u, data)
-    log_z = observe_rows(arc_logit, data, full=full)
+    log_z = observe_rows(arc_logit, data, full=full, pointwise=pointwise)
     record_potentials(phi, arc_logit, log_z, data)

@@ -13,7 +13,9 @@ import numpyro.distributions as dist
 from ._common import observe_rows
 
 
-def unconstrained(data, *, alpha: float = 1.0, prior=None, full: bool = False):
+def unconstrained(
+    data, *, alpha: float = 1.0, prior=None, full: bool = False, pointwise: bool = True
+):
     """The unconstrained model: independent Dirichlet rows over each source's categories.
 
     Parameters
@@ -27,6 +29,10 @@ def unconstrained(data, *, alpha: float = 1.0, prior=None, full: bool = False):
     full : bool
         Also record the fitted transition probabilities as deterministic sites ``log_p_arc``
         and ``log_p_rest`` (the likelihood is the same either way).
+    pointwise : bool
+        Observe the counts as the site ``y``, one log-likelihood value per cell (default), or, if
+        False, as one factor site ``y_total`` with their sum: the same log density, cheaper to
+        differentiate (what the samplers run; see ``_common.observe_rows``).
 
     Notes
     -----
@@ -54,4 +60,4 @@ def unconstrained(data, *, alpha: float = 1.0, prior=None, full: bool = False):
         log_rest = jnp.zeros(data.n_states)
     # logits relative to rest (rest logit 0), as the shared likelihood expects
     arc_logit = jnp.log(g_arc) - log_rest[data.arc_source]
-    observe_rows(arc_logit, data, full=full)
+    observe_rows(arc_logit, data, full=full, pointwise=pointwise)

@@ -127,3 +127,87 @@ def test_every_sample_site_declares_its_event_dims(prior):
             if s["type"] == "sample" and not s["is_observed"]:
                 assert s["fn"].event_dim == np.ndim(s["value"]), (name, site)
                 assert s["fn"].batch_shape == (), (name, site)
+
+
+def _equality_counts(name):
+    """Counts unlike the generator's default: dense and sparse rows, one-way arcs (a state only
+    left, arcs seen one way), relabelled and reordered states, with and without the rest cells."""
+    from _fits import with_one_way_state
+
+    from detailed_balance.synthetic import relabel_counts
+
+    if name == "dense":
+        return sample_counts(reversible_chain(8, seed=1), attempts_per_source=400, seed=1), True
+    if name.startswith("sparse"):
+        chain = driven_chain(40, affinity=1.0, seed=3)
+        return sample_counts(chain, attempts_per_source=6, seed=3), name == "sparse"
+    if name == "one-way, relabelled":
+        counts = sample_counts(reversible_chain(20, seed=4), attempts_per_source=15, seed=4)
+        return relabel_counts(with_one_way_state(counts, to="s03"), seed=7), True
+    counts = sample_counts(reversible_chain(150, seed=5), attempts_per_source=30, seed=5)
+    return relabel_counts(counts, seed=8), True
+
+
+def _both_likelihoods(model, data):
+    """Potential energy and its gradient, V and V_within, the summed cells and the factor, for
+    ``pointwise=True`` and ``False`` at three random unconstrained points."""
+    import jax
+    from detailed_balance.models import MODELS
+    from jax.flatten_util import ravel_pytree
+    from numpyro.infer.util import constrain_fn, log_density, potential_energy
+
+    from detailed_balance.inference._samplers import _unconstrained_start
+
+    forms = [lambda: MODELS[model](data), lambda: MODELS[model](data, pointwise=False)]
+    x0, unravel = _unconstrained_start(forms[0], 0)
+
+    @jax.jit
+    @jax.vmap
+    def evaluate(x):
+        u = unravel(x)
+        out = [jax.value_and_grad(potential_energy, 3)(m, (), {}, u) for m in forms]
+        params = constrain_fn(forms[0], (), {}, u, return_deterministic=False)
+        cells, rows = (log_density(m, (), {}, params)[1] for m in forms)
+        for tr in (cells, rows):
+            out.append({k: tr[k]["value"] for k in ("V", "V_within") if k in tr})
+        out.append(cells["y"]["fn"].log_prob(cells["y"]["value"]).sum())
+        out.append(rows["y_total"]["fn"].log_factor)
+        return out
+
+    scale = np.array([0.5, 1.5, 3.0])[:, None]
+    out = evaluate(x0 + jax.random.normal(jax.random.PRNGKey(0), (3, x0.size)) * scale)
+    flat = jax.vmap(lambda g: ravel_pytree(g)[0])
+    return [(e, flat(g)) for e, g in out[:2]], out[2:4], out[4:]
+
+
+@pytest.mark.parametrize("model", ["unconstrained", "reversible", "nonreversible"])
+@pytest.mark.parametrize(
+    "dataset",
+    [
+        "dense",
+        "one-way, relabelled",
+        # ~4 s each: the default suite checks the two above
+        pytest.param("sparse", marks=pytest.mark.slow),
+        pytest.param("sparse, no rest", marks=pytest.mark.slow),
+        pytest.param("150 states, relabelled", marks=pytest.mark.slow),
+    ],
+)
+def test_row_summed_likelihood_is_the_pointwise_one(model, dataset):
+    """``pointwise=False`` (one factor site, the cells' log-likelihood summed per arc and per
+    row: what the samplers run) gives the same log density and gradient as the per-cell site
+    ``y`` at random points, and the same V and V_within; its factor is the cells' sum."""
+    from detailed_balance.modeldata import build_model_data
+    from detailed_balance.runtime import x64
+
+    counts, rest = _equality_counts(dataset)
+    with x64():
+        ((e1, g1), (e2, g2)), (d1, d2), (y_sum, factor) = _both_likelihoods(
+            model, build_model_data(counts, rest=rest)
+        )
+    assert np.all(np.isfinite(e1)) and np.all(np.abs(e1) > 1)
+    np.testing.assert_allclose(e2, e1, rtol=1e-12)
+    np.testing.assert_allclose(factor, y_sum, rtol=1e-12)
+    np.testing.assert_allclose(g2, g1, rtol=1e-9, atol=1e-9 * np.abs(g1).max())
+    assert set(d1) == set(d2) == ({"V", "V_within"} if model != "unconstrained" else set())
+    for k in d1:
+        np.testing.assert_array_equal(d2[k], d1[k])

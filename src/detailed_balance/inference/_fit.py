@@ -159,7 +159,10 @@ def fit(
     start = time.perf_counter()
     if method in SAMPLERS:  # Markov chains, with trajectories in ``precision``
         chains = chains or max(2, os.cpu_count() or 1)
-        sample_fn = model_fn if precision == "float64" else _bind(model, _narrow(data), prior)
+        # the samplers see the likelihood summed per arc and per row (the same density, a
+        # cheaper gradient); the stored pointwise log-likelihood comes from ``model_fn`` below
+        sample_data = data if precision == "float64" else _narrow(data)
+        sample_fn = _bind(model, sample_data, prior, pointwise=False)
         with x64(precision == "float64", all_threads=True):  # the progress bar's thread too
             if method == "nuts":
                 latent, stats, extra = run_nuts(
@@ -238,11 +241,13 @@ def _resolve_prior(prior, features, method, model) -> FieldPrior:
     return prior
 
 
-def _bind(model: str, data: ModelData, prior: FieldPrior, full: bool = False):
+def _bind(
+    model: str, data: ModelData, prior: FieldPrior, full: bool = False, pointwise: bool = True
+):
     fn = MODELS[model]
 
     def model_fn():
-        return fn(data, prior=prior, full=full)
+        return fn(data, prior=prior, full=full, pointwise=pointwise)
 
     return model_fn
 
