@@ -166,7 +166,7 @@ def reversible_logits(phi, u, data):
     a, b = data.arc_source[: data.n_edges], data.arc_target[: data.n_edges]
     deterministic("s", u + 0.5 * (phi[a] + phi[b]), "edge")
     # arcs a→b of every edge, then b→a (``build_model_data``'s layout): two gathers over edges
-    # instead of three over arcs, a quarter less time for the potential's gradient at 100 states
+    # instead of three over arcs: the potential's value-and-gradient ~15% faster at 100 states
     half = 0.5 * (phi[a] - phi[b])
     return jnp.concatenate([u + half, u - half])
 

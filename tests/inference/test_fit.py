@@ -328,6 +328,23 @@ def test_vectorised_rhat_ess_equal_arviz():
     assert r1["x"][-2] > 1.1 and e1["x"][0] > 5 * e1["x"][11]
 
 
+
+def test_average_ranks_equal_scipy_rankdata_with_ties():
+    """The rank normalisation's ranks (numpy, no scipy.stats import) are scipy's "average"
+    ranks exactly: continuous draws, float32-rounded draws (ties), small integers, a constant."""
+    from scipy.stats import rankdata
+
+    from detailed_balance.inference._diagnostics import _average_ranks
+
+    rng = np.random.default_rng(3)
+    for a in (
+        rng.normal(size=(400, 6)),
+        rng.normal(size=(400, 6)).astype(np.float32).round(2).astype(float),
+        rng.integers(0, 4, size=(37, 5)).astype(float),
+        np.ones((8, 2)),
+    ):
+        np.testing.assert_array_equal(_average_ranks(a), rankdata(a, method="average", axis=0))
+
 def test_fit_draws_and_diagnostics_read_a_fit_and_name_what_is_missing():
     from detailed_balance.inference import fit_diagnostics, fit_draws
 

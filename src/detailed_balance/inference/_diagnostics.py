@@ -108,14 +108,14 @@ def rhat_ess(draws: dict) -> tuple[dict, dict]:
 
 def _rhat_ess_flat(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """R-hat and bulk ESS of ``x`` (chains, draws, k): one value per column k."""
-    from scipy import special, stats
+    from scipy import special
 
     half = x.shape[1] // 2
     split = np.concatenate([x[:, :half], x[:, -half:]], axis=0)  # each chain in two halves
     m, n, k = split.shape
 
     def z_scale(a):
-        ranks = stats.rankdata(a.reshape(m * n, k), method="average", axis=0)
+        ranks = _average_ranks(a.reshape(m * n, k))
         # ndtri is what norm.ppf computes, without the distribution's argument checks
         return special.ndtri((ranks - 0.375) / (m * n + 0.25)).reshape(a.shape)
 
@@ -133,6 +133,29 @@ def _rhat_ess_flat(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     const = np.ptp(z.reshape(m * n, k), axis=0) < np.finfo(float).resolution
     e = np.where(const, m * n, e)
     return np.where(bad, np.nan, r), np.where(bad, np.nan, e)
+
+
+def _average_ranks(a: np.ndarray) -> np.ndarray:
+    """Ranks 1..N of each column of ``a`` (N, k), ties given their mean rank.
+
+    What ``scipy.stats.rankdata(a, method="average", axis=0)`` computes (columns holding NaN
+    differ: callers discard them), without importing scipy.stats: 0.3-0.4 s of a process's first
+    fit, and the only use of it in a fit under arviz 1.x.
+    """
+    b = np.ascontiguousarray(a.T)  # (k, N): each column's sort runs over contiguous memory
+    n = b.shape[1]
+    order = np.argsort(b, axis=1)
+    s = np.take_along_axis(b, order, axis=1)
+    pos = np.arange(n)
+    starts = np.ones(s.shape, dtype=bool)
+    starts[:, 1:] = s[:, 1:] != s[:, :-1]  # a new value: a tie group starts here
+    ends = np.ones(s.shape, dtype=bool)
+    ends[:, :-1] = starts[:, 1:]
+    first = np.maximum.accumulate(np.where(starts, pos, 0), axis=1)
+    last = np.minimum.accumulate(np.where(ends, pos, n - 1)[:, ::-1], axis=1)[:, ::-1]
+    ranks = np.empty(s.shape)
+    np.put_along_axis(ranks, order, (first + last) / 2.0 + 1.0, axis=1)
+    return ranks.T
 
 
 def _ess_geyer(z: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from ..errors import FitError
 from ..modeldata import GAUGE, METHODS, SAMPLERS, FieldPrior, ModelData, build_model_data
 from ..models import MODELS
 from ..runtime import x64
-from ._build import _build
+from ._build import _build, _import_in_background
 from ._diagnostics import _diagnose
 from ._features import check_features
 from ._identifiability import _gauge_groups, _warn_identifiability
@@ -157,6 +157,8 @@ def fit(
     latent_names, dims = _abstract_sites(model_fn, seed)
 
     start = time.perf_counter()
+    # a process's first fit imports xarray (and arviz 0.23) while the chains run
+    importing = _import_in_background() if method in SAMPLERS else None
     if method in SAMPLERS:  # Markov chains, with trajectories in ``precision``
         chains = chains or max(2, os.cpu_count() or 1)
         # the samplers see the likelihood summed per arc and per row (the same density, a
@@ -215,6 +217,8 @@ def fit(
         "inference_library": "blackjax" if method == "mclmc" else "numpyro",
         "inference_library_version": _library_version(method),
     }
+    if importing is not None:
+        importing.join()
     return _build(counts, data, posterior, loglik, stats, attrs, dims)
 
 
