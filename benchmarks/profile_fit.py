@@ -15,6 +15,13 @@ warm).
 
 ``--ratio`` prints ``bench_scale.py``'s rows (the same ``ours`` and ``deeptime``) for one size and
 sampler without its log Z columns, which take minutes.
+
+``--step-cost`` prints instead the CPU microseconds of one value-and-gradient of the reversible
+model's potential (float32, a jitted loop of calls; the per-cell likelihood ``pointwise=True``
+against the summed one the samplers run) and of one NUTS leapfrog step after warm-up (numpyro's
+kernel in a jitted loop of draws, one chain): how much of a step is the model.
+
+    python benchmarks/profile_fit.py --states 300 --step-cost
 """
 
 from __future__ import annotations
@@ -34,9 +41,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--states", type=int, default=100)
     parser.add_argument("--draws", type=int, default=1000)
-    parser.add_argument("--warmup", type=int, default=None,
-                        help="per chain (default: fit's, 1000 for NUTS and max(2000, states) for "
-                             "MCLMC; with --ratio, bench_scale.py's: NUTS as many as --draws)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="per chain (default: fit's, 1000 for NUTS and max(2000, states) for "
+        "MCLMC; with --ratio, bench_scale.py's: NUTS as many as --draws)",
+    )
     parser.add_argument("--method", default="nuts")
     parser.add_argument("--repeat", type=int, default=1, help="fits in this process")
     parser.add_argument("--cache", default="off", help="DETAILED_BALANCE_JAX_CACHE for this run")
@@ -49,8 +60,16 @@ def main() -> None:
         "--draws to --max-draws until ESS 400) against its deeptime row, without the log Z columns",
     )
     parser.add_argument("--max-draws", type=int, default=4000)
+    parser.add_argument(
+        "--step-cost",
+        action="store_true",
+        help="CPU us per potential gradient and per NUTS leapfrog step, then exit",
+    )
     args = parser.parse_args()
     os.environ["DETAILED_BALANCE_JAX_CACHE"] = args.cache
+    if args.step_cost:
+        step_cost(args.states)
+        return
     sys.path.insert(0, os.path.dirname(__file__))
     t0 = time.perf_counter()
     import detailed_balance
@@ -113,6 +132,80 @@ def main() -> None:
             out = io.StringIO()
             pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(args.top)
             print(out.getvalue(), flush=True)
+
+
+def step_cost(states: int) -> None:
+    """CPU µs per value-and-gradient of the reversible potential and per NUTS leapfrog step."""
+    import detailed_balance
+
+    detailed_balance.configure(chains=2)
+    import jax
+    from detailed_balance.models import reversible
+    from jax.flatten_util import ravel_pytree
+    from numpyro.infer import MCMC, NUTS
+    from numpyro.infer.util import initialize_model
+
+    from detailed_balance.inference._samplers import _narrow
+    from detailed_balance.modeldata import build_model_data
+    from detailed_balance.runtime import x64
+    from detailed_balance.synthetic import reversible_chain, sample_counts
+
+    counts = sample_counts(reversible_chain(states, seed=0), attempts_per_source=200, seed=0)
+    data = _narrow(build_model_data(counts))
+
+    def cpu_per_call(fn, x, calls):  # best of 3, after a compiling call
+        jax.block_until_ready(fn(x))
+        times = []
+        for _ in range(3):
+            start = time.process_time()
+            jax.block_until_ready(fn(x))
+            times.append(time.process_time() - start)
+        return min(times) / calls * 1e6
+
+    with x64(False, all_threads=True):  # as fit samples
+        for pointwise in (True, False):
+            info = initialize_model(
+                jax.random.PRNGKey(0), lambda p=pointwise: reversible(data, pointwise=p)
+            )
+            x0, unravel = ravel_pytree(info.param_info.z)
+            potential = info.potential_fn
+            value_and_grad = jax.value_and_grad(lambda x, f=potential, u=unravel: f(u(x)))
+            calls = max(200, 2_000_000 // states)
+
+            @jax.jit
+            def loop(x, value_and_grad=value_and_grad, calls=calls):
+                def body(_, carry):
+                    v, g = value_and_grad(carry[0])
+                    return carry[0] + 1e-7 * g, carry[1] + v  # each call depends on the last
+
+                return jax.lax.fori_loop(0, calls, body, (x, 0.0))
+
+            label = "per cell (pointwise=True)" if pointwise else "summed (pointwise=False)"
+            print(
+                f"{states} states, {x0.size} parameters: potential value and gradient, "
+                f"likelihood {label}: {cpu_per_call(loop, x0, calls):.2f} us CPU",
+                flush=True,
+            )
+        kernel = NUTS(lambda: reversible(data, pointwise=False))
+        mcmc = MCMC(kernel, num_warmup=1000, num_samples=1, num_chains=1, progress_bar=False)
+        mcmc.warmup(jax.random.PRNGKey(0))
+        draws = 200
+
+        @jax.jit
+        def sample(state):
+            def body(_, carry):
+                state = kernel.sample(carry[0], (), {})
+                return state, carry[1] + state.num_steps
+
+            return jax.lax.fori_loop(0, draws, body, (state, 0))
+
+        steps = int(sample(mcmc.last_state)[1])
+        per_step = cpu_per_call(sample, mcmc.last_state, steps)
+        print(
+            f"NUTS after 1,000 warm-up draws: {steps / draws:.0f} leapfrog steps per draw, "
+            f"{per_step:.2f} us CPU per step",
+            flush=True,
+        )
 
 
 # (label, file suffix, function name): the phases of a fit, cumulative seconds (they nest)
