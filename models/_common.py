@@ -67,8 +67,8 @@ def observe_rows(arc_logit, data, full: bool = False, pointwise: bool = True):
     (what LOO and the stored ``log_likelihood`` read). ``False``: one factor site ``y_total``
     holding their sum, computed per arc and per row, ``sum_a n_a logit_a - sum_i N_i log Z_i``
     (``N_i`` the categorical draws from source ``i``): the same log density, to float rounding,
-    and what the samplers use, since the per-cell form's gathers made the potential's gradient
-    ~1.6x as slow (``docs/readme/bench-fit.md``, round 10).
+    and what the samplers use: the per-cell form's gathers made the potential's value and
+    gradient ~1.35x as slow at 100 states (``docs/readme/bench-fit.md``, round 10).
     """
     log_z = row_log_normaliser(arc_logit, data)
     if not pointwise:
