@@ -42,6 +42,38 @@ def is_datatree() -> bool:
     return int(major) >= 1
 
 
+def import_in_background():
+    """Start importing the fit container's heavy dependencies on a thread; join it before
+    :func:`make`.
+
+    xarray, and under arviz 0.23 what arviz imports (matplotlib.pyplot, scipy.stats): ~0.7-1.2 s
+    of a process's first fit. Started before the chains run, which release the GIL
+    (``docs/readme/bench-fit.md``, round 10). arviz itself is left to the caller's thread:
+    it announces its 1.x refactor with a FutureWarning, and ``warnings.catch_warnings`` on a
+    second thread would race the caller's warning filters (it is process-wide, not thread-safe).
+    Returns ``None`` when everything is imported already.
+    """
+    import sys
+    import threading
+
+    wanted = ["xarray"] if is_datatree() else ["xarray", "scipy.stats", "matplotlib.pyplot"]
+    if all(name in sys.modules for name in wanted):
+        return None
+
+    def run():
+        import importlib
+
+        for name in wanted:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the caller's own import reports it, in its thread
+                return
+
+    thread = threading.Thread(target=run, name="detailed-balance-imports", daemon=True)
+    thread.start()
+    return thread
+
+
 def make(groups: dict, attrs: dict | None = None):
     """Wrap ``{group name: xarray.Dataset}`` into the installed ArviZ's container, with attrs."""
     attrs = dict(attrs or {})

@@ -2,42 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-import threading
-
 import numpy as np
 
 from .. import _arviz
 from ..modeldata import ModelData
-
-
-def _import_in_background() -> threading.Thread | None:
-    """Start importing what ``_build`` needs on a thread; join it before calling ``_build``.
-
-    xarray, and under arviz 0.23 arviz itself, which imports matplotlib.pyplot and scipy.stats:
-    ~0.7-1.2 s of a process's first fit (arviz 1.x is never imported by a fit). Started before
-    the chains run: XLA releases the GIL while they do, so the import no longer waits for them
-    (``docs/readme/bench-fit.md``, round 10). ``None`` when everything is imported already.
-    While it runs, the import's ``warnings.catch_warnings`` (arviz 0.23 announces its 1.x
-    refactor with a FutureWarning) also holds for the caller's thread: only FutureWarnings are
-    affected, and fits issue none.
-    """
-    wanted = ["xarray"] if _arviz.is_datatree() else ["xarray", "arviz"]
-    if all(name in sys.modules for name in wanted):
-        return None
-
-    def run():
-        try:
-            import xarray  # noqa: F401
-
-            if "arviz" in wanted:
-                _arviz._az()
-        except Exception:  # noqa: BLE001 - the caller's own import reports it, in its thread
-            pass
-
-    thread = threading.Thread(target=run, name="detailed-balance-imports", daemon=True)
-    thread.start()
-    return thread
 
 
 def _build(counts, data: ModelData, posterior, loglik, stats, attrs, dims):

@@ -11,12 +11,13 @@ from dataclasses import asdict
 import numpy as np
 import numpyro
 
+from .. import _arviz
 from ..counts import TransitionCounts
 from ..errors import FitError
 from ..modeldata import GAUGE, METHODS, SAMPLERS, FieldPrior, ModelData, build_model_data
 from ..models import MODELS
 from ..runtime import x64
-from ._build import _build, _import_in_background
+from ._build import _build
 from ._diagnostics import _diagnose
 from ._features import check_features
 from ._identifiability import _gauge_groups, _warn_identifiability
@@ -158,7 +159,7 @@ def fit(
 
     start = time.perf_counter()
     # a process's first fit imports xarray (and arviz 0.23) while the chains run
-    importing = _import_in_background() if method in SAMPLERS else None
+    importing = _arviz.import_in_background() if method in SAMPLERS else None
     if method in SAMPLERS:  # Markov chains, with trajectories in ``precision``
         chains = chains or max(2, os.cpu_count() or 1)
         # the samplers see the likelihood summed per arc and per row (the same density, a
