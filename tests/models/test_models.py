@@ -211,3 +211,38 @@ def test_row_summed_likelihood_is_the_pointwise_one(model, dataset):
     assert set(d1) == set(d2) == ({"V", "V_within"} if model != "unconstrained" else set())
     for k in d1:
         np.testing.assert_array_equal(d2[k], d1[k])
+
+
+@pytest.mark.parametrize("rest", [True, False])
+def test_reversible_logits_follow_every_arc_of_build_model_data(rest):
+    """``reversible_logits`` builds the arcs as ``u ± (phi_a - phi_b) / 2`` per edge, trusting
+    ``build_model_data``'s layout (arcs a→b of every edge, then b→a); each arc's logit must be
+    ``u[its edge] + (phi[source] - phi[target]) / 2`` whatever the data: edges seen only b→a,
+    a state never a source, a self-only state, states given out of order, relabelled states."""
+    import jax.numpy as jnp
+
+    from detailed_balance.counts import TransitionCounts
+    from detailed_balance.modeldata import build_model_data
+    from detailed_balance.models._common import reversible_logits
+    from detailed_balance.synthetic import relabel_counts
+
+    src = ["s2", "s1", "s3", "s0", "s0", "s4", "s4", "s5", "s3", "s6"]
+    tgt = ["s0", "s0", "s1", "s1", None, "s4", None, "s2", "s2", "s6"]
+    order = ["s5", "s3", "s0", "s6", "s4", "s2", "s1", "s7"]  # s7: never seen
+    hand = TransitionCounts.from_records(src, tgt, [5, 3, 4, 2, 7, 6, 2, 3, 1, 4], states=order)
+    sparse = sample_counts(driven_chain(12, affinity=1.0, seed=3), attempts_per_source=3, seed=3)
+    rng = np.random.default_rng(0)
+    for counts in (hand, relabel_counts(hand, seed=1), relabel_counts(sparse, seed=2)):
+        data = build_model_data(counts, rest=rest)
+        phi = jnp.asarray(rng.normal(size=data.n_states))
+        u = jnp.asarray(rng.normal(size=data.n_edges))
+        src_, tgt_ = data.arc_source, data.arc_target
+        expected = u[data.arc_edge] + 0.5 * (phi[src_] - phi[tgt_])
+        np.testing.assert_allclose(reversible_logits(phi, u, data), expected, rtol=1e-6)
+        # and the layout itself: arc e + E reverses arc e, both on edge e
+        e = data.n_edges
+        assert np.array_equal(src_[:e], tgt_[e:]) and np.array_equal(tgt_[:e], src_[e:])
+        assert np.array_equal(data.arc_edge, np.tile(np.arange(e), 2))
+        assert {(int(a), int(b)) for a, b in zip(src_, tgt_, strict=True)} >= {
+            (int(a), int(b)) for a, b in zip(counts.source, counts.target, strict=True) if a != b
+        }
