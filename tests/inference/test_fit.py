@@ -367,6 +367,7 @@ def test_rhat_of_draws_with_infinities_is_nan_not_a_number_from_arbitrary_ranks(
     assert np.isnan(rhat["x"][0]) and np.isnan(rhat["x"][1])
     assert np.isfinite(rhat["x"][2]) and np.all(np.isfinite(ess["x"]))
 
+
 def test_fit_draws_and_diagnostics_read_a_fit_and_name_what_is_missing():
     from detailed_balance.inference import fit_diagnostics, fit_draws
 

@@ -220,10 +220,10 @@ def test_reversible_logits_follow_every_arc_of_build_model_data(rest):
     ``u[its edge] + (phi[source] - phi[target]) / 2`` whatever the data: edges seen only b→a,
     a state never a source, a self-only state, states given out of order, relabelled states."""
     import jax.numpy as jnp
+    from detailed_balance.models._common import reversible_logits
 
     from detailed_balance.counts import TransitionCounts
     from detailed_balance.modeldata import build_model_data
-    from detailed_balance.models._common import reversible_logits
     from detailed_balance.synthetic import relabel_counts
 
     src = ["s2", "s1", "s3", "s0", "s0", "s4", "s4", "s5", "s3", "s6"]
