@@ -246,3 +246,37 @@ def test_reversible_logits_follow_every_arc_of_build_model_data(rest):
         assert {(int(a), int(b)) for a, b in zip(src_, tgt_, strict=True)} >= {
             (int(a), int(b)) for a, b in zip(counts.source, counts.target, strict=True) if a != b
         }
+
+
+@pytest.mark.slow  # ~30 s on a loaded machine: six models traced eagerly in both precisions
+def test_row_summed_likelihood_in_float32_on_the_narrow_copy():
+    """What float32 NUTS runs (``pointwise=False`` on ``_narrow``'s 32-bit copy of the data: int32
+    counts cast to float32 in the dot products) is the float64 per-cell potential to float32
+    rounding, for the three models, with and without rest, on one-way relabelled rows."""
+    from functools import partial
+
+    import jax
+    import jax.numpy as jnp
+    from detailed_balance.models import MODELS
+    from numpyro.infer.util import potential_energy
+
+    from detailed_balance.inference._samplers import _narrow, _unconstrained_start
+    from detailed_balance.modeldata import build_model_data
+    from detailed_balance.runtime import x64
+
+    counts, _ = _equality_counts("one-way, relabelled")
+    for rest in (True, False):
+        with x64():
+            data = build_model_data(counts, rest=rest)
+        narrow = _narrow(data)
+        for name in ("unconstrained", "reversible", "nonreversible"):
+            model = MODELS[name]
+            with x64():
+                x0, unravel = _unconstrained_start(partial(model, data), 0)
+                u64 = unravel(x0 + 0.5)
+                e64 = float(potential_energy(model, (data,), {}, u64))
+            u32 = jax.tree.map(lambda v: jnp.asarray(np.asarray(v), jnp.float32), u64)
+            with x64(False):  # as ``fit`` samples in float32
+                e32 = potential_energy(model, (narrow,), {"pointwise": False}, u32)
+            assert e32.dtype == jnp.float32
+            assert abs(float(e32) - e64) < 1e-5 * abs(e64), (name, rest)
