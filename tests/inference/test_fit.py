@@ -328,22 +328,45 @@ def test_vectorised_rhat_ess_equal_arviz():
     assert r1["x"][-2] > 1.1 and e1["x"][0] > 5 * e1["x"][11]
 
 
-
 def test_average_ranks_equal_scipy_rankdata_with_ties():
     """The rank normalisation's ranks (numpy, no scipy.stats import) are scipy's "average"
-    ranks exactly: continuous draws, float32-rounded draws (ties), small integers, a constant."""
+    ranks exactly: continuous draws, float32-rounded draws (ties), small integers, a constant,
+    infinities, NaN (a column holding one is all NaN, as scipy's), one row, no row."""
     from scipy.stats import rankdata
 
     from detailed_balance.inference._diagnostics import _average_ranks
 
     rng = np.random.default_rng(3)
+    special = rng.normal(size=(9, 4))
+    special[[1, 4], 0] = np.inf
+    special[[2, 3], 1] = -np.inf
+    special[5, 2] = np.nan
+    special[:, 3] = [np.nan, 1.0, np.inf, np.nan, 0.0, -0.0, 2.0, np.inf, 1.0]
     for a in (
         rng.normal(size=(400, 6)),
         rng.normal(size=(400, 6)).astype(np.float32).round(2).astype(float),
         rng.integers(0, 4, size=(37, 5)).astype(float),
         np.ones((8, 2)),
+        special,
+        np.zeros((1, 3)),
+        np.zeros((0, 3)),
     ):
         np.testing.assert_array_equal(_average_ranks(a), rankdata(a, method="average", axis=0))
+
+
+def test_rhat_of_draws_with_infinities_is_nan_not_a_number_from_arbitrary_ranks():
+    """Draws mostly +inf (or one chain at -inf): the folded draws |x - median| hold NaN
+    (inf - inf), so their R-hat is NaN, as it was with scipy's ranks; numpy's argsort would
+    have ranked those NaN in memory order and made up a finite R-hat (2.8, 3.3 on these)."""
+    from detailed_balance.inference import rhat_ess
+
+    x = np.random.default_rng(0).normal(size=(2, 50, 3))
+    x[:, :30, 0] = np.inf
+    x[1, :, 1] = -np.inf
+    rhat, ess = rhat_ess({"x": x})
+    assert np.isnan(rhat["x"][0]) and np.isnan(rhat["x"][1])
+    assert np.isfinite(rhat["x"][2]) and np.all(np.isfinite(ess["x"]))
+
 
 def test_fit_draws_and_diagnostics_read_a_fit_and_name_what_is_missing():
     from detailed_balance.inference import fit_diagnostics, fit_draws

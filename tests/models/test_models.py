@@ -211,3 +211,72 @@ def test_row_summed_likelihood_is_the_pointwise_one(model, dataset):
     assert set(d1) == set(d2) == ({"V", "V_within"} if model != "unconstrained" else set())
     for k in d1:
         np.testing.assert_array_equal(d2[k], d1[k])
+
+
+@pytest.mark.parametrize("rest", [True, False])
+def test_reversible_logits_follow_every_arc_of_build_model_data(rest):
+    """``reversible_logits`` builds the arcs as ``u ± (phi_a - phi_b) / 2`` per edge, trusting
+    ``build_model_data``'s layout (arcs a→b of every edge, then b→a); each arc's logit must be
+    ``u[its edge] + (phi[source] - phi[target]) / 2`` whatever the data: edges seen only b→a,
+    a state never a source, a self-only state, states given out of order, relabelled states."""
+    import jax.numpy as jnp
+    from detailed_balance.models._common import reversible_logits
+
+    from detailed_balance.counts import TransitionCounts
+    from detailed_balance.modeldata import build_model_data
+    from detailed_balance.synthetic import relabel_counts
+
+    src = ["s2", "s1", "s3", "s0", "s0", "s4", "s4", "s5", "s3", "s6"]
+    tgt = ["s0", "s0", "s1", "s1", None, "s4", None, "s2", "s2", "s6"]
+    order = ["s5", "s3", "s0", "s6", "s4", "s2", "s1", "s7"]  # s7: never seen
+    hand = TransitionCounts.from_records(src, tgt, [5, 3, 4, 2, 7, 6, 2, 3, 1, 4], states=order)
+    sparse = sample_counts(driven_chain(12, affinity=1.0, seed=3), attempts_per_source=3, seed=3)
+    rng = np.random.default_rng(0)
+    for counts in (hand, relabel_counts(hand, seed=1), relabel_counts(sparse, seed=2)):
+        data = build_model_data(counts, rest=rest)
+        phi = jnp.asarray(rng.normal(size=data.n_states))
+        u = jnp.asarray(rng.normal(size=data.n_edges))
+        src_, tgt_ = data.arc_source, data.arc_target
+        expected = u[data.arc_edge] + 0.5 * (phi[src_] - phi[tgt_])
+        np.testing.assert_allclose(reversible_logits(phi, u, data), expected, rtol=1e-6)
+        # and the layout itself: arc e + E reverses arc e, both on edge e
+        e = data.n_edges
+        assert np.array_equal(src_[:e], tgt_[e:]) and np.array_equal(tgt_[:e], src_[e:])
+        assert np.array_equal(data.arc_edge, np.tile(np.arange(e), 2))
+        assert {(int(a), int(b)) for a, b in zip(src_, tgt_, strict=True)} >= {
+            (int(a), int(b)) for a, b in zip(counts.source, counts.target, strict=True) if a != b
+        }
+
+
+@pytest.mark.slow  # ~30 s on a loaded machine: six models traced eagerly in both precisions
+def test_row_summed_likelihood_in_float32_on_the_narrow_copy():
+    """What float32 NUTS runs (``pointwise=False`` on ``_narrow``'s 32-bit copy of the data: int32
+    counts cast to float32 in the dot products) is the float64 per-cell potential to float32
+    rounding, for the three models, with and without rest, on one-way relabelled rows."""
+    from functools import partial
+
+    import jax
+    import jax.numpy as jnp
+    from detailed_balance.models import MODELS
+    from numpyro.infer.util import potential_energy
+
+    from detailed_balance.inference._samplers import _narrow, _unconstrained_start
+    from detailed_balance.modeldata import build_model_data
+    from detailed_balance.runtime import x64
+
+    counts, _ = _equality_counts("one-way, relabelled")
+    for rest in (True, False):
+        with x64():
+            data = build_model_data(counts, rest=rest)
+        narrow = _narrow(data)
+        for name in ("unconstrained", "reversible", "nonreversible"):
+            model = MODELS[name]
+            with x64():
+                x0, unravel = _unconstrained_start(partial(model, data), 0)
+                u64 = unravel(x0 + 0.5)
+                e64 = float(potential_energy(model, (data,), {}, u64))
+            u32 = jax.tree.map(lambda v: jnp.asarray(np.asarray(v), jnp.float32), u64)
+            with x64(False):  # as ``fit`` samples in float32
+                e32 = potential_energy(model, (narrow,), {"pointwise": False}, u32)
+            assert e32.dtype == jnp.float32
+            assert abs(float(e32) - e64) < 1e-5 * abs(e64), (name, rest)

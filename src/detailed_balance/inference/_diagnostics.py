@@ -138,9 +138,11 @@ def _rhat_ess_flat(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _average_ranks(a: np.ndarray) -> np.ndarray:
     """Ranks 1..N of each column of ``a`` (N, k), ties given their mean rank.
 
-    What ``scipy.stats.rankdata(a, method="average", axis=0)`` computes (columns holding NaN
-    differ: callers discard them), without importing scipy.stats: 0.3-0.4 s of a process's first
-    fit, and the only use of it in a fit under arviz 1.x.
+    What ``scipy.stats.rankdata(a, method="average", axis=0)`` computes, NaN columns included
+    (all NaN, as scipy's default ``nan_policy="propagate"``: the folded draws of a column holding
+    infinities are NaN, and its R-hat must stay NaN, not rank them at random), without importing
+    scipy.stats: 0.3-0.4 s of a process's first fit, and the only use of it in a fit under
+    arviz 1.x.
     """
     b = np.ascontiguousarray(a.T)  # (k, N): each column's sort runs over contiguous memory
     n = b.shape[1]
@@ -155,6 +157,7 @@ def _average_ranks(a: np.ndarray) -> np.ndarray:
     last = np.minimum.accumulate(np.where(ends, pos, n - 1)[:, ::-1], axis=1)[:, ::-1]
     ranks = np.empty(s.shape)
     np.put_along_axis(ranks, order, (first + last) / 2.0 + 1.0, axis=1)
+    ranks[np.isnan(s[:, -1:]).any(axis=1)] = np.nan  # argsort sorts NaN last
     return ranks.T
 
 
