@@ -76,9 +76,11 @@ def observe_rows(arc_logit, data, full: bool = False, pointwise: bool = True):
         if data.has_rest:
             rows = rows + data.rest_count
         dtype = jnp.result_type(arc_logit)
-        total = jnp.dot(jnp.asarray(data.arc_count, dtype), arc_logit) - jnp.dot(
-            jnp.asarray(rows, dtype), log_z
-        )
+        count = jnp.asarray(data.arc_count, dtype)
+        # arcs seen zero times drop out, as they do from the cells: 0 * (-inf) would be NaN
+        # where an unconstrained model's arc probability underflows
+        seen = jnp.where(data.arc_count > 0, count * arc_logit, 0.0)
+        total = jnp.sum(seen) - jnp.dot(jnp.asarray(rows, dtype), log_z)
         numpyro.factor("y_total", total)
     if pointwise or full:
         log_p_arc = arc_logit - log_z[data.arc_source]
