@@ -165,7 +165,7 @@ def _flat_model(model, model_kwargs: dict, key):
     start = unconstrain_fn(model, (), model_kwargs, {k: trace[k]["value"] for k in latent})
     x0, unravel = ravel_pytree(start)
     # the ladder's models can sum their likelihood per arc and per row: the same density with a
-    # gradient ~1.6x as cheap as the per-cell form's (docs/readme/bench-fit.md, round 10)
+    # cheaper gradient (~1.0-1.8x batched over particles in float64; docs/readme/bench-fit.md)
     if "pointwise" in inspect.signature(model).parameters:
         model_kwargs = {**model_kwargs, "pointwise": False}
 

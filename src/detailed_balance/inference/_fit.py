@@ -158,7 +158,7 @@ def fit(
     latent_names, dims = _abstract_sites(model_fn, seed)
 
     start = time.perf_counter()
-    # a process's first fit imports xarray (and arviz 0.23) while the chains run
+    # a process's first fit imports xarray (and arviz 0.23's dependencies) while the chains run
     importing = _arviz.import_in_background() if method in SAMPLERS else None
     if method in SAMPLERS:  # Markov chains, with trajectories in ``precision``
         chains = chains or max(2, os.cpu_count() or 1)
