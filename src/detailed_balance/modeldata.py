@@ -26,6 +26,10 @@ LADDER = ("unconstrained", "reversible", "nonreversible")
 METHODS = ("nuts", "map", "svi", "mclmc")
 #: the methods that draw from the posterior by Markov chains (R-hat and ESS apply)
 SAMPLERS = ("nuts", "mclmc")
+#: where bridge sampling refuses a model's log evidence, the estimators to try instead
+#: (:func:`detailed_balance.comparison.model_evidence`'s ``fallback``; the first for the
+#: hierarchical models: the Laplace fits' modes are far from their posteriors, bench-scale.md)
+EVIDENCE_FALLBACKS = ("draws-smc", "laplace-smc", "laplace-ais")
 
 
 @dataclass(frozen=True)

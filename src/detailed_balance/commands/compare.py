@@ -3,7 +3,7 @@ sampler runs); ``detailed-balance compare COUNTS [--models ...]`` fits the ladde
 
 from __future__ import annotations
 
-from ..modeldata import LADDER
+from ..modeldata import EVIDENCE_FALLBACKS, LADDER
 from ._checks import input_file, integer, output_dir, positive
 from ._options import add_prior_options, add_quiet_option, add_sampler_options
 
@@ -83,7 +83,7 @@ def configure(parser) -> None:
     )
     parser.add_argument(
         "--evidence-fallback",
-        choices=("draws-smc", "laplace-smc", "laplace-ais"),
+        choices=EVIDENCE_FALLBACKS,
         help="where bridge sampling refuses a model's log evidence, estimate it with this "
         "instead (draws-smc: tempered SMC from a Gaussian of the fit's draws; minutes per model "
         "at hundreds of states)",

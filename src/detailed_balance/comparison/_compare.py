@@ -23,7 +23,7 @@ import numpy as np
 from ..counts import TransitionCounts
 from ..errors import DataError, FitError
 from ..formats import json_safe
-from ..modeldata import ModelData, build_model_data
+from ..modeldata import EVIDENCE_FALLBACKS, ModelData, build_model_data
 from ..models import MODELS
 from ._annealed import annealed_evidence
 from ._bridge import bridge_sampling
@@ -46,9 +46,6 @@ MODEL_ORDER = tuple(MODELS)  # the ladder's order, read from models (the one pla
 # draws and 245 with 2,000), so below that it is not run: work known to be doomed
 MIN_DRAWS_PER_PARAMETER = 8
 BOUND_METHODS = tuple(BOUND_TEXT)  # bf_method of a bound, not an estimate (nested_bf_bounds)
-# where bridge sampling refuses a model's log evidence: model_evidence's fallback (the first, for
-# the hierarchical models: the Laplace fits' modes are far from their posteriors, bench-scale.md)
-EVIDENCE_FALLBACKS = ("draws-smc", "laplace-smc", "laplace-ais")
 
 
 def _check_fallback(value, name: str) -> None:
