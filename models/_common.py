@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
@@ -72,9 +71,7 @@ def observe_rows(arc_logit, data, full: bool = False, pointwise: bool = True):
     """
     log_z = row_log_normaliser(arc_logit, data)
     if not pointwise:
-        rows = np.bincount(data.arc_source, weights=data.arc_count, minlength=data.n_states)
-        if data.has_rest:
-            rows = rows + data.rest_count
+        rows = data.row_totals()
         dtype = jnp.result_type(arc_logit)
         count = jnp.asarray(data.arc_count, dtype)
         # arcs seen zero times drop out, as they do from the cells: 0 * (-inf) would be NaN

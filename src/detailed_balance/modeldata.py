@@ -80,7 +80,6 @@ class FieldPrior:
             raise ValueError(f"unknown cycle_tail {self.cycle_tail!r} (use 'normal' or 'cauchy')")
 
 
-
 class ModelData(NamedTuple):
     """The counts as flat arrays in the layout every model takes (one row per arc or state).
 
@@ -105,6 +104,12 @@ class ModelData(NamedTuple):
     cell_arc: np.ndarray  # observed arc cells (count > 0)
     cell_rest: np.ndarray  # sources with rest count > 0 (empty when has_rest is False)
     cycles: CycleSpace  # cycle space of the support graph's edge flows (n_chords = its dimension)
+
+    def row_totals(self) -> np.ndarray:
+        """(S,) categorical draws from each source: its arc counts, plus its rest count when the
+        rest cell is modelled."""
+        rows = np.bincount(self.arc_source, weights=self.arc_count, minlength=self.n_states)
+        return rows + self.rest_count if self.has_rest else rows
 
 
 GAUGE = (

@@ -51,9 +51,7 @@ def log_evidence_dirichlet(
     data = counts if isinstance(counts, ModelData) else build_model_data(counts, rest=rest)
     n = data.n_states
     n_cat = np.bincount(data.arc_source, minlength=n) + (1 if data.has_rest else 0)
-    n_row = np.bincount(data.arc_source, weights=data.arc_count, minlength=n)
-    if data.has_rest:
-        n_row = n_row + data.rest_count
+    n_row = data.row_totals()
     cells = np.concatenate([data.arc_count[data.cell_arc], data.rest_count[data.cell_rest]])
     rows = n_row > 0
     k_alpha = n_cat[rows] * alpha
