@@ -3,6 +3,7 @@ plus the total probability of every token that ends it, read from the endpoint's
 
 import math
 import re
+from functools import partial
 
 import numpy as np
 import pytest
@@ -49,29 +50,16 @@ def test_the_agents_stop_strings_decide_which_tokens_end_the_reply():
 def test_stop_tokens_outside_the_top_k_are_bounded_and_refused_beyond_max_unseen():
     script = Script()
     with ThreadedLoopbackServer() as server:
+        score = partial(score_kernel, AnimalAgent(), server.base_url, MODEL, script.vocabulary)
         with pytest.raises(CollectionError, match=r"30 of 30 arcs may miss up to 0.511 nats"):
-            score_kernel(AnimalAgent(), server.base_url, MODEL, script.vocabulary, top_logprobs=1)
+            score(top_logprobs=1)
         # top 1 sees "\n" only (0.6); 0.4 is unseen, so the truth is at most log(1 + 0.4/0.6) above
-        lower = score_kernel(
-            AnimalAgent(),
-            server.base_url,
-            MODEL,
-            script.vocabulary,
-            top_logprobs=1,
-            max_unseen=math.inf,
-        )
+        lower = score(top_logprobs=1, max_unseen=math.inf)
         np.testing.assert_allclose(lower.log_prob, _expected(script, lower, 0.6), rtol=1e-12)
         # top 2 sees both stop tokens; the bound log(1 + 0.1/0.9) = 0.105 is still refused at 0.05
         with pytest.raises(CollectionError, match=r"up to 0.105 nats"):
-            score_kernel(AnimalAgent(), server.base_url, MODEL, script.vocabulary, top_logprobs=2)
-        exact = score_kernel(
-            AnimalAgent(),
-            server.base_url,
-            MODEL,
-            script.vocabulary,
-            top_logprobs=2,
-            max_unseen=0.11,
-        )
+            score(top_logprobs=2)
+        exact = score(top_logprobs=2, max_unseen=0.11)
     np.testing.assert_allclose(exact.log_prob, _expected(script, exact, 0.9), rtol=1e-12)
 
 
