@@ -146,7 +146,7 @@ MODEL_NAMES = ("reversible", "nonreversible", "unconstrained")
 
 def log_z_columns(counts, smc_max: int, bridge_max: int, models=MODEL_NAMES,
                   reference: str = "laplace", reference_draws: int = 1000,
-                  particles: int = 256) -> list[dict]:
+                  particles: int = 256, runs: int = 4) -> list[dict]:
     """Time to log Z ± se of each model: ``laplace-smc`` from scratch, and NUTS + bridge sampling.
 
     laplace-smc runs up to ``smc_max`` parameters (measured: ~5 min at 1,470 parameters under
@@ -155,7 +155,8 @@ def log_z_columns(counts, smc_max: int, bridge_max: int, models=MODEL_NAMES,
     up to ``bridge_max`` parameters; the unconstrained model's exact Dirichlet log Z is beside them.
     ``reference="draws"``: the hierarchical models' SMC starts from a Gaussian of a NUTS fit's
     draws (``reference_draws`` per chain, as many warm-up steps), and Savage–Dickey runs on the
-    non-reversible fit (its log BF in that model's row). ``particles``: per SMC run.
+    non-reversible fit (its log BF in that model's row). ``particles``: per SMC run; ``runs``: of
+    them after the pilot.
     """
     from detailed_balance.models import MODELS, FieldPrior
 
@@ -179,7 +180,7 @@ def log_z_columns(counts, smc_max: int, bridge_max: int, models=MODEL_NAMES,
         if dim <= smc_max:
             # the hierarchical models need finer steps and more moves (their hyper-parameters lag)
             tuned = {} if name == "unconstrained" else {"ess": 0.95, "move": 2.0}
-            tuned["particles"] = particles
+            tuned.update(particles=particles, runs=runs)
             if reference == "draws" and name != "unconstrained":
                 start = time.perf_counter()
                 with warnings.catch_warnings():
@@ -197,7 +198,7 @@ def log_z_columns(counts, smc_max: int, bridge_max: int, models=MODEL_NAMES,
             ev = smc_evidence(MODELS[name], kwargs, seed=0, **tuned)
             row.update(smc_s=round(time.perf_counter() - start, 1), smc=_evidence_cell(ev))
             row.update(smc_log_z=ev.log_z, smc_se=ev.se, smc_method=ev.method,
-                       smc_particles=particles)
+                       smc_particles=particles, smc_runs=runs)
             row["smc_note"] = ev.note
         else:
             row["smc"] = f"not run ({dim} parameters > --smc-max {smc_max})"
@@ -322,6 +323,8 @@ def main() -> None:
                         help="NUTS draws (and warm-up) per chain behind --reference draws")
     parser.add_argument("--smc-particles", type=int, default=256,
                         help="particles per SMC run (default 256, smc_evidence's)")
+    parser.add_argument("--smc-runs", type=int, default=4,
+                        help="independent SMC runs after the pilot (default 4, smc_evidence's)")
     parser.add_argument("--json", default=None, help="also write the rows as JSON here")
     parser.add_argument("--tables", metavar="JSON", nargs="*",
                         help="only print the tables of runs written by --json")
@@ -373,7 +376,8 @@ def main() -> None:
     for n in args.sizes if args.smc_max or args.bridge_max else ():
         log_z_rows += log_z_columns(make_counts(n), args.smc_max, args.bridge_max,
                                     args.evidence_models, args.reference,
-                                    args.reference_draws, args.smc_particles)  # fmt: skip
+                                    args.reference_draws, args.smc_particles,
+                                    args.smc_runs)  # fmt: skip
         save()
     if rows:
         print_sampler_table(rows)

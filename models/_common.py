@@ -195,12 +195,60 @@ def cycle_flow(data, prior: FieldPrior):
     part (that would duplicate phi), and the same for any basis, so for any naming or order of
     the states. Per-cycle scales would not be: they depend on the basis. Given tau, every unit
     cycle-space direction has sd tau and a cycle of L edges has affinity sd ``tau sqrt(L)``.
+
+    A cycle space too large for a dense ``Q`` (``CycleSpace.dense_basis_fits``) takes the same
+    prior in its fundamental coordinates: ``f = tau Z v``, ``v ~ N(0, (Z.T Z)^-1)``
+    (:class:`CycleSpaceNormal`, site ``flow_z`` too, its values then chord flows over tau), whose
+    density and gradient cost a sparse product with ``Z`` instead of a dense one with ``Q``.
     """
-    q = jnp.asarray(data.cycles.flow_basis())
+    space = data.cycles
     if prior.cycle_tail == "normal":
         tau = numpyro.sample("tau", dist.HalfNormal(prior.cycle_scale))
     else:  # "cauchy" (checked by FieldPrior)
         tau = numpyro.sample("tau", dist.HalfCauchy(prior.cycle_scale))
     # its axis is a basis of the cycle space, not the fundamental cycles: left unnamed
+    if not space.dense_basis_fits:
+        return tau * edge_flow(numpyro.sample("flow_z", CycleSpaceNormal(space)), space)
+    q = jnp.asarray(space.flow_basis())
     w = numpyro.sample("flow_z", dist.Normal(0.0, 1.0).expand([q.shape[1]]).to_event(1))
     return tau * (q @ w)
+
+
+def edge_flow(coords, space):
+    """``Z @ coords``: the edge flows (..., E) of fundamental-cycle coordinates (..., C)."""
+    out = jnp.zeros(jnp.shape(coords)[:-1] + (space.n_edges,), jnp.result_type(coords))
+    return out.at[..., space.edge].add(space.sign * coords[..., space.cycle_id])
+
+
+def cycle_sums(flow, space):
+    """``Z.T @ flow``: each fundamental cycle's signed sum of edge flows (..., E) -> (..., C)."""
+    out = jnp.zeros(jnp.shape(flow)[:-1] + (space.n_cycles,), jnp.result_type(flow))
+    return out.at[..., space.cycle_id].add(space.sign * flow[..., space.edge])
+
+
+class CycleSpaceNormal(dist.Distribution):
+    """``N(0, (Z.T Z)^-1)`` over fundamental-cycle coordinates ``v``: ``Z v ~ N(0, P)``.
+
+    ``Z`` (E, C) is the signed fundamental-cycle matrix (``graph.CycleSpace``) and ``P`` the
+    projector on the cycle space: ``Z v`` has the distribution of ``Q w``, ``w ~ N(0, I)``. The
+    log density ``-|Z v|²/2 + log det(Z.T Z)/2 - C log(2 pi)/2`` needs the sparse product only;
+    the constant is computed once on the host (sparse LU), as is a draw's solve.
+    """
+
+    support = constraints.real_vector
+
+    def __init__(self, space, validate_args=None):
+        self.space = space
+        super().__init__(event_shape=(space.n_cycles,), validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        # v = (Z.T Z)^-1 Z.T g with g ~ N(0, I_E) has covariance (Z.T Z)^-1
+        rhs = cycle_sums(jax.random.normal(key, sample_shape + (self.space.n_edges,)), self.space)
+        shape = jax.ShapeDtypeStruct(rhs.shape, rhs.dtype)
+        solve = lambda r: self.space.solve_gram(r).astype(r.dtype)  # noqa: E731
+        return jax.pure_callback(solve, shape, rhs, vmap_method="expand_dims")
+
+    def log_prob(self, value):
+        c = self.space.n_cycles
+        const = self.space.gram_half_log_det() - 0.5 * c * jnp.log(2 * jnp.pi)
+        return const - 0.5 * jnp.sum(edge_flow(value, self.space) ** 2, axis=-1)

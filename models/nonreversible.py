@@ -5,17 +5,18 @@ the flow f in the cycle space of the support graph (divergence-free: the gradien
 flow is a potential difference, already in phi). Its prior is isotropic there,
 ``f = tau Q w``, ``w ~ N(0, I)``, ``Q`` an orthonormal basis of the cycle space: the same
 distribution for every basis, so for every naming and order of the states (Hodge decomposition,
-as in HodgeRank; see ``_common.cycle_flow``). The sum of log T(j←i)/T(i←j) around a cycle is the
-signed sum of f along it, recorded as ``cycle_affinity`` for the fundamental cycles of
-``graph.fundamental_cycles``; f = 0 is the reversible model.
+as in HodgeRank; see ``_common.cycle_flow``, which takes the same prior in sparse
+fundamental-cycle coordinates where a dense ``Q`` would be too large). The sum of
+log T(j←i)/T(i←j) around a cycle is the signed sum of f along it, recorded as ``cycle_affinity``
+for the fundamental cycles of ``graph.fundamental_cycles``; f = 0 is the reversible model.
 """
 
-import jax
 import jax.numpy as jnp
 
 from ._common import (
     FieldPrior,
     cycle_flow,
+    cycle_sums,
     deterministic,
     edge_term,
     latent_field,
@@ -68,10 +69,6 @@ def nonreversible(
     if data.n_chords > 0:
         flow = cycle_flow(data, prior)
         arc_logit = arc_logit + 0.5 * jnp.concatenate([flow, -flow])  # arcs a→b, then b→a
-        space = data.cycles
-        affinity = jax.ops.segment_sum(
-            space.sign * flow[space.edge], space.cycle_id, num_segments=space.n_cycles
-        )
-        deterministic("cycle_affinity", affinity, "cycle")
+        deterministic("cycle_affinity", cycle_sums(flow, data.cycles), "cycle")
     log_z = observe_rows(arc_logit, data, full=full, pointwise=pointwise)
     record_potentials(phi, arc_logit, log_z, data)

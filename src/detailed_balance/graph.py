@@ -162,8 +162,10 @@ def fundamental_cycles(n: int, a: np.ndarray, b: np.ndarray) -> CycleBasis:
     return CycleBasis(chords=chords, cycles=cycles, nodes=nodes)
 
 
-# A dense (E, C) basis of the cycle space: 2**24 entries are 128 MiB in float64, and its QR costs
-# E·C² flops (about a minute at E = 4,500, C = 3,700 on one core); beyond that it is refused.
+# A dense (E, C) basis of the cycle space: 2**24 entries are 128 MiB in float64, its QR costs
+# E·C² flops (about a minute at E = 4,500, C = 3,700 on one core), and every gradient of the
+# non-reversible model is a product with it. Beyond that size the model takes the cycle space in
+# its sparse fundamental coordinates instead (``CycleSpace.dense_basis_fits``).
 MAX_FLOW_BASIS_ENTRIES = 2**24
 
 
@@ -207,10 +209,47 @@ class CycleSpace:
         coo = np.array(entries, dtype=np.int64).reshape(-1, 3)
         self.cycle_id, self.edge, self.sign = coo[:, 0], coo[:, 1], coo[:, 2].astype(float)
         self._flow_basis: np.ndarray | None = None
+        self._gram_lu = None
 
     @property
     def n_cycles(self) -> int:
         return self.basis.n_cycles
+
+    @property
+    def dense_basis_fits(self) -> bool:
+        """Whether ``flow_basis`` may be built: ``E * C <= MAX_FLOW_BASIS_ENTRIES``."""
+        return self.n_edges * self.n_cycles <= MAX_FLOW_BASIS_ENTRIES
+
+    def _gram(self):
+        """``scipy.sparse`` LU factors of the Gram matrix ``M = Z.T @ Z`` (C, C), computed once.
+
+        ``M`` is sparse (two fundamental cycles meet only where their tree paths share edges)
+        and positive definite (the fundamental cycles are independent).
+        """
+        if self._gram_lu is None:
+            from scipy.sparse import csc_matrix
+            from scipy.sparse.linalg import splu
+
+            z = csc_matrix((self.sign, (self.edge, self.cycle_id)),
+                           shape=(self.n_edges, self.n_cycles))  # fmt: skip
+            self._gram_lu = splu(csc_matrix(z.T @ z))
+        return self._gram_lu
+
+    def gram_half_log_det(self) -> float:
+        """``log det(Z.T Z) / 2``: the log-density constant of the chord coordinates' prior.
+
+        With ``f = Z v`` and ``v ~ N(0, (Z.T Z)^-1)`` (precision ``Z.T Z``), ``f ~ N(0, P)``,
+        ``P = Z (Z.T Z)^-1 Z.T`` the projector on the cycle space: the prior of ``Q w`` with
+        ``w ~ N(0, I)``, in coordinates that need no dense basis.
+        """
+        # the LU of a positive-definite matrix: L has a unit diagonal, det = prod |U_ii|
+        return 0.5 * float(np.sum(np.log(np.abs(self._gram().U.diagonal()))))
+
+    def solve_gram(self, rhs: np.ndarray) -> np.ndarray:
+        """``(Z.T Z)^-1 rhs`` for ``rhs`` of shape (..., C) (sparse LU; float64)."""
+        rhs = np.asarray(rhs, dtype=float)
+        flat = rhs.reshape(-1, self.n_cycles).T
+        return self._gram().solve(np.ascontiguousarray(flat)).T.reshape(rhs.shape)
 
     def cycle_matrix(self) -> np.ndarray:
         """Dense signed fundamental-cycle matrix ``Z`` (E, C): ``Z[e, c]`` = sign of e in c."""

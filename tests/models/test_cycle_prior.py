@@ -3,7 +3,6 @@ the states, no gradient part, the reversible model nested at zero flow, and cove
 affinity intervals (slow)."""
 
 import json
-import warnings
 
 import jax
 import numpy as np
@@ -190,11 +189,52 @@ def test_a_cycle_space_too_large_for_a_dense_basis_is_one_clear_error(monkeypatc
     monkeypatch.setattr(graph, "MAX_FLOW_BASIS_ENTRIES", 50)
     with pytest.raises(FitError, match=r"cycle-space basis would be \d+ edges x \d+ cycles"):
         build_model_data(counts).cycles.flow_basis()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with pytest.raises(FitError, match="cycle-space basis"):
-            fit(counts, "nonreversible", method="map")
-    assert build_model_data(counts).n_chords > 0  # the other models never build it
+    assert not build_model_data(counts).cycles.dense_basis_fits  # the model goes sparse instead
+
+
+def with_qr_coordinates(params: dict, data) -> dict:
+    """The chord coordinates ``v = R^-1 w`` of the same flow: ``Z v = Q R R^-1 w = Q w``."""
+    _, r = np.linalg.qr(data.cycles.cycle_matrix())  # the QR that gives ``flow_basis``
+    return {**params, "flow_z": np.linalg.solve(r, params["flow_z"])}
+
+
+@pytest.mark.parametrize("name", ["sparse driven", "two components"])
+def test_chord_coordinates_are_the_same_model_up_to_the_jacobian(name, monkeypatch):
+    # beyond MAX_FLOW_BASIS_ENTRIES the flow is f = tau Z v, v ~ N(0, (Z'Z)^-1), instead of
+    # f = tau Q w, w ~ N(0, I). With Q R = Z the two meet at v = R^-1 w, where the densities
+    # must differ by log |det R| = log det(Z'Z) / 2 for every parameter: then the two are one
+    # model (the same flow prior, likelihood and evidence), only its coordinates differ
+    data = build_model_data(DATASETS[name]())
+    points = [prior_draw(data, seed) for seed in (0, 1)]
+    dense = [joint(data)(params) for params in points]  # traced before the limit moves
+    monkeypatch.setattr(graph, "MAX_FLOW_BASIS_ENTRIES", 0)
+    assert not data.cycles.dense_basis_fits
+    sparse = joint(data)
+    gram = data.cycles.cycle_matrix().T @ data.cycles.cycle_matrix()
+    half_log_det = 0.5 * np.linalg.slogdet(gram)[1]
+    assert data.cycles.gram_half_log_det() == pytest.approx(half_log_det, abs=1e-10)
+    assert half_log_det > 1.0  # not the identity: the fundamental cycles overlap
+    for params, value in zip(points, dense, strict=True):
+        moved = sparse(with_qr_coordinates(params, data))
+        assert moved - value == pytest.approx(half_log_det, abs=1e-8)
+    # and not by accident: elsewhere the difference moves
+    assert abs(sparse(points[0]) - dense[0] - half_log_det) > 1e-3
+
+
+def test_chord_coordinates_draws_give_the_projector_covariance(monkeypatch):
+    from detailed_balance.models._common import CycleSpaceNormal, edge_flow
+
+    data = build_model_data(DATASETS["sparse driven"]())
+    space = data.cycles
+    draws = CycleSpaceNormal(space).sample(jax.random.PRNGKey(0), (40_000,))
+    flows = np.asarray(edge_flow(draws, space))
+    q = space.flow_basis()
+    # Z v ~ N(0, P): the covariance of the flows is the projector on the cycle space
+    np.testing.assert_allclose(np.cov(flows.T), q @ q.T, atol=0.03)
+    # the same under vmap (a batch of keys): pure_callback's batched solve
+    keys = jax.random.split(jax.random.PRNGKey(1), 3)
+    batch = jax.vmap(lambda k: CycleSpaceNormal(space).sample(k))(keys)
+    assert batch.shape == (3, space.n_cycles) and np.all(np.isfinite(batch))
 
 
 def test_unknown_cycle_tail_is_refused():

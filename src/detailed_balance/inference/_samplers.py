@@ -43,7 +43,9 @@ class _NarrowCycleSpace(CycleSpace):
     Only the non-reversible model reads the basis: a dense QR factorisation that the reversible
     model should not pay (0.04 s at 100 states, 0.4 CPU s at 1,000, and seconds of wall time with
     OpenBLAS's threads on a loaded machine), and one too large to build is left for that model to
-    refuse (the reversible model at 3,000 states has 3,001 cycles).
+    refuse (the reversible model at 3,000 states has 3,001 cycles). The sparse factors of the
+    cycles' Gram matrix, which the model uses instead of a basis too large to build, are the
+    original's too (float64).
     """
 
     _wide: CycleSpace
@@ -55,6 +57,9 @@ class _NarrowCycleSpace(CycleSpace):
         space.cycle_id, space.edge, space.sign = map(narrow, (wide.cycle_id, wide.edge, wide.sign))
         space._wide, space._flow_basis = wide, None
         return space
+
+    def _gram(self):  # the original's float64 factors (chord coordinates' constant, draws)
+        return self._wide._gram()
 
     def flow_basis(self) -> np.ndarray:
         if self._flow_basis is None:  # the original caches the float64 basis for evaluation
