@@ -145,6 +145,8 @@ def step_cost(states: int) -> None:
     from numpyro.infer import MCMC, NUTS
     from numpyro.infer.util import initialize_model
 
+    # the one internal: fit samples in float32 from a 32-bit copy of the model's arrays, and this
+    # measures the program fit runs (as profile_geometry.py does)
     from detailed_balance.inference._samplers import _narrow
     from detailed_balance.modeldata import build_model_data
     from detailed_balance.runtime import x64
