@@ -75,13 +75,19 @@ class CycleBasis:
     ----------
     chords : (C,) edge indices not in the BFS spanning forest; cycle ``c`` closes chord ``c``.
     cycles : list of C lists of ``(edge_index, sign)``; sign +1 when the cycle walks the edge a→b.
-        Each cycle is oriented so that it walks its chord a→b.
+        Each cycle is oriented so that it walks its chord a→b, then the tree path back.
     nodes : list of C lists of the nodes visited, in order (first node = chord's ``a``).
+    parent, depth, parent_edge : (n,) int arrays
+        The spanning forest: each node's parent (-1 at a root), depth (0 at a root) and the edge
+        to its parent (-1 at a root).
     """
 
     chords: np.ndarray
     cycles: list[list[tuple[int, int]]]
     nodes: list[list[int]]
+    parent: np.ndarray
+    depth: np.ndarray
+    parent_edge: np.ndarray
 
     @property
     def n_cycles(self) -> int:
@@ -121,6 +127,7 @@ def fundamental_cycles(n: int, a: np.ndarray, b: np.ndarray) -> CycleBasis:
         nbrs[v].append(u)
     parent = np.full(n, -1, dtype=np.int64)
     depth = np.full(n, -1, dtype=np.int64)
+    parent_edge = np.full(n, -1, dtype=np.int64)
     in_tree = np.zeros(len(a), dtype=bool)
     for root in range(n):
         if depth[root] >= 0:
@@ -133,7 +140,8 @@ def fundamental_cycles(n: int, a: np.ndarray, b: np.ndarray) -> CycleBasis:
                 if depth[v] < 0:
                     depth[v] = depth[u] + 1
                     parent[v] = u
-                    in_tree[edge_of[(min(u, v), max(u, v))]] = True
+                    parent_edge[v] = edge_of[(min(u, v), max(u, v))]
+                    in_tree[parent_edge[v]] = True
                     queue.append(v)
     chords = np.flatnonzero(~in_tree)
     cycles, nodes = [], []
@@ -159,7 +167,95 @@ def fundamental_cycles(n: int, a: np.ndarray, b: np.ndarray) -> CycleBasis:
             steps.append((edge_of[(min(s, t), max(s, t))], 1 if s < t else -1))
         cycles.append(steps)
         nodes.append(walk[:-1])
-    return CycleBasis(chords=chords, cycles=cycles, nodes=nodes)
+    return CycleBasis(chords=chords, cycles=cycles, nodes=nodes, parent=parent, depth=depth,
+                      parent_edge=parent_edge)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ForestLevels:
+    """Index arrays that apply the fundamental-cycle matrix ``Z`` and ``Z.T`` by gathers alone.
+
+    ``Z v`` puts ``v_c`` on chord ``c`` and, on the tree edge above node ``x``, the net amount
+    that the chords leaving ``x``'s subtree carry out of it (``orient · S(x)``, ``S`` the subtree
+    sums of each node's chord ends, +v at a chord's ``a`` end, -v at its ``b`` end). ``Z.T g`` is
+    ``g`` on the chord plus ``R(a) - R(b)``, ``R`` the root-to-node sums of ``orient · g`` over
+    tree edges. Both run level by level over the BFS forest (depth ~ log n), touching each node
+    once: no scatter, whose cost on XLA's CPU runtime is what a sparse product otherwise pays.
+    Nodes are numbered in *level order* (depth 0 first, then 1, ...).
+
+    Attributes
+    ----------
+    sizes : nodes per level (depth 0, 1, ..., D).
+    children : for each level d < D, (n_d, m_d) positions in level d+1 of each node's children,
+        padded with n_{d+1} (a zero).
+    parent_pos : for each level d >= 1, (n_d,) position in level d-1 of each node's parent.
+    tree_edge, orient : for each level d >= 1, (n_d,) the edge to the parent and +1 where that
+        edge's a→b runs parent→child, else -1.
+    chord_end, chord_end_sign : (n, k) each node's chord ends (indices into v, padded with C)
+        and their signs (+1 at an ``a`` end, -1 at a ``b`` end, 0 padding), in level order.
+    chord_edge : (C,) the chords' edges; chord_a, chord_b : (C,) level-order positions of ends.
+    assemble : (E,) index of each edge's value in ``[v, orient·S(level 1), ..., orient·S(D)]``.
+    """
+
+    sizes: tuple[int, ...]
+    children: tuple[np.ndarray, ...]
+    parent_pos: tuple[np.ndarray, ...]
+    tree_edge: tuple[np.ndarray, ...]
+    orient: tuple[np.ndarray, ...]
+    chord_end: np.ndarray
+    chord_end_sign: np.ndarray
+    chord_edge: np.ndarray
+    chord_a: np.ndarray
+    chord_b: np.ndarray
+    assemble: np.ndarray
+
+
+def forest_levels(n: int, a: np.ndarray, b: np.ndarray, basis: CycleBasis) -> ForestLevels:
+    """The level-order index arrays of :class:`ForestLevels` for a fundamental cycle basis."""
+    order = np.argsort(basis.depth, kind="stable")  # level order
+    pos = np.empty(n, dtype=np.int64)
+    pos[order] = np.arange(n)
+    sizes = np.bincount(basis.depth, minlength=int(basis.depth.max(initial=0)) + 1)
+    start = np.concatenate([[0], np.cumsum(sizes)])
+    level_of = lambda d: order[start[d] : start[d + 1]]  # noqa: E731
+    children, parent_pos, tree_edge, orient = [], [], [], []
+    for d in range(len(sizes)):
+        nodes = level_of(d)
+        if d + 1 < len(sizes):
+            below = level_of(d + 1)
+            slot = pos[basis.parent[below]] - start[d]  # each child's parent, within level d
+            width = int(np.bincount(slot, minlength=len(nodes)).max(initial=0))
+            kids = np.full((len(nodes), max(width, 1)), len(below), dtype=np.int64)
+            rank = np.zeros(len(nodes), dtype=np.int64)
+            for i, p in enumerate(slot.tolist()):
+                kids[p, rank[p]] = i
+                rank[p] += 1
+            children.append(kids)
+        if d > 0:
+            parent_pos.append(pos[basis.parent[nodes]] - start[d - 1])
+            tree_edge.append(basis.parent_edge[nodes])
+            orient.append(np.where(basis.parent[nodes] < nodes, 1, -1))
+    chords = basis.chords
+    ends = np.concatenate([a[chords], b[chords]])
+    end_sign = np.concatenate([np.ones(len(chords)), -np.ones(len(chords))]).astype(np.int64)
+    end_chord = np.concatenate([np.arange(len(chords))] * 2)
+    width = int(np.bincount(ends, minlength=n).max(initial=0)) if len(ends) else 0
+    chord_end = np.full((n, max(width, 1)), len(chords), dtype=np.int64)
+    chord_end_sign = np.zeros((n, max(width, 1)), dtype=np.int64)
+    rank = np.zeros(n, dtype=np.int64)
+    for node, c, sgn in zip(pos[ends].tolist(), end_chord.tolist(), end_sign.tolist(), strict=True):
+        chord_end[node, rank[node]], chord_end_sign[node, rank[node]] = c, sgn
+        rank[node] += 1
+    assemble = np.empty(len(a), dtype=np.int64)
+    assemble[chords] = np.arange(len(chords))
+    if tree_edge:
+        assemble[np.concatenate(tree_edge)] = len(chords) + np.arange(n - sizes[0])
+    return ForestLevels(
+        sizes=tuple(int(x) for x in sizes), children=tuple(children),
+        parent_pos=tuple(parent_pos), tree_edge=tuple(tree_edge), orient=tuple(orient),
+        chord_end=chord_end, chord_end_sign=chord_end_sign, chord_edge=chords,
+        chord_a=pos[a[chords]], chord_b=pos[b[chords]], assemble=assemble,
+    )  # fmt: skip
 
 
 # A dense (E, C) basis of the cycle space: 2**24 entries are 128 MiB in float64, its QR costs
@@ -210,6 +306,7 @@ class CycleSpace:
         self.cycle_id, self.edge, self.sign = coo[:, 0], coo[:, 1], coo[:, 2].astype(float)
         self._flow_basis: np.ndarray | None = None
         self._gram_lu = None
+        self._levels: ForestLevels | None = None
 
     @property
     def n_cycles(self) -> int:
@@ -219,6 +316,12 @@ class CycleSpace:
     def dense_basis_fits(self) -> bool:
         """Whether ``flow_basis`` may be built: ``E * C <= MAX_FLOW_BASIS_ENTRIES``."""
         return self.n_edges * self.n_cycles <= MAX_FLOW_BASIS_ENTRIES
+
+    def levels(self) -> ForestLevels:
+        """:class:`ForestLevels` of the basis (computed once): ``Z`` and ``Z.T`` by gathers."""
+        if self._levels is None:
+            self._levels = forest_levels(self.n_nodes, self.a, self.b, self.basis)
+        return self._levels
 
     def _gram(self):
         """``scipy.sparse`` LU factors of the Gram matrix ``M = Z.T @ Z`` (C, C), computed once.

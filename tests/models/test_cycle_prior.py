@@ -192,6 +192,32 @@ def test_a_cycle_space_too_large_for_a_dense_basis_is_one_clear_error(monkeypatc
     assert not build_model_data(counts).cycles.dense_basis_fits  # the model goes sparse instead
 
 
+def test_cycle_matrix_products_by_gathers_equal_the_dense_matrix():
+    # Z v and Z.T g level by level over the spanning forest (and each one's VJP, the other)
+    # against the dense signed cycle matrix, on random multigraphs with several components,
+    # isolated nodes, trees and dense parts
+    from detailed_balance.models._common import cycle_sums, edge_flow
+
+    rng = np.random.default_rng(0)
+    tested = 0
+    for _ in range(30):
+        n = int(rng.integers(2, 40))
+        a, b = graph.undirected_edges(*rng.integers(0, n, (2, int(rng.integers(1, 3 * n)))))
+        space = graph.CycleSpace(n, a, b)
+        if space.n_cycles == 0:
+            continue
+        z = space.cycle_matrix()
+        v, g = rng.normal(size=(3, space.n_cycles)), rng.normal(size=(3, space.n_edges))
+        np.testing.assert_allclose(edge_flow(v, space), v @ z.T, atol=1e-12)
+        np.testing.assert_allclose(cycle_sums(g, space), g @ z, atol=1e-12)
+        grad = jax.grad(lambda x, s=space: jax.numpy.sum(jax.numpy.sin(edge_flow(x, s))))(v[0])
+        np.testing.assert_allclose(grad, z.T @ np.cos(z @ v[0]), atol=1e-12)
+        grad = jax.grad(lambda x, s=space: jax.numpy.sum(jax.numpy.sin(cycle_sums(x, s))))(g[0])
+        np.testing.assert_allclose(grad, z @ np.cos(z.T @ g[0]), atol=1e-12)
+        tested += 1
+    assert tested >= 10
+
+
 def with_qr_coordinates(params: dict, data) -> dict:
     """The chord coordinates ``v = R^-1 w`` of the same flow: ``Z v = Q R R^-1 w = Q w``."""
     _, r = np.linalg.qr(data.cycles.cycle_matrix())  # the QR that gives ``flow_basis``
