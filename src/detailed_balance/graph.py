@@ -250,11 +250,15 @@ def forest_levels(n: int, a: np.ndarray, b: np.ndarray, basis: CycleBasis) -> Fo
     assemble[chords] = np.arange(len(chords))
     if tree_edge:
         assemble[np.concatenate(tree_edge)] = len(chords) + np.arange(n - sizes[0])
+    # int32 indices: JAX's own index type whatever the x64 setting (int64 ones met an int32
+    # size when the model was traced in float64 under vmap: "lax.add requires the same dtypes")
+    i32 = lambda xs: tuple(np.asarray(x, dtype=np.int32) for x in xs)  # noqa: E731
     return ForestLevels(
-        sizes=tuple(int(x) for x in sizes), children=tuple(children),
-        parent_pos=tuple(parent_pos), tree_edge=tuple(tree_edge), orient=tuple(orient),
-        chord_end=chord_end, chord_end_sign=chord_end_sign, chord_edge=chords,
-        chord_a=pos[a[chords]], chord_b=pos[b[chords]], assemble=assemble,
+        sizes=tuple(int(x) for x in sizes), children=i32(children), parent_pos=i32(parent_pos),
+        tree_edge=i32(tree_edge), orient=i32(orient), chord_end=i32([chord_end])[0],
+        chord_end_sign=i32([chord_end_sign])[0], chord_edge=i32([chords])[0],
+        chord_a=i32([pos[a[chords]]])[0], chord_b=i32([pos[b[chords]]])[0],
+        assemble=i32([assemble])[0],
     )  # fmt: skip
 
 
