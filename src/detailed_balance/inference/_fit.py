@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import time
@@ -36,7 +38,29 @@ from ._samplers import (
 REPORTED = ("V", "V_within", "cycle_affinity")
 
 
+@contextlib.contextmanager
+def _existing_objects_frozen():
+    """Keep the objects that exist before the block out of the garbage collector's scans during it.
+
+    A process's first fit comes right after importing JAX, numpyro, xarray and the rest, whose
+    objects are still young, and its tracing allocates enough to trigger full collections that
+    scan them all: 0.23 s of a 3 s first fit at 100 states (``docs/readme/bench-fit.md``, round
+    11). ``gc.freeze`` sets them aside for the block (the objects it creates are collected as
+    usual); ``gc.unfreeze`` returns them to the oldest generation, where a later collection
+    scans them as it would have. Left alone when the caller froze objects itself.
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 @x64()  # fits compute in float64 whatever the process's setting
+@_existing_objects_frozen()
 def fit(
     counts: TransitionCounts,
     model: str = "reversible",
