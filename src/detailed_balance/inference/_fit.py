@@ -42,12 +42,14 @@ REPORTED = ("V", "V_within", "cycle_affinity")
 def _existing_objects_frozen():
     """Keep the objects that exist before the block out of the garbage collector's scans during it.
 
-    A process's first fit comes right after importing JAX, numpyro, xarray and the rest, whose
-    objects are still young, and its tracing allocates enough to trigger full collections that
-    scan them all: 0.23 s of a 3 s first fit at 100 states (``docs/readme/bench-fit.md``, round
-    11). ``gc.freeze`` sets them aside for the block (the objects it creates are collected as
-    usual); ``gc.unfreeze`` returns them to the oldest generation, where a later collection
-    scans them as it would have. Left alone when the caller froze objects itself.
+    A process's first fit fills JAX's per-process caches, which moves enough new objects into
+    the oldest generation to trigger full collections (one whenever those exceed a quarter of
+    the survivors of the last), and each scans every object the imports left: ~220,000 after
+    importing JAX, numpyro, scipy and deeptime, 0.12 s a scan, two in a first fit at 100 states
+    (``docs/readme/bench-fit.md``, round 11). ``gc.freeze`` sets them aside for the block (the
+    objects it creates are collected as usual; garbage from before it waits until after);
+    ``gc.unfreeze`` returns them to the oldest generation, where a later full collection scans
+    them as it would have. Left alone when the caller froze objects itself.
     """
     if gc.get_freeze_count():
         yield
