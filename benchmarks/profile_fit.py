@@ -6,7 +6,8 @@ model (NUTS, 2 parallel chains, ``--draws`` + ``--warmup`` per chain) ``--repeat
 cProfile, each call's wall seconds, min bulk ESS of log pi (the ``bench_scale.py`` quantity) and
 its ratio to deeptime's ESS/s, its CPU seconds (main thread: the fixed cost; process: with the
 chains) and ESS per process-CPU second against deeptime's (less sensitive to other jobs than
-wall time); then the cumulative time of the functions named in ``--top``.
+wall time), the garbage collector's collections during it (full ones scan every object of the
+process); then the cumulative time of the functions named in ``--top``.
 ``--cache DIR`` sets ``DETAILED_BALANCE_JAX_CACHE`` (a fresh folder: cold; the same folder again:
 warm).
 
@@ -96,8 +97,10 @@ def main() -> None:
             print(f"vs deeptime {row['ess_per_s'] / dt['ess_per_s']:.2f}x; "
                   f"load {os.getloadavg()}", flush=True)  # fmt: skip
         return
+    collections = _GcTimer()
     for i in range(args.repeat):
         prof = cProfile.Profile()
+        collections.reset()
         start, cpu, main_cpu = time.perf_counter(), time.process_time(), time.thread_time()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -108,6 +111,7 @@ def main() -> None:
             )
             prof.disable()
         seconds = time.perf_counter() - start
+        gc_during = str(collections)
         cpu, main_cpu = time.process_time() - cpu, time.thread_time() - main_cpu
         V = fit_draws(idata, "V").astype(float)
         ess = min_ess(log_pi(V[..., keep]))
@@ -127,11 +131,39 @@ def main() -> None:
             f"{ess / cpu / (dt['ess_log_pi_kept'] / dt_cpu):.2f}x",
             flush=True,
         )
+        print(f"  GC: {gc_during}", flush=True)
         if not args.no_profile:
             print(phases(prof), flush=True)
             out = io.StringIO()
             pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(args.top)
             print(out.getvalue(), flush=True)
+
+
+class _GcTimer:
+    """Counts and times the garbage collector's collections (all threads) through gc.callbacks."""
+
+    def __init__(self):
+        import gc
+
+        self.reset()
+        gc.callbacks.append(self._note)
+
+    def reset(self):
+        self.count, self.seconds, self._start = [0, 0, 0], [0.0, 0.0, 0.0], 0.0
+
+    def _note(self, phase, info):
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.count[info["generation"]] += 1
+            self.seconds[info["generation"]] += time.perf_counter() - self._start
+
+    def __str__(self):
+        young, young_s = self.count[0] + self.count[1], self.seconds[0] + self.seconds[1]
+        return (
+            f"full collections {self.count[2]} ({self.seconds[2]:.3f} s), "
+            f"younger {young} ({young_s:.3f} s)"
+        )
 
 
 def step_cost(states: int) -> None:

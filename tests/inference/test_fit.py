@@ -163,6 +163,33 @@ def test_map_and_svi_agree_with_nuts():
     assert posterior_kernel(svi).log_prob.shape[0] == 300
 
 
+def test_fit_sets_existing_objects_aside_from_the_collector_and_returns_them():
+    import gc
+
+    assert gc.get_freeze_count() == 0, "something else froze objects: this test cannot tell"
+    counts = sample_counts(reversible_chain(4, seed=0), attempts_per_source=30, seed=0)
+    frozen_during = []
+
+    def note(phase, info):
+        if phase == "start":
+            frozen_during.append(gc.get_freeze_count())
+
+    gc.callbacks.append(note)
+    try:
+        fit(counts, method="map")
+        assert frozen_during and min(frozen_during) > 0  # every collection in the fit skipped them
+        assert gc.get_freeze_count() == 0  # and they are back afterwards
+        frozen_during.clear()
+        gc.freeze()  # a caller's own frozen objects stay frozen, and nothing is added to them
+        mine = gc.get_freeze_count()  # (some are freed during the fit: refcounting still works)
+        fit(counts, method="map")
+        assert 0 < min(frozen_during) and max(frozen_during) <= mine
+        assert 0 < gc.get_freeze_count() <= mine
+    finally:
+        gc.callbacks.remove(note)
+        gc.unfreeze()
+
+
 # ---- bad input --------------------------------------------------------------------------------
 def test_single_state_is_refused():
     counts = TransitionCounts.from_records(["A", "A"], ["A", None], [3, 1])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import time
@@ -36,7 +38,31 @@ from ._samplers import (
 REPORTED = ("V", "V_within", "cycle_affinity")
 
 
+@contextlib.contextmanager
+def _existing_objects_frozen():
+    """Keep the objects that exist before the block out of the garbage collector's scans during it.
+
+    A process's first fit fills JAX's per-process caches, which moves enough new objects into
+    the oldest generation to trigger full collections (one whenever those exceed a quarter of
+    the survivors of the last), and each scans every object the imports left: ~220,000 after
+    importing JAX, numpyro, scipy and deeptime, 0.12 s a scan, two in a first fit at 100 states
+    (``docs/readme/bench-fit.md``, round 11). ``gc.freeze`` sets them aside for the block (the
+    objects it creates are collected as usual; garbage from before it waits until after);
+    ``gc.unfreeze`` returns them to the oldest generation, where a later full collection scans
+    them as it would have. Left alone when the caller froze objects itself.
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 @x64()  # fits compute in float64 whatever the process's setting
+@_existing_objects_frozen()
 def fit(
     counts: TransitionCounts,
     model: str = "reversible",
