@@ -276,6 +276,9 @@ class CycleSpaceNormal(dist.Distribution):
     """
 
     support = constraints.real_vector
+    # kept through jax's pytree flattening (jit, vmap over a distribution): without it the
+    # rebuilt distribution has no space
+    pytree_aux_fields = ("space",)
 
     def __init__(self, space, validate_args=None):
         self.space = space

@@ -268,6 +268,16 @@ def test_chord_coordinates_draws_give_the_projector_covariance(monkeypatch):
     assert batch.shape == (3, space.n_cycles) and np.all(np.isfinite(batch))
 
 
+def test_chord_coordinates_prior_survives_jax_transformations_as_an_argument():
+    # numpyro distributions are pytrees: one passed into jit (or vmap) is flattened and rebuilt
+    from detailed_balance.models._common import CycleSpaceNormal
+
+    space = build_model_data(DATASETS["two components"]()).cycles
+    prior, v = CycleSpaceNormal(space), np.linspace(-1.0, 1.0, space.n_cycles)
+    rebuilt = jax.jit(lambda d, x: d.log_prob(x))(prior, v)
+    assert float(rebuilt) == pytest.approx(float(prior.log_prob(v)), abs=1e-12)
+
+
 def test_unknown_cycle_tail_is_refused():
     with pytest.raises(ValueError, match="unknown cycle_tail 'student'"):
         FieldPrior(cycle_tail="student")
