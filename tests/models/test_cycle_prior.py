@@ -223,6 +223,30 @@ def test_cycle_matrix_products_by_gathers_equal_the_dense_matrix():
     assert tested >= 4
 
 
+def test_chord_coordinates_constant_and_draws_from_the_laplacian_equal_the_gram_matrix():
+    # log det(Z'Z) / 2 and (Z'Z)^-1 Z' g, which the chord coordinates' density and draws need,
+    # computed from the reduced Laplacian (matrix-tree theorem; the gradient part removed) on
+    # random multigraphs with several components, isolated nodes, trees and dense parts
+    rng = np.random.default_rng(3)
+    tested = 0
+    for _ in range(12):
+        n = int(rng.integers(2, 40))
+        a, b = graph.undirected_edges(*rng.integers(0, n, (2, int(rng.integers(1, 3 * n)))))
+        space = graph.CycleSpace(n, a, b)
+        if space.n_cycles == 0:
+            continue
+        z = space.cycle_matrix()
+        gram = z.T @ z
+        assert space.gram_half_log_det() == pytest.approx(0.5 * np.linalg.slogdet(gram)[1],
+                                                          abs=1e-9)  # fmt: skip
+        g = rng.normal(size=(2, 3, space.n_edges))
+        np.testing.assert_allclose(space.chords_of_cycle_part(g),
+                                   np.linalg.solve(gram, (g @ z)[..., None])[..., 0],
+                                   atol=1e-10)  # fmt: skip
+        tested += 1
+    assert tested >= 4
+
+
 def with_qr_coordinates(params: dict, data) -> dict:
     """The chord coordinates ``v = R^-1 w`` of the same flow: ``Z v = Q R R^-1 w = Q w``."""
     _, r = np.linalg.qr(data.cycles.cycle_matrix())  # the QR that gives ``flow_basis``
