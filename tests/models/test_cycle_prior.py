@@ -378,7 +378,7 @@ def test_chord_coordinates_give_the_same_posterior_evidence_and_bayes_factors(mo
         evidence, _ = fit_evidence(idata)
         assert evidence.converged, evidence.note
         out[limit] = (affinity_draws(idata), evidence, fit_savage_dickey(idata),
-                      fit_nested_smc(rev, idata, particles=64, runs=3))  # fmt: skip
+                      fit_nested_smc(rev, idata, particles=128, runs=3))  # fmt: skip
     (aff_d, ev_d, sd_d, ns_d), (aff_s, ev_s, sd_s, ns_s) = out.values()
     se = np.hypot(aff_d.std(0), aff_s.std(0)) / np.sqrt(400)  # ESS ~400 of 2,000 draws at least
     assert np.all(np.abs(aff_d.mean(0) - aff_s.mean(0)) < 4 * se)
