@@ -272,21 +272,25 @@ class CycleSpaceNormal(dist.Distribution):
     ``Z`` (E, C) is the signed fundamental-cycle matrix (``graph.CycleSpace``) and ``P`` the
     projector on the cycle space: ``Z v`` has the distribution of ``Q w``, ``w ~ N(0, I)``. The
     log density ``-|Z v|²/2 + log det(Z.T Z)/2 - C log(2 pi)/2`` needs the sparse product only;
-    the constant is computed once on the host (sparse LU), as is a draw's solve.
+    the constant is computed once on the host (sparse LU of the reduced Laplacian), as is a
+    draw's solve.
     """
 
     support = constraints.real_vector
+    # kept through jax's pytree flattening (jit, vmap over a distribution): without it the
+    # rebuilt distribution has no space
+    pytree_aux_fields = ("space",)
 
     def __init__(self, space, validate_args=None):
         self.space = space
         super().__init__(event_shape=(space.n_cycles,), validate_args=validate_args)
 
     def sample(self, key, sample_shape=()):
-        # v = (Z.T Z)^-1 Z.T g with g ~ N(0, I_E) has covariance (Z.T Z)^-1
-        rhs = cycle_sums(jax.random.normal(key, sample_shape + (self.space.n_edges,)), self.space)
-        shape = jax.ShapeDtypeStruct(rhs.shape, rhs.dtype)
-        solve = lambda r: self.space.solve_gram(r).astype(r.dtype)  # noqa: E731
-        return jax.pure_callback(solve, shape, rhs, vmap_method="expand_dims")
+        # the chords of P g, g ~ N(0, I_E): Z v = P g ~ N(0, P) (CycleSpace.chords_of_cycle_part)
+        g = jax.random.normal(key, sample_shape + (self.space.n_edges,))
+        shape = jax.ShapeDtypeStruct(sample_shape + self.event_shape, g.dtype)
+        chords = lambda x: self.space.chords_of_cycle_part(x).astype(x.dtype)  # noqa: E731
+        return jax.pure_callback(chords, shape, g, vmap_method="expand_dims")
 
     def log_prob(self, value):
         c = self.space.n_cycles

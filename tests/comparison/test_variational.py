@@ -144,3 +144,56 @@ def test_public_estimators_on_stored_fits_refuse_the_wrong_fits_in_one_line():
     bounds = fit_bf_bounds(rev, nonrev)
     assert not bounds.converged and "need two NUTS fits" in bounds.note
     assert math.isnan(bounds.lower) and math.isnan(bounds.upper)
+
+
+@pytest.mark.parametrize("chords", [False, True])
+def test_flow_proposal_takes_the_models_own_conditional_of_tau_given_the_flow(chords, monkeypatch):
+    # q(log tau | f), f = tau * flow_z, must be the model's exact conditional in either
+    # coordinates of the flow (orthonormal: flow_z ~ N(0, I); chords, beyond the dense basis:
+    # flow_z ~ N(0, (Z'Z)^-1)): the likelihood sees f alone, so along w = f / tau the model's
+    # log density minus C log tau (the Jacobian of w -> f) and log q minus the same differ by a
+    # constant. With |f|² in place of the prior's quadratic form, the chord coordinates' q sat
+    # several of its own sds away (and beyond its grid at thousands of cycles: no finite bound)
+    import jax
+    from detailed_balance.models import FieldPrior, nonreversible, reversible
+
+    from detailed_balance import graph
+    from detailed_balance.comparison._evidence import _flat_model
+    from detailed_balance.comparison._variational import (
+        _Densities,
+        _FlowProposal,
+        _Layout,
+        _log_tau_prior,
+    )
+    from detailed_balance.runtime import x64
+
+    if chords:
+        monkeypatch.setattr(graph, "MAX_FLOW_BASIS_ENTRIES", 0)
+    counts = sample_counts(driven_chain(8, affinity=0.8, seed=2), attempts_per_source=30, seed=2)
+    data, prior = build_model_data(counts), FieldPrior()
+    kwargs = {"data": data, "prior": prior}
+    rng = np.random.default_rng(0)
+    with x64():
+        key = jax.random.PRNGKey(0)
+        _, _, unravel_r, lp_r, x0_r = _flat_model(reversible, kwargs, key)
+        trace, _, _, lp_n, x0_n = _flat_model(nonreversible, kwargs, key)
+        layout = _Layout(unravel_r, len(x0_r), len(x0_n))
+        density = _Densities(lp_r, lp_n, layout, trace["flow_z"]["fn"])
+        z_r = x0_r + 0.1 * rng.normal(size=(2, 20, len(x0_r)))
+        z_n = x0_n + 0.1 * rng.normal(size=(2, 20, len(x0_n)))
+        q = _FlowProposal(z_r, z_n, layout, density, _log_tau_prior(prior))
+        assert not q.note
+        theta, _, _ = layout.split(z_n[0, :1])
+        c = layout.n_flow
+        for f in (q.f_mean, q.f_mean + rng.normal(0, 0.3, c)):
+            # the model's conditional of s = log tau given f, on a wide grid: its mode and sd
+            s = np.linspace(-6, 3, 4001)
+            x = layout.join(np.repeat(theta, len(s), 0), s, f[None] / np.exp(s)[:, None])
+            exact = density.nonrev(x) - c * s
+            mode = s[np.argmax(exact)]
+            sd = 1 / math.sqrt(2 * max(c - 1, 0.5))
+            near = np.abs(s - mode) < 2 * sd
+            gap = q._log_q(s[near], f[None] / np.exp(s[near])[:, None], f[None]) - c * s[near]
+            gap -= exact[near]
+            assert np.all(np.isfinite(gap))
+            assert np.ptp(gap) < 0.1, (np.ptp(gap), chords)

@@ -223,6 +223,30 @@ def test_cycle_matrix_products_by_gathers_equal_the_dense_matrix():
     assert tested >= 4
 
 
+def test_chord_coordinates_constant_and_draws_from_the_laplacian_equal_the_gram_matrix():
+    # log det(Z'Z) / 2 and (Z'Z)^-1 Z' g, which the chord coordinates' density and draws need,
+    # computed from the reduced Laplacian (matrix-tree theorem; the gradient part removed) on
+    # random multigraphs with several components, isolated nodes, trees and dense parts
+    rng = np.random.default_rng(3)
+    tested = 0
+    for _ in range(12):
+        n = int(rng.integers(2, 40))
+        a, b = graph.undirected_edges(*rng.integers(0, n, (2, int(rng.integers(1, 3 * n)))))
+        space = graph.CycleSpace(n, a, b)
+        if space.n_cycles == 0:
+            continue
+        z = space.cycle_matrix()
+        gram = z.T @ z
+        assert space.gram_half_log_det() == pytest.approx(0.5 * np.linalg.slogdet(gram)[1],
+                                                          abs=1e-9)  # fmt: skip
+        g = rng.normal(size=(2, 3, space.n_edges))
+        np.testing.assert_allclose(space.chords_of_cycle_part(g),
+                                   np.linalg.solve(gram, (g @ z)[..., None])[..., 0],
+                                   atol=1e-10)  # fmt: skip
+        tested += 1
+    assert tested >= 4
+
+
 def with_qr_coordinates(params: dict, data) -> dict:
     """The chord coordinates ``v = R^-1 w`` of the same flow: ``Z v = Q R R^-1 w = Q w``."""
     _, r = np.linalg.qr(data.cycles.cycle_matrix())  # the QR that gives ``flow_basis``
@@ -266,6 +290,16 @@ def test_chord_coordinates_draws_give_the_projector_covariance(monkeypatch):
     keys = jax.random.split(jax.random.PRNGKey(1), 3)
     batch = jax.vmap(lambda k: CycleSpaceNormal(space).sample(k))(keys)
     assert batch.shape == (3, space.n_cycles) and np.all(np.isfinite(batch))
+
+
+def test_chord_coordinates_prior_survives_jax_transformations_as_an_argument():
+    # numpyro distributions are pytrees: one passed into jit (or vmap) is flattened and rebuilt
+    from detailed_balance.models._common import CycleSpaceNormal
+
+    space = build_model_data(DATASETS["two components"]()).cycles
+    prior, v = CycleSpaceNormal(space), np.linspace(-1.0, 1.0, space.n_cycles)
+    rebuilt = jax.jit(lambda d, x: d.log_prob(x))(prior, v)
+    assert float(rebuilt) == pytest.approx(float(prior.log_prob(v)), abs=1e-12)
 
 
 def test_unknown_cycle_tail_is_refused():
@@ -344,7 +378,7 @@ def test_chord_coordinates_give_the_same_posterior_evidence_and_bayes_factors(mo
         evidence, _ = fit_evidence(idata)
         assert evidence.converged, evidence.note
         out[limit] = (affinity_draws(idata), evidence, fit_savage_dickey(idata),
-                      fit_nested_smc(rev, idata, particles=64, runs=3))  # fmt: skip
+                      fit_nested_smc(rev, idata, particles=128, runs=3))  # fmt: skip
     (aff_d, ev_d, sd_d, ns_d), (aff_s, ev_s, sd_s, ns_s) = out.values()
     se = np.hypot(aff_d.std(0), aff_s.std(0)) / np.sqrt(400)  # ESS ~400 of 2,000 draws at least
     assert np.all(np.abs(aff_d.mean(0) - aff_s.mean(0)) < 4 * se)

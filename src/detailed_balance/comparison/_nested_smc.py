@@ -170,7 +170,7 @@ class _NestedReference:
         kwargs = {"data": data, "prior": prior}
         key = jax.random.PRNGKey(seed)
         _, _, unravel_r, lp_r, x0_r = _flat_model(reversible, kwargs, key)
-        _, _, _, lp_n, x0_n = _flat_model(nonreversible, kwargs, key)
+        trace_n, _, _, lp_n, x0_n = _flat_model(nonreversible, kwargs, key)
         self.layout = layout = _Layout(unravel_r, len(x0_r), len(x0_n))
         self.dim, self.log_p_nr, self.n_flow = layout.dim_n, lp_n, layout.n_flow
         z_r = _draws(reversible, kwargs, samples_rev, seed, layout.dim_r, "reversible")
@@ -186,7 +186,7 @@ class _NestedReference:
                 f"at least {MIN_POOL} each, from NUTS)"
             )
             return
-        density = _Densities(lp_r, lp_n, layout)
+        density = _Densities(lp_r, lp_n, layout, trace_n["flow_z"]["fn"])
         self.q = q = _FlowProposal(z_r, z_n, layout, density, _log_tau_prior(prior))
         if q.note:
             self.problem = q.note
@@ -213,8 +213,9 @@ class _NestedReference:
         d2 = jax.grad(d1)
 
         def log_tau_given_f(r2):
-            """(mode, precision) of log tau given |f|²: Newton steps on its exact (log-concave)
-            conditional p(tau) N(f; 0, tau² I) tau."""
+            """(mode, precision) of log tau given ``r2 = f' S^-1 f`` (``S`` flow_z's prior
+            covariance): Newton steps on its exact (log-concave) conditional p(tau) N(f; 0, tau² S)
+            tau."""
             s = 0.5 * jnp.log(jnp.maximum(r2, 1e-300) / max(n - 1, 0.5))
             for _ in range(6):
                 e = r2 * jnp.exp(-2 * s)
@@ -225,7 +226,7 @@ class _NestedReference:
             theta, log_tau, w = x[perm], x[tau_at], x[flow_at]
             f = jnp.exp(log_tau) * w
             u = chol_t @ (f - m_bar) - c_slope @ (theta - theta_bar_j)
-            mode, prec = log_tau_given_f(jnp.dot(f, f))
+            mode, prec = log_tau_given_f(density.flow_r2(f))
             log_s = 0.5 * jnp.log(prec / (2 * jnp.pi)) - 0.5 * prec * (log_tau - mode) ** 2
             # q(log tau, w) = q_f(tau w) tau^n q(log tau | f): the Jacobian of w -> f = tau w
             log_q = const_f - 0.5 * jnp.dot(u, u) + n * log_tau + log_s
@@ -251,7 +252,7 @@ class _NestedReference:
         z = np.asarray(jax.random.normal(k_f, (n, self.n_flow)))
         mean = self.m_bar + (theta - self.theta_bar) @ self.slope.T
         f = mean + np.linalg.solve(self.q.chol.T, z.T).T
-        mode, prec = (np.asarray(v) for v in self._tau_given_f(np.sum(f**2, axis=1)))
+        mode, prec = (np.asarray(v) for v in self._tau_given_f(self.q.density.flow_norm2(f)))
         log_tau = mode + np.asarray(jax.random.normal(k_s, (n,))) / np.sqrt(prec)
         return self.layout.join(theta, log_tau, f / np.exp(log_tau)[:, None])
 

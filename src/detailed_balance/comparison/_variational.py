@@ -295,7 +295,7 @@ def nested_bf_bounds(data, prior, samples_rev: dict, samples_nonrev: dict, *, se
     with x64():
         key = jax.random.PRNGKey(seed)
         _, _, unravel_r, lp_r, x0_r = _flat_model(reversible, kwargs, key)
-        _, _, _, lp_n, x0_n = _flat_model(nonreversible, kwargs, key)
+        trace_n, _, _, lp_n, x0_n = _flat_model(nonreversible, kwargs, key)
         layout = _Layout(unravel_r, len(x0_r), len(x0_n))
         z_r, _ = unconstrained_draws(reversible, kwargs, samples_rev, seed=seed)
         z_n, _ = unconstrained_draws(nonreversible, kwargs, samples_nonrev, seed=seed)
@@ -305,7 +305,7 @@ def nested_bf_bounds(data, prior, samples_rev: dict, samples_nonrev: dict, *, se
             why = "too few posterior draws (or unequal chains) for the bounds"
             return BayesFactorBounds(nan, nan, nan, nan, False, why)
         log_tau_prior = _log_tau_prior(prior)
-        density = _Densities(lp_r, lp_n, layout)
+        density = _Densities(lp_r, lp_n, layout, trace_n["flow_z"]["fn"])
         rng = np.random.default_rng(seed)
         halves = (slice(0, half), slice(half, 2 * half))
         lows, highs = [], []
@@ -386,10 +386,17 @@ class _Layout:
 class _Densities:
     """Vectorised log densities (and the flow gradient) of the two models on flat vectors."""
 
-    def __init__(self, lp_r, lp_n, layout: _Layout):
+    def __init__(self, lp_r, lp_n, layout: _Layout, flow_prior):
         import jax
+        import jax.numpy as jnp
 
         self.layout = layout
+        # the quadratic form of flow_z's centred Gaussian prior: |w|² in the orthonormal basis,
+        # |Z w|² in the chord coordinates (``models._common.CycleSpaceNormal``), read from the
+        # prior itself so no consumer assumes one of them
+        zero = jnp.zeros(flow_prior.event_shape)
+        self.flow_r2 = lambda f: 2 * (flow_prior.log_prob(zero) - flow_prior.log_prob(f))
+        self._r2 = jax.jit(self.flow_r2)
         self._r = jax.jit(jax.vmap(lp_r))
         self._n = jax.jit(jax.vmap(lp_n))
         grad = jax.grad(lp_n)
@@ -408,6 +415,10 @@ class _Densities:
 
     def nonrev(self, x):
         return self._batched(self._n, x)
+
+    def flow_norm2(self, f):
+        """``f' S^-1 f`` for flows ``f = tau w`` (n, n_flow), ``S`` flow_z's prior covariance."""
+        return self._batched(self._r2, f)
 
     def flow_grad(self, x):
         return self._batched(self._g, x)[:, self.layout.flow_at]
@@ -465,21 +476,22 @@ class _FlowProposal:
         return self.half_log_det - 0.5 * dim * math.log(2 * math.pi) - 0.5 * np.sum(u**2, axis=1)
 
     def _grid(self, r2):
-        """Cells of log tau given |f|² and their log probabilities (the exact conditional)."""
+        """Cells of log tau given ``r2 = f' S^-1 f`` and their log probabilities (the exact
+        conditional)."""
         n_flow = self.layout.n_flow
         mode = 0.5 * np.log(np.maximum(r2, 1e-300) / max(n_flow - 1, 0.5))
         sd = 1.0 / math.sqrt(2 * max(n_flow - 1, 0.5))
         lo = mode - self.WIDTH * sd
         width = 2 * self.WIDTH * sd / self.CELLS
         mid = lo[:, None] + width * (np.arange(self.CELLS) + 0.5)[None]
-        # density of s = log tau given f: p(tau) N(f; 0, tau² I) tau, up to a constant
+        # density of s = log tau given f: p(tau) N(f; 0, tau² S) tau, up to a constant
         log_d = self.log_tau_prior(mid) - (n_flow - 1) * mid - 0.5 * r2[:, None] * np.exp(-2 * mid)
         return lo, width, log_d - logsumexp(log_d, axis=1, keepdims=True)
 
     def _log_q(self, log_tau, w, mean):
         """log q(log tau, w | theta) = log q_f(tau w) + C log tau + log q(log tau | f)."""
         f = np.exp(log_tau)[:, None] * w
-        lo, width, log_p = self._grid(np.sum(f**2, axis=1))
+        lo, width, log_p = self._grid(self.density.flow_norm2(f))
         k = np.floor((log_tau - lo) / width).astype(int)
         inside = (k >= 0) & (k < self.CELLS)
         cell = log_p[np.arange(len(k)), np.clip(k, 0, self.CELLS - 1)] - math.log(width)
@@ -491,7 +503,7 @@ class _FlowProposal:
         moved = theta + self.shift
         mean = self._f_mean(moved)
         f = mean + np.linalg.solve(self.chol.T, rng.standard_normal(mean.shape).T).T
-        lo, width, log_p = self._grid(np.sum(f**2, axis=1))
+        lo, width, log_p = self._grid(self.density.flow_norm2(f))
         cum = np.cumsum(np.exp(log_p), axis=1)
         k = (cum < rng.random(len(f))[:, None] * cum[:, -1:]).sum(axis=1)
         k = np.minimum(k, self.CELLS - 1)

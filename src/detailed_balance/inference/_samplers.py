@@ -44,7 +44,7 @@ class _NarrowCycleSpace(CycleSpace):
     model should not pay (0.04 s at 100 states, 0.4 CPU s at 1,000, and seconds of wall time with
     OpenBLAS's threads on a loaded machine), and one too large to build is left for that model to
     refuse (the reversible model at 3,000 states has 3,001 cycles). The sparse factors of the
-    cycles' Gram matrix, which the model uses instead of a basis too large to build, are the
+    reduced Laplacian, which the model uses instead of a basis too large to build, are the
     original's too (float64).
     """
 
@@ -58,8 +58,8 @@ class _NarrowCycleSpace(CycleSpace):
         space._wide, space._flow_basis = wide, None
         return space
 
-    def _gram(self):  # the original's float64 factors (chord coordinates' constant, draws)
-        return self._wide._gram()
+    def _cut_space(self):  # the original's float64 factors (chord coordinates' constant, draws)
+        return self._wide._cut_space()
 
     def flow_basis(self) -> np.ndarray:
         if self._flow_basis is None:  # the original caches the float64 basis for evaluation
