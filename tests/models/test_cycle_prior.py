@@ -192,6 +192,17 @@ def test_a_cycle_space_too_large_for_a_dense_basis_is_one_clear_error(monkeypatc
     assert not build_model_data(counts).cycles.dense_basis_fits  # the model goes sparse instead
 
 
+def random_cycle_spaces(rng, tries: int):
+    """Cycle spaces (with at least one cycle) of random multigraphs: several components,
+    isolated nodes, trees and dense parts."""
+    for _ in range(tries):
+        n = int(rng.integers(2, 40))
+        a, b = graph.undirected_edges(*rng.integers(0, n, (2, int(rng.integers(1, 3 * n)))))
+        space = graph.CycleSpace(n, a, b)
+        if space.n_cycles > 0:
+            yield space
+
+
 def test_cycle_matrix_products_by_gathers_equal_the_dense_matrix():
     # Z v and Z.T g level by level over the spanning forest (and each one's VJP, the other)
     # against the dense signed cycle matrix, on random multigraphs with several components,
@@ -200,12 +211,7 @@ def test_cycle_matrix_products_by_gathers_equal_the_dense_matrix():
 
     rng = np.random.default_rng(0)
     tested = 0
-    for _ in range(10):
-        n = int(rng.integers(2, 40))
-        a, b = graph.undirected_edges(*rng.integers(0, n, (2, int(rng.integers(1, 3 * n)))))
-        space = graph.CycleSpace(n, a, b)
-        if space.n_cycles == 0:
-            continue
+    for space in random_cycle_spaces(rng, 10):
         z = space.cycle_matrix()
         v, g = rng.normal(size=(3, space.n_cycles)), rng.normal(size=(3, space.n_edges))
 
@@ -229,12 +235,7 @@ def test_chord_coordinates_constant_and_draws_from_the_laplacian_equal_the_gram_
     # random multigraphs with several components, isolated nodes, trees and dense parts
     rng = np.random.default_rng(3)
     tested = 0
-    for _ in range(12):
-        n = int(rng.integers(2, 40))
-        a, b = graph.undirected_edges(*rng.integers(0, n, (2, int(rng.integers(1, 3 * n)))))
-        space = graph.CycleSpace(n, a, b)
-        if space.n_cycles == 0:
-            continue
+    for space in random_cycle_spaces(rng, 12):
         z = space.cycle_matrix()
         gram = z.T @ z
         assert space.gram_half_log_det() == pytest.approx(0.5 * np.linalg.slogdet(gram)[1],
