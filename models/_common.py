@@ -230,7 +230,7 @@ def _cycle_matrix_pair(space):
 
     The levels' gathers (``graph.ForestLevels``) cost a few per node; a product through
     ``.at[].add`` or ``segment_sum`` would scatter once per non-zero of ``Z`` forwards and again
-    backwards (at 3,000 states, 35,673 non-zeros: ~8x slower per gradient on CPU, measured).
+    backwards (at 3,000 states, 35,673 non-zeros: 77 against 17 ms per gradient of 64 particles).
     """
     lv = space.levels()
 

@@ -210,6 +210,20 @@ class ForestLevels:
     assemble: np.ndarray
 
 
+def _padded_rows(group: np.ndarray, n_rows: int, *columns) -> list[np.ndarray]:
+    """Row ``r`` of each table: the values of the items with ``group == r``, in item order,
+    then the column's pad (width at least 1). ``columns``: ``(values, pad)`` pairs."""
+    counts = np.bincount(group, minlength=n_rows)
+    order = np.argsort(group, kind="stable")
+    rank = np.arange(len(group)) - np.repeat(np.cumsum(counts) - counts, counts)
+    tables = []
+    for values, pad in columns:
+        table = np.full((n_rows, max(int(counts.max(initial=0)), 1)), pad, dtype=np.int32)
+        table[group[order], rank] = values[order]
+        tables.append(table)
+    return tables
+
+
 def forest_levels(n: int, a: np.ndarray, b: np.ndarray, basis: CycleBasis) -> ForestLevels:
     """The level-order index arrays of :class:`ForestLevels` for a fundamental cycle basis."""
     order = np.argsort(basis.depth, kind="stable")  # level order
@@ -224,13 +238,7 @@ def forest_levels(n: int, a: np.ndarray, b: np.ndarray, basis: CycleBasis) -> Fo
         if d + 1 < len(sizes):
             below = level_of(d + 1)
             slot = pos[basis.parent[below]] - start[d]  # each child's parent, within level d
-            width = int(np.bincount(slot, minlength=len(nodes)).max(initial=0))
-            kids = np.full((len(nodes), max(width, 1)), len(below), dtype=np.int64)
-            rank = np.zeros(len(nodes), dtype=np.int64)
-            for i, p in enumerate(slot.tolist()):
-                kids[p, rank[p]] = i
-                rank[p] += 1
-            children.append(kids)
+            children += _padded_rows(slot, len(nodes), (np.arange(len(below)), len(below)))
         if d > 0:
             parent_pos.append(pos[basis.parent[nodes]] - start[d - 1])
             tree_edge.append(basis.parent_edge[nodes])
@@ -239,26 +247,20 @@ def forest_levels(n: int, a: np.ndarray, b: np.ndarray, basis: CycleBasis) -> Fo
     ends = np.concatenate([a[chords], b[chords]])
     end_sign = np.concatenate([np.ones(len(chords)), -np.ones(len(chords))]).astype(np.int64)
     end_chord = np.concatenate([np.arange(len(chords))] * 2)
-    width = int(np.bincount(ends, minlength=n).max(initial=0)) if len(ends) else 0
-    chord_end = np.full((n, max(width, 1)), len(chords), dtype=np.int64)
-    chord_end_sign = np.zeros((n, max(width, 1)), dtype=np.int64)
-    rank = np.zeros(n, dtype=np.int64)
-    for node, c, sgn in zip(pos[ends].tolist(), end_chord.tolist(), end_sign.tolist(), strict=True):
-        chord_end[node, rank[node]], chord_end_sign[node, rank[node]] = c, sgn
-        rank[node] += 1
+    chord_end, chord_end_sign = _padded_rows(pos[ends], n, (end_chord, len(chords)), (end_sign, 0))
     assemble = np.empty(len(a), dtype=np.int64)
     assemble[chords] = np.arange(len(chords))
     if tree_edge:
         assemble[np.concatenate(tree_edge)] = len(chords) + np.arange(n - sizes[0])
     # int32 indices: JAX's own index type whatever the x64 setting (int64 ones met an int32
     # size when the model was traced in float64 under vmap: "lax.add requires the same dtypes")
-    i32 = lambda xs: tuple(np.asarray(x, dtype=np.int32) for x in xs)  # noqa: E731
+    i32 = lambda x: np.asarray(x, dtype=np.int32)  # noqa: E731
     return ForestLevels(
-        sizes=tuple(int(x) for x in sizes), children=i32(children), parent_pos=i32(parent_pos),
-        tree_edge=i32(tree_edge), orient=i32(orient), chord_end=i32([chord_end])[0],
-        chord_end_sign=i32([chord_end_sign])[0], chord_edge=i32([chords])[0],
-        chord_a=i32([pos[a[chords]]])[0], chord_b=i32([pos[b[chords]]])[0],
-        assemble=i32([assemble])[0],
+        sizes=tuple(int(x) for x in sizes), children=tuple(children),
+        parent_pos=tuple(map(i32, parent_pos)), tree_edge=tuple(map(i32, tree_edge)),
+        orient=tuple(map(i32, orient)), chord_end=chord_end, chord_end_sign=chord_end_sign,
+        chord_edge=i32(chords), chord_a=i32(pos[a[chords]]), chord_b=i32(pos[b[chords]]),
+        assemble=i32(assemble),
     )  # fmt: skip
 
 
