@@ -190,7 +190,44 @@ def test_fit_sets_existing_objects_aside_from_the_collector_and_returns_them():
         gc.unfreeze()
 
 
+def test_nuts_warmup_trees_are_capped_and_the_draws_are_not():
+    # a unit mass matrix on scales 0.01 and 10 needs trees of hundreds of steps before its first
+    # adaptation; the cap bounds every warm-up iteration's leapfrog steps, the draws' trees grow
+    import jax
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as dist
+
+    from detailed_balance.inference import run_nuts
+
+    evaluations = []
+
+    def model():
+        x = numpyro.sample("x", dist.Normal(0.0, jnp.array([0.01, 10.0])).to_event(1))
+        jax.debug.callback(lambda: evaluations.append(1))  # once per potential evaluation
+        return x
+
+    warmup = 300
+    _, stats, _ = run_nuts(model, 50, warmup, 1, 0, False, 0.8, warmup_tree_depth=1)
+    during_warmup = len(evaluations) - int(stats["n_steps"].sum())
+    # one leapfrog step per warm-up iteration (depth 1), plus the step-size searches and the
+    # replay of each draw (measured: 653)
+    assert during_warmup <= 3 * warmup, during_warmup
+    assert stats["n_steps"].max() > 1  # the draws' trees are not capped
+    evaluations.clear()
+    _, stats, _ = run_nuts(model, 50, warmup, 1, 0, False, 0.8, warmup_tree_depth=10)
+    # numpyro's own limit: trees of up to 1,023 steps while unadapted (measured: 40,390)
+    assert len(evaluations) - int(stats["n_steps"].sum()) > 20 * warmup
+
+
 # ---- bad input --------------------------------------------------------------------------------
+def test_warmup_tree_depth_out_of_range_is_refused():
+    counts = sample_counts(reversible_chain(4, seed=0), attempts_per_source=20, seed=0)
+    for depth in (0, 11):
+        with pytest.raises(FitError, match="warmup_tree_depth must be between 1 and 10"):
+            fit(counts, warmup_tree_depth=depth)
+
+
 def test_single_state_is_refused():
     counts = TransitionCounts.from_records(["A", "A"], ["A", None], [3, 1])
     with pytest.raises(FitError, match="single state"):

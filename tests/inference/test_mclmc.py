@@ -86,6 +86,7 @@ def test_mclmc_rhat_warning_says_to_raise_its_tuning():
     with pytest.warns(ConvergenceWarning) as nuts:  # NUTS's own advice is not MCLMC's
         _diagnose(draws, {"diverging": np.zeros((2, 200), bool)}, "nuts", 2, 1.0, {}, counts, {})
     assert not any("MCLMC" in str(w.message) for w in nuts)
+    assert any("warmup_tree_depth" in str(w.message) for w in nuts)
 
 
 def test_mclmc_tunes_longer_than_nuts_warms_up_by_default():

@@ -40,7 +40,8 @@ def _diagnose(posterior, stats, method, chains, seconds, extra, counts, dims) ->
                 f"R-hat up to {max_rhat:.3f} > {RHAT_MAX} (worst: {_names(worst)})"
                 # measured at 3,000 states: 2,000 tuning steps left R-hat 1.017, 3,000 gave 1.006
                 + ("; raise warmup (MCLMC's tuning steps; ~1 per state at thousands of states)"
-                   if method == "mclmc" else "")  # fmt: skip
+                   if method == "mclmc"
+                   else "; draw more, or raise warmup (and NUTS's warmup_tree_depth)")  # fmt: skip
             )
         if min_ess < ESS_PER_CHAIN_MIN * chains:
             out["warnings"].append(

@@ -25,6 +25,8 @@ from ._features import check_features
 from ._identifiability import _gauge_groups, _warn_identifiability
 from ._mclmc import default_warmup, run_mclmc
 from ._samplers import (
+    MAX_TREE_DEPTH,
+    WARMUP_TREE_DEPTH,
     _abstract_sites,
     _evaluate,
     _narrow,
@@ -78,6 +80,7 @@ def fit(
     progress: bool = False,
     svi_steps: int = 5000,
     target_accept: float = 0.8,
+    warmup_tree_depth: int = WARMUP_TREE_DEPTH,
     precision: str | None = None,
     derived: bool = False,
 ):
@@ -128,6 +131,13 @@ def fit(
     target_accept : float
         NUTS target acceptance probability; raise it (e.g. 0.9–0.95) when the fit reports
         divergences.
+    warmup_tree_depth : int
+        Largest NUTS tree depth during warm-up (default 5: at most 31 leapfrog steps per
+        warm-up iteration; the draws go to depth 10). Warm-up starts from a unit mass matrix,
+        under which its first iterations built trees of 250–870 steps at 100–1,000 states;
+        capped, a fit takes 30–70 % fewer gradients with the same ESS
+        (``docs/readme/bench-fit.md``). Raise it (up to 10, numpyro's default) if a fit's warm-up
+        does not reach the posterior (high R-hat with a small step size).
 
     Returns
     -------
@@ -173,6 +183,8 @@ def fit(
         warmup = default_warmup(counts.n_states) if method == "mclmc" else 1000
     if draws < 1 or warmup < 0:
         raise FitError("draws must be >= 1 and warmup >= 0")
+    if not 1 <= warmup_tree_depth <= MAX_TREE_DEPTH:
+        raise FitError(f"warmup_tree_depth must be between 1 and {MAX_TREE_DEPTH}")
     prior = _resolve_prior(prior, features, method, model)
     precision = precision or ("float64" if prior.kind == "gp" else "float32")
     if precision not in ("float32", "float64"):
@@ -195,8 +207,9 @@ def fit(
         with x64(precision == "float64", all_threads=True):  # the progress bar's thread too
             if method == "nuts":
                 latent, stats, extra = run_nuts(
-                    sample_fn, draws, warmup, chains, seed, progress, target_accept
-                )
+                    sample_fn, draws, warmup, chains, seed, progress, target_accept,
+                    warmup_tree_depth,
+                )  # fmt: skip
             else:
                 latent, stats, extra = run_mclmc(sample_fn, draws, warmup, chains, seed)
         extra["precision"] = precision

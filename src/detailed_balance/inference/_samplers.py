@@ -146,6 +146,15 @@ def _abstract_sites(model_fn, seed: int) -> tuple[list[str], dict[str, tuple[str
     return sorted(latent), dims
 
 
+MAX_TREE_DEPTH = 10  # numpyro's (and Stan's) default, for the draws
+# Warm-up starts from a unit mass matrix: at 100-1,000 states of the reversible model its first
+# 100 iterations (before the first adaptation of the diagonal) built trees of depth 8-10, 250-870
+# leapfrog steps each, 28-38 % of a fit's gradients, where the adapted trees take 31-127. Capped
+# at depth 5 the warm-up costs 28,000-30,000 steps per chain instead of 54,000-170,000, with the
+# same or higher ESS per draw (docs/readme/bench-fit.md, "Warm-up tree depth, round 12").
+WARMUP_TREE_DEPTH = 5
+
+
 def run_nuts(
     model_fn: Callable[[], object],
     draws: int,
@@ -154,6 +163,7 @@ def run_nuts(
     seed: int,
     progress: bool,
     target_accept: float,
+    warmup_tree_depth: int = WARMUP_TREE_DEPTH,
 ) -> tuple[dict, dict, dict]:
     """NUTS on a model: parallel chains when JAX has a device per chain, else one after another.
 
@@ -170,6 +180,9 @@ def run_nuts(
         Show numpyro's progress bar.
     target_accept : float
         NUTS target acceptance probability.
+    warmup_tree_depth : int
+        Largest tree depth during warm-up (at most 2**depth - 1 leapfrog steps per iteration;
+        the draws after it may reach depth 10); see ``WARMUP_TREE_DEPTH``.
 
     Returns
     -------
@@ -194,7 +207,11 @@ def run_nuts(
             stacklevel=4,
         )
     mcmc = MCMC(
-        NUTS(model_fn, target_accept_prob=target_accept),
+        NUTS(
+            model_fn,
+            target_accept_prob=target_accept,
+            max_tree_depth=(warmup_tree_depth, MAX_TREE_DEPTH),
+        ),
         num_warmup=warmup,
         num_samples=draws,
         num_chains=chains,
