@@ -137,7 +137,9 @@ def fit(
         the posterior holding the latent sites plus ``V``, ``V_within`` and (non-reversible)
         ``cycle_affinity`` (everything with ``derived=True``),
         ``observed_data``, ``sample_stats``, ``constant_data`` (the counts) and attributes
-        ``model``, ``method``, ``gauge``, ``prior`` (JSON), ``diagnostics`` (JSON).
+        ``model``, ``method``, ``gauge``, ``prior`` (JSON), ``diagnostics`` (JSON), and for a
+        model with a cycle flow ``flow_coordinates``: ``"orthonormal"`` or ``"chord"``, the
+        coordinates of its ``flow_z`` draws (``graph.CycleSpace.flow_coordinates``).
 
     Warns
     -----
@@ -235,6 +237,8 @@ def fit(
         "prior": json.dumps(asdict(prior)),
         "rest": int(rest),
         "latent_sites": json.dumps(latent_names),
+        # how the stored flow_z draws read: a later limit on the dense basis must not change it
+        **({"flow_coordinates": data.flow_coordinates} if "flow_z" in latent_names else {}),
         "diagnostics": json.dumps(diagnostics),
         "draws": int(draws),
         "warmup": int(warmup),
