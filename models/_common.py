@@ -201,6 +201,8 @@ def cycle_flow(data, prior: FieldPrior):
     prior in its fundamental coordinates: ``f = tau Z v``, ``v ~ N(0, (Z.T Z)^-1)``
     (:class:`CycleSpaceNormal`, site ``flow_z`` too, its values then chord flows over tau), whose
     density and gradient cost a sparse product with ``Z`` instead of a dense one with ``Q``.
+    Which one is ``data.flow_coordinates`` (``"orthonormal"`` or ``"chord"``), decided when the
+    data is built and recorded by a fit, so that its stored draws are read in their own.
     """
     space = data.cycles
     if prior.cycle_tail == "normal":
@@ -208,7 +210,7 @@ def cycle_flow(data, prior: FieldPrior):
     else:  # "cauchy" (checked by FieldPrior)
         tau = numpyro.sample("tau", dist.HalfCauchy(prior.cycle_scale))
     # its axis is a basis of the cycle space, not the fundamental cycles: left unnamed
-    if not space.dense_basis_fits:
+    if data.flow_coordinates == "chord":
         return tau * edge_flow(numpyro.sample("flow_z", CycleSpaceNormal(space)), space)
     q = jnp.asarray(space.flow_basis())
     w = numpyro.sample("flow_z", dist.Normal(0.0, 1.0).expand([q.shape[1]]).to_event(1))

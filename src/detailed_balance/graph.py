@@ -269,6 +269,9 @@ def forest_levels(n: int, a: np.ndarray, b: np.ndarray, basis: CycleBasis) -> Fo
 # non-reversible model is a product with it. Beyond that size the model takes the cycle space in
 # its sparse fundamental coordinates instead (``CycleSpace.dense_basis_fits``).
 MAX_FLOW_BASIS_ENTRIES = 2**24
+#: the coordinates of the non-reversible model's flow (site ``flow_z``): ``w`` of ``f = tau Q w``
+#: (an orthonormal basis ``Q``) or ``v`` of ``f = tau Z v`` (the fundamental cycles' chords)
+FLOW_COORDINATES = ("orthonormal", "chord")
 
 
 class CycleSpace:
@@ -322,6 +325,46 @@ class CycleSpace:
     def dense_basis_fits(self) -> bool:
         """Whether ``flow_basis`` may be built: ``E * C <= MAX_FLOW_BASIS_ENTRIES``."""
         return self.n_edges * self.n_cycles <= MAX_FLOW_BASIS_ENTRIES
+
+    def flow_coordinates(self, recorded: str | None = None) -> str:
+        """The coordinates of the non-reversible model's flow on this space (site ``flow_z``).
+
+        ``"orthonormal"`` (``w`` of ``f = tau Q w``, ``Q = flow_basis()``) where the dense basis
+        fits (:attr:`dense_basis_fits`), ``"chord"`` (``v`` of ``f = tau Z v``) beyond it: the
+        one rule for a fit and for the readers of a stored one, which pass the coordinates the
+        fit recorded, so that a change of ``MAX_FLOW_BASIS_ENTRIES`` cannot misread its draws.
+
+        Parameters
+        ----------
+        recorded : {"orthonormal", "chord"}, optional
+            The coordinates a stored fit records (its ``flow_coordinates`` attribute); None (a
+            fit written before they were recorded) applies the rule.
+
+        Returns
+        -------
+        str
+            One of :data:`FLOW_COORDINATES`.
+
+        Raises
+        ------
+        FitError
+            For a recorded value that is neither, or ``"orthonormal"`` beyond the dense basis.
+        """
+        if recorded is None:
+            return "orthonormal" if self.dense_basis_fits else "chord"
+        from .errors import FitError
+
+        if recorded not in FLOW_COORDINATES:
+            raise FitError(f"unknown flow coordinates {recorded!r} (a fit records "
+                           f"{' or '.join(map(repr, FLOW_COORDINATES))})")  # fmt: skip
+        if recorded == "orthonormal" and not self.dense_basis_fits:
+            raise FitError(
+                f"the fit's flow_z draws are in orthonormal coordinates, but a dense basis of its"
+                f" {self.n_edges} edges x {self.n_cycles} cycles is over the limit"
+                f" graph.MAX_FLOW_BASIS_ENTRIES = {MAX_FLOW_BASIS_ENTRIES:,}: raise it to read"
+                " this fit"
+            )
+        return recorded
 
     def levels(self) -> ForestLevels:
         """:class:`ForestLevels` of the basis (computed once): ``Z`` and ``Z.T`` by gathers."""

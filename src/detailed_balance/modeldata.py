@@ -104,6 +104,7 @@ class ModelData(NamedTuple):
     cell_arc: np.ndarray  # observed arc cells (count > 0)
     cell_rest: np.ndarray  # sources with rest count > 0 (empty when has_rest is False)
     cycles: CycleSpace  # cycle space of the support graph's edge flows (n_chords = its dimension)
+    flow_coordinates: str  # of the non-reversible model's flow_z (CycleSpace.flow_coordinates)
 
     def row_totals(self) -> np.ndarray:
         """(S,) categorical draws from each source: its arc counts, plus its rest count when the
@@ -195,7 +196,11 @@ def apply_gauge(values: np.ndarray, group: np.ndarray, weight: np.ndarray) -> np
 
 
 def build_model_data(
-    counts: TransitionCounts, *, rest: bool = True, features: np.ndarray | None = None
+    counts: TransitionCounts,
+    *,
+    rest: bool = True,
+    features: np.ndarray | None = None,
+    flow_coordinates: str | None = None,
 ) -> ModelData:
     """Arrays for the models; raises :class:`FitError` on data no model can use.
 
@@ -206,6 +211,10 @@ def build_model_data(
         Model self-replies and rejections as a ``rest`` category of every row.
     features : ndarray, optional
         (S, F) state features for the GP prior.
+    flow_coordinates : {"orthonormal", "chord"}, optional
+        The coordinates of the non-reversible model's flow (site ``flow_z``): those a stored
+        fit records, to read its draws; default: the rule for the size of the cycle space
+        (:meth:`graph.CycleSpace.flow_coordinates`, which also refuses a value it cannot honour).
 
     Returns
     -------
@@ -252,6 +261,7 @@ def build_model_data(
         cell_arc=np.flatnonzero(arc_count > 0),
         cell_rest=np.flatnonzero(rest_count > 0) if rest else np.zeros(0, dtype=np.int64),
         cycles=cycles,
+        flow_coordinates=cycles.flow_coordinates(flow_coordinates),
     )
 
 

@@ -61,3 +61,29 @@ def test_float32_model_data_builds_the_cycle_basis_only_when_a_model_reads_it():
     assert q.dtype == np.float32 and q.shape == (data.n_edges, data.cycles.n_cycles)
     assert data.cycles._flow_basis is not None  # the original's, shared with the evaluation
     np.testing.assert_array_equal(q, data.cycles.flow_basis().astype(np.float32))
+
+
+def test_the_float32_cycle_space_is_constructed_from_its_original_and_shares_its_factors():
+    """``_NarrowCycleSpace(wide)``: an ordinary construction, a cycle space whose entries are 32-bit
+    copies, whose fundamental cycles and sparse factors are the original's (not recomputed), and
+    which leaves the original as it was."""
+    from detailed_balance.graph import CycleSpace
+
+    counts = sample_counts(reversible_chain(12, seed=0), attempts_per_source=50, seed=0)
+    wide = build_model_data(counts).cycles
+    before = {k: v.copy() for k, v in (("cycle_id", wide.cycle_id), ("sign", wide.sign))}
+    space = _samplers._NarrowCycleSpace(wide)
+    assert isinstance(space, CycleSpace) and type(wide) is CycleSpace
+    assert space.basis is wide.basis and space.n_cycles == wide.n_cycles > 0
+    assert (space.cycle_id.dtype, space.edge.dtype, space.sign.dtype) == (
+        np.int32, np.int32, np.float32)  # fmt: skip
+    assert wide.cycle_id.dtype == np.int64 and wide.sign.dtype == np.float64
+    for k, v in before.items():
+        np.testing.assert_array_equal(getattr(wide, k), v)
+        np.testing.assert_array_equal(getattr(space, k), v)
+    assert space._cut_space() is wide._cut_space()  # the float64 factors, computed once
+    assert space.gram_half_log_det() == wide.gram_half_log_det()
+    flow = np.random.default_rng(0).normal(size=wide.n_edges)
+    np.testing.assert_allclose(space.affinity(flow), wide.affinity(flow), rtol=1e-6, atol=1e-6)
+    assert space._flow_basis is None and space.flow_basis().dtype == np.float32
+    assert wide._flow_basis.dtype == np.float64  # built once, on the original

@@ -220,6 +220,34 @@ def test_nuts_warmup_trees_are_capped_and_the_draws_are_not():
     assert len(evaluations) - int(stats["n_steps"].sum()) > 20 * warmup
 
 
+def test_a_fit_that_raises_leaves_no_import_thread_running(monkeypatch):
+    # the background import (xarray, arviz's dependencies) started before the chains is joined
+    # when the fit fails too; a sleep stands in for an import still running at the failure
+    import threading
+    import time
+
+    from detailed_balance.inference import _fit
+
+    started = []
+
+    def import_in_background():
+        thread = threading.Thread(target=time.sleep, args=(1.0,), name="detailed-balance-imports",
+                                  daemon=True)  # fmt: skip
+        thread.start()
+        started.append(thread)
+        return thread
+
+    def sampler_that_fails(*args, **kwargs):
+        raise FitError("the sampler failed")
+
+    monkeypatch.setattr(_arviz, "import_in_background", import_in_background)
+    monkeypatch.setattr(_fit, "run_nuts", sampler_that_fails)
+    counts = sample_counts(reversible_chain(4, seed=0), attempts_per_source=30, seed=0)
+    with pytest.raises(FitError, match="the sampler failed"):
+        fit(counts, draws=10, warmup=10)
+    assert len(started) == 1 and not started[0].is_alive()
+
+
 # ---- bad input --------------------------------------------------------------------------------
 def test_warmup_tree_depth_out_of_range_is_refused():
     counts = sample_counts(reversible_chain(4, seed=0), attempts_per_source=20, seed=0)

@@ -261,11 +261,12 @@ def test_chord_coordinates_are_the_same_model_up_to_the_jacobian(name, monkeypat
     # must differ by log |det R| = log det(Z'Z) / 2 for every parameter: then the two are one
     # model (the same flow prior, likelihood and evidence), only its coordinates differ
     data = build_model_data(DATASETS[name]())
+    assert data.flow_coordinates == "orthonormal"
     points = [prior_draw(data, seed) for seed in (0, 1)]
-    dense = [joint(data)(params) for params in points]  # traced before the limit moves
+    dense = [joint(data)(params) for params in points]
     monkeypatch.setattr(graph, "MAX_FLOW_BASIS_ENTRIES", 0)
-    assert not data.cycles.dense_basis_fits
-    sparse = joint(data)
+    assert build_model_data(DATASETS[name]()).flow_coordinates == "chord"
+    sparse = joint(data._replace(flow_coordinates="chord"))
     gram = data.cycles.cycle_matrix().T @ data.cycles.cycle_matrix()
     half_log_det = 0.5 * np.linalg.slogdet(gram)[1]
     assert data.cycles.gram_half_log_det() == pytest.approx(half_log_det, abs=1e-10)
@@ -301,6 +302,69 @@ def test_chord_coordinates_prior_survives_jax_transformations_as_an_argument():
     prior, v = CycleSpaceNormal(space), np.linspace(-1.0, 1.0, space.n_cycles)
     rebuilt = jax.jit(lambda d, x: d.log_prob(x))(prior, v)
     assert float(rebuilt) == pytest.approx(float(prior.log_prob(v)), abs=1e-12)
+
+
+def evaluated(data, draw: dict) -> dict:
+    """The non-reversible model's sites at one draw of its latent sites, on ``data``."""
+    from detailed_balance.runtime import x64
+
+    model = handlers.substitute(MODELS["nonreversible"], data=draw)
+    with x64():
+        tr = handlers.trace(model).get_trace(data, prior=PRIOR, full=True)
+    return {k: np.asarray(site["value"]) for k, site in tr.items()}
+
+
+def test_a_stored_fit_is_read_in_the_flow_coordinates_it_recorded(monkeypatch, tmp_path):
+    # a fit records the coordinates of its flow_z draws, and the readers take them whatever the
+    # basis limit is when they read: a fit made in chord coordinates (limit 0 while it ran) read
+    # back under today's limit, by whose rule the same numbers would be orthonormal coordinates
+    from detailed_balance.comparison import fit_model_data
+    from detailed_balance.inference import latent_draws, load_fit, posterior_kernel, save_fit
+
+    counts = DATASETS["driven"]()
+    monkeypatch.setattr(graph, "MAX_FLOW_BASIS_ENTRIES", 0)
+    idata = fit(counts, "nonreversible", method="map", derived=True)
+    assert _arviz.attrs(idata)["flow_coordinates"] == "chord"
+    path = save_fit(idata, tmp_path / "chord.nc")
+    monkeypatch.undo()
+    assert build_model_data(counts).flow_coordinates == "orthonormal"  # today's rule
+    stored = load_fit(path)
+    data = fit_model_data(stored)
+    assert data.flow_coordinates == "chord"
+    post = _arviz.group(stored, "posterior")
+    draw = {k: v[0, 0] for k, v in latent_draws(stored).items()}
+    sites = evaluated(data, draw)
+    for name in ("V", "cycle_affinity", "log_p_arc"):
+        np.testing.assert_allclose(sites[name], post[name].values[0, 0], atol=1e-10)
+    log_p = posterior_kernel(stored).log_prob
+    np.testing.assert_allclose(log_p[0], post["log_p_arc"].values[0, 0], atol=1e-10)
+    # by today's rule the same draw is another chain: what the readers did before the record
+    wrong = evaluated(data._replace(flow_coordinates="orthonormal"), draw)["cycle_affinity"]
+    assert np.abs(wrong - post["cycle_affinity"].values[0, 0]).max() > 0.1
+
+
+def test_recorded_flow_coordinates_that_cannot_be_honoured_are_one_clear_error(
+    monkeypatch, tmp_path
+):
+    from detailed_balance.comparison import fit_model_data
+    from detailed_balance.inference import load_fit, posterior_kernel, save_fit
+
+    counts = DATASETS["driven"]()
+    idata = fit(counts, "nonreversible", method="map")
+    assert _arviz.attrs(idata)["flow_coordinates"] == "orthonormal"
+    stored = load_fit(save_fit(idata, tmp_path / "orthonormal.nc"))
+    monkeypatch.setattr(graph, "MAX_FLOW_BASIS_ENTRIES", 50)  # now beyond the dense basis
+    for read in (fit_model_data, posterior_kernel):
+        with pytest.raises(FitError, match="in orthonormal coordinates, but a dense basis") as err:
+            read(stored)
+        assert "\n" not in str(err.value) and "MAX_FLOW_BASIS_ENTRIES = 50" in str(err.value)
+    # a fit written before the coordinates were recorded is read by the rule of the day
+    for name in ("posterior", "log_likelihood", "constant_data"):
+        _arviz.group(stored, name).attrs.pop("flow_coordinates", None)
+    assert "flow_coordinates" not in _arviz.attrs(stored)
+    assert fit_model_data(stored).flow_coordinates == "chord"
+    with pytest.raises(FitError, match=r"unknown flow coordinates 'qr' \(a fit records"):
+        build_model_data(counts, flow_coordinates="qr")
 
 
 def test_unknown_cycle_tail_is_refused():

@@ -183,6 +183,9 @@ def fit_prior(idata):
 def fit_model_data(idata) -> ModelData:
     """The :class:`ModelData` a fit was made from, rebuilt from its stored counts and settings.
 
+    Its ``flow_coordinates`` are those the fit recorded (the coordinates of its ``flow_z``
+    draws), or for a fit without them the rule for the size of its cycle space.
+
     Parameters
     ----------
     idata : InferenceData or DataTree
@@ -197,8 +200,13 @@ def fit_model_data(idata) -> ModelData:
 
     cd = _arviz.group(idata, "constant_data")
     features = np.asarray(cd["features"].values) if "features" in cd else None
-    rest = bool(int(_arviz.attrs(idata)["rest"]))
-    return build_model_data(counts_from_fit(idata), rest=rest, features=features)
+    attrs = _arviz.attrs(idata)
+    return build_model_data(
+        counts_from_fit(idata),
+        rest=bool(int(attrs["rest"])),
+        features=features,
+        flow_coordinates=attrs.get("flow_coordinates"),
+    )
 
 
 def is_tree(idata) -> bool:
@@ -397,7 +405,8 @@ def _on_two_fits(estimate, rev_fit, nonrev_fit, refused, need: str, name: str):
                        + " and ".join(f"{m} ({how})" for m, how in got) + ")")  # fmt: skip
     try:
         _same_counts({"reversible": rev_fit, "nonreversible": nonrev_fit})
-        return estimate(fit_model_data(rev_fit), fit_prior(rev_fit), latent_draws(rev_fit),
+        # the non-reversible fit's data: its flow_z draws are read in its recorded coordinates
+        return estimate(fit_model_data(nonrev_fit), fit_prior(rev_fit), latent_draws(rev_fit),
                         latent_draws(nonrev_fit))  # fmt: skip
     except (DataError, FitError, ValueError, np.linalg.LinAlgError) as exc:
         return refused(f"{name} failed: {exc}")

@@ -147,7 +147,9 @@ def fit(
         the posterior holding the latent sites plus ``V``, ``V_within`` and (non-reversible)
         ``cycle_affinity`` (everything with ``derived=True``),
         ``observed_data``, ``sample_stats``, ``constant_data`` (the counts) and attributes
-        ``model``, ``method``, ``gauge``, ``prior`` (JSON), ``diagnostics`` (JSON).
+        ``model``, ``method``, ``gauge``, ``prior`` (JSON), ``diagnostics`` (JSON), and for a
+        model with a cycle flow ``flow_coordinates``: ``"orthonormal"`` or ``"chord"``, the
+        coordinates of its ``flow_z`` draws (``graph.CycleSpace.flow_coordinates``).
 
     Warns
     -----
@@ -198,67 +200,72 @@ def fit(
     start = time.perf_counter()
     # a process's first fit imports xarray (and arviz 0.23's dependencies) while the chains run
     importing = _arviz.import_in_background() if method in SAMPLERS else None
-    if method in SAMPLERS:  # Markov chains, with trajectories in ``precision``
-        chains = chains or max(2, os.cpu_count() or 1)
-        # the samplers see the likelihood summed per arc and per row (the same density, a
-        # cheaper gradient); the stored pointwise log-likelihood comes from ``model_fn`` below
-        sample_data = data if precision == "float64" else _narrow(data)
-        sample_fn = _bind(model, sample_data, prior, pointwise=False)
-        with x64(precision == "float64", all_threads=True):  # the progress bar's thread too
-            if method == "nuts":
-                latent, stats, extra = run_nuts(
-                    sample_fn, draws, warmup, chains, seed, progress, target_accept,
-                    warmup_tree_depth,
-                )  # fmt: skip
-            else:
-                latent, stats, extra = run_mclmc(sample_fn, draws, warmup, chains, seed)
-        extra["precision"] = precision
-    elif method == "map":
-        chains, draws, warmup = 1, 1, 0
-        latent, stats, extra = run_map(model_fn, seed, int(np.sum(counts.attempts)))
-    else:
-        chains, warmup = 1, 0
-        latent, stats, extra = _run_svi(model_fn, draws, svi_steps, seed, progress)
-    # what is stored is what everything else is computed from (see ``precision``)
-    stored = np.float64 if method == "map" else np.float32
-    latent = {k: np.asarray(latent[k], dtype=stored) for k in latent_names}
-    seconds = time.perf_counter() - start
+    try:
+        if method in SAMPLERS:  # Markov chains, with trajectories in ``precision``
+            chains = chains or max(2, os.cpu_count() or 1)
+            # the samplers see the likelihood summed per arc and per row (the same density, a
+            # cheaper gradient); the stored pointwise log-likelihood comes from ``model_fn`` below
+            sample_data = data if precision == "float64" else _narrow(data)
+            sample_fn = _bind(model, sample_data, prior, pointwise=False)
+            with x64(precision == "float64", all_threads=True):  # the progress bar's thread too
+                if method == "nuts":
+                    latent, stats, extra = run_nuts(
+                        sample_fn, draws, warmup, chains, seed, progress, target_accept,
+                        warmup_tree_depth,
+                    )  # fmt: skip
+                else:
+                    latent, stats, extra = run_mclmc(sample_fn, draws, warmup, chains, seed)
+            extra["precision"] = precision
+        elif method == "map":
+            chains, draws, warmup = 1, 1, 0
+            latent, stats, extra = run_map(model_fn, seed, int(np.sum(counts.attempts)))
+        else:
+            chains, warmup = 1, 0
+            latent, stats, extra = _run_svi(model_fn, draws, svi_steps, seed, progress)
+        # what is stored is what everything else is computed from (see ``precision``)
+        stored = np.float64 if method == "map" else np.float32
+        latent = {k: np.asarray(latent[k], dtype=stored) for k in latent_names}
+        seconds = time.perf_counter() - start
 
-    evaluate_fn = _bind(model, data, prior, full=True) if derived else model_fn
-    sites, loglik, lp = _evaluate(
-        evaluate_fn,
-        {k: v.astype(np.float64) for k, v in latent.items()},
-        keep=None if derived else REPORTED,
-    )
-    stats.setdefault("lp", lp)
-    posterior = {**latent, **sites}
-    loglik = loglik.astype(stored)
-    # R-hat and ESS of what the sampler moves (the latent sites) and of what is reported (V); the
-    # other deterministic sites are functions of these, and arviz diagnoses one scalar at a time
-    # (20 s for all sites at 1,000 states and 400 draws, most of it on them)
-    checked = {k: posterior[k] for k in (*latent_names, "V") if k in posterior}
-    if derived:  # the full model declares more sites
-        dims = site_dims(evaluate_fn, seed)
-    diagnostics = _diagnose(checked, stats, method, chains, seconds, extra, counts, dims)
-    attrs = {
-        "model": model,
-        "method": method,
-        "gauge": GAUGE,
-        "gauge_groups": json.dumps(_gauge_groups(counts)),
-        "prior": json.dumps(asdict(prior)),
-        "rest": int(rest),
-        "latent_sites": json.dumps(latent_names),
-        "diagnostics": json.dumps(diagnostics),
-        "draws": int(draws),
-        "warmup": int(warmup),
-        "chains": int(chains),
-        "seed": int(seed),
-        "fit_seconds": float(seconds),
-        "inference_library": "blackjax" if method == "mclmc" else "numpyro",
-        "inference_library_version": _library_version(method),
-    }
-    if importing is not None:
-        importing.join()
+        evaluate_fn = _bind(model, data, prior, full=True) if derived else model_fn
+        sites, loglik, lp = _evaluate(
+            evaluate_fn,
+            {k: v.astype(np.float64) for k, v in latent.items()},
+            keep=None if derived else REPORTED,
+        )
+        stats.setdefault("lp", lp)
+        posterior = {**latent, **sites}
+        loglik = loglik.astype(stored)
+        # R-hat and ESS of what the sampler moves (the latent sites) and of what is reported
+        # (V); the other deterministic sites are functions of these, and arviz diagnoses one
+        # scalar at a time (20 s for all sites at 1,000 states and 400 draws, most of it on them)
+        checked = {k: posterior[k] for k in (*latent_names, "V") if k in posterior}
+        if derived:  # the full model declares more sites
+            dims = site_dims(evaluate_fn, seed)
+        diagnostics = _diagnose(checked, stats, method, chains, seconds, extra, counts, dims)
+        attrs = {
+            "model": model,
+            "method": method,
+            "gauge": GAUGE,
+            "gauge_groups": json.dumps(_gauge_groups(counts)),
+            "prior": json.dumps(asdict(prior)),
+            "rest": int(rest),
+            "latent_sites": json.dumps(latent_names),
+            # how the stored flow_z draws read: a later limit on the dense basis must not change it
+            **({"flow_coordinates": data.flow_coordinates} if "flow_z" in latent_names else {}),
+            "diagnostics": json.dumps(diagnostics),
+            "draws": int(draws),
+            "warmup": int(warmup),
+            "chains": int(chains),
+            "seed": int(seed),
+            "fit_seconds": float(seconds),
+            "inference_library": "blackjax" if method == "mclmc" else "numpyro",
+            "inference_library_version": _library_version(method),
+        }
+    finally:
+        # on an error too, so that no thread outlives the fit; an import (~1 s), so no timeout
+        if importing is not None:
+            importing.join()
     return _build(counts, data, posterior, loglik, stats, attrs, dims)
 
 

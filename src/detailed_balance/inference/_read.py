@@ -152,7 +152,8 @@ def posterior_kernel(idata, counts: TransitionCounts | None = None) -> Transitio
     cd = _arviz.group(idata, "constant_data")
     features = np.asarray(cd["features"].values) if "features" in cd else None
     prior = FieldPrior(**json.loads(a["prior"]))
-    data = build_model_data(counts, rest=bool(int(a["rest"])), features=features)
+    data = build_model_data(counts, rest=bool(int(a["rest"])), features=features,
+                            flow_coordinates=a.get("flow_coordinates"))  # fmt: skip
     model_fn = _bind(a["model"], data, prior, full=True)
     sites, _, _ = _evaluate(model_fn, latent_draws(idata), keep=("log_p_arc",))
     log_p = sites["log_p_arc"].reshape(-1, sites["log_p_arc"].shape[-1])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import warnings
 from collections.abc import Callable, Iterable
 
@@ -28,13 +27,16 @@ def _narrow(data: ModelData) -> ModelData:
 
     def narrow(x):
         if isinstance(x, CycleSpace):  # holds index arrays too (the non-reversible model)
-            return _NarrowCycleSpace.of(x, narrow)
-        if not isinstance(x, np.ndarray):
-            return x
-        kind = {"f": np.float32, "i": np.int32}.get(x.dtype.kind)
-        return x.astype(kind) if kind else x.copy()
+            return _NarrowCycleSpace(x)
+        return _narrow_array(x) if isinstance(x, np.ndarray) else x
 
     return ModelData(*(narrow(x) for x in data))
+
+
+def _narrow_array(x: np.ndarray) -> np.ndarray:
+    """A copy of ``x`` in 32 bits (floats and integers; other kinds as they are)."""
+    kind = {"f": np.float32, "i": np.int32}.get(x.dtype.kind)
+    return x.astype(kind) if kind else x.copy()
 
 
 class _NarrowCycleSpace(CycleSpace):
@@ -46,17 +48,19 @@ class _NarrowCycleSpace(CycleSpace):
     refuse (the reversible model at 3,000 states has 3,001 cycles). The sparse factors of the
     reduced Laplacian, which the model uses instead of a basis too large to build, are the
     original's too (float64).
+
+    Parameters
+    ----------
+    wide : CycleSpace
+        The original: its state is copied (its fundamental cycles and forest levels are not
+        recomputed), with the cycle matrix's entries in 32 bits.
     """
 
-    _wide: CycleSpace
-
-    @classmethod
-    def of(cls, wide: CycleSpace, narrow: Callable) -> _NarrowCycleSpace:
-        space = copy.copy(wide)
-        space.__class__ = cls
-        space.cycle_id, space.edge, space.sign = map(narrow, (wide.cycle_id, wide.edge, wide.sign))
-        space._wide, space._flow_basis = wide, None
-        return space
+    def __init__(self, wide: CycleSpace):
+        vars(self).update(vars(wide))  # not CycleSpace.__init__: nothing recomputed
+        entries = (wide.cycle_id, wide.edge, wide.sign)
+        self.cycle_id, self.edge, self.sign = map(_narrow_array, entries)
+        self._wide, self._flow_basis = wide, None
 
     def _cut_space(self):  # the original's float64 factors (chord coordinates' constant, draws)
         return self._wide._cut_space()
