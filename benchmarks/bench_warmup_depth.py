@@ -1,8 +1,9 @@
 """NUTS warm-up tree depth: gradients per fit and ESS, capped against numpyro's default (issue 15).
 
 Synthetic reversible chains as in ``bench_scale.py`` (``reversible_chain(n, seed=0)``, 200
-attempts per source); the reversible model as ``fit`` samples it (float32, the summed
-likelihood, 2 parallel chains, 1,000 warm-up iterations, ``--draws`` per chain) with NUTS's
+attempts per source); the reversible model as ``fit`` samples it (the summed likelihood, 2
+parallel chains, 1,000 warm-up iterations, ``--draws`` per chain; float64, where ``fit``'s
+trajectories are float32: the same step sizes and ESS, ``docs/readme/bench-fit.md``) with NUTS's
 warm-up trees capped at each ``--depths`` (numpyro's ``max_tree_depth=(depth, 10)``; 10 is
 numpyro's default, 5 ``fit``'s), for each ``--seeds``. Per run: leapfrog steps per chain in the
 warm-up, in its first 100 iterations (before the first adaptation of the diagonal mass matrix)
@@ -26,42 +27,36 @@ import numpy as np
 
 def run(counts, depth: int, draws: int, seed: int) -> dict:
     import jax
-    from numpyro.infer import MCMC, NUTS
+    from detailed_balance.models import MODELS, FieldPrior
+    from numpyro.infer import MCMC, NUTS, Predictive
     from numpyro.infer.util import constrain_fn
 
     from detailed_balance.inference import rhat_ess
     from detailed_balance.modeldata import build_model_data
-    from detailed_balance.models import MODELS, FieldPrior
-    from detailed_balance.runtime import x64
 
     model = MODELS["reversible"]
     data = build_model_data(counts)
 
-    def summed():  # what fit's NUTS runs (pointwise=False); float32 under x64(False)
+    def summed():  # what fit's NUTS runs (pointwise=False)
         return model(data, prior=FieldPrior(), pointwise=False)
 
     start = time.perf_counter()
-    with x64(False):
-        mcmc = MCMC(
-            NUTS(summed, target_accept_prob=0.8, max_tree_depth=(depth, 10)),
-            num_warmup=1000, num_samples=draws, num_chains=2, chain_method="parallel",
-            progress_bar=False,
-            postprocess_fn=lambda z: constrain_fn(summed, (), {}, z, return_deterministic=False),
-        )  # fmt: skip
-        mcmc.warmup(jax.random.PRNGKey(seed), collect_warmup=True, extra_fields=("num_steps",))
-        warm = np.asarray(mcmc.get_extra_fields(group_by_chain=True)["num_steps"])
-        mcmc.run(mcmc.post_warmup_state.rng_key, extra_fields=("num_steps",))
+    mcmc = MCMC(
+        NUTS(summed, target_accept_prob=0.8, max_tree_depth=(depth, 10)),
+        num_warmup=1000, num_samples=draws, num_chains=2, chain_method="parallel",
+        progress_bar=False,
+        postprocess_fn=lambda z: constrain_fn(summed, (), {}, z, return_deterministic=False),
+    )  # fmt: skip
+    mcmc.warmup(jax.random.PRNGKey(seed), collect_warmup=True, extra_fields=("num_steps",))
+    warm = np.asarray(mcmc.get_extra_fields(group_by_chain=True)["num_steps"])
+    mcmc.run(mcmc.post_warmup_state.rng_key, extra_fields=("num_steps",))
     seconds = time.perf_counter() - start
     steps = np.asarray(mcmc.get_extra_fields(group_by_chain=True)["num_steps"])
     latent = mcmc.get_samples(group_by_chain=True)
-    with x64(True):  # V in float64 from the draws, as fit evaluates it
-        from numpyro.infer import Predictive
-
-        flat = {k: np.asarray(v, dtype=np.float64).reshape(-1, *v.shape[2:])
-                for k, v in latent.items()}  # fmt: skip
-        V = Predictive(lambda: model(data, prior=FieldPrior()), flat, return_sites=["V"])(
-            jax.random.PRNGKey(0)
-        )["V"]
+    flat = {k: np.asarray(v).reshape(-1, *v.shape[2:]) for k, v in latent.items()}
+    V = Predictive(lambda: model(data, prior=FieldPrior()), flat, return_sites=["V"])(
+        jax.random.PRNGKey(0)
+    )["V"]
     V = np.asarray(V).reshape(2, draws, -1)
     x = -V - V.max(-1, keepdims=True)
     log_pi = x - np.log(np.exp(x).sum(-1, keepdims=True))
