@@ -26,6 +26,14 @@ LADDER = ("unconstrained", "reversible", "nonreversible")
 METHODS = ("nuts", "map", "svi", "mclmc")
 #: the methods that draw from the posterior by Markov chains (R-hat and ESS apply)
 SAMPLERS = ("nuts", "mclmc")
+#: NUTS's largest tree depth for the draws (numpyro's and Stan's default) and, by default, during
+#: warm-up (:func:`detailed_balance.fit`'s ``warmup_tree_depth``). Warm-up starts from a unit mass
+#: matrix: at 100-1,000 states of the reversible model its first 100 iterations (before the first
+#: adaptation of the diagonal) built trees of depth 8-10, 250-870 leapfrog steps each, where the
+#: adapted trees take 31-127; capped at depth 5 a fit takes 30-70 % fewer gradients with the same
+#: ESS per draw (docs/readme/bench-fit.md, "Warm-up tree depth, round 12").
+MAX_TREE_DEPTH = 10
+WARMUP_TREE_DEPTH = 5
 #: where bridge sampling refuses a model's log evidence, the estimators to try instead
 #: (:func:`detailed_balance.comparison.model_evidence`'s ``fallback``; the first for the
 #: hierarchical models: the Laplace fits' modes are far from their posteriors, bench-scale.md)

@@ -52,6 +52,7 @@ SHARED = {
     "--cycle-scale": "tau",
     "--lengthscale": "GP lengthscale",
     "--target-accept": "NUTS target acceptance",
+    "--warmup-tree-depth": "NUTS tree depth during warm-up",
 }
 
 
@@ -102,6 +103,21 @@ def test_target_accept_is_checked_when_parsed(tmp_path, capsys):
     assert main(["fit", str(counts), "--out", str(out), "--target-accept", "1.5"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--target-accept" in err and not out.exists()
+
+
+def test_warmup_tree_depth_reaches_the_fit_and_is_checked_when_parsed(tmp_path, capsys):
+    from detailed_balance import _arviz
+    from detailed_balance.inference import load_fit
+
+    counts = tmp_path / "c.csv"
+    counts.write_text("source,target,count\na,b,3\nb,a,2\nb,c,4\nc,b,5\na,c,1\nc,a,2\n")
+    out = tmp_path / "f.nc"
+    argv = ["fit", str(counts), "--out", str(out), "--draws", "20", "--warmup", "20", "--quiet"]
+    assert main([*argv, "--warmup-tree-depth", "11"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--warmup-tree-depth" in err and not out.exists()
+    assert main([*argv, "--warmup-tree-depth", "3"]) == 0
+    assert int(_arviz.attrs(load_fit(out))["warmup_tree_depth"]) == 3
 
 
 def test_version():

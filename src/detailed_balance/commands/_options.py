@@ -1,7 +1,8 @@
 """One vocabulary for every subcommand: the options shared by several commands, and warnings.
 
 The same flag means the same thing wherever it appears: ``--quiet`` (no progress output),
-``--draws``/``--warmup``/``--chains``/``--target-accept``/``--seed`` (the NUTS sampler),
+``--draws``/``--warmup``/``--chains``/``--target-accept``/``--warmup-tree-depth``/``--seed`` (the
+NUTS sampler),
 ``--prior-scale``/``--edge-scale``/``--lengthscale``/``--cycle-scale`` (the field prior). A
 command that takes a different kind of "draws" names it differently (``report --kernel-draws``).
 """
@@ -12,7 +13,7 @@ import argparse
 import re
 import sys
 
-from ..modeldata import FieldPrior
+from ..modeldata import WARMUP_TREE_DEPTH, FieldPrior
 from ._checks import input_file, integer, positive, real, seed
 
 _PRIOR = FieldPrior()  # the prior options' defaults are the library's
@@ -21,6 +22,7 @@ TARGET_ACCEPT = 0.8  # NumPyro's default, kept so a fit without the flag is unch
 # names the library uses in its messages -> the flag a user of the command line would set
 _FLAG_FOR = {
     "target_accept": f"--target-accept (default {TARGET_ACCEPT})",
+    "warmup_tree_depth": f"--warmup-tree-depth (default {WARMUP_TREE_DEPTH})",
 }
 
 
@@ -48,11 +50,13 @@ def add_seed_option(parser: argparse.ArgumentParser) -> None:
 def add_sampler_options(
     parser: argparse.ArgumentParser, *, target_accept: bool = True, mclmc: bool = False
 ) -> None:
-    """--draws, --warmup, --chains, --target-accept, --seed and --features, one wording for all.
+    """--draws, --warmup, --chains, --target-accept, --warmup-tree-depth, --seed and --features,
+    one wording for all.
 
-    ``target_accept=False`` leaves ``--target-accept`` out, for a command whose library function
-    does not take it yet; ``mclmc=True`` (a command with ``--method mclmc``) leaves ``--warmup``'s
-    default to ``fit``, which tunes MCLMC longer at larger sizes.
+    ``target_accept=False`` leaves ``--target-accept`` and ``--warmup-tree-depth`` out, for a
+    command whose library function does not take them; ``mclmc=True`` (a command with
+    ``--method mclmc``) leaves ``--warmup``'s default to ``fit``, which tunes MCLMC longer at
+    larger sizes.
     """
     parser.add_argument(
         "--draws", type=integer(1), default=1000,
@@ -72,6 +76,12 @@ def add_sampler_options(
             metavar="P",
             help=f"NUTS target acceptance probability in (0, 1]; raise it (e.g. 0.95) when "
             f"the fit reports divergences (default {TARGET_ACCEPT})",
+        )  # fmt: skip
+        parser.add_argument(
+            "--warmup-tree-depth", type=integer(1, 10), default=WARMUP_TREE_DEPTH, metavar="D",
+            help="largest NUTS tree depth during warm-up, 1-10 (at most 2^D - 1 leapfrog steps "
+            f"per warm-up iteration; the draws go to 10); raise it if a fit's R-hat stays high "
+            f"(default {WARMUP_TREE_DEPTH})",
         )  # fmt: skip
     add_seed_option(parser)
     parser.add_argument(

@@ -143,6 +143,7 @@ def run(args) -> int:
         nested_smc=_nested_smc(args),
         evidence_fallback=args.evidence_fallback,
         target_accept=args.target_accept,
+        warmup_tree_depth=args.warmup_tree_depth,
     )
     return _write(args, result, {"counts": str(args.counts[0])})
 

@@ -89,6 +89,7 @@ def run(args) -> int:
             seed=args.seed,
             progress=not args.quiet,
             target_accept=args.target_accept,
+            warmup_tree_depth=args.warmup_tree_depth,
             derived=args.derived,
         )
     print_caught(caught)

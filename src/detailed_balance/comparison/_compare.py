@@ -23,7 +23,7 @@ import numpy as np
 from ..counts import TransitionCounts
 from ..errors import DataError, FitError
 from ..formats import json_safe
-from ..modeldata import EVIDENCE_FALLBACKS, ModelData, build_model_data
+from ..modeldata import EVIDENCE_FALLBACKS, WARMUP_TREE_DEPTH, ModelData, build_model_data
 from ..models import MODELS
 from ._annealed import annealed_evidence
 from ._bridge import bridge_sampling
@@ -535,6 +535,7 @@ def compare(
     g2_samples: int = 999,
     progress: bool = False,
     target_accept: float = 0.8,
+    warmup_tree_depth: int = WARMUP_TREE_DEPTH,
     tau_path: bool = False,
     nested_smc: bool | dict = False,
     evidence_fallback: str | None = None,
@@ -562,8 +563,9 @@ def compare(
     sensitivity : mapping label -> (mapping name -> fit), optional
         Fits under other priors for :func:`prior_sensitivity` (fits only), each with a
         ``reversible`` fit; e.g. ``{"scale ×3": fit_ladder(counts, prior=scaled_prior(p, 3))}``.
-    draws, warmup, chains, progress, target_accept : NUTS settings of the shortcut (see
-        :func:`fit`); with ``progress`` each fit is announced on stderr ("fit 3/7: ...").
+    draws, warmup, chains, progress, target_accept, warmup_tree_depth : NUTS settings of the
+        shortcut (see :func:`fit`); with ``progress`` each fit is announced on stderr
+        ("fit 3/7: ...").
     seed : seed of the fits (shortcut), the evidence estimators and the G² test.
     lrt : run the G² likelihood-ratio test.
     g2_samples : tables drawn for the exact conditional G² p-value (0: the chi² approximation).
@@ -618,7 +620,8 @@ def compare(
     if prior is None:
         prior = FieldPrior(kind="gp") if features is not None else FieldPrior()
     nuts = dict(method="nuts", rest=rest, draws=draws, warmup=warmup, chains=chains, seed=seed,
-                progress=progress, target_accept=target_accept)  # fmt: skip
+                progress=progress, target_accept=target_accept,
+                warmup_tree_depth=warmup_tree_depth)  # fmt: skip
     notes: list[str] = []
     alternatives = [(f"scale ×{m:.3g}", m, scaled_prior(prior, m)) for m in sensitivity_scales]
     if features is not None:

@@ -16,7 +16,16 @@ import numpyro
 from .. import _arviz
 from ..counts import TransitionCounts
 from ..errors import FitError
-from ..modeldata import GAUGE, METHODS, SAMPLERS, FieldPrior, ModelData, build_model_data
+from ..modeldata import (
+    GAUGE,
+    MAX_TREE_DEPTH,
+    METHODS,
+    SAMPLERS,
+    WARMUP_TREE_DEPTH,
+    FieldPrior,
+    ModelData,
+    build_model_data,
+)
 from ..models import MODELS
 from ..runtime import x64
 from ._build import _build
@@ -25,8 +34,6 @@ from ._features import check_features
 from ._identifiability import _gauge_groups, _warn_identifiability
 from ._mclmc import default_warmup, run_mclmc
 from ._samplers import (
-    MAX_TREE_DEPTH,
-    WARMUP_TREE_DEPTH,
     _abstract_sites,
     _evaluate,
     _narrow,
@@ -256,6 +263,7 @@ def fit(
             "diagnostics": json.dumps(diagnostics),
             "draws": int(draws),
             "warmup": int(warmup),
+            **({"warmup_tree_depth": int(warmup_tree_depth)} if method == "nuts" else {}),
             "chains": int(chains),
             "seed": int(seed),
             "fit_seconds": float(seconds),

@@ -11,7 +11,7 @@ import numpyro
 from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
 
 from ..graph import CycleSpace
-from ..modeldata import ModelData
+from ..modeldata import MAX_TREE_DEPTH, WARMUP_TREE_DEPTH, ModelData
 
 
 class PerformanceWarning(UserWarning):
@@ -148,15 +148,6 @@ def _abstract_sites(model_fn, seed: int) -> tuple[list[str], dict[str, tuple[str
 
     jax.eval_shape(declared)  # python side effects run once; nothing is computed
     return sorted(latent), dims
-
-
-MAX_TREE_DEPTH = 10  # numpyro's (and Stan's) default, for the draws
-# Warm-up starts from a unit mass matrix: at 100-1,000 states of the reversible model its first
-# 100 iterations (before the first adaptation of the diagonal) built trees of depth 8-10, 250-870
-# leapfrog steps each, 28-38 % of a fit's gradients, where the adapted trees take 31-127. Capped
-# at depth 5 the warm-up costs 28,000-30,000 steps per chain instead of 54,000-170,000, with the
-# same or higher ESS per draw (docs/readme/bench-fit.md, "Warm-up tree depth, round 12").
-WARMUP_TREE_DEPTH = 5
 
 
 def run_nuts(
