@@ -146,7 +146,7 @@ MODEL_NAMES = ("reversible", "nonreversible", "unconstrained")
 
 def log_z_columns(counts, smc_max: int, bridge_max: int, models=MODEL_NAMES,
                   reference: str = "laplace", reference_draws: int = 1000,
-                  particles: int = 256, runs: int = 4) -> list[dict]:
+                  particles: int = 256, runs: int = 4, fine: bool = False) -> list[dict]:
     """Time to log Z ± se of each model: ``laplace-smc`` from scratch, and NUTS + bridge sampling.
 
     laplace-smc runs up to ``smc_max`` parameters (measured: ~5 min at 1,470 parameters under
@@ -157,7 +157,8 @@ def log_z_columns(counts, smc_max: int, bridge_max: int, models=MODEL_NAMES,
     (``reference_draws`` per chain, as many warm-up steps; the unconstrained model's too, whose
     dense Laplace reference stops at 6,000 parameters), and Savage–Dickey runs on the
     non-reversible fit (its log BF in that model's row). ``particles``: per SMC run; ``runs``: of
-    them after the pilot.
+    them after the pilot. ``fine``: the hierarchical models' finer steps and longer moves for the
+    unconstrained model too.
     """
     from detailed_balance.models import MODELS, FieldPrior
 
@@ -180,7 +181,8 @@ def log_z_columns(counts, smc_max: int, bridge_max: int, models=MODEL_NAMES,
             row["exact"] = round(log_evidence_dirichlet(data), 2)
         if dim <= smc_max:
             # the hierarchical models need finer steps and more moves (their hyper-parameters lag)
-            tuned = {} if name == "unconstrained" else {"ess": 0.95, "move": 2.0}
+            fine_steps = fine or name != "unconstrained"
+            tuned = {"ess": 0.95, "move": 2.0} if fine_steps else {}
             tuned.update(particles=particles, runs=runs)
             if reference == "draws":
                 start = time.perf_counter()
@@ -320,6 +322,9 @@ def main() -> None:
     parser.add_argument("--reference", choices=("laplace", "draws"), default="laplace",
                         help="the models' SMC reference: the Laplace fit (default) or "
                              "a Gaussian of a NUTS fit's draws (draws-smc; adds Savage-Dickey)")
+    parser.add_argument("--smc-fine", action="store_true",
+                        help="the unconstrained model's SMC with the hierarchical models' finer "
+                             "temperature steps and longer moves (ess 0.95, move 2)")
     parser.add_argument("--reference-draws", type=int, default=1000,
                         help="NUTS draws (and warm-up) per chain behind --reference draws")
     parser.add_argument("--smc-particles", type=int, default=256,
@@ -378,7 +383,7 @@ def main() -> None:
         log_z_rows += log_z_columns(make_counts(n), args.smc_max, args.bridge_max,
                                     args.evidence_models, args.reference,
                                     args.reference_draws, args.smc_particles,
-                                    args.smc_runs)  # fmt: skip
+                                    args.smc_runs, args.smc_fine)  # fmt: skip
         save()
     if rows:
         print_sampler_table(rows)
