@@ -248,6 +248,19 @@ def test_a_fit_that_raises_leaves_no_import_thread_running(monkeypatch):
     assert len(started) == 1 and not started[0].is_alive()
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # 10 + 10 draws: not converged, not the point
+def test_warmup_is_capped_for_small_models_only_and_the_depth_is_recorded(monkeypatch):
+    from detailed_balance.inference import _samplers
+
+    counts = sample_counts(reversible_chain(4, seed=0), attempts_per_source=20, seed=0)
+    small = fit(counts, draws=10, warmup=10)  # 4 + 5 edges' u_z + 5 hyper-parameters: capped
+    assert int(_arviz.attrs(small)["warmup_tree_depth"]) == 5
+    monkeypatch.setattr(_samplers, "CAPPED_WARMUP_MAX_LATENT", 10)  # now "large": numpyro's 10
+    assert int(_arviz.attrs(fit(counts, draws=10, warmup=10))["warmup_tree_depth"]) == 10
+    chosen = fit(counts, draws=10, warmup=10, warmup_tree_depth=3)  # the caller's choice wins
+    assert int(_arviz.attrs(chosen)["warmup_tree_depth"]) == 3
+
+
 # ---- bad input --------------------------------------------------------------------------------
 def test_warmup_tree_depth_out_of_range_is_refused():
     counts = sample_counts(reversible_chain(4, seed=0), attempts_per_source=20, seed=0)

@@ -13,7 +13,7 @@ import argparse
 import re
 import sys
 
-from ..modeldata import WARMUP_TREE_DEPTH, FieldPrior
+from ..modeldata import CAPPED_WARMUP_MAX_LATENT, MAX_TREE_DEPTH, WARMUP_TREE_DEPTH, FieldPrior
 from ._checks import input_file, integer, positive, real, seed
 
 _PRIOR = FieldPrior()  # the prior options' defaults are the library's
@@ -22,7 +22,7 @@ TARGET_ACCEPT = 0.8  # NumPyro's default, kept so a fit without the flag is unch
 # names the library uses in its messages -> the flag a user of the command line would set
 _FLAG_FOR = {
     "target_accept": f"--target-accept (default {TARGET_ACCEPT})",
-    "warmup_tree_depth": f"--warmup-tree-depth (default {WARMUP_TREE_DEPTH})",
+    "warmup_tree_depth": "--warmup-tree-depth",
 }
 
 
@@ -78,10 +78,11 @@ def add_sampler_options(
             f"the fit reports divergences (default {TARGET_ACCEPT})",
         )  # fmt: skip
         parser.add_argument(
-            "--warmup-tree-depth", type=integer(1, 10), default=WARMUP_TREE_DEPTH, metavar="D",
-            help="largest NUTS tree depth during warm-up, 1-10 (at most 2^D - 1 leapfrog steps "
-            f"per warm-up iteration; the draws go to 10); raise it if a fit's R-hat stays high "
-            f"(default {WARMUP_TREE_DEPTH})",
+            "--warmup-tree-depth", type=integer(1, MAX_TREE_DEPTH), default=None, metavar="D",
+            help=f"largest NUTS tree depth during warm-up, 1-{MAX_TREE_DEPTH} (at most 2^D - 1 "
+            f"leapfrog steps per warm-up iteration; the draws go to {MAX_TREE_DEPTH}); raise it "
+            f"if a fit's R-hat stays high (default {WARMUP_TREE_DEPTH} up to "
+            f"{CAPPED_WARMUP_MAX_LATENT:,} latent values, {MAX_TREE_DEPTH} above)",
         )  # fmt: skip
     add_seed_option(parser)
     parser.add_argument(

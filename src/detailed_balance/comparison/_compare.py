@@ -23,7 +23,7 @@ import numpy as np
 from ..counts import TransitionCounts
 from ..errors import DataError, FitError
 from ..formats import json_safe
-from ..modeldata import EVIDENCE_FALLBACKS, WARMUP_TREE_DEPTH, ModelData, build_model_data
+from ..modeldata import EVIDENCE_FALLBACKS, ModelData, build_model_data
 from ..models import MODELS
 from ._annealed import annealed_evidence
 from ._bridge import bridge_sampling
@@ -535,7 +535,7 @@ def compare(
     g2_samples: int = 999,
     progress: bool = False,
     target_accept: float = 0.8,
-    warmup_tree_depth: int = WARMUP_TREE_DEPTH,
+    warmup_tree_depth: int | None = None,
     tau_path: bool = False,
     nested_smc: bool | dict = False,
     evidence_fallback: str | None = None,

@@ -21,7 +21,6 @@ from ..modeldata import (
     MAX_TREE_DEPTH,
     METHODS,
     SAMPLERS,
-    WARMUP_TREE_DEPTH,
     FieldPrior,
     ModelData,
     build_model_data,
@@ -38,6 +37,7 @@ from ._samplers import (
     _evaluate,
     _narrow,
     _run_svi,
+    default_warmup_tree_depth,
     run_map,
     run_nuts,
     site_dims,
@@ -87,7 +87,7 @@ def fit(
     progress: bool = False,
     svi_steps: int = 5000,
     target_accept: float = 0.8,
-    warmup_tree_depth: int = WARMUP_TREE_DEPTH,
+    warmup_tree_depth: int | None = None,
     precision: str | None = None,
     derived: bool = False,
 ):
@@ -138,13 +138,14 @@ def fit(
     target_accept : float
         NUTS target acceptance probability; raise it (e.g. 0.9–0.95) when the fit reports
         divergences.
-    warmup_tree_depth : int
-        Largest NUTS tree depth during warm-up (default 5: at most 31 leapfrog steps per
-        warm-up iteration; the draws go to depth 10). Warm-up starts from a unit mass matrix,
-        under which its first iterations built trees of 250–870 steps at 100–1,000 states;
-        capped, a fit takes 30–70 % fewer gradients with the same ESS
-        (``docs/readme/bench-fit.md``). Raise it (up to 10, numpyro's default) if a fit's warm-up
-        does not reach the posterior (high R-hat with a small step size).
+    warmup_tree_depth : int, optional
+        Largest NUTS tree depth during warm-up, 1–10 (at most 2**depth − 1 leapfrog steps per
+        warm-up iteration; the draws go to depth 10). Default: 5 for models of up to 1,000
+        latent values, 10 (numpyro's) above. Warm-up starts from a unit mass matrix, under which
+        its first 100 iterations built trees of 250–650 steps at 100–1,000 states; capped at 5,
+        fits at 100 and 300 states took 32–45 % fewer gradients with the same ESS per draw, while
+        at 1,000 states some did not converge (``docs/readme/bench-fit.md``). Raise it if a fit's
+        R-hat stays high.
 
     Returns
     -------
@@ -192,7 +193,7 @@ def fit(
         warmup = default_warmup(counts.n_states) if method == "mclmc" else 1000
     if draws < 1 or warmup < 0:
         raise FitError("draws must be >= 1 and warmup >= 0")
-    if not 1 <= warmup_tree_depth <= MAX_TREE_DEPTH:
+    if warmup_tree_depth is not None and not 1 <= warmup_tree_depth <= MAX_TREE_DEPTH:
         raise FitError(f"warmup_tree_depth must be between 1 and {MAX_TREE_DEPTH}")
     prior = _resolve_prior(prior, features, method, model)
     precision = precision or ("float64" if prior.kind == "gp" else "float32")
@@ -202,7 +203,8 @@ def fit(
     data = build_model_data(counts, rest=rest, features=x)
     _warn_identifiability(counts)
     model_fn = _bind(model, data, prior)
-    latent_names, dims = _abstract_sites(model_fn, seed)
+    latent_names, dims, n_latent = _abstract_sites(model_fn, seed)
+    warmup_tree_depth = warmup_tree_depth or default_warmup_tree_depth(n_latent)
 
     start = time.perf_counter()
     # a process's first fit imports xarray (and arviz 0.23's dependencies) while the chains run

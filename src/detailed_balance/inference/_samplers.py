@@ -11,7 +11,7 @@ import numpyro
 from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
 
 from ..graph import CycleSpace
-from ..modeldata import MAX_TREE_DEPTH, WARMUP_TREE_DEPTH, ModelData
+from ..modeldata import CAPPED_WARMUP_MAX_LATENT, MAX_TREE_DEPTH, WARMUP_TREE_DEPTH, ModelData
 
 
 class PerformanceWarning(UserWarning):
@@ -129,9 +129,10 @@ def site_dims(model_fn: Callable[[], object], seed: int) -> dict[str, tuple[str,
     return _abstract_sites(model_fn, seed)[1]
 
 
-def _abstract_sites(model_fn, seed: int) -> tuple[list[str], dict[str, tuple[str, ...]]]:
-    """``latent_sites`` and ``site_dims`` from one abstract trace (each trace costs ~0.1-0.4 s)."""
-    latent, dims = [], {}
+def _abstract_sites(model_fn, seed: int) -> tuple[list[str], dict[str, tuple[str, ...]], int]:
+    """``latent_sites``, ``site_dims`` and the number of latent values (the sum of the latent
+    sites' sizes) from one abstract trace (each trace costs ~0.1-0.4 s)."""
+    latent, dims, sizes = [], {}, []
 
     def declared():
         for name, site in _initial_trace(model_fn, jax.random.PRNGKey(seed)).items():
@@ -139,6 +140,7 @@ def _abstract_sites(model_fn, seed: int) -> tuple[list[str], dict[str, tuple[str
                 continue
             if site["type"] == "sample" and not site["is_observed"]:
                 latent.append(name)
+                sizes.append(int(np.prod(np.shape(site["value"]))))
             plates = sorted(site.get("cond_indep_stack", []), key=lambda f: f.dim)
             event = (site.get("infer") or {}).get("event_dims", ())
             names = (*(f.name for f in plates), *event)
@@ -147,7 +149,16 @@ def _abstract_sites(model_fn, seed: int) -> tuple[list[str], dict[str, tuple[str
         return 0
 
     jax.eval_shape(declared)  # python side effects run once; nothing is computed
-    return sorted(latent), dims
+    return sorted(latent), dims, sum(sizes)
+
+
+def default_warmup_tree_depth(n_latent: int) -> int:
+    """NUTS's warm-up tree depth for a model with ``n_latent`` latent values.
+
+    ``WARMUP_TREE_DEPTH`` up to ``CAPPED_WARMUP_MAX_LATENT`` values, numpyro's ``MAX_TREE_DEPTH``
+    above (see ``modeldata.WARMUP_TREE_DEPTH``).
+    """
+    return WARMUP_TREE_DEPTH if n_latent <= CAPPED_WARMUP_MAX_LATENT else MAX_TREE_DEPTH
 
 
 def run_nuts(
@@ -158,7 +169,7 @@ def run_nuts(
     seed: int,
     progress: bool,
     target_accept: float,
-    warmup_tree_depth: int = WARMUP_TREE_DEPTH,
+    warmup_tree_depth: int = MAX_TREE_DEPTH,
 ) -> tuple[dict, dict, dict]:
     """NUTS on a model: parallel chains when JAX has a device per chain, else one after another.
 
@@ -177,7 +188,8 @@ def run_nuts(
         NUTS target acceptance probability.
     warmup_tree_depth : int
         Largest tree depth during warm-up (at most 2**depth - 1 leapfrog steps per iteration;
-        the draws after it may reach depth 10); see ``WARMUP_TREE_DEPTH``.
+        the draws after it may reach depth 10); default numpyro's 10, :func:`fit` passes
+        :func:`default_warmup_tree_depth` (see ``modeldata.WARMUP_TREE_DEPTH``).
 
     Returns
     -------

@@ -98,7 +98,7 @@ def fit_joint(
     (1, 1, 2)
     """
     from ..inference import latent_sites, run_map, run_nuts
-    from ..modeldata import MAX_TREE_DEPTH, FieldPrior
+    from ..modeldata import FieldPrior
 
     if method not in ("nuts", "map"):
         raise FitError(f"unknown method {method!r} for a joint fit (use 'nuts' or 'map')")
@@ -118,12 +118,11 @@ def fit_joint(
         import os
 
         chains = chains or max(2, os.cpu_count() or 1)
-        # warm-up trees at numpyro's full depth: the cap that `fit` takes by default was
-        # measured on the ladder's models only, and the joint models' calibration ran without it
+        # warm-up trees at numpyro's full depth (run_nuts's default): the cap that `fit` takes
+        # for small models was measured on the ladder's models only
         latent, stats, extra = run_nuts(
-            model_fn, draws, warmup, chains, seed, progress, target_accept,
-            warmup_tree_depth=MAX_TREE_DEPTH,
-        )  # fmt: skip
+            model_fn, draws, warmup, chains, seed, progress, target_accept
+        )
     else:
         attempts = int(sum(np.sum(c.attempts) for c in joint.counts))
         latent, stats, extra = run_map(model_fn, seed, attempts)
