@@ -61,6 +61,8 @@ def main() -> None:
         "--draws to --max-draws until ESS 400) against its deeptime row, without the log Z columns",
     )
     parser.add_argument("--max-draws", type=int, default=4000)
+    parser.add_argument("--warmup-tree-depth", type=int, default=None,
+                        help="NUTS's warm-up tree depth (default: fit's; 10 is numpyro's)")
     parser.add_argument(
         "--step-cost",
         action="store_true",
@@ -92,8 +94,9 @@ def main() -> None:
     if args.ratio:
         label = "MCLMC" if args.method == "mclmc" else "NUTS"
         for _ in range(args.repeat):
+            depth = {} if args.method == "mclmc" else {"warmup_tree_depth": args.warmup_tree_depth}
             row = ours(counts, args.draws, args.max_draws, keep, label=label, warmup=args.warmup,
-                       method=args.method)  # fmt: skip
+                       method=args.method, **depth)  # fmt: skip
             print(f"vs deeptime {row['ess_per_s'] / dt['ess_per_s']:.2f}x; "
                   f"load {os.getloadavg()}", flush=True)  # fmt: skip
         return
@@ -107,8 +110,9 @@ def main() -> None:
             if not args.no_profile:
                 prof.enable()
             idata = detailed_balance.fit(
-                counts, draws=args.draws, warmup=args.warmup, seed=0, method=args.method
-            )
+                counts, draws=args.draws, warmup=args.warmup, seed=0, method=args.method,
+                warmup_tree_depth=args.warmup_tree_depth,
+            )  # fmt: skip
             prof.disable()
         seconds = time.perf_counter() - start
         gc_during = str(collections)
