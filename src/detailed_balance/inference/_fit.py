@@ -251,7 +251,8 @@ def fit(
         checked = {k: posterior[k] for k in (*latent_names, "V") if k in posterior}
         if derived:  # the full model declares more sites
             dims = site_dims(evaluate_fn, seed)
-        diagnostics = _diagnose(checked, stats, method, chains, seconds, extra, counts, dims)
+        diagnostics = _diagnose(checked, stats, method, chains, seconds, extra, counts, dims,
+                                warmup_tree_depth if method == "nuts" else None)  # fmt: skip
         attrs = {
             "model": model,
             "method": method,
