@@ -155,9 +155,10 @@ def fit(
         the posterior holding the latent sites plus ``V``, ``V_within`` and (non-reversible)
         ``cycle_affinity`` (everything with ``derived=True``),
         ``observed_data``, ``sample_stats``, ``constant_data`` (the counts) and attributes
-        ``model``, ``method``, ``gauge``, ``prior`` (JSON), ``diagnostics`` (JSON), and for a
-        model with a cycle flow ``flow_coordinates``: ``"orthonormal"`` or ``"chord"``, the
-        coordinates of its ``flow_z`` draws (``graph.CycleSpace.flow_coordinates``).
+        ``model``, ``method``, ``gauge``, ``prior`` (JSON), ``diagnostics`` (JSON), for NUTS
+        ``warmup_tree_depth`` (the depth used), and for a model with a cycle flow
+        ``flow_coordinates``: ``"orthonormal"`` or ``"chord"``, the coordinates of its
+        ``flow_z`` draws (``graph.CycleSpace.flow_coordinates``).
 
     Warns
     -----
