@@ -29,11 +29,12 @@ SAMPLERS = ("nuts", "mclmc")
 #: NUTS's largest tree depth for the draws (numpyro's and Stan's default)
 MAX_TREE_DEPTH = 10
 #: NUTS's largest tree depth during warm-up for models of up to ``CAPPED_WARMUP_MAX_LATENT``
-#: latent values (:func:`detailed_balance.fit`'s default ``warmup_tree_depth``; above, the full
+#: latent values, counted as the sampler moves them (unconstrained: the mass matrix's size)
+#: (:func:`detailed_balance.fit`'s default ``warmup_tree_depth``; above, the full
 #: ``MAX_TREE_DEPTH``). Warm-up starts from a unit mass matrix, under which the reversible model's
 #: first 100 iterations (before the first adaptation of the diagonal) built trees of 250-650
 #: leapfrog steps at 100-1,000 states, where the adapted trees take 31-127. Capped at depth 5,
-#: fits at 100 and 300 states (304 and 903 latent values) took 32-45 % fewer gradients with the
+#: fits at 100 and 300 states (303 and 903 latent values) took 32-45 % fewer gradients with the
 #: same ESS per draw (4 seeds each); at 1,000 states (3,003) the capped fits were unreliable
 #: (min ESS of log pi 15-207 against 68-216, R-hat up to 1.12; 5 seeds): short warm-up trees do
 #: not follow the edge-scale funnel there (docs/readme/bench-fit.md, "Warm-up tree depth").

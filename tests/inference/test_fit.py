@@ -253,12 +253,42 @@ def test_warmup_is_capped_for_small_models_only_and_the_depth_is_recorded(monkey
     from detailed_balance.inference import _samplers
 
     counts = sample_counts(reversible_chain(4, seed=0), attempts_per_source=20, seed=0)
-    small = fit(counts, draws=10, warmup=10)  # 4 + 5 edges' u_z + 5 hyper-parameters: capped
+    small = fit(counts, draws=10, warmup=10)  # 3 + 6 edges' u_z + 4 hyper-parameters: capped
     assert int(_arviz.attrs(small)["warmup_tree_depth"]) == 5
     monkeypatch.setattr(_samplers, "CAPPED_WARMUP_MAX_LATENT", 10)  # now "large": numpyro's 10
     assert int(_arviz.attrs(fit(counts, draws=10, warmup=10))["warmup_tree_depth"]) == 10
     chosen = fit(counts, draws=10, warmup=10, warmup_tree_depth=3)  # the caller's choice wins
     assert int(_arviz.attrs(chosen)["warmup_tree_depth"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("model", "kind", "chord"),
+    [("unconstrained", "flat", False), ("reversible", "normal", False), ("reversible", "gp", False),
+     ("reversible", "flat", False), ("nonreversible", "normal", False),
+     ("nonreversible", "gp", True)],
+)  # fmt: skip
+def test_the_warmup_depth_rule_counts_the_values_nuts_moves(model, kind, chord, monkeypatch):
+    # the size the rule compares with CAPPED_WARMUP_MAX_LATENT is the dimension of NUTS's mass
+    # matrix, numpyro's own unconstrained parameters: a ZeroSumNormal field over S states is
+    # S - 1 of them; the non-reversible model in chord coordinates has as many as in the basis's
+    import jax
+    from numpyro.infer.util import initialize_model
+
+    from detailed_balance import graph
+    from detailed_balance.inference._fit import _bind
+    from detailed_balance.inference._samplers import _abstract_sites
+    from detailed_balance.modeldata import build_model_data
+
+    if chord:
+        monkeypatch.setattr(graph, "MAX_FLOW_BASIS_ENTRIES", 0)
+    counts = sample_counts(reversible_chain(6, seed=0), attempts_per_source=30, seed=0)
+    features = np.random.default_rng(0).normal(size=(6, 2)) if kind == "gp" else None
+    data = build_model_data(counts, features=features)
+    assert data.flow_coordinates == ("chord" if chord else "orthonormal")
+    model_fn = _bind(model, data, FieldPrior(kind=kind))
+    _, _, n_latent = _abstract_sites(model_fn, 0)
+    z = initialize_model(jax.random.PRNGKey(0), model_fn).param_info.z
+    assert n_latent == sum(int(np.size(v)) for v in z.values())
 
 
 # ---- bad input --------------------------------------------------------------------------------

@@ -83,10 +83,16 @@ def test_mclmc_rhat_warning_says_to_raise_its_tuning():
         _diagnose(draws, {}, "mclmc", 2, 1.0, extra, counts, {})
     rhat = [str(w.message) for w in mclmc if str(w.message).startswith("R-hat up to")]
     assert len(rhat) == 1 and "raise warmup (MCLMC's tuning steps" in rhat[0], rhat
+    stats = {"diverging": np.zeros((2, 200), bool)}
     with pytest.warns(ConvergenceWarning) as nuts:  # NUTS's own advice is not MCLMC's
-        _diagnose(draws, {"diverging": np.zeros((2, 200), bool)}, "nuts", 2, 1.0, {}, counts, {})
+        _diagnose(draws, stats, "nuts", 2, 1.0, {}, counts, {}, warmup_tree_depth=5)
     assert not any("MCLMC" in str(w.message) for w in nuts)
-    assert any("warmup_tree_depth" in str(w.message) for w in nuts)
+    assert any("raise warmup (and NUTS's warmup_tree_depth)" in str(w.message) for w in nuts)
+    # at numpyro's full depth (the default above 1,000 latent values) there is none to raise
+    with pytest.warns(ConvergenceWarning) as full:
+        _diagnose(draws, stats, "nuts", 2, 1.0, {}, counts, {}, warmup_tree_depth=10)
+    rhat = [str(w.message) for w in full if str(w.message).startswith("R-hat up to")]
+    assert len(rhat) == 1 and "raise warmup" in rhat[0] and "tree_depth" not in rhat[0], rhat
 
 
 def test_mclmc_tunes_longer_than_nuts_warms_up_by_default():

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from ..modeldata import SAMPLERS
+from ..modeldata import MAX_TREE_DEPTH, SAMPLERS
 
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100  # the usual rule: bulk ESS >= 100 per chain
@@ -20,7 +20,10 @@ class ConvergenceWarning(UserWarning):
     """The sampler or optimiser may not have converged (R-hat, ESS, divergences, optimiser)."""
 
 
-def _diagnose(posterior, stats, method, chains, seconds, extra, counts, dims) -> dict:
+def _diagnose(
+    posterior, stats, method, chains, seconds, extra, counts, dims, warmup_tree_depth=None
+) -> dict:
+    # ``warmup_tree_depth``: NUTS's, to advise raising it only where it can still go up
     out = {"method": method, "fit_seconds": round(seconds, 3), "warnings": [], **extra}
     if method in SAMPLERS:
         rhat, ess = rhat_ess(posterior)
@@ -36,12 +39,15 @@ def _diagnose(posterior, stats, method, chains, seconds, extra, counts, dims) ->
             ess_per_second=_json_number(min_ess / seconds) if seconds > 0 else None,
         )
         if chains > 1 and max_rhat > RHAT_MAX:
-            out["warnings"].append(
-                f"R-hat up to {max_rhat:.3f} > {RHAT_MAX} (worst: {_names(worst)})"
+            if method == "mclmc":
                 # measured at 3,000 states: 2,000 tuning steps left R-hat 1.017, 3,000 gave 1.006
-                + ("; raise warmup (MCLMC's tuning steps; ~1 per state at thousands of states)"
-                   if method == "mclmc"
-                   else "; draw more, or raise warmup (and NUTS's warmup_tree_depth)")  # fmt: skip
+                advice = "raise warmup (MCLMC's tuning steps; ~1 per state at thousands of states)"
+            elif (warmup_tree_depth or MAX_TREE_DEPTH) < MAX_TREE_DEPTH:
+                advice = "draw more, or raise warmup (and NUTS's warmup_tree_depth)"
+            else:  # the warm-up's trees already go as deep as the draws'
+                advice = "draw more, or raise warmup"
+            out["warnings"].append(
+                f"R-hat up to {max_rhat:.3f} > {RHAT_MAX} (worst: {_names(worst)}); {advice}"
             )
         if min_ess < ESS_PER_CHAIN_MIN * chains:
             out["warnings"].append(

@@ -155,9 +155,10 @@ def fit(
         the posterior holding the latent sites plus ``V``, ``V_within`` and (non-reversible)
         ``cycle_affinity`` (everything with ``derived=True``),
         ``observed_data``, ``sample_stats``, ``constant_data`` (the counts) and attributes
-        ``model``, ``method``, ``gauge``, ``prior`` (JSON), ``diagnostics`` (JSON), and for a
-        model with a cycle flow ``flow_coordinates``: ``"orthonormal"`` or ``"chord"``, the
-        coordinates of its ``flow_z`` draws (``graph.CycleSpace.flow_coordinates``).
+        ``model``, ``method``, ``gauge``, ``prior`` (JSON), ``diagnostics`` (JSON), for NUTS
+        ``warmup_tree_depth`` (the depth used), and for a model with a cycle flow
+        ``flow_coordinates``: ``"orthonormal"`` or ``"chord"``, the coordinates of its
+        ``flow_z`` draws (``graph.CycleSpace.flow_coordinates``).
 
     Warns
     -----
@@ -251,7 +252,8 @@ def fit(
         checked = {k: posterior[k] for k in (*latent_names, "V") if k in posterior}
         if derived:  # the full model declares more sites
             dims = site_dims(evaluate_fn, seed)
-        diagnostics = _diagnose(checked, stats, method, chains, seconds, extra, counts, dims)
+        diagnostics = _diagnose(checked, stats, method, chains, seconds, extra, counts, dims,
+                                warmup_tree_depth if method == "nuts" else None)  # fmt: skip
         attrs = {
             "model": model,
             "method": method,

@@ -130,8 +130,14 @@ def site_dims(model_fn: Callable[[], object], seed: int) -> dict[str, tuple[str,
 
 
 def _abstract_sites(model_fn, seed: int) -> tuple[list[str], dict[str, tuple[str, ...]], int]:
-    """``latent_sites``, ``site_dims`` and the number of latent values (the sum of the latent
-    sites' sizes) from one abstract trace (each trace costs ~0.1-0.4 s)."""
+    """``latent_sites``, ``site_dims`` and the number of latent values from one abstract trace
+    (each trace costs ~0.1-0.4 s).
+
+    The latent values are counted in the unconstrained space the samplers move in (the size of
+    NUTS's mass matrix): a ``ZeroSumNormal`` over ``n`` states is ``n - 1`` of them.
+    """
+    from numpyro.distributions.transforms import biject_to
+
     latent, dims, sizes = [], {}, []
 
     def declared():
@@ -140,7 +146,8 @@ def _abstract_sites(model_fn, seed: int) -> tuple[list[str], dict[str, tuple[str
                 continue
             if site["type"] == "sample" and not site["is_observed"]:
                 latent.append(name)
-                sizes.append(int(np.prod(np.shape(site["value"]))))
+                shape = biject_to(site["fn"].support).inverse_shape(np.shape(site["value"]))
+                sizes.append(int(np.prod(shape)))
             plates = sorted(site.get("cond_indep_stack", []), key=lambda f: f.dim)
             event = (site.get("infer") or {}).get("event_dims", ())
             names = (*(f.name for f in plates), *event)
