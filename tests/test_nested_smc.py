@@ -96,6 +96,7 @@ def test_compare_uses_nested_smc_where_savage_dickey_refuses():
     assert row.bf_method == "nested-smc", (row.bf_method, result.notes)
     assert row.log_bf_vs_reversible - 2 * row.log_bf_se > math.log(10)
     assert "nested SMC" in result.verdict and "(nested-smc)" in result.to_markdown()
+    assert result.settings["draws"] == 100 and result.settings["nested_smc"] is True
     b = fit_bf_bounds(fits["reversible"], fits["nonreversible"])
     assert b.lower - 3 * b.lower_se < row.log_bf_vs_reversible < b.upper + 3 * b.upper_se
 

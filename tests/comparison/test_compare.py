@@ -91,7 +91,8 @@ def test_cli_compare_table_json_and_verdict(tmp_path, capsys):
         warnings.simplefilter("ignore")
         code = main(["compare", str(path), "--models", "reversible", "nonreversible",
                      "--sensitivity", "--draws", "300", "--warmup", "200", "--json",
-                     "--target-accept", "0.85", "--out", str(tmp_path / "out"),
+                     "--target-accept", "0.85", "--warmup-tree-depth", "6",
+                     "--out", str(tmp_path / "out"),
                      "--tau-path", "--nested-smc"])  # fmt: skip
     assert code == 0
     captured = capsys.readouterr()
@@ -100,6 +101,8 @@ def test_cli_compare_table_json_and_verdict(tmp_path, capsys):
     printed = json.loads(captured.out)
     saved = json.loads((tmp_path / "out" / "comparison.json").read_text())
     assert printed == saved
+    # the depth each fit used (recorded by the fits) is in compare's settings
+    assert saved["settings"]["warmup_tree_depth"] == {"reversible": 6, "nonreversible": 6}
     rows = {r["model"]: r for r in saved["models"]}
     assert set(rows) == {"reversible", "nonreversible"}
     nr = rows["nonreversible"]

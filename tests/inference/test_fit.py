@@ -299,6 +299,17 @@ def test_warmup_tree_depth_out_of_range_is_refused():
             fit(counts, warmup_tree_depth=depth)
 
 
+@pytest.mark.parametrize("setting", [{"draws": 2.5}, {"warmup": 100.0}, {"chains": True},
+                                     {"warmup_tree_depth": 4.5}, {"chains": 0}])  # fmt: skip
+def test_fractional_or_boolean_sampler_settings_are_refused(setting):
+    counts = sample_counts(reversible_chain(4, seed=0), attempts_per_source=20, seed=0)
+    name, value = next(iter(setting.items()))
+    match = "must be >= 1" if value == 0 else f"{name} must be a whole number, not {value!r}"
+    with pytest.raises(FitError, match=match) as err:
+        fit(counts, **setting)
+    assert "\n" not in str(err.value)
+
+
 def test_single_state_is_refused():
     counts = TransitionCounts.from_records(["A", "A"], ["A", None], [3, 1])
     with pytest.raises(FitError, match="single state"):

@@ -48,12 +48,12 @@ def add_seed_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_sampler_options(
-    parser: argparse.ArgumentParser, *, target_accept: bool = True, mclmc: bool = False
+    parser: argparse.ArgumentParser, *, nuts_tuning: bool = True, mclmc: bool = False
 ) -> None:
     """--draws, --warmup, --chains, --target-accept, --warmup-tree-depth, --seed and --features,
     one wording for all.
 
-    ``target_accept=False`` leaves ``--target-accept`` and ``--warmup-tree-depth`` out, for a
+    ``nuts_tuning=False`` leaves ``--target-accept`` and ``--warmup-tree-depth`` out, for a
     command whose library function does not take them; ``mclmc=True`` (a command with
     ``--method mclmc``) leaves ``--warmup``'s default to ``fit``, which tunes MCLMC longer at
     larger sizes.
@@ -70,7 +70,7 @@ def add_sampler_options(
     parser.add_argument(
         "--chains", type=integer(1), default=None, help="chains (default: one per CPU core)"
     )
-    if target_accept:
+    if nuts_tuning:
         parser.add_argument(
             "--target-accept", type=real(0.0, 1.0, open_low=True), default=TARGET_ACCEPT,
             metavar="P",

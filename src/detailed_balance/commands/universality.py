@@ -57,7 +57,7 @@ def configure(parser) -> None:
     parser.add_argument(
         "--no-rest", action="store_true", help="ignore self-replies and rejections (no escape)"
     )
-    add_sampler_options(parser, target_accept=False)  # the joint fits keep their own
+    add_sampler_options(parser, nuts_tuning=False)  # the joint fits keep their own
 
 
 def _temperatures(text: str | None, labels: list[dict]) -> list:

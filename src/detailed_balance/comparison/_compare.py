@@ -717,7 +717,14 @@ def _compare_fits(
         "draws": int(ref_attrs["draws"]),
         "warmup": int(ref_attrs["warmup"]),
         "chains": int(ref_attrs["chains"]),
+        # each NUTS fit records the warm-up tree depth it used (fit's size rule picks it per model)
+        "warmup_tree_depth": {
+            name: int(depth) for name in names
+            if (depth := _arviz.attrs(fits[name]).get("warmup_tree_depth")) is not None
+        },
         "seed": seed,
+        "tau_path": tau_path,
+        "nested_smc": nested_smc,
         "rest": rest,
         "alpha": alpha,
         "prior": asdict(prior),
@@ -747,10 +754,10 @@ def _compare_fits(
             notes.append(_tau_path_note(path))
         run_nested = nested_smc is True or isinstance(nested_smc, dict)  # {}: its defaults
         if run_nested and (path is None or not path.converged):
-            settings = nested_smc if isinstance(nested_smc, dict) else {}
             nested = fit_nested_smc(
-                fits["reversible"], fits["nonreversible"], seed=seed, **settings
-            )
+                fits["reversible"], fits["nonreversible"], seed=seed,
+                **(nested_smc if isinstance(nested_smc, dict) else {}),
+            )  # fmt: skip
             notes.append(_nested_smc_note(nested))
         if not any(x is not None and x.converged for x in (path, nested)):
             bounds = fit_bf_bounds(fits["reversible"], fits["nonreversible"], seed=seed)

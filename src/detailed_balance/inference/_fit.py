@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import asdict
+from numbers import Integral
 
 import numpy as np
 import numpyro
@@ -192,8 +193,13 @@ def fit(
         raise FitError(f"unknown method {method!r} (use one of {', '.join(METHODS)})")
     if warmup is None:
         warmup = default_warmup(counts.n_states) if method == "mclmc" else 1000
-    if draws < 1 or warmup < 0:
-        raise FitError("draws must be >= 1 and warmup >= 0")
+    for name, value in [("draws", draws), ("warmup", warmup), ("chains", chains),
+                        ("warmup_tree_depth", warmup_tree_depth)]:  # fmt: skip
+        # 2.5 draws or a depth of 4.5 would otherwise fail deep in numpyro, or be truncated
+        if value is not None and (isinstance(value, bool) or not isinstance(value, Integral)):
+            raise FitError(f"{name} must be a whole number, not {value!r}")
+    if draws < 1 or warmup < 0 or (chains is not None and chains < 1):
+        raise FitError("draws and chains must be >= 1 and warmup >= 0")
     if warmup_tree_depth is not None and not 1 <= warmup_tree_depth <= MAX_TREE_DEPTH:
         raise FitError(f"warmup_tree_depth must be between 1 and {MAX_TREE_DEPTH}")
     prior = _resolve_prior(prior, features, method, model)
