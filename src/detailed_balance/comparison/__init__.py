@@ -18,6 +18,8 @@ scale, the verdict and the Markdown tables) and ``_compare`` (:class:`Comparison
 :func:`compare`).
 """
 
+# a fit's prior and model data are read by the fit stage; re-exported for the estimators' callers
+from ..inference import fit_model_data, fit_prior
 from ._annealed import annealed_evidence
 from ._bridge import bridge_from_draws, bridge_sampling
 from ._compare import (
@@ -28,9 +30,7 @@ from ._compare import (
     compare,
     fit_bf_bounds,
     fit_evidence,
-    fit_model_data,
     fit_nested_smc,
-    fit_prior,
     fit_savage_dickey,
     fit_tau_path,
     model_evidence,

@@ -23,7 +23,8 @@ import numpy as np
 from ..counts import TransitionCounts
 from ..errors import DataError, FitError
 from ..formats import json_safe
-from ..modeldata import EVIDENCE_FALLBACKS, ModelData, build_model_data
+from ..inference import fit_model_data, fit_prior
+from ..modeldata import EVIDENCE_FALLBACKS, ModelData
 from ..models import MODELS
 from ._annealed import annealed_evidence
 from ._bridge import bridge_sampling
@@ -162,53 +163,6 @@ def model_evidence(
 
 
 # ---- what a fit stores -------------------------------------------------------------------------
-def fit_prior(idata):
-    """The field prior a fit was made with (stored as JSON in its attributes).
-
-    Parameters
-    ----------
-    idata : InferenceData or DataTree
-        A fit written by :func:`detailed_balance.fit`.
-
-    Returns
-    -------
-    FieldPrior
-    """
-    from .. import _arviz
-    from ..inference import FieldPrior
-
-    return FieldPrior(**json.loads(_arviz.attrs(idata)["prior"]))
-
-
-def fit_model_data(idata) -> ModelData:
-    """The :class:`ModelData` a fit was made from, rebuilt from its stored counts and settings.
-
-    Its ``flow_coordinates`` are those the fit recorded (the coordinates of its ``flow_z``
-    draws), or for a fit without them the rule for the size of its cycle space.
-
-    Parameters
-    ----------
-    idata : InferenceData or DataTree
-        A fit written by :func:`detailed_balance.fit`.
-
-    Returns
-    -------
-    ModelData
-    """
-    from .. import _arviz
-    from ..inference import counts_from_fit
-
-    cd = _arviz.group(idata, "constant_data")
-    features = np.asarray(cd["features"].values) if "features" in cd else None
-    attrs = _arviz.attrs(idata)
-    return build_model_data(
-        counts_from_fit(idata),
-        rest=bool(int(attrs["rest"])),
-        features=features,
-        flow_coordinates=attrs.get("flow_coordinates"),
-    )
-
-
 def is_tree(idata) -> bool:
     """Whether the support graph of a fit's counts has no cycles (every chain is reversible)."""
     return fit_model_data(idata).n_chords == 0

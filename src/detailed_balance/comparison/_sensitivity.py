@@ -70,7 +70,8 @@ def prior_sensitivity(
     """
     import pandas as pd
 
-    from ._compare import fit_evidence, fit_prior, fit_savage_dickey, is_tree
+    from ..inference import fit_prior
+    from ._compare import fit_evidence, fit_savage_dickey, is_tree
 
     multipliers = dict(multipliers or {})
     known = {label: dict(ev) for label, ev in (evidences or {}).items()}

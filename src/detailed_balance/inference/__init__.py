@@ -17,8 +17,8 @@ The fit stage (one idea per private module, the public names re-exported here):
 * ``_diagnostics``: R-hat, bulk ESS and the convergence warnings of a fit;
 * ``_identifiability``: states the data cannot place, and the gauge groups;
 * ``_build``: the ArviZ object a fit returns;
-* ``_read``: what a stored fit gives back (its counts, draws, diagnostics, the posterior
-  over T, a summary);
+* ``_read``: what a stored fit gives back (its counts, prior, model data, draws, diagnostics,
+  the posterior over T, a summary);
 * ``_features``: state features for the GP prior;
 * ``_files``: a fit on disk (:func:`save_fit`, :func:`load_fit`).
 
@@ -37,6 +37,8 @@ from ._read import (
     counts_from_fit,
     fit_diagnostics,
     fit_draws,
+    fit_model_data,
+    fit_prior,
     latent_draws,
     posterior_kernel,
     summarise,
@@ -58,6 +60,8 @@ __all__ = [
     "fit_diagnostics",
     "fit_draws",
     "fit_ladder",
+    "fit_model_data",
+    "fit_prior",
     "hdi",
     "latent_draws",
     "latent_sites",

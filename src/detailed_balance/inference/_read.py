@@ -11,7 +11,7 @@ from .._arviz import HDI_PROB
 from ..counts import TransitionCounts
 from ..errors import FitError
 from ..kernel import TransitionKernel
-from ..modeldata import SAMPLERS, FieldPrior, build_model_data, gauge_reference
+from ..modeldata import SAMPLERS, FieldPrior, ModelData, build_model_data, gauge_reference
 from ..runtime import x64
 from ._diagnostics import _json_number, rhat_ess
 from ._fit import _bind
@@ -124,6 +124,53 @@ def fit_diagnostics(idata) -> dict:
     return json.loads(_arviz.attrs(idata)["diagnostics"])
 
 
+def fit_prior(idata) -> FieldPrior:
+    """The field prior a fit was made with (stored as JSON in its attributes).
+
+    Parameters
+    ----------
+    idata : InferenceData or DataTree
+        A fit returned by :func:`fit`.
+
+    Returns
+    -------
+    FieldPrior
+    """
+    return FieldPrior(**json.loads(_arviz.attrs(idata)["prior"]))
+
+
+def fit_model_data(idata, counts: TransitionCounts | None = None) -> ModelData:
+    """The :class:`ModelData` a fit was made from, rebuilt from its stored counts and settings.
+
+    Its ``flow_coordinates`` are those the fit recorded (the coordinates of its ``flow_z``
+    draws), or for a fit without them the rule for the size of its cycle space.
+
+    Parameters
+    ----------
+    idata : InferenceData or DataTree
+        A fit returned by :func:`fit`.
+    counts : TransitionCounts, optional
+        Other counts over the fit's states (read from ``idata`` when not given).
+
+    Returns
+    -------
+    ModelData
+    """
+    if counts is None:
+        counts = counts_from_fit(idata)
+    elif tuple(counts.states) != tuple(counts_from_fit(idata).states):
+        raise FitError("these counts have other states than the ones the fit was made from")
+    cd = _arviz.group(idata, "constant_data")
+    features = np.asarray(cd["features"].values) if "features" in cd else None
+    attrs = _arviz.attrs(idata)
+    return build_model_data(
+        counts,
+        rest=bool(int(attrs["rest"])),
+        features=features,
+        flow_coordinates=attrs.get("flow_coordinates"),
+    )
+
+
 @x64()
 def posterior_kernel(idata, counts: TransitionCounts | None = None) -> TransitionKernel:
     """Posterior draws of log T(target ← source) on the model's arcs (draws axis first).
@@ -144,17 +191,10 @@ def posterior_kernel(idata, counts: TransitionCounts | None = None) -> Transitio
         ``log_prob`` of shape (chains × draws, arcs); pass it to
         :func:`detailed_balance.least_action.minimise_action` for a posterior over V_LA.
     """
-    a = _arviz.attrs(idata)
     if counts is None:
         counts = counts_from_fit(idata)
-    elif tuple(counts.states) != tuple(counts_from_fit(idata).states):
-        raise FitError("these counts have other states than the ones the fit was made from")
-    cd = _arviz.group(idata, "constant_data")
-    features = np.asarray(cd["features"].values) if "features" in cd else None
-    prior = FieldPrior(**json.loads(a["prior"]))
-    data = build_model_data(counts, rest=bool(int(a["rest"])), features=features,
-                            flow_coordinates=a.get("flow_coordinates"))  # fmt: skip
-    model_fn = _bind(a["model"], data, prior, full=True)
+    data = fit_model_data(idata, counts)
+    model_fn = _bind(_arviz.attrs(idata)["model"], data, fit_prior(idata), full=True)
     sites, _, _ = _evaluate(model_fn, latent_draws(idata), keep=("log_p_arc",))
     log_p = sites["log_p_arc"].reshape(-1, sites["log_p_arc"].shape[-1])
     return TransitionKernel(
