@@ -91,14 +91,12 @@ def main() -> None:
 
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     if args.product:
-        from detailed_balance import graph
 
         for n in args.states:
             counts = sample_counts(reversible_chain(n, seed=0), attempts_per_source=200, seed=0)
             space = build_model_data(counts).cycles
             sparse = product_ms(space, dense=False)
-            fits = space.n_edges * space.n_cycles <= graph.MAX_FLOW_BASIS_ENTRIES
-            dense = product_ms(space, dense=True) if fits else float("nan")
+            dense = product_ms(space, dense=True) if space.dense_basis_fits else float("nan")
             print(f"{n} states ({space.n_edges} edges, {space.n_cycles} cycles): Q w {dense:.2f} "
                   f"ms, Z v by gathers {sparse:.2f} ms per value and gradient of 64 particles, "
                   f"{dense / sparse:.1f}x")
