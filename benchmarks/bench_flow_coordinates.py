@@ -91,7 +91,6 @@ def main() -> None:
 
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     if args.product:
-
         for n in args.states:
             counts = sample_counts(reversible_chain(n, seed=0), attempts_per_source=200, seed=0)
             space = build_model_data(counts).cycles
