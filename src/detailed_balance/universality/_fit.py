@@ -89,6 +89,13 @@ def fit_joint(
     -------
     JointFit
 
+    Notes
+    -----
+    A ``pooled`` NUTS fit starts its chains from the separate model's mode (each dataset's own
+    field, ``beta = 1``, tau their spread; the edge terms at numpyro's random start): from
+    numpyro's default start, chains could settle where a dataset's scale beta_k -> 0 and tau ~ 0,
+    hundreds of nats below the posterior's mass (``docs/readme/universality.md``).
+
     Examples
     --------
     >>> from detailed_balance.universality import synthetic_joint
@@ -125,8 +132,7 @@ def fit_joint(
             model_fn, draws, warmup, chains, seed, progress, target_accept, init_values=start_at
         )
     else:
-        attempts = int(sum(np.sum(c.attempts) for c in joint.counts))
-        latent, stats, extra = run_map(model_fn, seed, attempts)
+        latent, stats, extra = run_map(model_fn, seed, _attempts(joint))
     latent = {k: np.asarray(latent[k]) for k in latent_names}
     seconds = time.perf_counter() - start
     sites, loglik, cell_count, cell_dataset = _evaluate(model_fn, latent, len(joint.datasets))
@@ -152,6 +158,11 @@ def fit_joint(
     )
 
 
+def _attempts(joint: JointData) -> int:
+    """All attempts of all datasets (sets the optimiser's gradient tolerance)."""
+    return int(sum(np.sum(c.attempts) for c in joint.counts))
+
+
 def _pooled_start(joint: JointData, prior, seed: int) -> dict:
     """Where the pooled chains start: the landscape that each dataset's own field suggests.
 
@@ -166,9 +177,8 @@ def _pooled_start(joint: JointData, prior, seed: int) -> dict:
     """
     from ..inference import run_map
 
-    attempts = int(sum(np.sum(c.attempts) for c in joint.counts))
     separate = _model_fn("separate")
-    mode, _, _ = run_map(lambda: separate(joint=joint, prior=prior), seed, attempts)
+    mode, _, _ = run_map(lambda: separate(joint=joint, prior=prior), seed, _attempts(joint))
     own = [np.ravel(mode[f"d{k}_phi_raw"]) for k in range(len(joint.datasets))]
     total, hits = np.zeros(len(joint.states)), np.zeros(len(joint.states))
     for field_k, idx in zip(own, joint.index, strict=True):
