@@ -118,6 +118,23 @@ def test_far_tail_is_refused_with_what_can_be_said():
     assert r.to_dict()["se"] is None
 
 
+def test_chains_that_disagree_give_no_number():
+    """One chain of the posterior (tau = 0 far out: log BF -83) and one stuck where tau ~ 0 (the
+    posterior of data without an effect): their mean of the per-draw terms said +3.2 ± 1.2,
+    "converged" (as a universality control did with one chain at beta_3 -> 0). It must refuse."""
+    x, y = _toy(1.0)
+    _, y_null = _toy(0.0)
+    assert exact_log_bf(x, y, "normal") < -50
+    good = exact_draws(x, y, "normal", 300, seed=1)
+    stuck = exact_draws(x, y_null, "normal", 300, seed=2)
+    mixed = {k: np.stack([good[k][0], stuck[k][0]]) for k in good}
+    r = savage_dickey(scale_model, {"x": x, "y": y}, mixed)
+    assert not r.converged and np.isnan(r.log_bf) and np.isnan(r.se) and r.tail_side == 0
+    assert r.rhat > 1.5 and "chains disagree" in r.note and "per chain" in r.note
+    # the same draws as two chains of the posterior: they agree, and the far-tail call stands
+    ok = savage_dickey(scale_model, {"x": x, "y": y}, good)
+    assert ok.rhat < 1.05 and ok.tail_side == 1 and ok.log_bf < -3 * np.log(10)
+
 # ---- the quadrature against scipy's adaptive quad, on the non-reversible model ------------------
 def test_quadrature_matches_scipy_quad_on_narrow_and_wide_conditionals():
     chain = driven_chain(6, affinity=2.0, seed=2)

@@ -101,6 +101,31 @@ def test_shared_map_recovers_the_scales():
     assert int(fit.cell_count.sum()) == sum(int(c.attempts.sum()) for c in counts)
 
 
+def test_pooled_chains_start_at_each_datasets_own_field():
+    """The pooled start (from the separate mode) gives every dataset its own field, beta = 1
+    and tau > 0, also a dataset whose field is anti-correlated with the shared one (where a
+    chain from numpyro's default start settled at beta_3 = 0.017, tau ~ 0: the slow test's
+    data)."""
+    from detailed_balance.models.joint_pooled import joint_pooled
+    from numpyro.handlers import seed, substitute, trace
+
+    from detailed_balance.modeldata import FieldPrior
+    from detailed_balance.universality._fit import _pooled_start
+
+    counts, truth = synthetic_joint(
+        n_states=10, betas=(1.0, 1.0, 1.0), width=1.5, attempts_per_source=300,
+        independent=(2,), seed=7,
+    )  # fmt: skip
+    assert np.corrcoef(truth["phi"], truth["phi_k"][2])[0, 1] < -0.3
+    joint = build_joint_data(counts)
+    start = _pooled_start(joint, FieldPrior(), seed=0)
+    assert start["tau"] > 0.5 and np.all(start["log_beta"] == 0)
+    tr = trace(substitute(seed(lambda: joint_pooled(joint=joint), 0), start)).get_trace()
+    for k, idx in enumerate(joint.index):
+        field = np.asarray(tr["phi"]["value"])[idx] + np.asarray(tr[f"d{k}_delta"]["value"])
+        assert np.corrcoef(field, truth["phi_k"][k][idx])[0, 1] > 0.95, k
+
+
 def test_cli_needs_two_datasets(tmp_path, capsys):
     counts, _ = synthetic_joint(n_states=5, betas=(1.0, 1.0), attempts_per_source=10)
     write_counts(counts[0], tmp_path / "a.csv")

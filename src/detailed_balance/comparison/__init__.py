@@ -50,7 +50,13 @@ from ._g2_test import (
 from ._loo import PARETO_K_BAD, fit_loo, weighted_loo, weighted_se
 from ._nested_smc import NestedBayesFactor, nested_smc_bf
 from ._pareto import pareto_khat
-from ._savage_dickey import SD_PARETO_K_MAX, SD_QUAD_MAX_NATS, SavageDickey, savage_dickey
+from ._savage_dickey import (
+    SD_PARETO_K_MAX,
+    SD_QUAD_MAX_NATS,
+    SD_RHAT_MAX,
+    SavageDickey,
+    savage_dickey,
+)
 from ._sensitivity import prior_sensitivity, scaled_prior
 from ._smc import smc_evidence
 from ._tau_path import PathBayesFactor, tau_path_log_bf
@@ -70,6 +76,7 @@ __all__ = [
     "PARETO_K_BAD",
     "SD_PARETO_K_MAX",
     "SD_QUAD_MAX_NATS",
+    "SD_RHAT_MAX",
     "BayesFactorBounds",
     "ComparisonResult",
     "EvidenceBounds",

@@ -35,6 +35,12 @@ DECISION = float(np.log(10.0))  # |log BF| beyond log 10: the package's decision
 # tolerance of 1e-3 (0.001 nats) refused half the universality calibration's estimates for a
 # disagreement of 0.002-0.01 nats against a Monte Carlo se of ~0.1.
 SD_QUAD_MAX_NATS = 0.05
+# Chains that disagree about the per-draw terms sample different regions: their mean is a mixture
+# of regions, not the posterior mean (a universality control: one chain at beta_3 -> 0, tau ~ 0,
+# the other at tau ~ 1, gave log BF +1.6 ± 1.1 against about -600). Above this rank-normalised
+# split R-hat of the per-draw log terms no number is given (the threshold for a mixing failure
+# of ``tau_path``'s grid too).
+SD_RHAT_MAX = 1.05
 _COARSE = 96  # coarse grid over log tau (locates the mode of the conditional)
 _ZOOM = 33  # each of two zoom grids around it
 _FINE = 121  # the trapezoid over mode ± 15 sd in log tau
@@ -52,8 +58,9 @@ class SavageDickey:
     ``log_bf`` > 0 favours the nested model (for the non-reversible model and ``tau``: detailed
     balance). ``se`` is its Monte Carlo standard error (from the effective sample size of the
     per-draw terms). ``converged`` is False when the estimate is not a number to report (the
-    per-draw terms have a Pareto k̂ above 0.5, or the quadrature failed); ``note`` then says
-    what can honestly be said. ``pareto_k`` and ``ess`` are those of the per-draw terms.
+    per-draw terms have a Pareto k̂ above 0.5, their chains disagree, or the quadrature failed);
+    ``note`` then says what can honestly be said. ``pareto_k``, ``ess`` and ``rhat`` are those of
+    the per-draw terms.
     """
 
     log_bf: float
@@ -70,6 +77,8 @@ class SavageDickey:
     # +1 when refused because site = 0 lies so far in the tail that every draw favours the full
     # model beyond the decision threshold (the one refusal that still calls a side), else 0
     tail_side: int = 0
+    # rank-normalised split R-hat of the per-draw log terms (chains that disagree: no number)
+    rhat: float = float("nan")
 
     def to_dict(self) -> dict:
         """JSON-able dict (NaN and inf -> None)."""
@@ -111,7 +120,11 @@ def savage_dickey(model, model_kwargs: dict, samples: dict, *, site: str = "tau"
         ``log_bf`` (nested vs full), ``se``, ``converged``, ``note``, ``pareto_k``, ``ess``.
         When the per-draw terms have k̂ > 0.5 (``site = 0`` sits far in the posterior's tail),
         ``converged`` is False, ``se`` is NaN, and the note says how far beyond the decision
-        threshold the estimate lies. On a non-reversible model whose support graph is a tree
+        threshold the estimate lies. When their chains disagree (R-hat of the per-draw log
+        terms above ``SD_RHAT_MAX``: the chains sample different regions, so their mean is no
+        posterior mean), ``log_bf`` and ``se`` are NaN and the note gives each chain's value,
+        unless every draw puts ``site = 0`` far out (the far-tail call below holds draw by draw,
+        whatever the mixing). On a non-reversible model whose support graph is a tree
         (no cycle, no ``tau``) the two models are the same: ``log_bf = 0`` exactly, with a note.
 
     Examples
@@ -319,9 +332,19 @@ def _conditional_at_zero(model, model_kwargs, draws, latent, site, n_total):
     return np.asarray(log_c, dtype=float), np.asarray(quad, dtype=float)
 
 
+def _chains_rhat(log_c) -> float:
+    """Rank-normalised split R-hat of the per-draw log terms (chains, draws); NaN if too few."""
+    from ..inference import rhat_ess
+
+    if np.ptp(log_c) == 0:
+        return 1.0
+    return float(rhat_ess({"log_c": log_c})[0]["log_c"])
+
+
 def _summarise(log_c, quad, log_p0, tau, site) -> SavageDickey:
     """Mean of the per-draw terms, its ESS-based se, k̂, and the note."""
     from numpyro.diagnostics import effective_sample_size
+    from scipy.special import logsumexp
 
     chains, n = log_c.shape
     total = chains * n
@@ -355,6 +378,18 @@ def _summarise(log_c, quad, log_p0, tau, site) -> SavageDickey:
     slack = float(np.log1p(quad_err)) if np.isfinite(quad_err) else np.inf
     tail = k_hat > SD_PARETO_K_MAX
     side = int(tail and log_bf + slack < -3 * DECISION and best_single + slack < -DECISION)
+    rhat = _chains_rhat(log_c)
+    common["rhat"] = rhat
+    if rhat > SD_RHAT_MAX and not side:
+        per_chain = ", ".join(f"{logsumexp(row) - np.log(n) - log_p0:+.1f}" for row in log_c)
+        note = (
+            f"the chains disagree about the conditional density of {site!r} at 0 (R-hat of the "
+            f"per-draw log terms {rhat:.2f} > {SD_RHAT_MAX}; log BF per chain: {per_chain}): "
+            "they sample different regions of the posterior, so their mean is not the "
+            "posterior density at 0 and no number is given; rerun the fit (more warm-up, "
+            "other starts) until its chains agree"
+        )
+        return SavageDickey(np.nan, np.nan, converged=False, note=note, **common)
     quad_note = (
         f"the 1-D quadrature of the conditional of {site!r} is unstable (relative "
         f"disagreement {quad_err:.2g} with its half-resolution rule, up to {slack:.2g} nats)"

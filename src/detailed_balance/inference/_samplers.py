@@ -177,6 +177,7 @@ def run_nuts(
     progress: bool,
     target_accept: float,
     warmup_tree_depth: int = MAX_TREE_DEPTH,
+    init_values: dict | None = None,
 ) -> tuple[dict, dict, dict]:
     """NUTS on a model: parallel chains when JAX has a device per chain, else one after another.
 
@@ -197,6 +198,10 @@ def run_nuts(
         Largest tree depth during warm-up (at most 2**depth - 1 leapfrog steps per iteration;
         the draws after it may reach depth 10); default numpyro's 10, :func:`fit` passes
         :func:`default_warmup_tree_depth` (see ``modeldata.WARMUP_TREE_DEPTH``).
+    init_values : dict, optional
+        Start of every chain at these sites (constrained values, ``numpyro``'s
+        ``init_to_value``); the other sites start as numpyro's default (uniform in (-2, 2)
+        unconstrained, per chain). Default: every site so.
 
     Returns
     -------
@@ -209,7 +214,7 @@ def run_nuts(
     extra : dict
         ``chain_method`` ("parallel" or "sequential").
     """
-    from numpyro.infer import MCMC, NUTS
+    from numpyro.infer import MCMC, NUTS, init_to_uniform, init_to_value
 
     parallel = chains <= jax.local_device_count()
     if not parallel and chains > 1:
@@ -225,6 +230,7 @@ def run_nuts(
             model_fn,
             target_accept_prob=target_accept,
             max_tree_depth=(warmup_tree_depth, MAX_TREE_DEPTH),
+            init_strategy=init_to_value(values=init_values) if init_values else init_to_uniform,
         ),
         num_warmup=warmup,
         num_samples=draws,

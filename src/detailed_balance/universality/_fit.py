@@ -89,6 +89,13 @@ def fit_joint(
     -------
     JointFit
 
+    Notes
+    -----
+    A ``pooled`` NUTS fit starts its chains from the separate model's mode (each dataset's own
+    field, ``beta = 1``, tau their spread; the edge terms at numpyro's random start): from
+    numpyro's default start, chains could settle where a dataset's scale beta_k -> 0 and tau ~ 0,
+    hundreds of nats below the posterior's mass (``docs/readme/universality.md``).
+
     Examples
     --------
     >>> from detailed_balance.universality import synthetic_joint
@@ -118,14 +125,14 @@ def fit_joint(
         import os
 
         chains = chains or max(2, os.cpu_count() or 1)
+        start_at = _pooled_start(joint, prior, seed) if model == "pooled" else None
         # warm-up trees at numpyro's full depth (run_nuts's default): the cap that `fit` takes
         # for small models was measured on the ladder's models only
         latent, stats, extra = run_nuts(
-            model_fn, draws, warmup, chains, seed, progress, target_accept
+            model_fn, draws, warmup, chains, seed, progress, target_accept, init_values=start_at
         )
     else:
-        attempts = int(sum(np.sum(c.attempts) for c in joint.counts))
-        latent, stats, extra = run_map(model_fn, seed, attempts)
+        latent, stats, extra = run_map(model_fn, seed, _attempts(joint))
     latent = {k: np.asarray(latent[k]) for k in latent_names}
     seconds = time.perf_counter() - start
     sites, loglik, cell_count, cell_dataset = _evaluate(model_fn, latent, len(joint.datasets))
@@ -149,6 +156,47 @@ def fit_joint(
         diagnostics=diagnostics,
         labels=_names(labels, len(joint.datasets)),
     )
+
+
+def _attempts(joint: JointData) -> int:
+    """All attempts of all datasets (sets the optimiser's gradient tolerance)."""
+    return int(sum(np.sum(c.attempts) for c in joint.counts))
+
+
+def _pooled_start(joint: JointData, prior, seed: int) -> dict:
+    """Where the pooled chains start: the landscape that each dataset's own field suggests.
+
+    From numpyro's default start, chains of the pooled model can settle at beta_k -> 0 and
+    tau ~ 0 for a dataset whose own field is anti-correlated with the others' (beta_k > 0 cannot
+    reverse a field; at beta_k ~ 0 the departures do not touch the likelihood, so nothing leads
+    back). That region fits the dataset hundreds of nats worse than the basin at beta_k ~ 1 and
+    tau ~ 1 (``docs/readme/universality.md``), yet both chains could sit in it. So the chains
+    start from the separate model's mode (each dataset's own field, L-BFGS): phi the mean of the
+    fields, beta_k = 1, tau the rms of each field's departure from phi, the departures' z those
+    departures over tau. The edge terms keep numpyro's random start, so the chains differ.
+    """
+    from ..inference import run_map
+
+    separate = _model_fn("separate")
+    mode, _, _ = run_map(lambda: separate(joint=joint, prior=prior), seed, _attempts(joint))
+    own = [np.ravel(mode[f"d{k}_phi_raw"]) for k in range(len(joint.datasets))]
+    total, hits = np.zeros(len(joint.states)), np.zeros(len(joint.states))
+    for field_k, idx in zip(own, joint.index, strict=True):
+        total[idx] += field_k
+        hits[idx] += 1
+    phi = total / np.maximum(hits, 1)
+    phi -= phi.mean()  # the union field's prior is a zero-sum normal
+    gaps = [field_k - phi[idx] for field_k, idx in zip(own, joint.index, strict=True)]
+    tau = max(float(np.sqrt(np.mean(np.concatenate(gaps) ** 2))), 0.1)
+    start = {
+        "phi_raw": phi,
+        "sigma_phi": max(float(np.std(phi)), 0.1),
+        "log_beta": np.zeros(len(joint.datasets) - 1),
+        "tau": tau,
+    }
+    for k, gap in enumerate(gaps):
+        start[f"d{k}_delta_z"] = (gap - gap.mean()) / tau
+    return start
 
 
 def _evaluate(model_fn, latent: dict, n_datasets: int):
