@@ -3,17 +3,20 @@ these sizes) against uncapped (depth 10, numpyro's), over fit seeds (issue 15, r
 
 Per dataset (small driven and reversible chains of the slow tests' kind, 5-10 states), per
 warm-up depth and per fit seed: both models fitted as the tests fit them (2 chains,
-``--warmup`` + ``--draws``), then :func:`nested_smc_bf` on the pair (its seed the fit seed).
-One row per pair: log BF ± se or the refusal's reason, and the draws' quality per model
-(reversible / non-reversible: min bulk ESS and max R-hat over the latent sites, the adapted
-step size, the draws' mean tree depth, divergences). Then, per depth, the refusals out of the
-pairs with a 95 % Wilson interval, and per dataset the spread of log BF over seeds.
+``--warmup`` + ``--draws``), then :func:`nested_smc_bf` on the pair (its seed the fit seed, or
+each of ``--smc-seeds``). One row per nested SMC run: log BF ± se or the refusal's reason, and
+the draws' quality per model (reversible / non-reversible: min bulk ESS and max R-hat over the
+latent sites, the adapted step size, the draws' mean tree depth, divergences). Then, per depth,
+the refusals out of the runs with a 95 % Wilson interval, and per dataset the spread of log BF.
 
-    nice -n 10 python benchmarks/bench_nested_smc_warmup.py                  # 6 datasets, 8 seeds
-    nice -n 10 python benchmarks/bench_nested_smc_warmup.py --datasets test-relabelled --seeds 1
+    nice -n 10 python benchmarks/bench_nested_smc_warmup.py --fits DIR --out rows.jsonl
+    nice -n 10 python benchmarks/bench_nested_smc_warmup.py --datasets test --seeds 1 \
+        --smc-seeds 0 1 2 3 4 5 6 7 --fits DIR     # nested SMC's own spread on one pair of fits
     python benchmarks/bench_nested_smc_warmup.py --summary rows.jsonl        # the tables again
 
-``--out FILE`` appends each pair as a JSON line (the summary can be re-printed from it).
+``--out FILE`` appends each row as a JSON line; ``--fits DIR`` keeps the fits (and reads them
+back on a later run); ``--cache DIR`` a JAX compilation cache (the seeds of one dataset and
+depth then compile once).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 import warnings
 
@@ -76,31 +80,36 @@ def quality(idata) -> dict:
     }
 
 
-def run_pair(name: str, counts, depth: int, seed: int, args) -> dict:
+def run_pair(name: str, counts, depth: int, seed: int, args) -> list[dict]:
+    """Both fits (read from ``--fits`` when there), then nested SMC for each of its seeds."""
     from detailed_balance.comparison import fit_model_data, fit_prior, nested_smc_bf
-    from detailed_balance.inference import fit, latent_draws
+    from detailed_balance.inference import fit, latent_draws, load_fit, save_fit
 
     t = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # short chains: R-hat notes are recorded below
-        fits = {m: fit(counts, m, draws=args.draws, warmup=args.warmup, chains=2, seed=seed,
-                       warmup_tree_depth=depth) for m in MODELS}  # fmt: skip
+    paths = {m: os.path.join(args.fits or "", f"{name}-d{depth}-s{seed}-{m}.nc") for m in MODELS}
+    if args.fits and all(os.path.exists(p) for p in paths.values()):
+        fits = {m: load_fit(p) for m, p in paths.items()}
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # short chains: R-hat notes are recorded below
+            fits = {m: fit(counts, m, draws=args.draws, warmup=args.warmup, chains=2, seed=seed,
+                           warmup_tree_depth=depth) for m in MODELS}  # fmt: skip
+        for m, f in fits.items() if args.fits else ():
+            save_fit(f, paths[m])
     t_fit = time.perf_counter() - t
     rev, nr = fits["reversible"], fits["nonreversible"]
-    t = time.perf_counter()
-    bf = nested_smc_bf(fit_model_data(rev), fit_prior(rev), latent_draws(rev), latent_draws(nr),
-                       seed=seed if args.smc_seed is None else args.smc_seed)  # fmt: skip
-    if args.save:
-        from detailed_balance.inference import save_fit
-
-        for m, f in fits.items():
-            save_fit(f, f"{args.save}/{name}-d{depth}-s{seed}-{m}.nc")
-    return {
-        "dataset": name, "depth": depth, "seed": seed, "converged": bf.converged,
-        "log_bf": bf.log_bf, "se": bf.se, "note": bf.note,
-        "quality": {m: quality(f) for m, f in fits.items()},
-        "fit_seconds": t_fit, "smc_seconds": time.perf_counter() - t,
-    }  # fmt: skip
+    quality_ = {m: quality(f) for m, f in fits.items()}
+    rows = []
+    for smc_seed in args.smc_seeds or [seed]:
+        t = time.perf_counter()
+        bf = nested_smc_bf(fit_model_data(rev), fit_prior(rev), latent_draws(rev),
+                           latent_draws(nr), seed=smc_seed)  # fmt: skip
+        rows.append({
+            "dataset": name, "depth": depth, "seed": seed, "smc_seed": smc_seed,
+            "converged": bf.converged, "log_bf": bf.log_bf, "se": bf.se, "note": bf.note,
+            "quality": quality_, "fit_seconds": t_fit, "smc_seconds": time.perf_counter() - t,
+        })  # fmt: skip
+    return rows
 
 
 def refusal(note: str) -> str:
@@ -119,7 +128,8 @@ def print_row(r: dict) -> None:
         result = f"{r['log_bf']:.2f} ± {r['se']:.2f}"
     else:
         result = f"refused: {refusal(r['note'])}"
-    print(f"| {r['dataset']} | {r['depth']} | {r['seed']} | {result} | {both('min_ess', '.0f')} "
+    print(f"| {r['dataset']} | {r['depth']} | {r['seed']} | {r.get('smc_seed', r['seed'])} "
+          f"| {result} | {both('min_ess', '.0f')} "
           f"| {both('max_rhat', '.3f')} | {both('step_size', '.3f')} | {both('tree_depth', '.2f')} "
           f"| {both('divergences', 'd')} | {r['fit_seconds']:.0f} + {r['smc_seconds']:.0f} |",
           flush=True)  # fmt: skip
@@ -137,7 +147,7 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 def summary(rows: list[dict]) -> None:
     depths = sorted({r["depth"] for r in rows}, reverse=True)
-    print("\n| warm-up depth | pairs | refused | rate | 95 % Wilson | median min ESS rev / nr "
+    print("\n| warm-up depth | runs | refused | rate | 95 % Wilson | median min ESS rev / nr "
           "| median step size rev / nr |")  # fmt: skip
     print("|---:|---:|---:|---:|---|---|---|")
     for d in depths:
@@ -174,10 +184,20 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(1, 9)))
     parser.add_argument("--draws", type=int, default=500, help="per chain (2 chains)")
     parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument("--smc-seed", type=int, default=None, help="default: the fit seed")
+    parser.add_argument(
+        "--smc-seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="nested SMC's seeds on each pair of fits (default: the fit seed)",
+    )
     parser.add_argument("--cache", default=None, help="a JAX compilation cache folder")
     parser.add_argument("--out", default=None, help="append each pair as a JSON line here")
-    parser.add_argument("--save", default=None, help="a folder to save the fits in")
+    parser.add_argument(
+        "--fits",
+        default=None,
+        help="a folder of fits: read from it when there, else made and saved",
+    )
     parser.add_argument("--summary", default=None, help="print the tables of a --out file")
     args = parser.parse_args()
     if args.summary:
@@ -190,24 +210,24 @@ def main() -> None:
     detailed_balance.configure(chains=2, cache=args.cache or False)
     data = datasets()
     names = args.datasets or list(data)
-    smc_seed = "the fit seed" if args.smc_seed is None else args.smc_seed
+    smc_seed = args.smc_seeds or "the fit seed"
     print(f"{args.warmup} warm-up + {args.draws} draws × 2 chains per fit; nested SMC's "
-          f"defaults, its seed {smc_seed}; per model rev / nr: min bulk ESS and max R-hat of "
+          f"defaults, its seeds {smc_seed}; per model rev / nr: min bulk ESS and max R-hat of "
           "the latent sites, mean step size, mean tree depth of the draws, divergences; "
           "s = fits + nested SMC\n")  # fmt: skip
-    print("| dataset | warm-up depth | seed | log BF ± se | min ESS | max R-hat | step size "
-          "| tree depth | divergences | s |")  # fmt: skip
-    print("|---|---:|---:|---|---|---|---|---|---|---|")
+    print("| dataset | warm-up depth | fit seed | SMC seed | log BF ± se | min ESS | max R-hat "
+          "| step size | tree depth | divergences | s |")  # fmt: skip
+    print("|---|---:|---:|---:|---|---|---|---|---|---|---|")
     rows = []
     for name in names:
         for seed in args.seeds:
             for depth in args.depths:  # the arms alternate: a load change hits both
-                r = run_pair(name, data[name], depth, seed, args)
-                rows.append(r)
-                print_row(r)
-                if args.out:
-                    with open(args.out, "a", encoding="utf-8") as f:
-                        f.write(json.dumps(r, default=float) + "\n")
+                for r in run_pair(name, data[name], depth, seed, args):
+                    rows.append(r)
+                    print_row(r)
+                    if args.out:
+                        with open(args.out, "a", encoding="utf-8") as f:
+                            f.write(json.dumps(r, default=float) + "\n")
     summary(rows)
 
 
