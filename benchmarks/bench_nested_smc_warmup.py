@@ -12,7 +12,7 @@ the refusals out of the runs with a 95 % Wilson interval, and per dataset the sp
     nice -n 10 python benchmarks/bench_nested_smc_warmup.py --fits DIR --out rows.jsonl
     nice -n 10 python benchmarks/bench_nested_smc_warmup.py --datasets test --seeds 1 \
         --smc-seeds 0 1 2 3 4 5 6 7 --fits DIR     # nested SMC's own spread on one pair of fits
-    python benchmarks/bench_nested_smc_warmup.py --summary rows.jsonl        # the tables again
+    python benchmarks/bench_nested_smc_warmup.py --summary rows.jsonl more.jsonl  # the tables
 
 ``--out FILE`` appends each row as a JSON line; ``--fits DIR`` keeps the fits (and reads them
 back on a later run); ``--cache DIR`` a JAX compilation cache (the seeds of one dataset and
@@ -147,20 +147,24 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 def summary(rows: list[dict]) -> None:
     depths = sorted({r["depth"] for r in rows}, reverse=True)
-    print("\n| warm-up depth | runs | refused | rate | 95 % Wilson | median min ESS rev / nr "
-          "| median step size rev / nr |")  # fmt: skip
-    print("|---:|---:|---:|---:|---|---|---|")
+    print("\n| warm-up depth | fit pairs | nested SMC runs | refused | rate | 95 % Wilson "
+          "| median min ESS rev / nr | median max R-hat | median step size | median tree depth "
+          "| divergences |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---|---|---|---|---|---|")
     for d in depths:
         mine = [r for r in rows if r["depth"] == d]
         k = sum(not r["converged"] for r in mine)
         lo, hi = wilson(k, len(mine))
+        # the draws' quality once per pair of fits, however many nested SMC runs it had
+        pairs = list({(r["dataset"], r["seed"]): r["quality"] for r in mine}.values())
 
-        def med(key, mine=mine):
-            return " / ".join(f"{np.median([r['quality'][m][key] for r in mine]):.3g}"
-                              for m in MODELS)  # fmt: skip
+        def med(key, fmt, pairs=pairs):
+            return " / ".join(format(np.median([q[m][key] for q in pairs]), fmt) for m in MODELS)
 
-        print(f"| {d} | {len(mine)} | {k} | {k / len(mine):.2f} | [{lo:.2f}, {hi:.2f}] "
-              f"| {med('min_ess')} | {med('step_size')} |")  # fmt: skip
+        div = " / ".join(str(sum(q[m]["divergences"] for q in pairs)) for m in MODELS)
+        print(f"| {d} | {len(pairs)} | {len(mine)} | {k} | {k / len(mine):.2f} "
+              f"| [{lo:.2f}, {hi:.2f}] | {med('min_ess', '.0f')} | {med('max_rhat', '.3f')} "
+              f"| {med('step_size', '.3f')} | {med('tree_depth', '.2f')} | {div} |")  # fmt: skip
     print("\n| dataset | warm-up depth | refused | log BF over the accepted seeds: mean ± sd "
           "| median se |")  # fmt: skip
     print("|---|---:|---:|---|---:|")
@@ -198,14 +202,23 @@ def main() -> None:
         default=None,
         help="a folder of fits: read from it when there, else made and saved",
     )
-    parser.add_argument("--summary", default=None, help="print the tables of a --out file")
+    parser.add_argument(
+        "--summary",
+        nargs="+",
+        default=None,
+        help="print the tables of --out files (a run repeated counts once)",
+    )
     args = parser.parse_args()
     if args.summary:
-        with open(args.summary, encoding="utf-8") as f:
-            rows = [json.loads(line) for line in f if line.strip()]
-        for r in rows:
+        rows = {}  # one row per run: a run repeated across files counts once
+        for path in args.summary:
+            with open(path, encoding="utf-8") as f:
+                for r in map(json.loads, filter(str.strip, f)):
+                    key = (r["dataset"], r["depth"], r["seed"], r.get("smc_seed", r["seed"]))
+                    rows.setdefault(key, r)
+        for r in rows.values():
             print_row(r)
-        summary(rows)
+        summary(list(rows.values()))
         return
     detailed_balance.configure(chains=2, cache=args.cache or False)
     data = datasets()
