@@ -78,13 +78,13 @@ def test_relabelled_driven_chain_gives_the_same_bayes_factor():
     permute, the evidence does not): both estimates are accepted and agree within 3 combined se.
 
     These counts do not show the drive (log BF ≈ −0.3), so the non-reversible posterior reaches
-    τ → 0, where the flow's proposal is lighter-tailed than the posterior: nested SMC refuses
-    about one run in eight here (its ESS collapses when a particle moves down that funnel),
-    with NUTS's warm-up capped or not (benchmarks/bench_nested_smc_warmup.py,
-    docs/readme/bench-fit.md). The fits' and nested SMC's seed 2 is a realisation measured to be
-    accepted with both warm-ups on both labellings; seed 1 (until round 13) hit that 1-in-8
-    refusal on the unrelabelled counts. A refusal is not a disagreement: this test checks the
-    invariance, on a realisation where nested SMC answers."""
+    τ → 0, where the flow's proposal is lighter-tailed than the posterior: a run whose particle
+    moves down that funnel collapses its ESS and nested SMC refuses (3 of 60 runs over fit and
+    SMC seeds, 1 of 30 with NUTS's warm-up capped, 2 of 30 uncapped;
+    benchmarks/bench_nested_smc_warmup.py, docs/readme/bench-fit.md). Seed 1 (until round 13)
+    hit one of those refusals on the unrelabelled counts. Seed 2, for the fits and nested SMC,
+    is a realisation measured to be accepted on both labellings with both warm-ups. A refusal
+    is not a disagreement: this test checks the invariance where nested SMC answers."""
     counts = sample_counts(driven_chain(7, affinity=1.0, seed=6), attempts_per_source=120, seed=6)
     one = _nested(_pair(counts, draws=500, seed=2), seed=2)
     two = _nested(_pair(relabel_counts(counts, seed=11), draws=500, seed=2), seed=2)
