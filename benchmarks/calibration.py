@@ -425,6 +425,134 @@ def _nested_z(f: dict) -> float:
     return d / math.hypot(_num(f, "bf_nested_se"), _num(f, "bf_bridge_se"))
 
 
+# ---- a rerun against stored rows: the same datasets (job keys, seeds), other code --------------
+PAIRED_CALLS = ("bf", "loo", "g2_pick", "fb_call", "nested_call")
+
+
+def load_run(rows_path: Path) -> dict[tuple, dict]:
+    """The NUTS rows of a run by job key, with its Savage–Dickey columns and, where the fallback
+    pass ran, compare's call (``fb_call``, ``fb_method``) and nested SMC's (``nested_call``)."""
+    rows = with_sd(read_rows(rows_path), read_sd(sd_path(rows_path)))
+    fb = {f["draws_file"]: f for f in read_sd(fallback_path(rows_path))}
+    out = {}
+    for r in rows:
+        f = fb.get(r.get("draws_file") or "", {})
+        out[job_key(r)] = {**r, "fb_call": f.get("call", ""), "fb_method": f.get("bf_method", ""),
+                           "nested_call": f.get("nested_call", "")}  # fmt: skip
+    return out
+
+
+def _worst_pointwise(r: dict) -> tuple[float, float]:
+    """Worst pointwise log-likelihood R-hat and ESS over both models of a row."""
+    return (max(_num(r, "rev_pointwise_rhat"), _num(r, "nonrev_pointwise_rhat")),
+            min(_num(r, "rev_pointwise_ess"), _num(r, "nonrev_pointwise_ess")))  # fmt: skip
+
+
+def _same_g2(a: dict, b: dict) -> bool:
+    """The same G² statistic and p-value (G² does not depend on NUTS: a rerun must repeat it)."""
+    x, y = (np.array([_num(r, "g2"), _num(r, "g2_p")]) for r in (a, b))
+    return bool(np.array_equal(x, y, equal_nan=True))  # no testable cycle: p is NaN in both
+
+
+def paired(new: dict[tuple, dict], old: dict[tuple, dict]) -> list[dict]:
+    """Dataset by dataset, a rerun (``new``) against stored rows (``old``), both from
+    :func:`load_run`: only the datasets of both (same job key, so the same counts and fit seeds).
+
+    ``z`` is the change of the Savage–Dickey log BF in units of the combined se, where both runs
+    gave a finite estimate with a positive se; calls (``PAIRED_CALLS``) count as changed only where
+    both runs made one (a fallback call exists only where that run's Savage–Dickey refused).
+    """
+    out = []
+    for key, n in new.items():
+        o = old.get(key)
+        if o is None:
+            continue
+        x_n, x_o = _num(n, "log_bf"), _num(o, "log_bf")
+        se = math.hypot(_num(n, "log_bf_se"), _num(o, "log_bf_se"))
+        z = (x_n - x_o) / se if math.isfinite(x_n - x_o) and se > 0 else math.nan
+        row = {"dataset": n["draws_file"][:-4], "kind": n["kind"], "n_states": int(n["n_states"]),
+               "generator": n.get("generator") or "package", "log_bf_old": x_o, "log_bf_new": x_n,
+               "z": z, "changed": " ".join(
+                   f"{c} {o[c]}->{n[c]}" for c in PAIRED_CALLS
+                   if o.get(c) and n.get(c) and o[c] != n[c]),
+               "g2_same": int(_same_g2(n, o))}  # fmt: skip
+        for c in (*PAIRED_CALLS, "bf_converged"):
+            row[f"{c}_old"], row[f"{c}_new"] = o.get(c, ""), n.get(c, "")
+        for tag, r in (("old", o), ("new", n)):
+            row[f"rhat_{tag}"], row[f"ess_{tag}"] = _worst_pointwise(r)
+            row[f"tau_ess_{tag}"] = _num(r, "tau_ess")
+            row[f"divergences_{tag}"] = _num(r, "divergences")
+            row[f"converged_{tag}"] = int(converged(r))
+            row[f"seconds_{tag}"] = _num(r, "seconds")
+        out.append(row)
+    return out
+
+
+def _median(xs) -> float:
+    xs = [x for x in xs if math.isfinite(x)]
+    return float(np.median(xs)) if xs else math.nan
+
+
+def paired_markdown(pairs: list[dict]) -> str:
+    """:func:`paired` as Markdown: the z's, the changed calls, and per cell (truth, states,
+    generator) convergence and seconds per dataset before -> after."""
+    zs = [p["z"] for p in pairs if math.isfinite(p["z"])]
+    worst = max(pairs, key=lambda p: abs(p["z"]) if math.isfinite(p["z"]) else -1.0, default=None)
+    changed = [p for p in pairs if p["changed"]]
+    refused = {tag: sum(p[f"bf_converged_{tag}"] == "0" for p in pairs) for tag in ("old", "new")}
+    lines = [
+        f"* **Datasets paired**: {len(pairs)} "
+        f"({sum(p['kind'] == 'reversible' for p in pairs)} reversible, "
+        f"{sum(p['kind'] != 'reversible' for p in pairs)} driven).",
+        f"* **Savage–Dickey log BF, (after − before) / combined se**, on the {len(zs)} with a "
+        f"finite estimate in both: mean {np.mean(zs) if zs else math.nan:+.2f}, "
+        f"sd {np.std(zs, ddof=1) if len(zs) > 1 else math.nan:.2f}, "
+        f"max |z| {abs(worst['z']) if zs else math.nan:.2f}"
+        + (f" ({worst['dataset']})" if zs else "")
+        + f", |z| > 2 on {sum(abs(z) > 2 for z in zs)}, |z| > 3 on {sum(abs(z) > 3 for z in zs)}.",
+        f"* **Savage–Dickey refused** (no finite error): {refused['old']} before, "
+        f"{refused['new']} after.",
+        f"* **G² identical** (statistic and p) on {sum(p['g2_same'] for p in pairs)} of "
+        f"{len(pairs)}.",
+        f"* **Changed calls** (where both runs made one): {len(changed)} datasets"
+        + "".join(f"; {p['dataset']}: {p['changed']}" for p in changed) + ".",
+        "",
+        "| truth | states | generator | datasets | mean z (sd; max \\|z\\|) | not converged | "
+        "with divergences | median worst pointwise R-hat | median worst pointwise ESS | "
+        "median tau ESS | median s/dataset |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    cells: dict = {}
+    for p in pairs:
+        cells.setdefault((p["kind"], p["n_states"], p["generator"]), []).append(p)
+    for key in sorted(cells, key=lambda k: (k[0] != "reversible", k[1], k[2])):
+        ps = cells[key]
+        cz = [p["z"] for p in ps if math.isfinite(p["z"])]
+
+        def both(fmt, col, agg=_median, ps=ps):
+            return "{} -> {}".format(*(format(agg([p[f"{col}_{t}"] for p in ps]), fmt)
+                                       for t in ("old", "new")))
+
+        zs_text = (f"{np.mean(cz):+.2f} ({np.std(cz, ddof=1) if len(cz) > 1 else math.nan:.2f};"
+                   f" {max(map(abs, cz)):.2f})" if cz else "–")  # fmt: skip
+        lines.append(
+            f"| {key[0]} | {key[1]} | {key[2]} | {len(ps)} | {zs_text} | "
+            f"{both('d', 'converged', lambda xs: len(xs) - sum(xs))} | "
+            f"{both('d', 'divergences', lambda xs: sum(x > 0 for x in xs))} | "
+            f"{both('.3f', 'rhat')} | {both('.0f', 'ess')} | {both('.0f', 'tau_ess')} | "
+            f"{both('.1f', 'seconds')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_paired(pairs: list[dict], path: Path) -> None:
+    """The paired rows as CSV (one per dataset)."""
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, list(pairs[0]) if pairs else ["dataset"])
+        w.writeheader()
+        w.writerows(pairs)
+
+
 def read_sd(path: Path) -> list[dict]:
     if not path.exists():
         return []
@@ -497,6 +625,25 @@ def plan(full: bool, rules: str = "all") -> list[dict]:
             seen.add(job_key(j))
             unique.append(j)
     return unique
+
+
+def first_per_cell(jobs: list[dict], k: int) -> list[dict]:
+    """The first ``k`` jobs (plan order) of every (truth, affinity, states, attempts, generator)
+    cell: a subset of the plan with every cell, e.g. to rerun it with new code.
+
+    Ordered for a run that may stop early: the driven cells first (the power a short run must not
+    lose), then the reversible cells round-robin (every cell's i-th dataset before any (i+1)-th),
+    so that a stopped run has about as many datasets in each.
+    """
+    taken: dict = {}
+    picked = []
+    for i, j in enumerate(jobs):
+        cell = job_key(j)[:3] + job_key(j)[5:]  # the key without its seeds
+        rank = taken.get(cell, 0)
+        if rank < k:
+            taken[cell] = rank + 1
+            picked.append((j["kind"] == "reversible", rank, i, j))
+    return [j for *_, j in sorted(picked, key=lambda t: t[:3])]
 
 
 def decide_g2(counts, seed: int = 0) -> dict:
@@ -780,6 +927,12 @@ def main(argv=None) -> int:
                         "reports instead (bridge sampling or the variational bounds), and nested "
                         "SMC's estimate beside it")
     parser.add_argument("--summarise", action="store_true", help="only rebuild table and figure")
+    parser.add_argument("--per-cell", type=int, default=None,
+                        help="only the first K datasets of each (truth, regime, generator) cell "
+                        "of the plan (before --shard)")  # fmt: skip
+    parser.add_argument("--against", default=None,
+                        help="a directory of stored rows: compare this run's rows with them, "
+                        "dataset by dataset (<stem>_paired.csv and .md in --out)")  # fmt: skip
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--draws", type=int, default=1000, help="per chain (2 chains)")
     parser.add_argument("--stop-at", type=float, default=None,
@@ -797,6 +950,8 @@ def main(argv=None) -> int:
     g2_path = out / f"{stem}_g2.csv"
     path = rows_path if args.rules == "all" else g2_path
     jobs = plan(not args.fast, args.rules)
+    if args.per_cell is not None:
+        jobs = first_per_cell(jobs, args.per_cell)
     shard = tuple(int(x) for x in args.shard.split("/"))
     if not args.savage_dickey:
         jobs = jobs[shard[0]::shard[1]]
@@ -859,6 +1014,12 @@ def main(argv=None) -> int:
                                  read_sd(fb_path))  # fmt: skip
         (out / f"{stem}_fallback_table.md").write_text(fb_text)
         text += "\n" + fb_text
+    if args.against and rows_path.exists():
+        pairs = paired(load_run(rows_path), load_run(Path(args.against) / rows_path.name))
+        write_paired(pairs, out / f"{stem}_paired.csv")
+        pair_text = paired_markdown(pairs)
+        (out / f"{stem}_paired.md").write_text(pair_text)
+        text += "\n" + pair_text
     print(text)
     return 0
 

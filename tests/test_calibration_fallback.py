@@ -1,8 +1,11 @@
-"""The calibration script's fallback pass: which rows it refits, the call it makes, the summary."""
+"""The calibration script's fallback pass (which rows it refits, the call it makes, the summary)
+and the paired comparison of a rerun with stored rows."""
 
 import importlib.util
 import math
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,3 +85,42 @@ def test_append_row_writes_a_header_once_and_keeps_the_files_column_order(tmp_pa
     cal.append_row(out, ["b", "a", "c"], {"a": 3, "b": 4, "c": 5})
     with out.open() as fh:
         assert list(csv.reader(fh)) == [["a", "b"], ["1", "2"], ["3", "4"]]
+
+
+def _run_row(seed, kind="reversible", **cols):
+    """A NUTS row as load_run gives it (strings where the CSV has strings)."""
+    row = {"kind": kind, "affinity": 0.0 if kind == "reversible" else 1.0, "attempts": 25,
+           "chain_seed": str(seed), "sample_seed": str(seed), "n_states": "40",
+           "generator": "package", "draws_file": f"d{seed}.npz", "log_bf": -3.0, "log_bf_se": 0.3,
+           "bf_converged": "1", "bf": "rev", "loo": "undecided", "g2_pick": "rev", "g2": "5.0",
+           "g2_p": 0.5, "fb_call": "", "nested_call": "", "rev_pointwise_rhat": "1.001",
+           "nonrev_pointwise_rhat": "1.004", "rev_pointwise_ess": "900",
+           "nonrev_pointwise_ess": "700", "tau_rhat": "1.0", "tau_ess": "500", "divergences": "0",
+           "seconds": "40"}  # fmt: skip
+    row.update(cols)
+    return row
+
+
+def test_paired_rerun_against_stored_rows():
+    """The same datasets (job key) compared: z of the log BF where both gave a number, calls
+    changed only where both runs made one, G² identity, and the summary's counts."""
+    cal = _calibration()
+    old = [_run_row(0), _run_row(1, log_bf=math.nan, log_bf_se=math.nan, bf_converged="0",
+                                 bf="undecided", fb_call="undecided"),
+           _run_row(2, g2="7.0"), _run_row(3)]  # fmt: skip
+    new = [_run_row(0, log_bf=-2.0, log_bf_se=0.4, seconds="20"),  # z = 1 / 0.5 = +2
+           _run_row(1, log_bf=2.4, bf="nonrev"),  # refused before: no z; bf call changed
+           _run_row(2, fb_call="nonrev"),  # G² differs; fb_call only after: not a change
+           _run_row(4)]  # not in the stored rows: left out
+    pairs = cal.paired({cal.job_key(r): r for r in new}, {cal.job_key(r): r for r in old})
+    assert [p["dataset"] for p in pairs] == ["d0", "d1", "d2"]
+    assert pairs[0]["z"] == pytest.approx(2.0) and math.isnan(pairs[1]["z"])
+    assert [p["changed"] for p in pairs] == ["", "bf undecided->nonrev", ""]
+    assert [p["g2_same"] for p in pairs] == [1, 1, 0]
+    assert pairs[0]["rhat_new"] == 1.004 and pairs[0]["ess_new"] == 700
+    text = cal.paired_markdown(pairs)
+    assert "on the 2 with a finite estimate in both: mean +1.00" in text  # z = +2 and 0
+    assert "max |z| 2.00 (d0)" in text and "|z| > 2 on 0" in text
+    assert "1 before, 0 after" in text and "G² identical** (statistic and p) on 2 of 3" in text
+    assert "1 datasets; d1: bf undecided->nonrev." in text
+    assert "| reversible | 40 | package | 3 |" in text and "| 40.0 -> 40.0 |" in text
