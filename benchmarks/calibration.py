@@ -317,13 +317,24 @@ def fallback_row(row: dict) -> dict:
     return out
 
 
+def fallback_todo(path: Path, shard: tuple[int, int] = (0, 1)) -> list[dict]:
+    """The refused rows of ``path`` (:func:`refused_rows`) not yet in ``fallback_path``.
+
+    ``shard = (k, n)`` takes the rows whose index in ``path`` is k modulo n, as
+    :func:`fill_savage_dickey` does (the NUTS rows are append-only: the split does not move).
+    """
+    rows = read_rows(path)
+    mine = {r["draws_file"] for i, r in enumerate(rows) if i % shard[1] == shard[0]}
+    have = {r["draws_file"] for r in read_sd(fallback_path(path))}
+    return [r for r in refused_rows(rows, read_sd(sd_path(path)))
+            if r["draws_file"] in mine and r["draws_file"] not in have]  # fmt: skip
+
+
 def fill_fallback(path: Path, log=print, stop_at: float | None = None,
-                  max_jobs: int | None = None) -> int:
-    """:func:`fallback_row` for every refused row of ``path`` not yet in ``fallback_path``."""
+                  max_jobs: int | None = None, shard: tuple[int, int] = (0, 1)) -> int:
+    """:func:`fallback_row` for every row of :func:`fallback_todo` (into ``fallback_path``)."""
     out = fallback_path(path)
-    have = {r["draws_file"] for r in read_sd(out)}
-    todo = [r for r in refused_rows(read_rows(path), read_sd(sd_path(path)))
-            if r["draws_file"] not in have]  # fmt: skip
+    todo = fallback_todo(path, shard)
     done = 0
     for r in todo:  # bounded: one pass over the refused rows
         if (stop_at is not None and time.time() > stop_at) or done == max_jobs:
@@ -920,8 +931,9 @@ def main(argv=None) -> int:
     parser.add_argument("--savage-dickey", action="store_true",
                         help="fill log BF of the NUTS rows from their stored draws (no refit)")
     parser.add_argument("--shard", default="0/1",
-                        help="K/N takes datasets (NUTS pass) or rows (--savage-dickey) K modulo N, "
-                        "so N processes run side by side (compilation is single-threaded)")
+                        help="K/N takes datasets (NUTS pass) or rows (--savage-dickey, --fallback) "
+                        "K modulo N, so N processes run side by side (compilation is "
+                        "single-threaded)")
     parser.add_argument("--fallback", action="store_true",
                         help="refit the rows whose Savage–Dickey refused and record what compare "
                         "reports instead (bridge sampling or the variational bounds), and nested "
@@ -961,7 +973,7 @@ def main(argv=None) -> int:
         args.summarise = True
     if args.fallback and (args.max_jobs is not None or not args.chunk):  # a worker's share
         fill_fallback(rows_path, log=lambda m: print(m, flush=True), stop_at=args.stop_at,
-                      max_jobs=args.max_jobs)  # fmt: skip
+                      max_jobs=args.max_jobs, shard=shard)  # fmt: skip
         if args.max_jobs is not None:
             return 0
         args.summarise = True
@@ -969,9 +981,7 @@ def main(argv=None) -> int:
     def remaining() -> int:
         """Datasets this pass has still to do (the NUTS pass's jobs, or the fallback's rows)."""
         if args.fallback:
-            have = {r["draws_file"] for r in read_sd(fallback_path(rows_path))}
-            todo = refused_rows(read_rows(rows_path), read_sd(sd_path(rows_path)))
-            return sum(r["draws_file"] not in have for r in todo)
+            return len(fallback_todo(rows_path, shard))
         have = {job_key(r) for r in read_rows(path)} if path.exists() else set()
         return sum(job_key(j) not in have for j in jobs)
 
