@@ -1025,11 +1025,15 @@ def main(argv=None) -> int:
         (out / f"{stem}_fallback_table.md").write_text(fb_text)
         text += "\n" + fb_text
     if args.against and rows_path.exists():
-        pairs = paired(load_run(rows_path), load_run(Path(args.against) / rows_path.name))
+        new, old = load_run(rows_path), load_run(Path(args.against) / rows_path.name)
+        pairs = paired(new, old)
         write_paired(pairs, out / f"{stem}_paired.csv")
+        # the stored rows' table on the same datasets, to read beside this run's
+        before = markdown(summarise([r for key, r in old.items() if key in new]))
+        (out / f"{stem}_against_table.md").write_text(before)
         pair_text = paired_markdown(pairs)
         (out / f"{stem}_paired.md").write_text(pair_text)
-        text += "\n" + pair_text
+        text += f"\nStored rows, same datasets:\n{before}\n{pair_text}"
     print(text)
     return 0
 
