@@ -442,14 +442,17 @@ PAIRED_CALLS = ("bf", "loo", "g2_pick", "fb_call", "nested_call")
 
 def load_run(rows_path: Path) -> dict[tuple, dict]:
     """The NUTS rows of a run by job key, with its Savage–Dickey columns and, where the fallback
-    pass ran, compare's call (``fb_call``, ``fb_method``) and nested SMC's (``nested_call``)."""
+    pass ran, compare's call, method and log BF ± se (``fb_*``) and nested SMC's (``nested_*``)."""
     rows = with_sd(read_rows(rows_path), read_sd(sd_path(rows_path)))
     fb = {f["draws_file"]: f for f in read_sd(fallback_path(rows_path))}
     out = {}
     for r in rows:
         f = fb.get(r.get("draws_file") or "", {})
         out[job_key(r)] = {**r, "fb_call": f.get("call", ""), "fb_method": f.get("bf_method", ""),
-                           "nested_call": f.get("nested_call", "")}  # fmt: skip
+                           "fb_log_bf": _num(f, "log_bf"), "fb_log_bf_se": _num(f, "log_bf_se"),
+                           "nested_call": f.get("nested_call", ""),
+                           "nested_log_bf": _num(f, "bf_nested"),
+                           "nested_log_bf_se": _num(f, "bf_nested_se")}  # fmt: skip
     return out
 
 
@@ -465,13 +468,36 @@ def _same_g2(a: dict, b: dict) -> bool:
     return bool(np.array_equal(x, y, equal_nan=True))  # no testable cycle: p is NaN in both
 
 
+def _pair_z(new: dict, old: dict, col: str) -> float:
+    """(new − old) / combined se of a column and its ``_se`` partner; NaN without both numbers."""
+    se = math.hypot(_num(new, f"{col}_se"), _num(old, f"{col}_se"))
+    d = _num(new, col) - _num(old, col)
+    return d / se if math.isfinite(d) and se > 0 else math.nan
+
+
+def _z_line(pairs: list[dict], col: str, what: str) -> str:
+    """A Markdown bullet summarising the z's of one column of :func:`paired`."""
+    with_z = [p for p in pairs if math.isfinite(p[col])]
+    if not with_z:
+        return f"* **{what}**: no dataset with a number in both runs."
+    zs = np.array([p[col] for p in with_z])
+    worst = with_z[int(np.argmax(np.abs(zs)))]
+    sd = f"{np.std(zs, ddof=1):.2f}" if len(zs) > 1 else "–"
+    return (f"* **{what}, (after − before) / combined se**, on the {len(zs)} with a number in "
+            f"both: mean {zs.mean():+.2f}, sd {sd}, max |z| {abs(worst[col]):.2f} "
+            f"({worst['dataset']}), |z| > 2 on {int(np.sum(np.abs(zs) > 2))}, |z| > 3 on "
+            f"{int(np.sum(np.abs(zs) > 3))}.")  # fmt: skip
+
+
 def paired(new: dict[tuple, dict], old: dict[tuple, dict]) -> list[dict]:
     """Dataset by dataset, a rerun (``new``) against stored rows (``old``), both from
     :func:`load_run`: only the datasets of both (same job key, so the same counts and fit seeds).
 
     ``z`` is the change of the Savage–Dickey log BF in units of the combined se, where both runs
-    gave a finite estimate with a positive se; calls (``PAIRED_CALLS``) count as changed only where
-    both runs made one (a fallback call exists only where that run's Savage–Dickey refused).
+    gave a finite estimate with a positive se; ``fb_z`` that of compare's log BF in the fallback
+    pass (where both runs used the same method), ``nested_z`` that of nested SMC's. Calls
+    (``PAIRED_CALLS``) count as changed only where both runs made one (a fallback call exists only
+    where that run's Savage–Dickey refused).
     """
     out = []
     for key, n in new.items():
@@ -479,11 +505,12 @@ def paired(new: dict[tuple, dict], old: dict[tuple, dict]) -> list[dict]:
         if o is None:
             continue
         x_n, x_o = _num(n, "log_bf"), _num(o, "log_bf")
-        se = math.hypot(_num(n, "log_bf_se"), _num(o, "log_bf_se"))
-        z = (x_n - x_o) / se if math.isfinite(x_n - x_o) and se > 0 else math.nan
+        same_method = n.get("fb_method") == o.get("fb_method")
         row = {"dataset": n["draws_file"][:-4], "kind": n["kind"], "n_states": int(n["n_states"]),
                "generator": n.get("generator") or "package", "log_bf_old": x_o, "log_bf_new": x_n,
-               "z": z, "changed": " ".join(
+               "z": _pair_z(n, o, "log_bf"),
+               "fb_z": _pair_z(n, o, "fb_log_bf") if same_method else math.nan,
+               "nested_z": _pair_z(n, o, "nested_log_bf"), "changed": " ".join(
                    f"{c} {o[c]}->{n[c]}" for c in PAIRED_CALLS
                    if o.get(c) and n.get(c) and o[c] != n[c]),
                "g2_same": int(_same_g2(n, o))}  # fmt: skip
@@ -507,20 +534,15 @@ def _median(xs) -> float:
 def paired_markdown(pairs: list[dict]) -> str:
     """:func:`paired` as Markdown: the z's, the changed calls, and per cell (truth, states,
     generator) convergence and seconds per dataset before -> after."""
-    zs = [p["z"] for p in pairs if math.isfinite(p["z"])]
-    worst = max(pairs, key=lambda p: abs(p["z"]) if math.isfinite(p["z"]) else -1.0, default=None)
     changed = [p for p in pairs if p["changed"]]
     refused = {tag: sum(p[f"bf_converged_{tag}"] == "0" for p in pairs) for tag in ("old", "new")}
     lines = [
         f"* **Datasets paired**: {len(pairs)} "
         f"({sum(p['kind'] == 'reversible' for p in pairs)} reversible, "
         f"{sum(p['kind'] != 'reversible' for p in pairs)} driven).",
-        f"* **Savage–Dickey log BF, (after − before) / combined se**, on the {len(zs)} with a "
-        f"finite estimate in both: mean {np.mean(zs) if zs else math.nan:+.2f}, "
-        f"sd {np.std(zs, ddof=1) if len(zs) > 1 else math.nan:.2f}, "
-        f"max |z| {abs(worst['z']) if zs else math.nan:.2f}"
-        + (f" ({worst['dataset']})" if zs else "")
-        + f", |z| > 2 on {sum(abs(z) > 2 for z in zs)}, |z| > 3 on {sum(abs(z) > 3 for z in zs)}.",
+        _z_line(pairs, "z", "Savage–Dickey log BF"),
+        _z_line(pairs, "fb_z", "compare's log BF where Savage–Dickey refused (same method)"),
+        _z_line(pairs, "nested_z", "nested SMC's log BF on the fallback refits"),
         f"* **Savage–Dickey refused** (no finite error): {refused['old']} before, "
         f"{refused['new']} after.",
         f"* **G² identical** (statistic and p) on {sum(p['g2_same'] for p in pairs)} of "
@@ -528,10 +550,11 @@ def paired_markdown(pairs: list[dict]) -> str:
         f"* **Changed calls** (where both runs made one): {len(changed)} datasets"
         + "".join(f"; {p['dataset']}: {p['changed']}" for p in changed) + ".",
         "",
-        "| truth | states | generator | datasets | mean z (sd; max \\|z\\|) | not converged | "
-        "with divergences | median worst pointwise R-hat | median worst pointwise ESS | "
-        "median tau ESS | median s/dataset |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| truth | states | generator | datasets | Savage–Dickey z: mean (sd; max \\|z\\|) | "
+        "fallback z: mean (max \\|z\\|) | not converged | with divergences | "
+        "median worst pointwise R-hat | median worst pointwise ESS | median tau ESS | "
+        "median s/dataset |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     cells: dict = {}
     for p in pairs:
@@ -539,6 +562,7 @@ def paired_markdown(pairs: list[dict]) -> str:
     for key in sorted(cells, key=lambda k: (k[0] != "reversible", k[1], k[2])):
         ps = cells[key]
         cz = [p["z"] for p in ps if math.isfinite(p["z"])]
+        fz = [p["fb_z"] for p in ps if math.isfinite(p["fb_z"])]
 
         def both(fmt, col, agg=_median, ps=ps):
             return "{} -> {}".format(*(format(agg([p[f"{col}_{t}"] for p in ps]), fmt)
@@ -546,8 +570,9 @@ def paired_markdown(pairs: list[dict]) -> str:
 
         zs_text = (f"{np.mean(cz):+.2f} ({np.std(cz, ddof=1) if len(cz) > 1 else math.nan:.2f};"
                    f" {max(map(abs, cz)):.2f})" if cz else "–")  # fmt: skip
+        fz_text = f"{np.mean(fz):+.2f} ({max(map(abs, fz)):.2f})" if fz else "–"
         lines.append(
-            f"| {key[0]} | {key[1]} | {key[2]} | {len(ps)} | {zs_text} | "
+            f"| {key[0]} | {key[1]} | {key[2]} | {len(ps)} | {zs_text} | {fz_text} | "
             f"{both('d', 'converged', lambda xs: len(xs) - sum(xs))} | "
             f"{both('d', 'divergences', lambda xs: sum(x > 0 for x in xs))} | "
             f"{both('.3f', 'rhat')} | {both('.0f', 'ess')} | {both('.0f', 'tau_ess')} | "

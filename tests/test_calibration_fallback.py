@@ -108,19 +108,25 @@ def test_paired_rerun_against_stored_rows():
     old = [_run_row(0), _run_row(1, log_bf=math.nan, log_bf_se=math.nan, bf_converged="0",
                                  bf="undecided", fb_call="undecided"),
            _run_row(2, g2="7.0"), _run_row(3)]  # fmt: skip
-    new = [_run_row(0, log_bf=-2.0, log_bf_se=0.4, seconds="20"),  # z = 1 / 0.5 = +2
+    old[2].update(fb_call="nonrev", fb_method="bridge", fb_log_bf=5.0, fb_log_bf_se=0.3)
+    new = [_run_row(0, log_bf=-2.0, log_bf_se=0.4, seconds="20",  # z = 1 / 0.5 = +2
+                    fb_call="undecided"),  # a fallback call only after: not a change
            _run_row(1, log_bf=2.4, bf="nonrev"),  # refused before: no z; bf call changed
-           _run_row(2, fb_call="nonrev"),  # G² differs; fb_call only after: not a change
+           _run_row(2, fb_call="nonrev", fb_method="bridge", fb_log_bf=5.4,
+                    fb_log_bf_se=0.4),  # G² differs; fallback z = 0.4 / 0.5
            _run_row(4)]  # not in the stored rows: left out
     pairs = cal.paired({cal.job_key(r): r for r in new}, {cal.job_key(r): r for r in old})
     assert [p["dataset"] for p in pairs] == ["d0", "d1", "d2"]
     assert pairs[0]["z"] == pytest.approx(2.0) and math.isnan(pairs[1]["z"])
+    assert pairs[2]["fb_z"] == pytest.approx(0.8) and math.isnan(pairs[0]["fb_z"])
     assert [p["changed"] for p in pairs] == ["", "bf undecided->nonrev", ""]
     assert [p["g2_same"] for p in pairs] == [1, 1, 0]
     assert pairs[0]["rhat_new"] == 1.004 and pairs[0]["ess_new"] == 700
     text = cal.paired_markdown(pairs)
-    assert "on the 2 with a finite estimate in both: mean +1.00" in text  # z = +2 and 0
+    assert "on the 2 with a number in both: mean +1.00" in text  # z = +2 and 0
     assert "max |z| 2.00 (d0)" in text and "|z| > 2 on 0" in text
     assert "1 before, 0 after" in text and "G² identical** (statistic and p) on 2 of 3" in text
     assert "1 datasets; d1: bf undecided->nonrev." in text
-    assert "| reversible | 40 | package | 3 |" in text and "| 40.0 -> 40.0 |" in text
+    assert "nested SMC's log BF on the fallback refits**: no dataset" in text
+    assert "| reversible | 40 | package | 3 | +1.00 (1.41; 2.00) | +0.80 (0.80) |" in text
+    assert "| 40.0 -> 40.0 |" in text
