@@ -253,13 +253,18 @@ def fallback_path(rows_path: Path) -> Path:
 
 
 def refused_rows(rows: list[dict], sd_rows: list[dict]) -> list[dict]:
-    """The NUTS rows whose Savage–Dickey estimate refused (``bf_converged == 0``), reversible
-    first (the size question), in file order otherwise. Rows without a Savage–Dickey row are left
-    out: that pass has not seen them.
+    """The NUTS rows whose Savage–Dickey estimate refused (``bf_converged == 0``): reversible
+    first (the size question), then those whose tail side made no call (the misses the fallback
+    can turn into calls: a bounded run does them before the rows already called), in file order
+    otherwise. Rows without a Savage–Dickey row are left out: that pass has not seen them.
     """
-    refused = {r["draws_file"] for r in sd_rows if str(r.get("bf_converged")) == "0"}
+    refused = {r["draws_file"]: r for r in sd_rows if str(r.get("bf_converged")) == "0"}
     picked = [r for r in rows if r.get("draws_file") in refused]
-    return sorted(picked, key=lambda r: r["kind"] != "reversible")  # stable: file order kept
+
+    def priority(r: dict) -> tuple:  # sorted is stable: file order within each group
+        return r["kind"] != "reversible", refused[r["draws_file"]].get("bf") == "nonrev"
+
+    return sorted(picked, key=priority)
 
 
 def bf_call(log_bf: float, tail: int = 0) -> str:

@@ -31,6 +31,9 @@ def test_refused_rows_and_call():
           {"draws_file": "d2.npz", "bf_converged": "0"}]  # fmt: skip  (r3: no SD row yet)
     picked = [r["draws_file"] for r in cal.refused_rows(rows, sd)]
     assert picked == ["r2.npz", "d1.npz", "d2.npz"]  # reversible first, then file order
+    sd[0]["bf"], sd[3]["bf"] = "nonrev", "undecided"  # d1 called by its tail side, d2 not
+    picked = [r["draws_file"] for r in cal.refused_rows(rows, sd)]
+    assert picked == ["r2.npz", "d2.npz", "d1.npz"]  # a miss before a row already called
     # the call at log 10: an estimate or a bound past ±log 10 decides, the tail side without one
     just = math.log(10)
     assert [cal.bf_call(x) for x in (just + 0.01, just, -just, -just - 0.01)] == [
