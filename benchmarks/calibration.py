@@ -31,6 +31,11 @@ library's 256 particles × 4 runs), so it is calibrated against bridge sampling 
     python benchmarks/calibration.py --savage-dickey    # fill log BF from the stored draws
     python benchmarks/calibration.py --fallback         # compare's BF where Savage–Dickey refused
     python benchmarks/calibration.py --summarise        # tables + figure from the rows so far
+
+A rerun with other code on a subset, compared dataset by dataset with the stored rows:
+
+    python benchmarks/calibration.py --per-cell 10 --out OUT    # then the other passes on OUT
+    python benchmarks/calibration.py --out OUT --summarise --against docs/calibration
 """
 
 from __future__ import annotations
