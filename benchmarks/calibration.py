@@ -31,6 +31,11 @@ library's 256 particles × 4 runs), so it is calibrated against bridge sampling 
     python benchmarks/calibration.py --savage-dickey    # fill log BF from the stored draws
     python benchmarks/calibration.py --fallback         # compare's BF where Savage–Dickey refused
     python benchmarks/calibration.py --summarise        # tables + figure from the rows so far
+
+A rerun with other code on a subset, compared dataset by dataset with the stored rows:
+
+    python benchmarks/calibration.py --per-cell 10 --out OUT    # then the other passes on OUT
+    python benchmarks/calibration.py --out OUT --summarise --against docs/calibration
 """
 
 from __future__ import annotations
@@ -253,13 +258,18 @@ def fallback_path(rows_path: Path) -> Path:
 
 
 def refused_rows(rows: list[dict], sd_rows: list[dict]) -> list[dict]:
-    """The NUTS rows whose Savage–Dickey estimate refused (``bf_converged == 0``), reversible
-    first (the size question), in file order otherwise. Rows without a Savage–Dickey row are left
-    out: that pass has not seen them.
+    """The NUTS rows whose Savage–Dickey estimate refused (``bf_converged == 0``): reversible
+    first (the size question), then those whose tail side made no call (the misses the fallback
+    can turn into calls: a bounded run does them before the rows already called), in file order
+    otherwise. Rows without a Savage–Dickey row are left out: that pass has not seen them.
     """
-    refused = {r["draws_file"] for r in sd_rows if str(r.get("bf_converged")) == "0"}
+    refused = {r["draws_file"]: r for r in sd_rows if str(r.get("bf_converged")) == "0"}
     picked = [r for r in rows if r.get("draws_file") in refused]
-    return sorted(picked, key=lambda r: r["kind"] != "reversible")  # stable: file order kept
+
+    def priority(r: dict) -> tuple:  # sorted is stable: file order within each group
+        return r["kind"] != "reversible", refused[r["draws_file"]].get("bf") == "nonrev"
+
+    return sorted(picked, key=priority)
 
 
 def bf_call(log_bf: float, tail: int = 0) -> str:
@@ -317,13 +327,24 @@ def fallback_row(row: dict) -> dict:
     return out
 
 
+def fallback_todo(path: Path, shard: tuple[int, int] = (0, 1)) -> list[dict]:
+    """The refused rows of ``path`` (:func:`refused_rows`) not yet in ``fallback_path``.
+
+    ``shard = (k, n)`` takes the rows whose index in ``path`` is k modulo n, as
+    :func:`fill_savage_dickey` does (the NUTS rows are append-only: the split does not move).
+    """
+    rows = read_rows(path)
+    mine = {r["draws_file"] for i, r in enumerate(rows) if i % shard[1] == shard[0]}
+    have = {r["draws_file"] for r in read_sd(fallback_path(path))}
+    return [r for r in refused_rows(rows, read_sd(sd_path(path)))
+            if r["draws_file"] in mine and r["draws_file"] not in have]  # fmt: skip
+
+
 def fill_fallback(path: Path, log=print, stop_at: float | None = None,
-                  max_jobs: int | None = None) -> int:
-    """:func:`fallback_row` for every refused row of ``path`` not yet in ``fallback_path``."""
+                  max_jobs: int | None = None, shard: tuple[int, int] = (0, 1)) -> int:
+    """:func:`fallback_row` for every row of :func:`fallback_todo` (into ``fallback_path``)."""
     out = fallback_path(path)
-    have = {r["draws_file"] for r in read_sd(out)}
-    todo = [r for r in refused_rows(read_rows(path), read_sd(sd_path(path)))
-            if r["draws_file"] not in have]  # fmt: skip
+    todo = fallback_todo(path, shard)
     done = 0
     for r in todo:  # bounded: one pass over the refused rows
         if (stop_at is not None and time.time() > stop_at) or done == max_jobs:
@@ -425,6 +446,159 @@ def _nested_z(f: dict) -> float:
     return d / math.hypot(_num(f, "bf_nested_se"), _num(f, "bf_bridge_se"))
 
 
+# ---- a rerun against stored rows: the same datasets (job keys, seeds), other code --------------
+PAIRED_CALLS = ("bf", "loo", "g2_pick", "fb_call", "nested_call")
+
+
+def load_run(rows_path: Path) -> dict[tuple, dict]:
+    """The NUTS rows of a run by job key, with its Savage–Dickey columns and, where the fallback
+    pass ran, compare's call, method and log BF ± se (``fb_*``) and nested SMC's (``nested_*``)."""
+    rows = with_sd(read_rows(rows_path), read_sd(sd_path(rows_path)))
+    fb = {f["draws_file"]: f for f in read_sd(fallback_path(rows_path))}
+    out = {}
+    for r in rows:
+        f = fb.get(r.get("draws_file") or "", {})
+        out[job_key(r)] = {**r, "fb_call": f.get("call", ""), "fb_method": f.get("bf_method", ""),
+                           "fb_log_bf": _num(f, "log_bf"), "fb_log_bf_se": _num(f, "log_bf_se"),
+                           "nested_call": f.get("nested_call", ""),
+                           "nested_log_bf": _num(f, "bf_nested"),
+                           "nested_log_bf_se": _num(f, "bf_nested_se")}  # fmt: skip
+    return out
+
+
+def _worst_pointwise(r: dict) -> tuple[float, float]:
+    """Worst pointwise log-likelihood R-hat and ESS over both models of a row."""
+    return (max(_num(r, "rev_pointwise_rhat"), _num(r, "nonrev_pointwise_rhat")),
+            min(_num(r, "rev_pointwise_ess"), _num(r, "nonrev_pointwise_ess")))  # fmt: skip
+
+
+def _same_g2(a: dict, b: dict) -> bool:
+    """The same G² statistic and p-value (G² does not depend on NUTS: a rerun must repeat it)."""
+    x, y = (np.array([_num(r, "g2"), _num(r, "g2_p")]) for r in (a, b))
+    return bool(np.array_equal(x, y, equal_nan=True))  # no testable cycle: p is NaN in both
+
+
+def _pair_z(new: dict, old: dict, col: str) -> float:
+    """(new − old) / combined se of a column and its ``_se`` partner; NaN without both numbers."""
+    se = math.hypot(_num(new, f"{col}_se"), _num(old, f"{col}_se"))
+    d = _num(new, col) - _num(old, col)
+    return d / se if math.isfinite(d) and se > 0 else math.nan
+
+
+def _z_line(pairs: list[dict], col: str, what: str) -> str:
+    """A Markdown bullet summarising the z's of one column of :func:`paired`."""
+    with_z = [p for p in pairs if math.isfinite(p[col])]
+    if not with_z:
+        return f"* **{what}**: no dataset with a number in both runs."
+    zs = np.array([p[col] for p in with_z])
+    worst = with_z[int(np.argmax(np.abs(zs)))]
+    sd = f"{np.std(zs, ddof=1):.2f}" if len(zs) > 1 else "–"
+    return (f"* **{what}, (after − before) / combined se**, on the {len(zs)} with a number in "
+            f"both: mean {zs.mean():+.2f}, sd {sd}, max |z| {abs(worst[col]):.2f} "
+            f"({worst['dataset']}), |z| > 2 on {int(np.sum(np.abs(zs) > 2))}, |z| > 3 on "
+            f"{int(np.sum(np.abs(zs) > 3))}.")  # fmt: skip
+
+
+def paired(new: dict[tuple, dict], old: dict[tuple, dict]) -> list[dict]:
+    """Dataset by dataset, a rerun (``new``) against stored rows (``old``), both from
+    :func:`load_run`: only the datasets of both (same job key, so the same counts and fit seeds).
+
+    ``z`` is the change of the Savage–Dickey log BF in units of the combined se, where both runs
+    gave a finite estimate with a positive se; ``fb_z`` that of compare's log BF in the fallback
+    pass (where both runs used the same method), ``nested_z`` that of nested SMC's. Calls
+    (``PAIRED_CALLS``) count as changed only where both runs made one (a fallback call exists only
+    where that run's Savage–Dickey refused).
+    """
+    out = []
+    for key, n in new.items():
+        o = old.get(key)
+        if o is None:
+            continue
+        x_n, x_o = _num(n, "log_bf"), _num(o, "log_bf")
+        same_method = n.get("fb_method") == o.get("fb_method")
+        row = {"dataset": n["draws_file"][:-4], "kind": n["kind"], "n_states": int(n["n_states"]),
+               "generator": n.get("generator") or "package", "log_bf_old": x_o, "log_bf_new": x_n,
+               "z": _pair_z(n, o, "log_bf"),
+               "fb_z": _pair_z(n, o, "fb_log_bf") if same_method else math.nan,
+               "nested_z": _pair_z(n, o, "nested_log_bf"), "changed": " ".join(
+                   f"{c} {o[c]}->{n[c]}" for c in PAIRED_CALLS
+                   if o.get(c) and n.get(c) and o[c] != n[c]),
+               "g2_same": int(_same_g2(n, o))}  # fmt: skip
+        for c in (*PAIRED_CALLS, "bf_converged"):
+            row[f"{c}_old"], row[f"{c}_new"] = o.get(c, ""), n.get(c, "")
+        for tag, r in (("old", o), ("new", n)):
+            row[f"rhat_{tag}"], row[f"ess_{tag}"] = _worst_pointwise(r)
+            row[f"tau_ess_{tag}"] = _num(r, "tau_ess")
+            row[f"divergences_{tag}"] = _num(r, "divergences")
+            row[f"converged_{tag}"] = int(converged(r))
+            row[f"seconds_{tag}"] = _num(r, "seconds")
+        out.append(row)
+    return out
+
+
+def _median(xs) -> float:
+    xs = [x for x in xs if math.isfinite(x)]
+    return float(np.median(xs)) if xs else math.nan
+
+
+def paired_markdown(pairs: list[dict]) -> str:
+    """:func:`paired` as Markdown: the z's, the changed calls, and per cell (truth, states,
+    generator) convergence and seconds per dataset before -> after."""
+    changed = [p for p in pairs if p["changed"]]
+    refused = {tag: sum(p[f"bf_converged_{tag}"] == "0" for p in pairs) for tag in ("old", "new")}
+    lines = [
+        f"* **Datasets paired**: {len(pairs)} "
+        f"({sum(p['kind'] == 'reversible' for p in pairs)} reversible, "
+        f"{sum(p['kind'] != 'reversible' for p in pairs)} driven).",
+        _z_line(pairs, "z", "Savage–Dickey log BF"),
+        _z_line(pairs, "fb_z", "compare's log BF where Savage–Dickey refused (same method)"),
+        _z_line(pairs, "nested_z", "nested SMC's log BF on the fallback refits"),
+        f"* **Savage–Dickey refused** (no finite error): {refused['old']} before, "
+        f"{refused['new']} after.",
+        f"* **G² identical** (statistic and p) on {sum(p['g2_same'] for p in pairs)} of "
+        f"{len(pairs)}.",
+        f"* **Changed calls** (where both runs made one): {len(changed)} datasets"
+        + "".join(f"; {p['dataset']}: {p['changed']}" for p in changed) + ".",
+        "",
+        "| truth | states | generator | datasets | Savage–Dickey z: mean (sd; max \\|z\\|) | "
+        "fallback z: mean (max \\|z\\|) | not converged | with divergences | "
+        "median worst pointwise R-hat | median worst pointwise ESS | median tau ESS | "
+        "median s/dataset |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    cells: dict = {}
+    for p in pairs:
+        cells.setdefault((p["kind"], p["n_states"], p["generator"]), []).append(p)
+    for key in sorted(cells, key=lambda k: (k[0] != "reversible", k[1], k[2])):
+        ps = cells[key]
+        cz = [p["z"] for p in ps if math.isfinite(p["z"])]
+        fz = [p["fb_z"] for p in ps if math.isfinite(p["fb_z"])]
+
+        def both(fmt, col, agg=_median, ps=ps):
+            return "{} -> {}".format(*(format(agg([p[f"{col}_{t}"] for p in ps]), fmt)
+                                       for t in ("old", "new")))
+
+        zs_text = (f"{np.mean(cz):+.2f} ({np.std(cz, ddof=1) if len(cz) > 1 else math.nan:.2f};"
+                   f" {max(map(abs, cz)):.2f})" if cz else "–")  # fmt: skip
+        fz_text = f"{np.mean(fz):+.2f} ({max(map(abs, fz)):.2f})" if fz else "–"
+        lines.append(
+            f"| {key[0]} | {key[1]} | {key[2]} | {len(ps)} | {zs_text} | {fz_text} | "
+            f"{both('d', 'converged', lambda xs: len(xs) - sum(xs))} | "
+            f"{both('d', 'divergences', lambda xs: sum(x > 0 for x in xs))} | "
+            f"{both('.3f', 'rhat')} | {both('.0f', 'ess')} | {both('.0f', 'tau_ess')} | "
+            f"{both('.1f', 'seconds')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_paired(pairs: list[dict], path: Path) -> None:
+    """The paired rows as CSV (one per dataset)."""
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, list(pairs[0]) if pairs else ["dataset"])
+        w.writeheader()
+        w.writerows(pairs)
+
+
 def read_sd(path: Path) -> list[dict]:
     if not path.exists():
         return []
@@ -497,6 +671,25 @@ def plan(full: bool, rules: str = "all") -> list[dict]:
             seen.add(job_key(j))
             unique.append(j)
     return unique
+
+
+def first_per_cell(jobs: list[dict], k: int) -> list[dict]:
+    """The first ``k`` jobs (plan order) of every (truth, affinity, states, attempts, generator)
+    cell: a subset of the plan with every cell, e.g. to rerun it with new code.
+
+    Ordered for a run that may stop early: the driven cells first (the power a short run must not
+    lose), then the reversible cells round-robin (every cell's i-th dataset before any (i+1)-th),
+    so that a stopped run has about as many datasets in each.
+    """
+    taken: dict = {}
+    picked = []
+    for i, j in enumerate(jobs):
+        cell = job_key(j)[:3] + job_key(j)[5:]  # the key without its seeds
+        rank = taken.get(cell, 0)
+        if rank < k:
+            taken[cell] = rank + 1
+            picked.append((j["kind"] == "reversible", rank, i, j))
+    return [j for *_, j in sorted(picked, key=lambda t: t[:3])]
 
 
 def decide_g2(counts, seed: int = 0) -> dict:
@@ -773,13 +966,20 @@ def main(argv=None) -> int:
     parser.add_argument("--savage-dickey", action="store_true",
                         help="fill log BF of the NUTS rows from their stored draws (no refit)")
     parser.add_argument("--shard", default="0/1",
-                        help="K/N takes datasets (NUTS pass) or rows (--savage-dickey) K modulo N, "
-                        "so N processes run side by side (compilation is single-threaded)")
+                        help="K/N takes datasets (NUTS pass) or rows (--savage-dickey, --fallback) "
+                        "K modulo N, so N processes run side by side (compilation is "
+                        "single-threaded)")
     parser.add_argument("--fallback", action="store_true",
                         help="refit the rows whose Savage–Dickey refused and record what compare "
                         "reports instead (bridge sampling or the variational bounds), and nested "
                         "SMC's estimate beside it")
     parser.add_argument("--summarise", action="store_true", help="only rebuild table and figure")
+    parser.add_argument("--per-cell", type=int, default=None,
+                        help="only the first K datasets of each (truth, regime, generator) cell "
+                        "of the plan (before --shard)")  # fmt: skip
+    parser.add_argument("--against", default=None,
+                        help="a directory of stored rows: compare this run's rows with them, "
+                        "dataset by dataset (<stem>_paired.csv and .md in --out)")  # fmt: skip
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--draws", type=int, default=1000, help="per chain (2 chains)")
     parser.add_argument("--stop-at", type=float, default=None,
@@ -797,6 +997,8 @@ def main(argv=None) -> int:
     g2_path = out / f"{stem}_g2.csv"
     path = rows_path if args.rules == "all" else g2_path
     jobs = plan(not args.fast, args.rules)
+    if args.per_cell is not None:
+        jobs = first_per_cell(jobs, args.per_cell)
     shard = tuple(int(x) for x in args.shard.split("/"))
     if not args.savage_dickey:
         jobs = jobs[shard[0]::shard[1]]
@@ -806,7 +1008,7 @@ def main(argv=None) -> int:
         args.summarise = True
     if args.fallback and (args.max_jobs is not None or not args.chunk):  # a worker's share
         fill_fallback(rows_path, log=lambda m: print(m, flush=True), stop_at=args.stop_at,
-                      max_jobs=args.max_jobs)  # fmt: skip
+                      max_jobs=args.max_jobs, shard=shard)  # fmt: skip
         if args.max_jobs is not None:
             return 0
         args.summarise = True
@@ -814,9 +1016,7 @@ def main(argv=None) -> int:
     def remaining() -> int:
         """Datasets this pass has still to do (the NUTS pass's jobs, or the fallback's rows)."""
         if args.fallback:
-            have = {r["draws_file"] for r in read_sd(fallback_path(rows_path))}
-            todo = refused_rows(read_rows(rows_path), read_sd(sd_path(rows_path)))
-            return sum(r["draws_file"] not in have for r in todo)
+            return len(fallback_todo(rows_path, shard))
         have = {job_key(r) for r in read_rows(path)} if path.exists() else set()
         return sum(job_key(j) not in have for j in jobs)
 
@@ -859,6 +1059,16 @@ def main(argv=None) -> int:
                                  read_sd(fb_path))  # fmt: skip
         (out / f"{stem}_fallback_table.md").write_text(fb_text)
         text += "\n" + fb_text
+    if args.against and rows_path.exists():
+        new, old = load_run(rows_path), load_run(Path(args.against) / rows_path.name)
+        pairs = paired(new, old)
+        write_paired(pairs, out / f"{stem}_paired.csv")
+        # the stored rows' table on the same datasets, to read beside this run's
+        before = markdown(summarise([r for key, r in old.items() if key in new]))
+        (out / f"{stem}_against_table.md").write_text(before)
+        pair_text = paired_markdown(pairs)
+        (out / f"{stem}_paired.md").write_text(pair_text)
+        text += f"\nStored rows, same datasets:\n{before}\n{pair_text}"
     print(text)
     return 0
 

@@ -1,8 +1,11 @@
-"""The calibration script's fallback pass: which rows it refits, the call it makes, the summary."""
+"""The calibration script's fallback pass (which rows it refits, the call it makes, the summary)
+and the paired comparison of a rerun with stored rows."""
 
 import importlib.util
 import math
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,6 +31,9 @@ def test_refused_rows_and_call():
           {"draws_file": "d2.npz", "bf_converged": "0"}]  # fmt: skip  (r3: no SD row yet)
     picked = [r["draws_file"] for r in cal.refused_rows(rows, sd)]
     assert picked == ["r2.npz", "d1.npz", "d2.npz"]  # reversible first, then file order
+    sd[0]["bf"], sd[3]["bf"] = "nonrev", "undecided"  # d1 called by its tail side, d2 not
+    picked = [r["draws_file"] for r in cal.refused_rows(rows, sd)]
+    assert picked == ["r2.npz", "d2.npz", "d1.npz"]  # a miss before a row already called
     # the call at log 10: an estimate or a bound past ±log 10 decides, the tail side without one
     just = math.log(10)
     assert [cal.bf_call(x) for x in (just + 0.01, just, -just, -just - 0.01)] == [
@@ -82,3 +88,48 @@ def test_append_row_writes_a_header_once_and_keeps_the_files_column_order(tmp_pa
     cal.append_row(out, ["b", "a", "c"], {"a": 3, "b": 4, "c": 5})
     with out.open() as fh:
         assert list(csv.reader(fh)) == [["a", "b"], ["1", "2"], ["3", "4"]]
+
+
+def _run_row(seed, kind="reversible", **cols):
+    """A NUTS row as load_run gives it (strings where the CSV has strings)."""
+    row = {"kind": kind, "affinity": 0.0 if kind == "reversible" else 1.0, "attempts": 25,
+           "chain_seed": str(seed), "sample_seed": str(seed), "n_states": "40",
+           "generator": "package", "draws_file": f"d{seed}.npz", "log_bf": -3.0, "log_bf_se": 0.3,
+           "bf_converged": "1", "bf": "rev", "loo": "undecided", "g2_pick": "rev", "g2": "5.0",
+           "g2_p": 0.5, "fb_call": "", "nested_call": "", "rev_pointwise_rhat": "1.001",
+           "nonrev_pointwise_rhat": "1.004", "rev_pointwise_ess": "900",
+           "nonrev_pointwise_ess": "700", "tau_rhat": "1.0", "tau_ess": "500", "divergences": "0",
+           "seconds": "40"}  # fmt: skip
+    row.update(cols)
+    return row
+
+
+def test_paired_rerun_against_stored_rows():
+    """The same datasets (job key) compared: z of the log BF where both gave a number, calls
+    changed only where both runs made one, G² identity, and the summary's counts."""
+    cal = _calibration()
+    old = [_run_row(0), _run_row(1, log_bf=math.nan, log_bf_se=math.nan, bf_converged="0",
+                                 bf="undecided", fb_call="undecided"),
+           _run_row(2, g2="7.0"), _run_row(3)]  # fmt: skip
+    old[2].update(fb_call="nonrev", fb_method="bridge", fb_log_bf=5.0, fb_log_bf_se=0.3)
+    new = [_run_row(0, log_bf=-2.0, log_bf_se=0.4, seconds="20",  # z = 1 / 0.5 = +2
+                    fb_call="undecided"),  # a fallback call only after: not a change
+           _run_row(1, log_bf=2.4, bf="nonrev"),  # refused before: no z; bf call changed
+           _run_row(2, fb_call="nonrev", fb_method="bridge", fb_log_bf=5.4,
+                    fb_log_bf_se=0.4),  # G² differs; fallback z = 0.4 / 0.5
+           _run_row(4)]  # not in the stored rows: left out
+    pairs = cal.paired({cal.job_key(r): r for r in new}, {cal.job_key(r): r for r in old})
+    assert [p["dataset"] for p in pairs] == ["d0", "d1", "d2"]
+    assert pairs[0]["z"] == pytest.approx(2.0) and math.isnan(pairs[1]["z"])
+    assert pairs[2]["fb_z"] == pytest.approx(0.8) and math.isnan(pairs[0]["fb_z"])
+    assert [p["changed"] for p in pairs] == ["", "bf undecided->nonrev", ""]
+    assert [p["g2_same"] for p in pairs] == [1, 1, 0]
+    assert pairs[0]["rhat_new"] == 1.004 and pairs[0]["ess_new"] == 700
+    text = cal.paired_markdown(pairs)
+    assert "on the 2 with a number in both: mean +1.00" in text  # z = +2 and 0
+    assert "max |z| 2.00 (d0)" in text and "|z| > 2 on 0" in text
+    assert "1 before, 0 after" in text and "G² identical** (statistic and p) on 2 of 3" in text
+    assert "1 datasets; d1: bf undecided->nonrev." in text
+    assert "nested SMC's log BF on the fallback refits**: no dataset" in text
+    assert "| reversible | 40 | package | 3 | +1.00 (1.41; 2.00) | +0.80 (0.80) |" in text
+    assert "| 40.0 -> 40.0 |" in text
