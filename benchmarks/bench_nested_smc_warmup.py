@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
 import warnings
 
 import numpy as np
+from calibration_universality import wilson  # one Wilson interval for the benchmarks
 
 import detailed_balance
 
@@ -133,16 +133,6 @@ def print_row(r: dict) -> None:
           f"| {both('max_rhat', '.3f')} | {both('step_size', '.3f')} | {both('tree_depth', '.2f')} "
           f"| {both('divergences', 'd')} | {r['fit_seconds']:.0f} + {r['smc_seconds']:.0f} |",
           flush=True)  # fmt: skip
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of a proportion k / n."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = k / n
-    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (max(0.0, mid - half), min(1.0, mid + half))
 
 
 def summary(rows: list[dict]) -> None:

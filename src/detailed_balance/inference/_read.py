@@ -139,7 +139,7 @@ def fit_prior(idata) -> FieldPrior:
     return FieldPrior(**json.loads(_arviz.attrs(idata)["prior"]))
 
 
-def fit_model_data(idata, counts: TransitionCounts | None = None) -> ModelData:
+def fit_model_data(idata) -> ModelData:
     """The :class:`ModelData` a fit was made from, rebuilt from its stored counts and settings.
 
     Its ``flow_coordinates`` are those the fit recorded (the coordinates of its ``flow_z``
@@ -149,17 +149,16 @@ def fit_model_data(idata, counts: TransitionCounts | None = None) -> ModelData:
     ----------
     idata : InferenceData or DataTree
         A fit returned by :func:`fit`.
-    counts : TransitionCounts, optional
-        Other counts over the fit's states (read from ``idata`` when not given).
 
     Returns
     -------
     ModelData
     """
-    if counts is None:
-        counts = counts_from_fit(idata)
-    elif tuple(counts.states) != tuple(counts_from_fit(idata).states):
-        raise FitError("these counts have other states than the ones the fit was made from")
+    return _model_data(idata, counts_from_fit(idata))
+
+
+def _model_data(idata, counts: TransitionCounts) -> ModelData:
+    """The fit's model data over ``counts`` (its own, or others over the same states)."""
     cd = _arviz.group(idata, "constant_data")
     features = np.asarray(cd["features"].values) if "features" in cd else None
     attrs = _arviz.attrs(idata)
@@ -193,7 +192,9 @@ def posterior_kernel(idata, counts: TransitionCounts | None = None) -> Transitio
     """
     if counts is None:
         counts = counts_from_fit(idata)
-    data = fit_model_data(idata, counts)
+    elif tuple(counts.states) != tuple(counts_from_fit(idata).states):
+        raise FitError("these counts have other states than the ones the fit was made from")
+    data = _model_data(idata, counts)
     model_fn = _bind(_arviz.attrs(idata)["model"], data, fit_prior(idata), full=True)
     sites, _, _ = _evaluate(model_fn, latent_draws(idata), keep=("log_p_arc",))
     log_p = sites["log_p_arc"].reshape(-1, sites["log_p_arc"].shape[-1])
