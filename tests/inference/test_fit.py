@@ -310,6 +310,16 @@ def test_fractional_or_boolean_sampler_settings_are_refused(setting):
     assert "\n" not in str(err.value)
 
 
+def test_posterior_kernel_refuses_counts_over_other_states():
+    counts = sample_counts(reversible_chain(4, seed=0), attempts_per_source=20, seed=0)
+    idata = fit(counts, method="map")
+    assert posterior_kernel(idata, counts).log_prob.shape[0] == 1  # its own counts: fine
+    other = sample_counts(reversible_chain(5, seed=1), attempts_per_source=20, seed=1)
+    with pytest.raises(FitError, match="other states than the ones the fit was made from") as err:
+        posterior_kernel(idata, other)
+    assert "\n" not in str(err.value)
+
+
 def test_single_state_is_refused():
     counts = TransitionCounts.from_records(["A", "A"], ["A", None], [3, 1])
     with pytest.raises(FitError, match="single state"):
